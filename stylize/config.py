@@ -1,0 +1,220 @@
+"""``pipeline.toml``: the one file a user edits, read once into a typed, validated config.
+
+Every key is declared below with its type, default and what it is for. A wrong section, key or value
+raises ``ConfigError`` with one line naming the file, the key, the value and what is allowed.
+Relative paths are taken relative to the folder holding the config file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stylize.errors import ConfigError, StylizeError
+from stylize.facegen.composite import UNREADABLE_POLICIES
+from stylize.seeds import parse_seeds
+
+CONFIG_NAME = "pipeline.toml"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEVICES = ("auto", "cpu", "cuda")
+_STYLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class PartsConfig:
+    root: Path
+    unreadable: str
+
+
+@dataclass(frozen=True)
+class ContentConfig:
+    seeds_spec: str
+    seeds: list[int]
+    armoured: bool
+    legacy: list[Path]
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    dir: Path
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    device: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class StylesConfig:
+    dir: Path
+    use: list[str]
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    path: Path | None  # None: built-in defaults, no file
+    parts: PartsConfig
+    content: ContentConfig
+    output: OutputConfig
+    run: RunConfig
+    styles: StylesConfig
+
+
+@dataclass(frozen=True)
+class _Key:
+    default: Any
+    kind: str  # "path", "str", "bool", "int", "seeds", "paths", "names", or "choice"
+    help: str
+    choices: tuple[str, ...] = ()
+
+
+SCHEMA: dict[str, dict[str, _Key]] = {
+    "parts": {
+        "root": _Key("content/facegen", "path", "the data/facegen part tree faces are composited from"),
+        "unreadable": _Key(
+            "error", "choice", "what to do with an undecodable part: refuse the tree, or skip it as the game does",
+            UNREADABLE_POLICIES,
+        ),
+    },
+    "content": {
+        "seeds": _Key("0-15", "seeds", "the faces to compose from the part tree, e.g. \"0-999\" or \"3,7,12\""),
+        "armoured": _Key(False, "bool", "compose the armoured variant of each face"),
+        "legacy": _Key([], "paths", "folders of already rendered portraits to use as content too"),
+    },
+    "output": {
+        "dir": _Key("out", "path", "where every command writes its results"),
+    },
+    "run": {
+        "device": _Key("auto", "choice", "where networks run (used by training and stylizing)", DEVICES),
+        "seed": _Key(0, "int", "random seed for training and augmentation"),
+    },
+    "styles": {
+        "dir": _Key("styles", "path", "folder of trained style models (styles/NAME/model.safetensors)"),
+        "use": _Key([], "names", "style names the pipeline trains and applies"),
+    },
+}
+
+
+def _where(source: str, section: str, key: str) -> str:
+    return f"{source}: [{section}] {key}"
+
+
+def _check_value(source: str, section: str, key: str, spec: _Key, value: Any, base: Path) -> Any:
+    where = _where(source, section, key)
+    if spec.kind == "path":
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where} = {value!r} is not allowed; {spec.help}: write a path in quotes")
+        path = Path(os.path.expanduser(value))
+        return path if path.is_absolute() else base / path
+    if spec.kind == "paths":
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ConfigError(f"{where} = {value!r} is not allowed; {spec.help}: write a list of paths like [\"renders/\"]")
+        return [p if p.is_absolute() else base / p for p in (Path(os.path.expanduser(v)) for v in value)]
+    if spec.kind == "names":
+        if not isinstance(value, list) or not all(isinstance(v, str) and _STYLE_NAME.match(v) for v in value):
+            raise ConfigError(
+                f"{where} = {value!r} is not allowed; {spec.help}: a list of names made of letters, digits, '_', '-', '.'"
+            )
+        return list(value)
+    if spec.kind == "choice":
+        if value not in spec.choices:
+            raise ConfigError(f"{where} = {value!r} is not allowed; use one of: {', '.join(repr(c) for c in spec.choices)}")
+        return value
+    if spec.kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} = {value!r} is not allowed; write true or false")
+        return value
+    if spec.kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{where} = {value!r} is not allowed; write a whole number >= 0")
+        return value
+    if spec.kind == "seeds":
+        try:
+            parse_seeds(value)
+        except StylizeError as err:
+            raise ConfigError(f"{where} = {value!r} is not allowed; {err}") from err
+        return value
+    raise AssertionError(spec.kind)
+
+
+def _build(raw: dict[str, Any], source: str, base: Path, path: Path | None) -> PipelineConfig:
+    for section, table in raw.items():
+        if section not in SCHEMA:
+            raise ConfigError(f"{source}: unknown section [{section}]; allowed: {', '.join(f'[{s}]' for s in SCHEMA)}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: {section} = {table!r} must be a [{section}] table with keys {', '.join(SCHEMA[section])}")
+        for key in table:
+            if key not in SCHEMA[section]:
+                raise ConfigError(f"{source}: unknown key [{section}] {key}; allowed: {', '.join(SCHEMA[section])}")
+    values: dict[str, dict[str, Any]] = {}
+    for section, keys in SCHEMA.items():
+        table = raw.get(section, {})
+        values[section] = {
+            key: _check_value(source, section, key, spec, table.get(key, spec.default), base) for key, spec in keys.items()
+        }
+    content = values["content"]
+    seeds_value = content["seeds"]
+    seeds_spec = seeds_value if isinstance(seeds_value, str) else ",".join(str(s) for s in (
+        seeds_value if isinstance(seeds_value, list) else [seeds_value]))
+    return PipelineConfig(
+        path=path,
+        parts=PartsConfig(**values["parts"]),
+        content=ContentConfig(seeds_spec, parse_seeds(seeds_value), content["armoured"], content["legacy"]),
+        output=OutputConfig(**values["output"]),
+        run=RunConfig(**values["run"]),
+        styles=StylesConfig(**values["styles"]),
+    )
+
+
+def default_config() -> PipelineConfig:
+    """Built-in defaults, paths relative to the project (where the bundled content lives)."""
+    return _build({}, "defaults", PROJECT_ROOT, None)
+
+
+def parse_config(text: str, *, source: str = CONFIG_NAME, base: Path | None = None) -> PipelineConfig:
+    """Validate TOML text as a pipeline config; ``base`` anchors relative paths (default: cwd)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{source}: not valid TOML ({err}); fix the syntax at that line") from err
+    return _build(raw, source, base or Path.cwd(), None)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> PipelineConfig:
+    """Read ``path``; without one, ``./pipeline.toml`` if present, else the built-in defaults."""
+    if path is None:
+        candidate = Path.cwd() / CONFIG_NAME
+        if not candidate.is_file():
+            return default_config()
+        path = candidate
+    config_path = Path(path)
+    if not config_path.is_file():
+        raise ConfigError(f"{config_path}: config file not found; pass --config with an existing pipeline.toml")
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{config_path}: cannot read config ({err}); save it as UTF-8 text") from err
+    config = parse_config(text, source=str(config_path), base=config_path.resolve().parent)
+    return PipelineConfig(config_path, config.parts, config.content, config.output, config.run, config.styles)
+
+
+def describe_schema() -> str:
+    """Every section and key with its default and purpose (for docs and ``stylize config``)."""
+    lines = []
+    for section, keys in SCHEMA.items():
+        lines.append(f"[{section}]")
+        for key, spec in keys.items():
+            default = spec.default if not isinstance(spec.default, str) else f'"{spec.default}"'
+            if isinstance(spec.default, bool):
+                default = str(spec.default).lower()
+            extra = f" (one of {', '.join(spec.choices)})" if spec.choices else ""
+            lines.append(f"{key} = {default}  # {spec.help}{extra}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+

@@ -1,0 +1,198 @@
+"""Every read and write of an image file in stylize.
+
+Reading normalises any Pillow mode (P, L, LA, RGB, RGBA, I;16, I, F, CMYK, YCbCr, 1, ...) to 8-bit
+RGB plus a separate 8-bit alpha channel (``None`` when the file has none), with the EXIF orientation
+applied, so later steps can run on RGB and put the alpha back unchanged. Writing is atomic: a
+temporary file in the destination folder, flushed and renamed over the target, so a crash never
+leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from stylize.errors import ImageReadError, StylizeError
+
+IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+PNG_COMPRESS_LEVEL = 6
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An image as 8-bit RGB with its alpha kept apart."""
+
+    rgb: np.ndarray  # (H, W, 3) uint8
+    alpha: np.ndarray | None  # (H, W) uint8, or None when the source has no alpha channel
+    path: Path | None = None
+    source_mode: str = "RGB"
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height), as Pillow reports sizes."""
+        return self.rgb.shape[1], self.rgb.shape[0]
+
+    def rgba(self) -> np.ndarray:
+        """(H, W, 4) uint8, with an opaque alpha where the source had none."""
+        alpha = self.alpha if self.alpha is not None else np.full(self.rgb.shape[:2], 255, np.uint8)
+        return np.dstack([self.rgb, alpha])
+
+
+def _high_depth_to_8bit(image: Image.Image) -> np.ndarray:
+    """Greyscale of more than 8 bits (I;16*, I, F) to uint8."""
+    values = np.asarray(image).astype(np.float64)
+    if image.mode == "F":
+        scale = 255.0 if values.size and np.nanmax(values) <= 1.0 else 1.0
+        values = np.nan_to_num(values) * scale
+    else:  # 16-bit data (I;16, I;16B, or I holding 16-bit PNG samples)
+        values = values / 257.0
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
+def _split_modes(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    mode = image.mode
+    if mode == "P" or mode == "PA":
+        has_alpha = mode == "PA" or "transparency" in image.info
+        image = image.convert("RGBA" if has_alpha else "RGB")
+        mode = image.mode
+    if mode in ("RGBa", "RGBX"):
+        image = image.convert("RGBA" if mode == "RGBa" else "RGB")
+        mode = image.mode
+    if mode == "La":
+        image = image.convert("LA")
+        mode = "LA"
+    if mode == "L" and "transparency" in image.info:
+        image = image.convert("LA")
+        mode = "LA"
+    if mode == "RGB" and "transparency" in image.info:
+        image = image.convert("RGBA")
+        mode = "RGBA"
+
+    if mode == "RGBA":
+        array = np.asarray(image)
+        return np.ascontiguousarray(array[..., :3]), np.ascontiguousarray(array[..., 3])
+    if mode == "RGB":
+        return np.ascontiguousarray(np.asarray(image)), None
+    if mode == "LA":
+        array = np.asarray(image)
+        return np.repeat(array[..., :1], 3, axis=2), np.ascontiguousarray(array[..., 1])
+    if mode == "L":
+        return np.repeat(np.asarray(image)[..., None], 3, axis=2), None
+    if mode.startswith("I") or mode == "F":
+        grey = _high_depth_to_8bit(image)
+        return np.repeat(grey[..., None], 3, axis=2), None
+    # CMYK, YCbCr, LAB, HSV, 1, ...: Pillow knows the conversion to RGB.
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"))), None
+
+
+def read_image(path: str | os.PathLike[str], *, what: str = "image", fix: str | None = None) -> LoadedImage:
+    """Read an image file as 8-bit RGB + alpha, EXIF orientation applied.
+
+    Raises ``ImageReadError`` naming the file for anything unreadable: missing, empty, truncated,
+    not an image, or too large to decode safely. ``what`` and ``fix`` tailor the message.
+    """
+    file_path = Path(path)
+    fix = fix or "re-export it as PNG, JPEG or WebP, or remove it from the input"
+    if not file_path.is_file():
+        raise ImageReadError(f"{file_path}: {what} not found; check the path")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(file_path) as opened:
+                opened.load()
+                source_mode = opened.mode
+                image = ImageOps.exif_transpose(opened)
+                image.load()
+    except UnidentifiedImageError as err:
+        reason = "empty file" if file_path.stat().st_size == 0 else "not an image format Pillow can read"
+        raise ImageReadError(f"{file_path}: cannot read {what} ({reason}); {fix}") from err
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageReadError(f"{file_path}: {what} is too large to decode safely ({err}); {fix}") from err
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        reason = str(err).strip().rstrip(".") or type(err).__name__
+        raise ImageReadError(f"{file_path}: cannot read {what} ({reason}); {fix}") from err
+    if image.width == 0 or image.height == 0:
+        raise ImageReadError(f"{file_path}: {what} has zero size; {fix}")
+    rgb, alpha = _split_modes(image)
+    return LoadedImage(rgb=rgb, alpha=alpha, path=file_path, source_mode=source_mode)
+
+
+def encode_png(rgb: np.ndarray, alpha: np.ndarray | None = None) -> bytes:
+    """PNG bytes of an (H, W, 3) uint8 image, RGBA when ``alpha`` is given. Deterministic."""
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
+    if alpha is not None:
+        if alpha.shape != rgb.shape[:2] or alpha.dtype != np.uint8:
+            raise ValueError(f"alpha {alpha.shape} {alpha.dtype} does not fit image {rgb.shape}")
+        image = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
+    else:
+        image = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+    buffer = BytesIO()
+    image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return buffer.getvalue()
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename, never leaving a partial file."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as err:
+        raise StylizeError(f"{target}: cannot write ({err.strerror}); choose a writable output folder") from err
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp_name, target)
+    except BaseException as err:
+        try:
+            os.unlink(temp_name)
+        except OSError:
+            pass
+        if isinstance(err, OSError):
+            raise StylizeError(f"{target}: cannot write ({err.strerror}); check free space and permissions") from err
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_png(path: str | os.PathLike[str], rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
+    """Atomically write an RGB (or RGBA, when ``alpha`` is given) PNG."""
+    atomic_write_bytes(path, encode_png(rgb, alpha))
+
+
+def find_images(inputs: Iterable[str | os.PathLike[str]], *, recursive: bool = True) -> list[tuple[Path, Path]]:
+    """Image files named by ``inputs`` (files, or folders searched for image suffixes).
+
+    Returns ``(path, relative_path)`` pairs, sorted, where ``relative_path`` is the file's path
+    relative to the folder it was found in (just the name for a file given directly). Hidden files
+    and our own temporary files are skipped. A missing input raises ``StylizeError``.
+    """
+    found: list[tuple[Path, Path]] = []
+    for item in inputs:
+        base = Path(item)
+        if base.is_file():
+            found.append((base, Path(base.name)))
+        elif base.is_dir():
+            pattern = "**/*" if recursive else "*"
+            for path in sorted(base.glob(pattern)):
+                relative = path.relative_to(base)
+                if any(part.startswith(".") for part in relative.parts):
+                    continue
+                if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+                    found.append((path, relative))
+        else:
+            raise StylizeError(f"{base}: input not found; give an existing image file or folder")
+    return found
