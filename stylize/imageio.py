@@ -23,7 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from stylize.errors import ImageReadError, StylizeError
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
-PNG_COMPRESS_LEVEL = 6
+PNG_COMPRESS_LEVEL = 3  # 3x faster than 6 on portraits for ~9% larger files
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,67 @@
+"""Shared fixtures. Tests that need ../shared skip cleanly without it, unless
+STYLIZE_REQUIRE_SHARED=1 (as in .ci/run), which turns those skips into failures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED = REPO_ROOT.parent / "shared"
+
+
+def _require_shared_path(relative: str) -> Path:
+    path = SHARED / relative
+    if not path.exists():
+        message = f"{path} is absent (the game's data lives in ../shared)"
+        if os.environ.get("STYLIZE_REQUIRE_SHARED") == "1":
+            pytest.fail(f"{message}, and STYLIZE_REQUIRE_SHARED=1 requires it")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_facegen() -> Path:
+    return _require_shared_path("facegen")
+
+
+@pytest.fixture(scope="session")
+def shared_styles() -> Path:
+    return _require_shared_path("styles")
+
+
+def save_rgba(path: Path, width: int, height: int, colour: tuple[int, int, int, int]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGBA", (width, height), colour).save(path)
+    return path
+
+
+def make_tree(root: Path, *, races: int = 2, per_gender: int = 2, accessories: int = 2, clothes: int = 2,
+              armour: int = 2) -> Path:
+    """A small synthetic part tree in the game's layout; every part a distinct flat colour."""
+    rng = np.random.default_rng(0)
+
+    def colour() -> tuple[int, int, int, int]:
+        r, g, b = (int(v) for v in rng.integers(0, 256, 3))
+        return (r, g, b, int(rng.integers(60, 256)))
+
+    save_rgba(root / "backgrounds/general.png", 295, 285, (40, 50, 60, 255))
+    species = root / "species_0"
+    sizes = {"head": (295, 285), "eyes": (127, 148), "nose": (63, 132), "mouth": (80, 70), "hair": (295, 285)}
+    for race in range(races):
+        for category, (w, h) in sizes.items():
+            for gender in (0, 1):
+                for index in range(per_gender):
+                    save_rgba(species / f"race_{race}/{category}/{category}_{gender}_{index}.png", w, h, colour())
+    for index in range(accessories):
+        save_rgba(species / f"accessories/acc_{index}.png", 295, 285, colour())
+    for gender in (0, 1):
+        for index in range(clothes):
+            save_rgba(species / f"clothes/cloth_{gender}_{index}.png", 295, 150, colour())
+    for index in range(armour):
+        save_rgba(species / f"clothes/armour_{index}.png", 295, 285, colour())
+    return root

@@ -1,0 +1,129 @@
+import hashlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stylize import ImageReadError, StylizeError, find_images, read_image, write_png
+from stylize.imageio import encode_png
+
+
+@pytest.fixture
+def gradient():
+    y, x = np.mgrid[0:20, 0:30]
+    return np.dstack([x * 8, y * 12, (x + y) * 4]).astype(np.uint8)
+
+
+def test_rgba_keeps_alpha_apart(tmp_path, gradient):
+    alpha = np.zeros((20, 30), np.uint8)
+    alpha[5:15, 5:25] = 255
+    alpha[0, 0] = 17
+    Image.fromarray(np.dstack([gradient, alpha]), "RGBA").save(tmp_path / "a.png")
+    image = read_image(tmp_path / "a.png")
+    assert image.source_mode == "RGBA"
+    assert (image.rgb == gradient).all() and (image.alpha == alpha).all()
+    assert image.size == (30, 20)
+
+
+def test_palette_with_and_without_transparency(tmp_path):
+    palette = Image.new("P", (4, 3), 1)
+    palette.putpalette([0, 0, 0, 250, 10, 20] + [0, 0, 0] * 254)
+    palette.putpixel((0, 0), 0)
+    palette.save(tmp_path / "t.png", transparency=0)
+    palette.save(tmp_path / "o.png")
+    transparent = read_image(tmp_path / "t.png")
+    assert transparent.alpha[0, 0] == 0 and transparent.alpha[1, 1] == 255
+    assert tuple(transparent.rgb[1, 1]) == (250, 10, 20)
+    assert read_image(tmp_path / "o.png").alpha is None
+
+
+def test_greyscale_modes(tmp_path):
+    Image.new("L", (5, 4), 90).save(tmp_path / "l.png")
+    Image.new("LA", (5, 4), (90, 40)).save(tmp_path / "la.png")
+    grey = read_image(tmp_path / "l.png")
+    assert grey.alpha is None and (grey.rgb == 90).all()
+    grey_alpha = read_image(tmp_path / "la.png")
+    assert (grey_alpha.rgb == 90).all() and (grey_alpha.alpha == 40).all()
+
+
+def test_sixteen_bit_greyscale_scales_to_eight_bits(tmp_path):
+    values = np.array([[0, 257 * 100, 65535]], np.uint16)
+    Image.fromarray(values).save(tmp_path / "g16.png")
+    assert Image.open(tmp_path / "g16.png").mode == "I;16"
+    image = read_image(tmp_path / "g16.png")
+    assert image.rgb[0, :, 0].tolist() == [0, 100, 255]
+
+
+def test_cmyk_jpeg_and_webp(tmp_path):
+    Image.new("CMYK", (8, 8), (0, 255, 255, 0)).save(tmp_path / "c.jpg", quality=95)
+    cmyk = read_image(tmp_path / "c.jpg")
+    assert cmyk.source_mode == "CMYK" and cmyk.alpha is None
+    assert cmyk.rgb[4, 4, 0] > 200 and cmyk.rgb[4, 4, 1] < 60
+    Image.new("RGBA", (6, 5), (10, 200, 30, 128)).save(tmp_path / "w.webp", lossless=True)
+    webp = read_image(tmp_path / "w.webp")
+    assert webp.alpha is not None and (webp.alpha == 128).all()
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    image = Image.new("RGB", (40, 20), (255, 0, 0))
+    image.paste((0, 0, 255), (0, 0, 10, 20))  # blue strip on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 clockwise to display
+    image.save(tmp_path / "r.jpg", exif=exif, quality=95)
+    loaded = read_image(tmp_path / "r.jpg")
+    assert loaded.size == (20, 40)
+    assert loaded.rgb[2, 10, 2] > 200  # the blue strip now runs along the top
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(b"", "empty file"), (b"hello, not an image", "not an image format")],
+)
+def test_unreadable_files_are_named(tmp_path, content, reason):
+    (tmp_path / "bad.png").write_bytes(content)
+    with pytest.raises(ImageReadError, match=rf"bad\.png: cannot read image \({reason}"):
+        read_image(tmp_path / "bad.png")
+
+
+def test_truncated_png_is_named(tmp_path, gradient):
+    data = encode_png(gradient)
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageReadError, match=r"cut\.png: cannot read image"):
+        read_image(tmp_path / "cut.png")
+    with pytest.raises(ImageReadError, match="not found"):
+        read_image(tmp_path / "missing.png")
+
+
+def test_write_png_is_atomic_and_deterministic(tmp_path, gradient):
+    write_png(tmp_path / "sub/out.png", gradient, np.full((20, 30), 200, np.uint8))
+    first = (tmp_path / "sub/out.png").read_bytes()
+    write_png(tmp_path / "sub/out.png", gradient, np.full((20, 30), 200, np.uint8))
+    assert (tmp_path / "sub/out.png").read_bytes() == first
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["out.png"]  # no temp files left
+    back = read_image(tmp_path / "sub/out.png")
+    assert (back.rgb == gradient).all() and (back.alpha == 200).all()
+
+
+def test_failed_write_leaves_the_old_file(tmp_path, gradient, monkeypatch):
+    write_png(tmp_path / "out.png", gradient)
+    before = hashlib.sha256((tmp_path / "out.png").read_bytes()).hexdigest()
+
+    def broken_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("stylize.imageio.os.replace", broken_replace)
+    with pytest.raises(StylizeError, match="out.png: cannot write"):
+        write_png(tmp_path / "out.png", gradient[::-1].copy())
+    assert hashlib.sha256((tmp_path / "out.png").read_bytes()).hexdigest() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_find_images_recurses_and_skips_hidden(tmp_path, gradient):
+    write_png(tmp_path / "a/b/x.png", gradient)
+    write_png(tmp_path / "a/.hidden/y.png", gradient)
+    (tmp_path / "a/notes.txt").write_text("hi")
+    write_png(tmp_path / "a/c.PNG", gradient)
+    found = [(str(rel)) for _, rel in find_images([tmp_path / "a"])]
+    assert found == ["b/x.png", "c.PNG"]
+    with pytest.raises(StylizeError, match="input not found"):
+        find_images([tmp_path / "nope"])
