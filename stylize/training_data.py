@@ -1,0 +1,140 @@
+"""Training batches: content portraits with augmentation, and style targets from references.
+
+Every batch is a pure function of (seed, step): the pool is fixed, and the crop, scale, flip and
+fill colour of each sample come from ``numpy.random.default_rng([seed, step])``. That is what makes
+an interrupted and resumed training reach the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from stylize.content import COMPOSE_PREFIX, check_sources
+from stylize.errors import ImageReadError, StylizeError
+from stylize.facegen.composite import FaceGenerator
+from stylize.facegen.picking import pick_face_parts
+from stylize.imageio import find_images, read_image
+from stylize.seeds import parse_seeds
+
+REFERENCE_LONG_SIDE = 512
+
+
+@dataclass
+class ContentPool:
+    """Content items: composited faces (drawn on demand) and legacy portraits (held in memory)."""
+
+    generator: FaceGenerator | None = None
+    faces: list[tuple[int, bool]] = field(default_factory=list)  # (seed, armoured)
+    portraits: list[tuple[np.ndarray, np.ndarray | None]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    description: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.faces) + len(self.portraits)
+
+    def item(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+        if index < len(self.faces):
+            assert self.generator is not None
+            seed, armoured = self.faces[index]
+            return self.generator.build_face_image(pick_face_parts(self.generator.tree, seed), armoured), None
+        return self.portraits[index - len(self.faces)]
+
+
+def build_content_pool(sources: Sequence[str | os.PathLike[str]], generator_factory) -> ContentPool:
+    """A pool from ``compose:SEEDS[:armoured]`` specs and image folders; unreadable files are skipped."""
+    check_sources(sources)
+    pool = ContentPool()
+    for source in sources:
+        text = os.fspath(source)
+        if text.startswith(COMPOSE_PREFIX):
+            body = text[len(COMPOSE_PREFIX):]
+            armoured = body.endswith(":armoured")
+            body = body.removesuffix(":armoured")
+            if pool.generator is None:
+                pool.generator = generator_factory()
+            pool.faces += [(seed, armoured) for seed in parse_seeds(body)]
+        else:
+            for path, _ in find_images([text]):
+                try:
+                    image = read_image(path, what="content portrait")
+                except ImageReadError as err:
+                    pool.skipped.append(str(err))
+                    continue
+                pool.portraits.append((image.rgb, image.alpha))
+        pool.description.append(text)
+    if len(pool) == 0:
+        raise StylizeError(f"no content images in {', '.join(map(os.fspath, sources))}; give compose:SEEDS or a folder of portraits")
+    return pool
+
+
+def _to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(rgb, dtype=np.uint8, order="C", copy=True)).permute(2, 0, 1).float().div_(255.0)
+
+
+def sample_batch(pool: ContentPool, *, seed: int, step: int, batch: int, size: int,
+                 scale_range: tuple[float, float] = (0.6, 1.0), colour_jitter: bool = False) -> torch.Tensor:
+    """(batch, 3, size, size) float batch for ``step``: random portrait, crop, scale jitter, flip.
+
+    ``colour_jitter`` (for the base network, which must reproduce any colours, not only the
+    training parts') randomises per-channel gain and offset and the saturation.
+
+    Transparent pixels of legacy portraits are filled with a random flat grey, so the network
+    learns to leave any backdrop alone (the alpha is put back unchanged when stylizing).
+    """
+    rng = np.random.default_rng([seed, step])
+    samples = []
+    for _ in range(batch):
+        rgb, alpha = pool.item(int(rng.integers(len(pool))))
+        image = _to_tensor(rgb)
+        if alpha is not None:
+            a = torch.from_numpy(alpha).float().div_(255.0)[None]
+            image = image * a + float(rng.uniform(0.2, 0.8)) * (1 - a)
+        height, width = image.shape[1:]
+        crop = max(8, int(round(min(height, width) * rng.uniform(*scale_range))))
+        crop = min(crop, height, width)
+        top = int(rng.integers(0, height - crop + 1))
+        left = int(rng.integers(0, width - crop + 1))
+        patch = image[:, top: top + crop, left: left + crop][None]
+        if crop != size:
+            patch = F.interpolate(patch, size=(size, size), mode="bilinear", align_corners=False, antialias=crop > size)
+        if rng.random() < 0.5:
+            patch = patch.flip(-1)
+        if colour_jitter:
+            gain = torch.from_numpy(rng.uniform(0.6, 1.4, 3)).float().view(1, 3, 1, 1)
+            offset = torch.from_numpy(rng.uniform(-0.15, 0.15, 3)).float().view(1, 3, 1, 1)
+            grey = patch.mean(dim=1, keepdim=True)
+            patch = grey + float(rng.uniform(0.2, 1.8)) * (patch - grey)
+            patch = patch * gain + offset
+        samples.append(patch)
+    return torch.cat(samples).clamp_(0, 1)
+
+
+def load_reference(path: str | os.PathLike[str], *, style_scale: float = 1.0) -> torch.Tensor:
+    """A reference as a (1, 3, H, W) tensor, scaled to ``512 * style_scale`` pixels on the long side."""
+    image = read_image(path, what="style reference", fix="give a PNG, JPEG or WebP image of the style")
+    tensor = _to_tensor(image.rgb)[None]
+    if image.alpha is not None:  # references with transparency: on white paper
+        a = torch.from_numpy(image.alpha).float().div_(255.0)[None, None]
+        tensor = tensor * a + (1 - a)
+    long_side = max(tensor.shape[-2:])
+    target = max(16, int(round(REFERENCE_LONG_SIDE * style_scale)))
+    if long_side != target:
+        factor = target / long_side
+        new_size = (max(1, round(tensor.shape[-2] * factor)), max(1, round(tensor.shape[-1] * factor)))
+        tensor = F.interpolate(tensor, size=new_size, mode="bilinear", align_corners=False, antialias=factor < 1)
+    return tensor.clamp_(0, 1)
+
+
+def reference_paths(refs: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Reference image files named directly or found in folders; at least one."""
+    paths = [path for path, _ in find_images(refs)]
+    if not paths:
+        raise StylizeError(f"no reference images in {', '.join(map(os.fspath, refs))}; give PNG, JPEG or WebP files")
+    return paths

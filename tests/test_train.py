@@ -1,0 +1,207 @@
+"""Training with tiny networks and a few steps: resume equivalence, model files, bad inputs."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import stylize.train as train_module
+from conftest import make_tree
+from stylize import StylizeError
+from stylize.model_file import METADATA_NAME, WEIGHTS_NAME, ModelFileError, load_model, sha256_file
+from stylize.train import TrainSettings, train, train_base
+
+TINY = dict(arch="tiny", size=32, batch=1, minutes=None, content=("compose:0-9",), checkpoint_seconds=0.0,
+            style_layers=("relu1_1", "relu2_1"), content_layer="relu2_2", warm_start=False)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    return make_tree(tmp_path_factory.mktemp("tree") / "facegen", races=1, per_gender=1)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """A reference made in the test: diagonal dark strokes on paper."""
+    rng = np.random.default_rng(5)
+    image = np.full((96, 128, 3), 235, np.uint8)
+    for _ in range(120):
+        x, y = rng.integers(0, 120), rng.integers(0, 90)
+        for t in range(12):
+            if 0 <= y + t < 96 and 0 <= x + t < 128:
+                image[y + t, x + t] = rng.integers(20, 90)
+    path = tmp_path_factory.mktemp("refs") / "strokes.png"
+    Image.fromarray(image).save(path)
+    return path
+
+
+def test_training_writes_a_model_with_full_metadata(tmp_path, tree, reference):
+    result = train("tiny_style", [reference], settings=TrainSettings(steps=3, **TINY), styles_dir=tmp_path,
+                   parts=tree, device="cpu", progress=False)
+    folder = tmp_path / "tiny_style"
+    assert result.steps == 3 and (folder / WEIGHTS_NAME).is_file()
+    meta = json.loads((folder / METADATA_NAME).read_text())
+    assert meta["architecture"]["name"] == "tiny" and meta["architecture"]["version"] == 1
+    assert meta["training"]["steps"] == 3 and meta["training"]["arch"] == "tiny"
+    assert meta["references"] == [{"file": "refs/strokes.png", "source_name": "strokes.png",
+                                   "sha256": sha256_file(reference)}]
+    assert (folder / "refs/strokes.png").read_bytes() == reference.read_bytes()
+    assert meta["environment"]["threads"] >= 1 and meta["environment"]["torch_version"]
+    assert set(meta["final_losses"]) >= {"total", "style", "content", "tv"}
+    assert meta["steps"] == 3 and meta["weights_sha256"] == sha256_file(folder / WEIGHTS_NAME)
+    assert not (folder / ".checkpoint").exists()
+    loaded = load_model(folder)
+    assert loaded.metadata == meta and loaded.network.spec.name == "tiny"
+
+
+def test_interrupted_and_resumed_training_reaches_the_same_weights(tmp_path, tree, reference, monkeypatch):
+    settings = TrainSettings(steps=6, **TINY)
+    train("straight", [reference], settings=settings, styles_dir=tmp_path, parts=tree, device="cpu", progress=False)
+
+    real_sample = train_module.sample_batch
+
+    def interrupt_at_step_3(pool, *, step, **kwargs):
+        if step == 3:
+            signal.raise_signal(signal.SIGINT)  # as Ctrl-C: the loop finishes this step, then stops
+        return real_sample(pool, step=step, **kwargs)
+
+    monkeypatch.setattr(train_module, "sample_batch", interrupt_at_step_3)
+    with pytest.raises(StylizeError, match="interrupted at step 4.*--resume"):
+        train("resumed", [reference], settings=settings, styles_dir=tmp_path, parts=tree, device="cpu", progress=False)
+    assert (tmp_path / "resumed/.checkpoint/checkpoint.json").is_file()
+    assert not (tmp_path / "resumed" / METADATA_NAME).exists()
+    monkeypatch.setattr(train_module, "sample_batch", real_sample)
+
+    with pytest.raises(StylizeError, match="already there; pass --resume"):
+        train("resumed", [reference], settings=settings, styles_dir=tmp_path, parts=tree, device="cpu", progress=False)
+    other = TrainSettings(**{**TINY, "steps": 6, "style_weight": 3.0})
+    with pytest.raises(StylizeError, match="other settings \\(style_weight differ"):
+        train("resumed", [reference], settings=other, styles_dir=tmp_path, parts=tree, device="cpu",
+              resume=True, progress=False)
+    result = train("resumed", [reference], settings=settings, styles_dir=tmp_path, parts=tree, device="cpu",
+                   resume=True, progress=False)
+    assert result.steps == 6
+    assert (tmp_path / "resumed" / WEIGHTS_NAME).read_bytes() == (tmp_path / "straight" / WEIGHTS_NAME).read_bytes()
+
+
+def test_warm_start_uses_the_base_network(tmp_path, tree, reference):
+    with pytest.raises(StylizeError, match="no base network for warm start.*train-base"):
+        train("warm", [reference], settings=TrainSettings(steps=1, **{**TINY, "warm_start": True}),
+              styles_dir=tmp_path, parts=tree, device="cpu", progress=False)
+    base = train_base("tiny", minutes=None, steps=2, content=("compose:0-3",), styles_dir=tmp_path, parts=tree,
+                      size=32, batch=1, device="cpu", progress=False)
+    assert load_model(base.directory).metadata["kind"] == "base"
+    result = train("warm", [reference], settings=TrainSettings(steps=1, **{**TINY, "warm_start": True}),
+                   styles_dir=tmp_path, parts=tree, device="cpu", progress=False)
+    assert result.metadata["warm_start_from"]["path"] == "_base/tiny"
+
+
+def test_unreadable_reference_is_named(tmp_path, tree):
+    bad = tmp_path / "ref.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
+    with pytest.raises(StylizeError, match=r"ref\.png: cannot read style reference"):
+        train("x", [bad], settings=TrainSettings(steps=1, **TINY), styles_dir=tmp_path / "s", parts=tree,
+              device="cpu", progress=False)
+    with pytest.raises(StylizeError, match="no reference images"):
+        train("x", [tmp_path / "s"], settings=TrainSettings(steps=1, **TINY), styles_dir=tmp_path / "s2",
+              parts=tree, device="cpu", progress=False) if (tmp_path / "s").mkdir() is None else None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (dict(size=30), "multiple of 4"),
+        (dict(arch="huge"), "architecture 'huge' is not known"),
+        (dict(steps=0), "steps 0"),
+        (dict(style_scale=9.0), "style scale"),
+    ],
+)
+def test_bad_settings_are_refused(tmp_path, tree, reference, change, message):
+    with pytest.raises(StylizeError, match=message):
+        train("x", [reference], settings=TrainSettings(**{**TINY, "steps": 1, **change}), styles_dir=tmp_path,
+              parts=tree, device="cpu", progress=False)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tree, reference):
+    root = tmp_path_factory.mktemp("styles")
+    train("good", [reference], settings=TrainSettings(steps=1, **TINY), styles_dir=root, parts=tree, device="cpu",
+          progress=False)
+    return root / "good"
+
+
+def _copy(folder, tmp_path):
+    import shutil
+
+    target = tmp_path / "copy"
+    shutil.copytree(folder, target)
+    return target
+
+
+def test_truncated_weights_are_refused(trained, tmp_path):
+    folder = _copy(trained, tmp_path)
+    data = (folder / WEIGHTS_NAME).read_bytes()
+    (folder / WEIGHTS_NAME).write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match="model.safetensors: weights do not match model.json"):
+        load_model(folder)
+
+
+def test_foreign_and_mismatched_files_are_refused(trained, tmp_path):
+    folder = _copy(trained, tmp_path)
+    meta = json.loads((folder / METADATA_NAME).read_text())
+    (folder / METADATA_NAME).write_text(json.dumps({**meta, "format": "something-else"}))
+    with pytest.raises(ModelFileError, match="not a stylize style model"):
+        load_model(folder)
+    (folder / METADATA_NAME).write_text(json.dumps({**meta, "architecture": {**meta["architecture"], "width": 16}}))
+    with pytest.raises(ModelFileError, match="differs from this stylize's tiny"):
+        load_model(folder)
+    (folder / METADATA_NAME).write_text(json.dumps({**meta, "format_version": 99}))
+    with pytest.raises(ModelFileError, match="format version 99"):
+        load_model(folder)
+    (folder / METADATA_NAME).write_text("{not json")
+    with pytest.raises(ModelFileError, match="not readable JSON"):
+        load_model(folder)
+
+
+def test_weights_of_another_architecture_are_refused(trained, tmp_path):
+    """A consistent pair (hash matches) whose tensors do not fit the declared architecture."""
+    import torch
+    from safetensors.torch import save
+
+    from stylize.model_file import sha256_bytes
+
+    folder = _copy(trained, tmp_path)
+    data = save({"encoder.0.1.weight": torch.zeros(3, 3, 3, 3)})
+    (folder / WEIGHTS_NAME).write_bytes(data)
+    meta = json.loads((folder / METADATA_NAME).read_text())
+    (folder / METADATA_NAME).write_text(json.dumps({**meta, "weights_sha256": sha256_bytes(data)}))
+    with pytest.raises(ModelFileError, match="tensors do not fit architecture tiny"):
+        load_model(folder)
+
+
+def test_cli_train_and_apply(tmp_path, tree, reference):
+    from stylize.cli import main
+
+    code = main(["train", "--name", "cli_style", "--refs", str(reference), "--steps", "2", "--arch", "tiny",
+                 "--size", "32", "--batch", "1", "--content", "compose:0-3", "--no-warm-start",
+                 "--styles-dir", str(tmp_path / "styles"), "--parts", str(tree), "--device", "cpu", "-q"])
+    assert code == 0
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    rgba = np.zeros((37, 41, 4), np.uint8)
+    rgba[..., :3] = 120
+    rgba[5:30, 5:30, 3] = 255
+    rgba[0, 0, 3] = 77
+    Image.fromarray(rgba, "RGBA").save(inputs / "p.png")
+    (inputs / "broken.png").write_bytes(b"")
+    before = (inputs / "p.png").read_bytes()
+    code = main(["apply", "--style", "cli_style", "--styles-dir", str(tmp_path / "styles"), str(inputs),
+                 "--out", str(tmp_path / "out"), "--device", "cpu", "-q"])
+    assert code == 1  # the broken input is reported; the good one is written
+    out = np.asarray(Image.open(tmp_path / "out/p.png"))
+    assert out.shape == (37, 41, 4) and (out[..., 3] == rgba[..., 3]).all()
+    assert (inputs / "p.png").read_bytes() == before
