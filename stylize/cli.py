@@ -173,6 +173,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_report(args: argparse.Namespace) -> int:
+    from stylize.train_report import format_table, train_report, write_report
+
+    config = _config(args)
+    args.steps = None
+    settings = _train_settings(args, config)
+    rows = train_report(args.refs, minutes=args.minutes_list, starts=args.starts, settings=settings,
+                        held_out=args.held_out, parts=args.parts, config=config, work_dir=args.work_dir,
+                        device=args.device or config.run.device, progress=not args.quiet)
+    print(format_table(rows))
+    if args.json:
+        write_report(rows, args.json)
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from stylize.pipeline import run_pipeline
 
@@ -257,6 +272,24 @@ def build_parser() -> argparse.ArgumentParser:
     base_parser.add_argument("--styles-dir", metavar="DIR")
     base_parser.add_argument("--parts", metavar="DIR")
     base_parser.set_defaults(func=cmd_train_base)
+
+    report_parser = sub.add_parser("train-report", parents=[common], help="train and score styles under budgets",
+                                   description="Train a style per reference, budget and start (warm/cold) in a "
+                                               "scratch folder and score each on held-out faces.")
+    report_parser.add_argument("--refs", required=True, nargs="+", metavar="IMAGE")
+    report_parser.add_argument("--minutes-list", type=float, nargs="+", default=[5.0], metavar="M")
+    report_parser.add_argument("--starts", nargs="+", choices=("warm", "cold"), default=["warm"])
+    report_parser.add_argument("--held-out", nargs="+", default=["compose:100000-100015"], metavar="SOURCE")
+    report_parser.add_argument("--content", nargs="+", metavar="SOURCE")
+    report_parser.add_argument("--json", metavar="FILE")
+    report_parser.add_argument("--work-dir", metavar="DIR", help="where the trained styles go (default: a temp folder)")
+    report_parser.add_argument("--parts", metavar="DIR")
+    report_parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    for option in ("--arch", "--style-weight", "--content-weight", "--tv-weight", "--style-scale", "--lr"):
+        report_parser.add_argument(option, type=str if option == "--arch" else float)
+    for option in ("--size", "--batch", "--seed"):
+        report_parser.add_argument(option, type=int)
+    report_parser.set_defaults(func=cmd_train_report, minutes=None, no_warm_start=False)
 
     apply_parser = sub.add_parser("apply", parents=[common], help="stylize images with a trained style",
                                   description="Stylize image files and folders (recursive); output mirrors the "

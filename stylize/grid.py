@@ -47,3 +47,40 @@ def contact_sheet(
         if labels:
             draw.text((x + 2, y + cell_h + 1), str(labels[index])[: cell_w // 6], fill=(220, 220, 220))
     return np.asarray(sheet)
+
+
+def style_sheet(
+    originals: Sequence[np.ndarray],
+    styled: dict[str, Sequence[np.ndarray]],
+    references: dict[str, np.ndarray],
+    *,
+    row_labels: Sequence[str] | None = None,
+    thumb_width: int = 196,
+) -> np.ndarray:
+    """Styles x content: first row the references (one per style), first column the originals.
+
+    ``styled[name][i]`` is content ``i`` in style ``name``; the top-left cell is left blank.
+    """
+    names = list(styled)
+    blank = np.full_like(originals[0], 32)
+    tiles: list[np.ndarray] = [blank] + [_fit(references[name], originals[0].shape) for name in names]
+    labels: list[str] = ["content / style"] + [f"{name} (reference)" for name in names]
+    for index, original in enumerate(originals):
+        tiles.append(original)
+        labels.append(row_labels[index] if row_labels else "original")
+        for name in names:
+            tiles.append(styled[name][index])
+            labels.append(name)
+    return contact_sheet(tiles, columns=1 + len(names), labels=labels, thumb_width=thumb_width)
+
+
+def _fit(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Centre-crop and resize ``image`` to the (H, W) of ``shape`` (for reference thumbnails)."""
+    target_h, target_w = shape[0], shape[1]
+    h, w = image.shape[:2]
+    scale = max(target_h / h, target_w / w)
+    resized = Image.fromarray(np.ascontiguousarray(image[..., :3])).resize(
+        (max(target_w, round(w * scale)), max(target_h, round(h * scale))), Image.Resampling.LANCZOS)
+    left = (resized.width - target_w) // 2
+    top = (resized.height - target_h) // 2
+    return np.asarray(resized.crop((left, top, left + target_w, top + target_h)))

@@ -111,7 +111,16 @@ def check_style_name(name: str) -> str:
 
 
 def base_model_dir(arch: str, styles_dir: Path | None = None) -> Path:
+    """Where ``train-base`` writes the base network of ``arch`` for a styles folder."""
     return (styles_dir or PROJECT_ROOT / "styles") / BASE_DIR_NAME / arch
+
+
+def find_base_model(arch: str, styles_dir: Path) -> Path | None:
+    """The warm-start base for ``arch``: the styles folder's own, else the one shipped with stylize."""
+    for folder in (base_model_dir(arch, styles_dir), base_model_dir(arch, PROJECT_ROOT / "styles")):
+        if (folder / METADATA_NAME).is_file():
+            return folder
+    return None
 
 
 class _StopFlag:
@@ -295,13 +304,14 @@ def train(
     network = TransformerNet(arch_spec(settings.arch))
     warm_from = None
     if settings.warm_start and not resume:
-        base_dir = base_model_dir(settings.arch, root)
-        if (base_dir / METADATA_NAME).is_file():
-            network.load_state_dict(load_model(base_dir).network.state_dict())
-            warm_from = {"path": f"{BASE_DIR_NAME}/{settings.arch}", "weights_sha256": load_model(base_dir).weights_sha256}
+        base_dir = find_base_model(settings.arch, root)
+        if base_dir is not None:
+            base = load_model(base_dir)
+            network.load_state_dict(base.network.state_dict())
+            warm_from = {"path": f"{BASE_DIR_NAME}/{settings.arch}", "weights_sha256": base.weights_sha256}
         else:
             raise StylizeError(
-                f"{base_dir}: no base network for warm start of arch {settings.arch!r}; run "
+                f"{base_model_dir(settings.arch, root)}: no base network for warm start of arch {settings.arch!r}; run "
                 f"stylize train-base --arch {settings.arch}, or pass --no-warm-start"
             )
     network.to(torch_device)

@@ -107,10 +107,10 @@ def sample_batch(pool: ContentPool, *, seed: int, step: int, batch: int, size: i
         if rng.random() < 0.5:
             patch = patch.flip(-1)
         if colour_jitter:
-            gain = torch.from_numpy(rng.uniform(0.6, 1.4, 3)).float().view(1, 3, 1, 1)
-            offset = torch.from_numpy(rng.uniform(-0.15, 0.15, 3)).float().view(1, 3, 1, 1)
+            gain = torch.from_numpy(rng.uniform(0.8, 1.2, 3)).float().view(1, 3, 1, 1)
+            offset = torch.from_numpy(rng.uniform(-0.08, 0.08, 3)).float().view(1, 3, 1, 1)
             grey = patch.mean(dim=1, keepdim=True)
-            patch = grey + float(rng.uniform(0.2, 1.8)) * (patch - grey)
+            patch = grey + float(rng.uniform(0.6, 1.4)) * (patch - grey)
             patch = patch * gain + offset
         samples.append(patch)
     return torch.cat(samples).clamp_(0, 1)

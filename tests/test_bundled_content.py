@@ -45,3 +45,12 @@ def test_bundled_faces_are_not_flat_test_patterns():
         detail = np.abs(np.diff(grey, axis=1))
         assert detail[90:200, 100:195].mean() > detail[:, :40].mean()
     assert len({face.tobytes() for face in faces}) == 8
+
+
+def test_bundled_references_regenerate_bit_for_bit(tmp_path):
+    from stylize.reference_art import REFERENCE_NAMES, write_references
+
+    written = write_references(tmp_path)
+    assert sorted(p.name for p in written) == sorted(f"{name}.png" for name in REFERENCE_NAMES)
+    for path in written:
+        assert path.read_bytes() == (REPO_ROOT / "styles/references" / path.name).read_bytes(), path.name

@@ -88,7 +88,8 @@ def test_interrupted_and_resumed_training_reaches_the_same_weights(tmp_path, tre
     assert (tmp_path / "resumed" / WEIGHTS_NAME).read_bytes() == (tmp_path / "straight" / WEIGHTS_NAME).read_bytes()
 
 
-def test_warm_start_uses_the_base_network(tmp_path, tree, reference):
+def test_warm_start_uses_the_base_network(tmp_path, tree, reference, monkeypatch):
+    monkeypatch.setattr(train_module, "PROJECT_ROOT", tmp_path / "no_shipped_bases")
     with pytest.raises(StylizeError, match="no base network for warm start.*train-base"):
         train("warm", [reference], settings=TrainSettings(steps=1, **{**TINY, "warm_start": True}),
               styles_dir=tmp_path, parts=tree, device="cpu", progress=False)
@@ -205,3 +206,37 @@ def test_cli_train_and_apply(tmp_path, tree, reference):
     out = np.asarray(Image.open(tmp_path / "out/p.png"))
     assert out.shape == (37, 41, 4) and (out[..., 3] == rgba[..., 3]).all()
     assert (inputs / "p.png").read_bytes() == before
+
+
+def test_run_applies_the_configured_styles_and_writes_a_preview(tmp_path, tree, reference):
+    import subprocess
+    import sys
+
+    train("t1", [reference], settings=TrainSettings(steps=1, **TINY), styles_dir=tmp_path / "styles", parts=tree,
+          device="cpu", progress=False)
+    (tmp_path / "pipeline.toml").write_text(
+        f'[parts]\nroot = "{tree}"\n[content]\nseeds = "0-2"\n[output]\ndir = "out"\n'
+        '[styles]\ndir = "styles"\nuse = ["t1"]\n[run]\ndevice = "cpu"\n'
+    )
+    done = subprocess.run([sys.executable, "-m", "stylize", "run", "-q"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "apply t1: 3 portraits" in done.stdout
+    preview = Image.open(tmp_path / "out/preview.png")
+    assert preview.width > 2 * 196 and preview.height > 3 * 150  # 3 rows x (original + 1 style)
+    for seed in range(3):
+        out = Image.open(tmp_path / f"out/stylized/t1/faces/face_{seed:010d}.png")
+        assert out.size == (295, 285)
+
+
+def test_eval_scores_a_style(trained, tree, tmp_path):
+    from stylize.cli import main
+    from stylize.evaluate import evaluate
+
+    (score,) = evaluate([trained.name], ["compose:100-102"], styles_dir=trained.parent, parts=tree)
+    assert score.portraits == 3 and score.style_ratio > 0 and score.style_loss_input > 0
+    assert 0 <= score.faces_kept <= score.faces_in_input <= 3 and score.ms_per_portrait > 0
+    code = main(["eval", "--style", trained.name, "--styles-dir", str(trained.parent), "--parts", str(tree),
+                 "--content", "compose:100-101", "--json", str(tmp_path / "e.json")])
+    assert code == 0
+    assert json.loads((tmp_path / "e.json").read_text())["styles"][0]["portraits"] == 2

@@ -2,7 +2,8 @@
 
 One family, ``TransformerNet``: reflection padding, instance norm, residual blocks at 1/4
 resolution, nearest-neighbour upsampling + conv (not transposed conv, which makes checkerboard
-artefacts). Fully convolutional: any input size works (padded to a multiple of 4, cropped back).
+artefacts), and an output conv that sees the input RGB beside the decoded features. Fully convolutional: any input size works (edge-padded to a multiple of 4, at least 16, and
+cropped back).
 Each named architecture fixes the sizes and carries a version; the model file records both, so a
 file is either loaded into exactly the network it was trained as, or refused.
 """
@@ -79,6 +80,7 @@ class TransformerNet(nn.Module):
     """RGB in 0..1 -> RGB in 0..1, same size as the input."""
 
     MULTIPLE = 4
+    MIN_SIDE = 16  # reflection padding and instance norm need a few pixels at 1/4 resolution
 
     def __init__(self, spec: ArchSpec) -> None:
         super().__init__()
@@ -86,15 +88,19 @@ class TransformerNet(nn.Module):
         w, k = spec.width, spec.outer_kernel
         self.encoder = nn.Sequential(ConvLayer(3, w, k), ConvLayer(w, 2 * w, 3, 2), ConvLayer(2 * w, 4 * w, 3, 2))
         self.residuals = nn.Sequential(*[ResidualBlock(4 * w) for _ in range(spec.res_blocks)])
-        self.decoder = nn.Sequential(
-            UpsampleConv(4 * w, 2 * w), UpsampleConv(2 * w, w), ConvLayer(w, 3, k, norm=False, relu=False)
-        )
+        self.decoder = nn.Sequential(UpsampleConv(4 * w, 2 * w), UpsampleConv(2 * w, w))
+        # The output conv also sees the input itself: instance norm discards each image's absolute
+        # colour and brightness, and this skip gives them back (a network that must keep a face's
+        # colours, or reproduce it exactly for the warm-start base, needs them).
+        self.output = ConvLayer(w + 3, 3, k, norm=False, relu=False)
 
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
         height, width = rgb.shape[-2:]
-        pad_h, pad_w = (-height) % self.MULTIPLE, (-width) % self.MULTIPLE
+        pad_h = max((-height) % self.MULTIPLE, self.MIN_SIDE - height)
+        pad_w = max((-width) % self.MULTIPLE, self.MIN_SIDE - width)
         x = F.pad(rgb, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else rgb
-        x = self.decoder(self.residuals(self.encoder(x)))
+        features = self.decoder(self.residuals(self.encoder(x)))
+        x = self.output(torch.cat([features, x], dim=1))
         return torch.sigmoid(x[..., :height, :width])
 
 
