@@ -197,6 +197,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+def _add_locations(parser: argparse.ArgumentParser, *, device: bool = True, styles: bool = True,
+                   parts: bool = True) -> None:
+    """The options several commands share: where to run, where styles live, which part tree."""
+    if device:
+        parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default [run] device")
+    if styles:
+        parser.add_argument("--styles-dir", metavar="DIR", help="styles folder (default [styles] dir)")
+    if parts:
+        parser.add_argument("--parts", metavar="DIR", help="part tree for compose: content (default [parts] root)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stylize",
@@ -255,9 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--no-warm-start", action="store_true", help="start from random weights")
     train_parser.add_argument("--resume", action="store_true", help="continue an interrupted training")
     train_parser.add_argument("--overwrite", action="store_true", help="replace an existing style of this name")
-    train_parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    train_parser.add_argument("--styles-dir", metavar="DIR", help="styles folder (default [styles] dir)")
-    train_parser.add_argument("--parts", metavar="DIR", help="part tree for compose: content")
+    _add_locations(train_parser)
     train_parser.set_defaults(func=cmd_train)
 
     base_parser = sub.add_parser("train-base", parents=[common], help="train the warm-start base network of an arch",
@@ -268,9 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     base_parser.add_argument("--content", nargs="+", metavar="SOURCE")
     base_parser.add_argument("--seed", type=int, default=0)
     base_parser.add_argument("--resume", action="store_true")
-    base_parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    base_parser.add_argument("--styles-dir", metavar="DIR")
-    base_parser.add_argument("--parts", metavar="DIR")
+    _add_locations(base_parser)
     base_parser.set_defaults(func=cmd_train_base)
 
     report_parser = sub.add_parser("train-report", parents=[common], help="train and score styles under budgets",
@@ -283,12 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
     report_parser.add_argument("--content", nargs="+", metavar="SOURCE")
     report_parser.add_argument("--json", metavar="FILE")
     report_parser.add_argument("--work-dir", metavar="DIR", help="where the trained styles go (default: a temp folder)")
-    report_parser.add_argument("--parts", metavar="DIR")
-    report_parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
     for option in ("--arch", "--style-weight", "--content-weight", "--tv-weight", "--style-scale", "--lr"):
         report_parser.add_argument(option, type=str if option == "--arch" else float)
     for option in ("--size", "--batch", "--seed"):
         report_parser.add_argument(option, type=int)
+    _add_locations(report_parser, styles=False)
     report_parser.set_defaults(func=cmd_train_report, minutes=None, no_warm_start=False)
 
     apply_parser = sub.add_parser("apply", parents=[common], help="stylize images with a trained style",
@@ -297,8 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply_parser.add_argument("inputs", nargs="+", metavar="INPUT")
     apply_parser.add_argument("--style", required=True, help="style name or style folder")
     apply_parser.add_argument("--out", metavar="DIR", help="output folder (default [output] dir/stylized/STYLE)")
-    apply_parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    apply_parser.add_argument("--styles-dir", metavar="DIR")
+    _add_locations(apply_parser, parts=False)
     apply_parser.set_defaults(func=cmd_apply)
 
     eval_parser = sub.add_parser("eval", parents=[common], help="score styles on held-out portraits",
@@ -307,8 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_parser.add_argument("--style", required=True, action="append", help="style name (repeatable)")
     eval_parser.add_argument("--content", nargs="+", metavar="SOURCE", help="default compose:100000-100015")
     eval_parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
-    eval_parser.add_argument("--styles-dir", metavar="DIR")
-    eval_parser.add_argument("--parts", metavar="DIR")
+    _add_locations(eval_parser, device=False)
     eval_parser.set_defaults(func=cmd_eval)
 
     run_parser = sub.add_parser("run", parents=[common], help="run the whole job pipeline.toml describes")

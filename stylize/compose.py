@@ -124,16 +124,19 @@ def compose(
     generator = parts if isinstance(parts, FaceGenerator) else open_part_tree(parts, config)
     out_path = Path(out_dir)
     _check_output_dir(out_path, generator.root)
+
+    # Pick every face first: a tree that cannot serve some seed (an empty category) fails before
+    # anything is written.
+    picks = [pick_face_parts(generator.tree, seed) for seed in seed_list]
     out_path.mkdir(parents=True, exist_ok=True)
     manifest_path = out_path / MANIFEST_NAME
     records = read_manifest(manifest_path)
-
     written: list[str] = []
     skipped: list[str] = []
     try:
         with open(manifest_path, "a", encoding="utf-8") as journal:
-            for seed in tqdm(seed_list, desc="compose", unit="face", disable=None if progress else True):
-                picked = pick_face_parts(generator.tree, seed)
+            for seed, picked in tqdm(zip(seed_list, picks), total=len(seed_list), desc="compose", unit="face",
+                                     disable=None if progress else True):
                 name = face_file_name(seed, armoured)
                 record = picked.manifest_record(name, armoured)
                 if records.get((seed, armoured)) == record and (out_path / name).is_file():

@@ -88,3 +88,12 @@ def test_iter_faces_matches_files(tree, tmp_path):
     compose("4", tmp_path / "out", parts=tree, progress=False)
     (face,) = iter_faces("4", parts=tree)
     assert (np.asarray(Image.open(tmp_path / "out" / face.file_name)) == face.rgb).all()
+
+
+def test_a_tree_that_fails_some_seed_writes_nothing(tmp_path):
+    tree = make_tree(tmp_path / "facegen", races=2)
+    for path in (tree / "species_0/race_1/mouth").glob("mouth_1_*"):
+        path.unlink()  # race 1, gender 1 faces have no mouth
+    with pytest.raises(StylizeError, match="no mouth part for species 0, race 1, gender 1"):
+        compose("0-63", tmp_path / "out", parts=tree, progress=False)
+    assert not (tmp_path / "out").exists()

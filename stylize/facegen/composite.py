@@ -107,7 +107,7 @@ class FaceGenerator:
                     continue
                 generator.pixels[part.relpath] = PartPixels.from_rgba(loaded.rgba())
                 kept.append(part)
-            tree.parts[category] = kept
+            tree.set_parts(category, kept)
         return generator
 
     def layers(self, picked: PickedFace, armoured: bool) -> list[tuple[Part, int, int]]:

@@ -73,10 +73,21 @@ class PartTree:
     species: list[SpeciesInfo]
     parts: dict[str, list[Part]]
     notes: list[str] = field(default_factory=list)  # what the game would log (ignored dirs, limits)
+    _candidates: dict[tuple[str, int, int, int], list[Part]] = field(default_factory=dict, repr=False)
 
     def candidates(self, category: str, species: int, race: int, gender: int) -> list[Part]:
         """The parts of ``category`` a face of this species, race and gender may use, in game order."""
-        return [part for part in self.parts[category] if part.matches(species, race, gender)]
+        key = (category, species, race, gender)
+        found = self._candidates.get(key)
+        if found is None:
+            found = [part for part in self.parts[category] if part.matches(species, race, gender)]
+            self._candidates[key] = found
+        return found
+
+    def set_parts(self, category: str, parts: list[Part]) -> None:
+        """Replace a category's parts (e.g. without unreadable ones) and forget cached matches."""
+        self.parts[category] = parts
+        self._candidates.clear()
 
     def all_parts(self) -> list[Part]:
         return [self.background] + [part for category in CATEGORIES for part in self.parts[category]]
