@@ -127,3 +127,15 @@ def test_find_images_recurses_and_skips_hidden(tmp_path, gradient):
     assert found == ["b/x.png", "c.PNG"]
     with pytest.raises(StylizeError, match="input not found"):
         find_images([tmp_path / "nope"])
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path, gradient):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        write_png(tmp_path / "p.png", gradient)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "p.png").stat().st_mode) == 0o644
