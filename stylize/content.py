@@ -46,7 +46,8 @@ class ContentFailures:
         return bool(self.items)
 
 
-def _parse_compose_spec(spec: str) -> tuple[list[int], bool]:
+def parse_compose_spec(spec: str) -> tuple[list[int], bool]:
+    """``compose:SEEDS[:armoured]`` -> (seeds, armoured)."""
     body = spec[len(COMPOSE_PREFIX):]
     armoured = False
     if body.endswith(":armoured"):
@@ -70,7 +71,7 @@ def iter_content(
     for source in sources:
         text = os.fspath(source)
         if text.startswith(COMPOSE_PREFIX):
-            seeds, armoured = _parse_compose_spec(text)
+            seeds, armoured = parse_compose_spec(text)
             if generator is None:
                 generator = open_part_tree(parts if not isinstance(parts, FaceGenerator) else None, config)
             for seed in seeds:
@@ -93,6 +94,6 @@ def check_sources(sources: Sequence[str | os.PathLike[str]]) -> None:
     for source in sources:
         text = os.fspath(source)
         if text.startswith(COMPOSE_PREFIX):
-            _parse_compose_spec(text)
+            parse_compose_spec(text)
         elif not Path(text).exists():
             raise StylizeError(f"{text}: content source not found; give compose:SEEDS (e.g. compose:0-15) or an existing folder")

@@ -16,12 +16,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stylize.content import COMPOSE_PREFIX, check_sources
+from stylize.content import COMPOSE_PREFIX, check_sources, parse_compose_spec
 from stylize.errors import ImageReadError, StylizeError
 from stylize.facegen.composite import FaceGenerator
 from stylize.facegen.picking import pick_face_parts
 from stylize.imageio import find_images, read_image
-from stylize.seeds import parse_seeds
 
 REFERENCE_LONG_SIDE = 512
 
@@ -54,12 +53,10 @@ def build_content_pool(sources: Sequence[str | os.PathLike[str]], generator_fact
     for source in sources:
         text = os.fspath(source)
         if text.startswith(COMPOSE_PREFIX):
-            body = text[len(COMPOSE_PREFIX):]
-            armoured = body.endswith(":armoured")
-            body = body.removesuffix(":armoured")
+            seeds, armoured = parse_compose_spec(text)
             if pool.generator is None:
                 pool.generator = generator_factory()
-            pool.faces += [(seed, armoured) for seed in parse_seeds(body)]
+            pool.faces += [(seed, armoured) for seed in seeds]
         else:
             for path, _ in find_images([text]):
                 try:
