@@ -6,6 +6,9 @@ The importable API; the ``stylize`` command is a thin shell over it::
     compose("0-15", "out/faces")                 # PNGs + manifest.jsonl, as the game draws them
     for face in iter_faces("3,7", parts="../shared/facegen"):
         face.rgb                                  # (285, 295, 3) uint8
+    stylize.train("pencil", ["sketch.png"])       # styles/pencil/ (imports torch on first use)
+    stylize.apply("pencil", ["out/faces"], "out/pencil")
+    stylize.evaluate(["pencil"])
 """
 
 __version__ = "0.1.0"
@@ -31,3 +34,23 @@ __all__ = [
     "ComposedFace", "ComposeResult", "compose", "compose_face", "iter_faces", "open_part_tree",
     "ContentFailures", "Portrait", "iter_content", "run_pipeline",
 ]
+
+# The network side imports torch; load it only when used, so composing stays fast to start.
+_LAZY = {
+    "train": "stylize.training", "train_base": "stylize.training", "TrainSettings": "stylize.training",
+    "apply": "stylize.apply_style", "evaluate": "stylize.evaluation",
+    "load_style": "stylize.styles", "list_styles": "stylize.styles",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'stylize' has no attribute {name!r}")
+
+
+__all__ += list(_LAZY)

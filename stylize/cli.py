@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stylize import __version__
-from stylize.config import PipelineConfig, describe_schema, load_config
+from stylize.config import DEVICES, PipelineConfig, describe_schema, load_config
 from stylize.errors import StylizeError
 
 
@@ -97,7 +97,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def _train_settings(args: argparse.Namespace, config: PipelineConfig):
-    from stylize.train import TrainSettings
+    from stylize.training import TrainSettings
 
     t = config.train
     pick = lambda value, default: default if value is None else value  # noqa: E731
@@ -114,7 +114,7 @@ def _train_settings(args: argparse.Namespace, config: PipelineConfig):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from stylize.train import train
+    from stylize.training import train
 
     config = _config(args)
     settings = _train_settings(args, config)
@@ -127,7 +127,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_train_base(args: argparse.Namespace) -> int:
-    from stylize.train import train_base
+    from stylize.training import train_base
 
     config = _config(args)
     minutes = None if args.steps is not None and args.minutes is None else (args.minutes or 3.0)
@@ -140,7 +140,7 @@ def cmd_train_base(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from stylize.apply import apply
+    from stylize.apply_style import apply
 
     config = _config(args)
     out_dir = Path(args.out) if args.out else config.output.dir / "stylized" / args.style
@@ -153,7 +153,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from stylize.evaluate import HELD_OUT_DEFAULT, evaluate
+    from stylize.evaluation import HELD_OUT_DEFAULT, evaluate
 
     config = _config(args)
     scores = evaluate(args.style, args.content or [HELD_OUT_DEFAULT], styles_dir=args.styles_dir,
@@ -201,7 +201,7 @@ def _add_locations(parser: argparse.ArgumentParser, *, device: bool = True, styl
                    parts: bool = True) -> None:
     """The options several commands share: where to run, where styles live, which part tree."""
     if device:
-        parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default [run] device")
+        parser.add_argument("--device", choices=DEVICES, help="default [run] device")
     if styles:
         parser.add_argument("--styles-dir", metavar="DIR", help="styles folder (default [styles] dir)")
     if parts:

@@ -16,7 +16,7 @@ from typing import Any
 
 from stylize.errors import ConfigError, StylizeError
 from stylize.facegen.composite import UNREADABLE_POLICIES
-from stylize.seeds import parse_seeds
+from stylize.seeds import COMPOSE_PREFIX, parse_compose_spec, parse_seeds
 
 CONFIG_NAME = "pipeline.toml"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -185,9 +185,9 @@ def _check_value(source: str, section: str, key: str, spec: _Key, value: Any, ba
             raise ConfigError(f"{where} = {value!r} is not allowed; {spec.help}: a list like [\"compose:0-1999\"]")
         resolved = []
         for item in value:
-            if item.startswith("compose:"):
+            if item.startswith(COMPOSE_PREFIX):
                 try:
-                    parse_seeds(item[len("compose:"):].removesuffix(":armoured"))
+                    parse_compose_spec(item)
                 except StylizeError as err:
                     raise ConfigError(f"{where} = {value!r} is not allowed; {err}") from err
                 resolved.append(item)

@@ -20,9 +20,8 @@ from stylize.config import PipelineConfig
 from stylize.errors import ImageReadError, StylizeError
 from stylize.facegen.composite import FaceGenerator
 from stylize.imageio import find_images, read_image
-from stylize.seeds import parse_seeds
+from stylize.seeds import COMPOSE_PREFIX, parse_compose_spec
 
-COMPOSE_PREFIX = "compose:"
 
 
 @dataclass(frozen=True)
@@ -46,15 +45,6 @@ class ContentFailures:
         return bool(self.items)
 
 
-def parse_compose_spec(spec: str) -> tuple[list[int], bool]:
-    """``compose:SEEDS[:armoured]`` -> (seeds, armoured)."""
-    body = spec[len(COMPOSE_PREFIX):]
-    armoured = False
-    if body.endswith(":armoured"):
-        body, armoured = body[: -len(":armoured")], True
-    return parse_seeds(body), armoured
-
-
 def iter_content(
     sources: Sequence[str | os.PathLike[str]],
     *,
@@ -73,7 +63,7 @@ def iter_content(
         if text.startswith(COMPOSE_PREFIX):
             seeds, armoured = parse_compose_spec(text)
             if generator is None:
-                generator = open_part_tree(parts if not isinstance(parts, FaceGenerator) else None, config)
+                generator = open_part_tree(parts, config)
             for seed in seeds:
                 face = compose_face(generator, seed, armoured)
                 yield Portrait(face.file_name, face.rgb, None, f"compose:{seed}{':armoured' if armoured else ''}")

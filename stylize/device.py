@@ -1,12 +1,11 @@
-"""Choosing the torch device and thread count."""
+"""Choosing the torch device."""
 
 from __future__ import annotations
 
 import torch
 
+from stylize.config import DEVICES as DEVICE_CHOICES
 from stylize.errors import StylizeError
-
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(choice: str) -> torch.device:

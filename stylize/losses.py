@@ -37,11 +37,6 @@ def per_image_style_loss(features: dict[str, torch.Tensor], target_grams: dict[s
     return total
 
 
-def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared feature difference (relu4_2 by default)."""
-    return torch.mean((features - target) ** 2)
-
-
 def total_variation(images: torch.Tensor) -> torch.Tensor:
     """Mean absolute difference between neighbouring pixels, (B, C, H, W) images."""
     dx = (images[..., :, 1:] - images[..., :, :-1]).abs().mean()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from stylize.losses import gram_matrix, total_variation
+from stylize.losses import gram_matrix, per_image_style_loss, total_variation
 from stylize.nets.vgg import CONTENT_LAYER_DEFAULT, STYLE_LAYERS_DEFAULT, VGGFeatures
 
 
@@ -63,20 +63,16 @@ class PerceptualObjective(nn.Module):
             (content_features ** 2).mean().clamp_min(1e-12))
         return {"style": style, "content": content_term, "tv": total_variation(output)}
 
-    @torch.no_grad()
-    def gram_distance(self, images: torch.Tensor) -> torch.Tensor:
+    def _gram_distance(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """(B,) raw Gram style loss per image: sum over layers of the mean squared Gram difference
         (Gram normalised by C*H*W) to the style's target; the measure used in reports."""
-        features = self.vgg(images)
-        total = torch.zeros(images.shape[0], device=images.device)
-        for layer in self.style_layers:
-            gram = gram_matrix(features[layer])
-            total += ((gram - self.target(layer)) ** 2).mean(dim=(1, 2))
-        return total
+        return per_image_style_loss(features, {layer: self.target(layer) for layer in self.style_layers})
 
     @torch.no_grad()
-    def content_distance(self, images: torch.Tensor, originals: torch.Tensor) -> torch.Tensor:
-        """(B,) mean squared feature difference at the content layer."""
-        a = self.vgg(images)[self.content_layer]
-        b = self.vgg(originals)[self.content_layer]
-        return ((a - b) ** 2).mean(dim=(1, 2, 3))
+    def distances(self, outputs: torch.Tensor, originals: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Style distance of the outputs and of the originals, and the content distance between
+        them (relu4_2 mean squared difference), each (B,), from one VGG pass per image set."""
+        out_features, in_features = self.vgg(outputs), self.vgg(originals)
+        content = ((out_features[self.content_layer] - in_features[self.content_layer]) ** 2).mean(dim=(1, 2, 3))
+        return {"style_out": self._gram_distance(out_features), "style_in": self._gram_distance(in_features),
+                "content": content}

@@ -29,7 +29,7 @@ class RunSummary:
 
 
 def _preview(config: PipelineConfig, faces_dir: Path, names: list[str], styles: list[str]) -> Path:
-    from stylize.evaluate import reference_files
+    from stylize.evaluation import reference_files
     from stylize.grid import style_sheet
     from stylize.styles import load_style
 
@@ -62,7 +62,7 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> RunSummary
         summary.lines += [f"error: {err}" for err in failures.items]
         summary.failed = bool(failures)
     if config.styles.use:
-        from stylize.apply import apply
+        from stylize.apply_style import apply
 
         for style in config.styles.use:
             out_dir = config.output.dir / "stylized" / style
@@ -75,8 +75,6 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> RunSummary
                 written += len(more.written)
                 summary.failed |= bool(more.failed)
             summary.lines.append(f"apply {style}: {written} portraits -> {out_dir}")
-        names = [record_name for record_name in sorted(p.name for p in faces_dir.glob("face_*.png"))
-                 if record_name in {face for face in result.written + result.skipped}]
-        summary.preview = _preview(config, faces_dir, names, list(config.styles.use))
+        summary.preview = _preview(config, faces_dir, sorted(result.written + result.skipped), list(config.styles.use))
         summary.lines.append(f"preview: {summary.preview}")
     return summary

@@ -59,3 +59,13 @@ def parse_seeds(spec: str | int | list[int]) -> list[int]:
                 seen.add(seed)
                 seeds.append(seed)
     return seeds
+
+
+COMPOSE_PREFIX = "compose:"
+
+
+def parse_compose_spec(spec: str) -> tuple[list[int], bool]:
+    """A content source ``compose:SEEDS[:armoured]`` -> (seeds, armoured)."""
+    body = spec.removeprefix(COMPOSE_PREFIX)
+    armoured = body.endswith(":armoured")
+    return parse_seeds(body.removesuffix(":armoured")), armoured

@@ -18,7 +18,7 @@ def style_dir(name: str, styles_dir: str | os.PathLike[str] | None = None, confi
     root = Path(styles_dir) if styles_dir is not None else (config or load_config()).styles.dir
     folder = root / name
     if not (folder / METADATA_NAME).is_file():
-        known = sorted(p.parent.name for p in root.glob(f"*/{METADATA_NAME}") if not p.parent.name.startswith("_"))
+        known = list_styles(root)
         raise StylizeError(
             f"style {name!r} not found in {root}; known styles: {', '.join(known) or 'none'} "
             "(train one with stylize train --name NAME --refs IMAGE)"

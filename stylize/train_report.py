@@ -18,10 +18,10 @@ from typing import Any
 
 from stylize.config import PipelineConfig, load_config
 from stylize.content import iter_content
-from stylize.evaluate import HELD_OUT_DEFAULT, score_style
+from stylize.evaluation import HELD_OUT_DEFAULT, score_style
 from stylize.imageio import atomic_write_text
 from stylize.model_file import load_model
-from stylize.train import TrainSettings, train
+from stylize.training import TrainSettings, train
 
 
 def train_report(

@@ -16,11 +16,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stylize.content import COMPOSE_PREFIX, check_sources, parse_compose_spec
+from stylize.content import check_sources
 from stylize.errors import ImageReadError, StylizeError
 from stylize.facegen.composite import FaceGenerator
 from stylize.facegen.picking import pick_face_parts
 from stylize.imageio import find_images, read_image
+from stylize.seeds import COMPOSE_PREFIX, parse_compose_spec
+from stylize.stylize_image import to_tensor
 
 REFERENCE_LONG_SIDE = 512
 
@@ -71,10 +73,6 @@ def build_content_pool(sources: Sequence[str | os.PathLike[str]], generator_fact
     return pool
 
 
-def _to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.array(rgb, dtype=np.uint8, order="C", copy=True)).permute(2, 0, 1).float().div_(255.0)
-
-
 def sample_batch(pool: ContentPool, *, seed: int, step: int, batch: int, size: int,
                  scale_range: tuple[float, float] = (0.6, 1.0), colour_jitter: bool = False) -> torch.Tensor:
     """(batch, 3, size, size) float batch for ``step``: random portrait, crop, scale jitter, flip.
@@ -89,7 +87,7 @@ def sample_batch(pool: ContentPool, *, seed: int, step: int, batch: int, size: i
     samples = []
     for _ in range(batch):
         rgb, alpha = pool.item(int(rng.integers(len(pool))))
-        image = _to_tensor(rgb)
+        image = to_tensor(rgb)[0]
         if alpha is not None:
             a = torch.from_numpy(alpha).float().div_(255.0)[None]
             image = image * a + float(rng.uniform(0.2, 0.8)) * (1 - a)
@@ -116,7 +114,7 @@ def sample_batch(pool: ContentPool, *, seed: int, step: int, batch: int, size: i
 def load_reference(path: str | os.PathLike[str], *, style_scale: float = 1.0) -> torch.Tensor:
     """A reference as a (1, 3, H, W) tensor, scaled to ``512 * style_scale`` pixels on the long side."""
     image = read_image(path, what="style reference", fix="give a PNG, JPEG or WebP image of the style")
-    tensor = _to_tensor(image.rgb)[None]
+    tensor = to_tensor(image.rgb)
     if image.alpha is not None:  # references with transparency: on white paper
         a = torch.from_numpy(image.alpha).float().div_(255.0)[None, None]
         tensor = tensor * a + (1 - a)

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import stylize.train as train_module
+import stylize.training as train_module
 from conftest import make_tree
 from stylize import StylizeError
 from stylize.model_file import METADATA_NAME, WEIGHTS_NAME, ModelFileError, load_model, sha256_file
-from stylize.train import TrainSettings, train, train_base
+from stylize.training import TrainSettings, train, train_base
 
 TINY = dict(arch="tiny", size=32, batch=1, minutes=None, content=("compose:0-9",), checkpoint_seconds=0.0,
             style_layers=("relu1_1", "relu2_1"), content_layer="relu2_2", warm_start=False)
@@ -231,7 +231,7 @@ def test_run_applies_the_configured_styles_and_writes_a_preview(tmp_path, tree, 
 
 def test_eval_scores_a_style(trained, tree, tmp_path):
     from stylize.cli import main
-    from stylize.evaluate import evaluate
+    from stylize.evaluation import evaluate
 
     (score,) = evaluate([trained.name], ["compose:100-102"], styles_dir=trained.parent, parts=tree)
     assert score.portraits == 3 and score.style_ratio > 0 and score.style_loss_input > 0

@@ -37,7 +37,7 @@ from stylize.checkpoint import load_checkpoint, save_checkpoint
 from stylize.config import PROJECT_ROOT, PipelineConfig, load_config
 from stylize.device import resolve_device
 from stylize.errors import StylizeError
-from stylize.model_file import METADATA_NAME, load_model, save_model, sha256_file
+from stylize.model_file import METADATA_NAME, load_model, read_metadata, save_model, sha256_file
 from stylize.nets.transformer import TransformerNet, arch_spec
 from stylize.nets.vgg import CONTENT_LAYER_DEFAULT, STYLE_LAYERS_DEFAULT
 from stylize.perceptual import PerceptualObjective
@@ -266,6 +266,51 @@ def _environment(device: torch.device) -> dict[str, Any]:
     }
 
 
+def _fit_and_save(
+    *,
+    directory: Path,
+    network: TransformerNet,
+    loss_fn,
+    pool,
+    settings: TrainSettings,
+    fingerprint: dict[str, Any],
+    resume: bool,
+    device: torch.device,
+    progress: bool,
+    description: str,
+    interrupted: str,
+    metadata: dict[str, Any],
+    colour_jitter: bool = False,
+) -> TrainResult:
+    """Run the loop with checkpoints in ``directory/.checkpoint``, then write the model file.
+
+    ``metadata`` holds what is particular to the run; the loop's results are added here. After a
+    Ctrl-C the checkpoint is kept and ``StylizeError(interrupted)`` is raised.
+    """
+    checkpoint_dir = directory / CHECKPOINT_DIR
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    step, elapsed, history, stopped = run_training_loop(
+        network=network, loss_fn=loss_fn, pool=pool, settings=settings, checkpoint_dir=checkpoint_dir,
+        fingerprint=fingerprint, resume=resume, device=device, progress=progress, description=description,
+        colour_jitter=colour_jitter,
+    )
+    if stopped:
+        raise StylizeError(interrupted.format(step=step, checkpoint=checkpoint_dir))
+    network.eval().to("cpu")
+    final = {k: v for k, v in (history[-1] if history else {}).items() if k != "step"}
+    metadata = {
+        **metadata,
+        "steps": step,
+        "wall_seconds": round(elapsed, 2),
+        "environment": _environment(device),
+        "final_losses": final,
+        "loss_history": history,
+    }
+    save_model(directory, network, metadata)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return TrainResult(directory, step, elapsed, final, metadata)
+
+
 def train(
     name: str,
     refs: Sequence[str | os.PathLike[str]],
@@ -297,23 +342,21 @@ def train(
 
     ref_paths = reference_paths(refs)
     references = [load_reference(p, style_scale=settings.style_scale).to(torch_device) for p in ref_paths]
-    ref_hashes = [sha256_file(p) for p in ref_paths]
     pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
 
     torch.manual_seed(settings.seed)
     network = TransformerNet(arch_spec(settings.arch))
     warm_from = None
-    if settings.warm_start and not resume:
+    if settings.warm_start:
         base_dir = find_base_model(settings.arch, root)
-        if base_dir is not None:
-            base = load_model(base_dir)
-            network.load_state_dict(base.network.state_dict())
-            warm_from = {"path": f"{BASE_DIR_NAME}/{settings.arch}", "weights_sha256": base.weights_sha256}
-        else:
+        if base_dir is None:
             raise StylizeError(
                 f"{base_model_dir(settings.arch, root)}: no base network for warm start of arch {settings.arch!r}; run "
                 f"stylize train-base --arch {settings.arch}, or pass --no-warm-start"
             )
+        warm_from = {"path": f"{BASE_DIR_NAME}/{settings.arch}", "weights_sha256": read_metadata(base_dir)["weights_sha256"]}
+        if not resume:  # a resumed run takes its weights from the checkpoint
+            network.load_state_dict(load_model(base_dir).network.state_dict())
     network.to(torch_device)
     objective = PerceptualObjective(references, style_layers=settings.style_layers,
                                     content_layer=settings.content_layer, loss_network=settings.loss_network).to(torch_device)
@@ -324,42 +367,25 @@ def train(
                  + settings.tv_weight * terms["tv"])
         return total, {k: float(v.detach()) for k, v in terms.items()}
 
-    checkpoint_dir = directory / CHECKPOINT_DIR
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    fingerprint = {**settings.fingerprint(), "references_sha256": ref_hashes, "warm_start_from": warm_from}
-    if resume:
-        saved = json.loads((checkpoint_dir / "checkpoint.json").read_text()).get("fingerprint", {})
-        fingerprint["warm_start_from"] = saved.get("warm_start_from", warm_from)
-    step, elapsed, history, interrupted = run_training_loop(
-        network=network, loss_fn=loss_fn, pool=pool, settings=settings, checkpoint_dir=checkpoint_dir,
-        fingerprint=fingerprint, resume=resume, device=torch_device, progress=progress, description=f"train {name}",
+    return _fit_and_save(
+        directory=directory, network=network, loss_fn=loss_fn, pool=pool, settings=settings,
+        fingerprint={**settings.fingerprint(), "references_sha256": [sha256_file(p) for p in ref_paths],
+                     "warm_start_from": warm_from},
+        resume=resume, device=torch_device, progress=progress, description=f"train {name}",
+        interrupted=(f"training of {name} interrupted at step {{step}}; the checkpoint in {{checkpoint}} is kept: "
+                     "rerun the same command with --resume to continue"),
+        metadata={
+            "name": name,
+            "kind": "style",
+            "training": {**asdict(settings), "style_layers": list(settings.style_layers),
+                         "content": list(settings.content)},
+            "references": _copy_references(ref_paths, directory / "refs"),
+            "content_source": {"sources": list(settings.content),
+                               "parts_root": str(pool.generator.root) if pool.generator else None,
+                               "images": len(pool), "skipped": pool.skipped},
+            "warm_start_from": warm_from,
+        },
     )
-    if interrupted:
-        raise StylizeError(
-            f"training of {name} interrupted at step {step}; the checkpoint in {checkpoint_dir} is kept: "
-            "rerun the same command with --resume to continue"
-        )
-    network.eval().to("cpu")
-    ref_records = _copy_references(ref_paths, directory / "refs")
-    final = history[-1] if history else {}
-    metadata = {
-        "name": name,
-        "kind": "style",
-        "training": {**asdict(settings), "style_layers": list(settings.style_layers),
-                     "content": list(settings.content)},
-        "references": ref_records,
-        "content_source": {"sources": list(settings.content), "parts_root": str(pool.generator.root) if pool.generator else None,
-                           "images": len(pool), "skipped": pool.skipped},
-        "warm_start_from": fingerprint["warm_start_from"],
-        "steps": step,
-        "wall_seconds": round(elapsed, 2),
-        "environment": _environment(torch_device),
-        "final_losses": {k: v for k, v in final.items() if k != "step"},
-        "loss_history": history,
-    }
-    save_model(directory, network, metadata)
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    return TrainResult(directory, step, elapsed, metadata["final_losses"], metadata)
 
 
 def train_base(
@@ -396,31 +422,18 @@ def train_base(
         l1 = (output - batch_).abs().mean()
         return l1, {"l1": float(l1.detach())}
 
-    checkpoint_dir = directory / CHECKPOINT_DIR
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    fingerprint = {**settings.fingerprint(), "objective": "l1-reconstruction", "colour_jitter": True}
-    step, elapsed, history, interrupted = run_training_loop(
-        network=network, loss_fn=loss_fn, pool=pool, settings=settings, checkpoint_dir=checkpoint_dir,
-        fingerprint=fingerprint, resume=resume, device=torch_device, progress=progress, description=f"base {arch}",
+    return _fit_and_save(
+        directory=directory, network=network, loss_fn=loss_fn, pool=pool, settings=settings,
+        fingerprint={**settings.fingerprint(), "objective": "l1-reconstruction", "colour_jitter": True},
+        resume=resume, device=torch_device, progress=progress, description=f"base {arch}",
+        interrupted="base training interrupted at step {step}; rerun with --resume to continue",
+        metadata={
+            "name": f"{BASE_DIR_NAME}/{arch}",
+            "kind": "base",
+            "training": {**asdict(settings), "objective": "l1-reconstruction", "colour_jitter": True,
+                         "content": list(settings.content), "style_layers": list(settings.style_layers)},
+            "references": [],
+            "content_source": {"sources": list(settings.content), "images": len(pool)},
+        },
         colour_jitter=True,
     )
-    if interrupted:
-        raise StylizeError(f"base training interrupted at step {step}; rerun with --resume to continue")
-    network.eval().to("cpu")
-    metadata = {
-        "name": f"{BASE_DIR_NAME}/{arch}",
-        "kind": "base",
-        "training": {**asdict(settings), "objective": "l1-reconstruction", "colour_jitter": True,
-                     "content": list(settings.content),
-                     "style_layers": list(settings.style_layers)},
-        "references": [],
-        "content_source": {"sources": list(settings.content), "images": len(pool)},
-        "steps": step,
-        "wall_seconds": round(elapsed, 2),
-        "environment": _environment(torch_device),
-        "final_losses": {k: v for k, v in (history[-1] if history else {}).items() if k != "step"},
-        "loss_history": history,
-    }
-    save_model(directory, network, metadata)
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    return TrainResult(directory, step, elapsed, metadata["final_losses"], metadata)

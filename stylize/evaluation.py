@@ -69,11 +69,9 @@ def score_style(model: StyleModel, portraits: Sequence[Portrait], *, references:
         started = time.perf_counter()
         output = stylize_rgb(network, portrait.rgb)
         seconds += time.perf_counter() - started
-        x, y = to_tensor(portrait.rgb), to_tensor(output)
+        measured = objective.distances(to_tensor(output), to_tensor(portrait.rgb))
         rows.append({
-            "style_in": float(objective.gram_distance(x)[0]),
-            "style_out": float(objective.gram_distance(y)[0]),
-            "content": float(objective.content_distance(y, x)[0]),
+            **{key: float(value[0]) for key, value in measured.items()},
             "face_in": float(has_face(portrait.rgb)),
             "face_out": float(has_face(output)),
         })
