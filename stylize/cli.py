@@ -143,12 +143,17 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from stylize.apply_style import apply
 
     config = _config(args)
-    out_dir = Path(args.out) if args.out else config.output.dir / "stylized" / args.style
-    result = apply(args.style, args.inputs, out_dir, styles_dir=args.styles_dir, config=config,
-                   device=args.device or config.run.device, progress=not args.quiet)
+    styles = [name for item in args.style for name in item.split(",") if name]
+    out_dir = Path(args.out) if args.out else config.output.dir / "stylized" / ("+".join(styles) if len(styles) > 1 else styles[0])
+    result = apply(styles, args.inputs, out_dir, strength=args.strength, preserve_color=args.preserve_color,
+                   scale=args.scale, device=args.device or config.run.device, workers=args.workers, batch=args.batch,
+                   styles_dir=args.styles_dir, config=config, progress=not args.quiet)
     for message in result.failed:
         print(f"stylize: error: {message}", file=sys.stderr)
-    print(f"stylized {len(result.written)} images, {len(result.failed)} failed -> {result.out_dir}")
+    print(result.summary())
+    if result.failed:
+        print(f"stylize: {len(result.failed)} inputs failed (listed above); fix or remove them and rerun: "
+              "finished outputs are kept", file=sys.stderr)
     return 1 if result.failed else 0
 
 
@@ -297,12 +302,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_locations(report_parser, styles=False)
     report_parser.set_defaults(func=cmd_train_report, minutes=None, no_warm_start=False)
 
-    apply_parser = sub.add_parser("apply", parents=[common], help="stylize images with a trained style",
-                                  description="Stylize image files and folders (recursive); output mirrors the "
-                                              "input's relative paths as PNG, with size and alpha kept.")
+    apply_parser = sub.add_parser("apply", parents=[common], help="stylize images with trained styles",
+                                  description="Stylize image files and folders (recursive) with one or several "
+                                              "styles. Output mirrors the input's relative paths as PNG (one "
+                                              "subfolder a style when several are given), with size and alpha "
+                                              "kept. DIR/manifest.jsonl makes reruns skip up-to-date outputs; "
+                                              "bad inputs are reported and skipped (exit status 1 at the end).")
     apply_parser.add_argument("inputs", nargs="+", metavar="INPUT")
-    apply_parser.add_argument("--style", required=True, help="style name or style folder")
+    apply_parser.add_argument("--style", required=True, action="append",
+                              help="style name or folder; repeat (or comma-separate) for several")
     apply_parser.add_argument("--out", metavar="DIR", help="output folder (default [output] dir/stylized/STYLE)")
+    apply_parser.add_argument("--strength", type=float, default=1.0, help="0 (the content) .. 1 (full style); default 1")
+    apply_parser.add_argument("--preserve-color", action="store_true",
+                              help="keep the input's colours, take only the style's lightness (Lab)")
+    apply_parser.add_argument("--scale", type=float, default=1.0,
+                              help="stroke size: 2 draws strokes twice as large, 0.5 half (default 1)")
+    apply_parser.add_argument("--workers", type=int, default=1, help="processes for CPU runs (default 1)")
+    apply_parser.add_argument("--batch", type=int, help="same-size portraits per network call (default 1 on CPU, 8 on GPU)")
     _add_locations(apply_parser, parts=False)
     apply_parser.set_defaults(func=cmd_apply)
 

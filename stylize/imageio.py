@@ -100,26 +100,29 @@ def _split_modes(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     return np.ascontiguousarray(np.asarray(image.convert("RGB"))), None
 
 
-def read_image(path: str | os.PathLike[str], *, what: str = "image", fix: str | None = None) -> LoadedImage:
+def read_image(path: str | os.PathLike[str], *, what: str = "image", fix: str | None = None,
+               data: bytes | None = None) -> LoadedImage:
     """Read an image file as 8-bit RGB + alpha, EXIF orientation applied.
 
     Raises ``ImageReadError`` naming the file for anything unreadable: missing, empty, truncated,
-    not an image, or too large to decode safely. ``what`` and ``fix`` tailor the message.
+    not an image, or too large to decode safely. ``what`` and ``fix`` tailor the message. With
+    ``data``, those bytes (already read from ``path``) are decoded instead of reading the file again.
     """
     file_path = Path(path)
     fix = fix or "re-export it as PNG, JPEG or WebP, or remove it from the input"
-    if not file_path.is_file():
+    if data is None and not file_path.is_file():
         raise ImageReadError(f"{file_path}: {what} not found; check the path")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(file_path) as opened:
+            with Image.open(BytesIO(data) if data is not None else file_path) as opened:
                 opened.load()
                 source_mode = opened.mode
                 image = ImageOps.exif_transpose(opened)
                 image.load()
     except UnidentifiedImageError as err:
-        reason = "empty file" if file_path.stat().st_size == 0 else "not an image format Pillow can read"
+        empty = len(data) == 0 if data is not None else file_path.stat().st_size == 0
+        reason = "empty file" if empty else "not an image format Pillow can read"
         raise ImageReadError(f"{file_path}: cannot read {what} ({reason}); {fix}") from err
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise ImageReadError(f"{file_path}: {what} is too large to decode safely ({err}); {fix}") from err
