@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from stylize import __version__
@@ -99,18 +100,13 @@ def cmd_config(args: argparse.Namespace) -> int:
 def _train_settings(args: argparse.Namespace, config: PipelineConfig):
     from stylize.training import TrainSettings
 
-    t = config.train
-    pick = lambda value, default: default if value is None else value  # noqa: E731
-    minutes = None if args.steps is not None and args.minutes is None else pick(args.minutes, t.minutes)
-    return TrainSettings(
-        arch=pick(args.arch, t.arch), size=pick(args.size, t.size), batch=pick(args.batch, t.batch),
-        minutes=minutes, steps=args.steps, style_weight=pick(args.style_weight, t.style_weight),
-        content_weight=pick(args.content_weight, t.content_weight), tv_weight=pick(args.tv_weight, t.tv_weight),
-        style_scale=pick(args.style_scale, t.style_scale), learning_rate=pick(args.lr, t.learning_rate),
-        seed=pick(args.seed, config.run.seed), warm_start=t.warm_start and not args.no_warm_start,
-        style_layers=tuple(t.style_layers), content_layer=t.content_layer, loss_network=t.loss_network,
-        content=tuple(args.content or t.content),
-    )
+    settings = TrainSettings.from_config(
+        config, arch=args.arch, size=args.size, batch=args.batch, minutes=args.minutes, style_weight=args.style_weight,
+        content_weight=args.content_weight, tv_weight=args.tv_weight, style_scale=args.style_scale,
+        learning_rate=args.lr, seed=args.seed, content=tuple(args.content) if args.content else None)
+    if args.steps is not None and args.minutes is None:  # --steps alone: a step budget only
+        settings = replace(settings, minutes=None)
+    return replace(settings, steps=args.steps, warm_start=settings.warm_start and not args.no_warm_start)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -190,6 +186,46 @@ def cmd_train_report(args: argparse.Namespace) -> int:
     print(format_table(rows))
     if args.json:
         write_report(rows, args.json)
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from stylize.preview import preview
+    from stylize.stylize_image import ApplySettings
+
+    config = _config(args)
+    styles = [name for item in args.styles for name in item.split(",") if name] or list(config.styles.use)
+    out_dir = Path(args.out) if args.out else config.output.dir / "preview"
+    settings = ApplySettings(strength=args.strength, preserve_color=args.preserve_color, scale=args.scale)
+    result = preview(styles, args.content or [f"compose:{config.content.seeds_spec}"], out_dir, limit=args.limit,
+                     settings=settings, parts=args.parts, styles_dir=args.styles_dir, config=config,
+                     device=args.device or config.run.device, progress=not args.quiet)
+    for message in result.failed:
+        print(f"stylize: error: {message}", file=sys.stderr)
+    print(f"preview of {len(result.styles)} styles x {len(result.rows)} portraits -> {result.grid} and {result.html}")
+    return 1 if result.failed else 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from stylize.bench import bench_apply, bench_networks, bench_report, format_apply_table, format_network_table
+
+    config = _config(args)
+    if any(count < 1 for count in args.threads + args.workers):
+        raise StylizeError("--threads and --workers take counts of 1 or more")
+    log = None if args.quiet else (lambda line: print(line, file=sys.stderr))
+    network_rows = bench_networks(args.archs, args.threads, min_runs=args.min_runs, min_seconds=args.min_seconds,
+                                  progress=log)
+    print(format_network_table(network_rows))
+    apply_rows = []
+    if args.apply_images > 0:
+        apply_rows = bench_apply(args.apply_style, args.workers, images=args.apply_images, parts=args.parts,
+                                 styles_dir=args.styles_dir, config=config)
+        print()
+        print(format_apply_table(apply_rows))
+    if args.json:
+        from stylize.imageio import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(bench_report(network_rows, apply_rows), indent=2) + "\n")
     return 0
 
 
@@ -330,6 +366,36 @@ def build_parser() -> argparse.ArgumentParser:
     eval_parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     _add_locations(eval_parser, device=False)
     eval_parser.set_defaults(func=cmd_eval)
+
+    preview_parser = sub.add_parser("preview", parents=[common], help="style x content grid (PNG and HTML)",
+                                    description="Stylize portraits with several styles and write grid.png and a "
+                                                "self-contained index.html contact sheet (images beside it).")
+    preview_parser.add_argument("--styles", nargs="+", default=[], metavar="A,B,C",
+                                help="styles to compare (default [styles] use)")
+    preview_parser.add_argument("--content", nargs="+", metavar="SOURCE",
+                                help="compose:0-15 and/or folders (default compose:[content] seeds)")
+    preview_parser.add_argument("--out", metavar="DIR", help="output folder (default [output] dir/preview)")
+    preview_parser.add_argument("--limit", type=int, default=16, help="at most this many portraits (default 16)")
+    preview_parser.add_argument("--strength", type=float, default=1.0)
+    preview_parser.add_argument("--preserve-color", action="store_true")
+    preview_parser.add_argument("--scale", type=float, default=1.0)
+    _add_locations(preview_parser)
+    preview_parser.set_defaults(func=cmd_preview)
+
+    bench_parser = sub.add_parser("bench", parents=[common], help="time the networks and bulk apply",
+                                  description="ms per 295x285 portrait and 74x72 thumbnail per network and thread "
+                                              "count, as ratios to the Johnson-size network in the same run, and "
+                                              "end-to-end apply throughput per worker count.")
+    bench_parser.add_argument("--archs", nargs="+", default=["johnson", "small", "tiny"], metavar="ARCH")
+    bench_parser.add_argument("--threads", nargs="+", type=int, default=[1, 2], metavar="N")
+    bench_parser.add_argument("--min-runs", type=int, default=5, help="timed runs per figure (median)")
+    bench_parser.add_argument("--min-seconds", type=float, default=1.0, help="time each figure at least this long")
+    bench_parser.add_argument("--apply-style", default="pencil", help="style for the apply throughput (default pencil)")
+    bench_parser.add_argument("--apply-images", type=int, default=48, help="faces for the apply throughput (0: skip)")
+    bench_parser.add_argument("--workers", nargs="+", type=int, default=[1, 2], metavar="N")
+    bench_parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    _add_locations(bench_parser, device=False)
+    bench_parser.set_defaults(func=cmd_bench)
 
     run_parser = sub.add_parser("run", parents=[common], help="run the whole job pipeline.toml describes")
     run_parser.set_defaults(func=cmd_run)

@@ -53,6 +53,7 @@ class RunConfig:
 class StylesConfig:
     dir: Path
     use: list[str]
+    references: dict[str, list[Path]]
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,8 @@ SCHEMA: dict[str, dict[str, _Key]] = {
     "styles": {
         "dir": _Key("styles", "path", "folder of trained style models (styles/NAME/model.safetensors)"),
         "use": _Key([], "names", "style names the pipeline trains and applies"),
+        "references": _Key({}, "references", "reference images per style, trained by `stylize run` when the style "
+                                             "has no model yet: [styles.references] NAME = [\"ref.png\"]"),
     },
     "train": {
         "arch": _Key("small", "choice", "style network architecture", ("johnson", "small", "tiny")),
@@ -157,6 +160,18 @@ def _check_value(source: str, section: str, key: str, spec: _Key, value: Any, ba
                 f"{where} = {value!r} is not allowed; {spec.help}: a list of names made of letters, digits, '_', '-', '.'"
             )
         return list(value)
+    if spec.kind == "references":
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} = {value!r} is not allowed; write a [styles.references] table of NAME = [\"image.png\"]")
+        tables: dict[str, list[Path]] = {}
+        for name, files in value.items():
+            files = [files] if isinstance(files, str) else files
+            if not _STYLE_NAME.match(name) or not isinstance(files, list) or not files or not all(
+                    isinstance(f, str) and f.strip() for f in files):
+                raise ConfigError(f"{where}.{name} = {value[name]!r} is not allowed; write NAME = [\"ref.png\", ...] "
+                                  "with a name of letters, digits, '_', '-', '.'")
+            tables[name] = [p if p.is_absolute() else base / p for p in (Path(os.path.expanduser(f)) for f in files)]
+        return tables
     if spec.kind == "choice":
         if value not in spec.choices:
             raise ConfigError(f"{where} = {value!r} is not allowed; use one of: {', '.join(repr(c) for c in spec.choices)}")
@@ -273,6 +288,8 @@ def describe_schema() -> str:
         lines.append(f"[{section}]")
         for key, spec in keys.items():
             default = spec.default if not isinstance(spec.default, str) else f'"{spec.default}"'
+            if isinstance(spec.default, dict):
+                default = "{}"
             if isinstance(spec.default, bool):
                 default = str(spec.default).lower()
             extra = f" (one of {', '.join(spec.choices)})" if spec.choices else ""

@@ -84,3 +84,14 @@ def _fit(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     left = (resized.width - target_w) // 2
     top = (resized.height - target_h) // 2
     return np.asarray(resized.crop((left, top, left + target_w, top + target_h)))
+
+
+def over_checker(rgb: np.ndarray, alpha: np.ndarray | None, *, square: int = 8) -> np.ndarray:
+    """``rgb`` composited over a grey checkerboard where ``alpha`` makes it transparent (for viewing)."""
+    if alpha is None:
+        return rgb
+    height, width = alpha.shape
+    rows, cols = np.indices((height, width))
+    checker = np.where(((rows // square) + (cols // square)) % 2 == 0, 153, 119).astype(np.float32)[..., None]
+    weight = alpha.astype(np.float32)[..., None] / 255.0
+    return np.rint(rgb.astype(np.float32) * weight + checker * (1.0 - weight)).astype(np.uint8)

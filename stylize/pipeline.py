@@ -1,9 +1,14 @@
 """``stylize run``: the whole job ``pipeline.toml`` describes.
 
-Compose the configured faces from the part tree into ``<output>/faces``, read every configured
-legacy folder (reporting unreadable files), stylize the faces and legacy portraits with every style
-in ``[styles] use`` into ``<output>/stylized/<style>/``, and write ``<output>/preview.png``
-(rows: portraits; columns: the original, then each style).
+1. compose the configured faces from the part tree into ``<output>/faces``;
+2. read every configured legacy folder (reporting unreadable files);
+3. train each style of ``[styles] use`` that has no model yet, from its ``[styles.references]``
+   images with the ``[train]`` settings (an interrupted training resumes);
+4. stylize the faces and legacy portraits with every style into ``<output>/stylized/<style>/faces/``
+   and ``<output>/stylized/<style>/<legacy folder name>/`` (resumable: see ``apply``);
+5. write the preview (``<output>/preview/grid.png`` and ``index.html``) of the first faces.
+
+Every step skips work that is already done, so a rerun after an interruption finishes the job.
 """
 
 from __future__ import annotations
@@ -11,12 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from stylize.compose import compose
 from stylize.config import PipelineConfig
 from stylize.content import ContentFailures, iter_content
-from stylize.imageio import read_image, write_png
+from stylize.errors import StylizeError
+from stylize.model_file import METADATA_NAME
 
 PREVIEW_ROWS = 8
 
@@ -28,53 +32,66 @@ class RunSummary:
     preview: Path | None = None
 
 
-def _preview(config: PipelineConfig, faces_dir: Path, names: list[str], styles: list[str]) -> Path:
-    from stylize.evaluation import reference_files
-    from stylize.grid import style_sheet
-    from stylize.styles import load_style
+def _train_missing_styles(config: PipelineConfig, progress: bool) -> list[str]:
+    """Train every used style that has no model yet; returns a summary line per trained style."""
+    from stylize.training import CHECKPOINT_DIR, TrainSettings, train
 
-    shown = names[:PREVIEW_ROWS]
-    originals = [read_image(faces_dir / name).rgb for name in shown]
-    styled = {style: [read_image(config.output.dir / "stylized" / style / "faces" / name).rgb for name in shown]
-              for style in styles}
-    references = {}
-    for style in styles:
-        files = reference_files(load_style(style, config=config))
-        references[style] = read_image(files[0]).rgb if files else np.full_like(originals[0], 64)
-    labels = [f"seed {name.removeprefix('face_').removesuffix('.png').lstrip('0') or '0'}" for name in shown]
-    sheet = style_sheet(originals, styled, references, row_labels=labels)
-    path = config.output.dir / "preview.png"
-    write_png(path, np.ascontiguousarray(sheet))
-    return path
+    lines = []
+    for name in config.styles.use:
+        folder = config.styles.dir / name
+        if (folder / METADATA_NAME).is_file():
+            continue
+        references = config.styles.references.get(name)
+        if not references:
+            raise StylizeError(
+                f"style {name!r} has no model in {config.styles.dir} and no references to train it from; add "
+                f"[styles.references] {name} = [\"reference.png\"] to pipeline.toml, or train it with stylize train")
+        result = train(name, references, settings=TrainSettings.from_config(config), config=config,
+                       device=config.run.device, resume=(folder / CHECKPOINT_DIR).is_dir(), progress=progress)
+        lines.append(f"train {name}: {result.steps} steps in {result.wall_seconds / 60:.1f} min -> {result.directory}")
+    return lines
 
 
 def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> RunSummary:
+    from stylize.apply_style import apply
+
     summary = RunSummary()
     faces_dir = config.output.dir / "faces"
     result = compose(config.content.seeds, faces_dir, armoured=config.content.armoured, config=config, progress=progress)
     summary.lines.append(f"compose: {len(result.written)} faces written, {len(result.skipped)} up to date -> {faces_dir}")
     summary.lines += [f"note: {note}" for note in result.notes]
-    legacy = [str(p) for p in config.content.legacy]
+    legacy = [Path(p) for p in config.content.legacy]
     if legacy:
         failures = ContentFailures()
-        count = sum(1 for _ in iter_content(legacy, config=config, failures=failures))
+        count = sum(1 for _ in iter_content([str(p) for p in legacy], config=config, failures=failures))
         summary.lines.append(f"legacy: {count} portraits readable in {len(legacy)} folders")
         summary.lines += [f"error: {err}" for err in failures.items]
         summary.failed = bool(failures)
-    if config.styles.use:
-        from stylize.apply_style import apply
+    styles = list(config.styles.use)
+    if not styles:
+        summary.lines.append("no styles in [styles] use: nothing to stylize")
+        return summary
+    summary.lines += _train_missing_styles(config, progress)
 
-        for style in config.styles.use:
-            out_dir = config.output.dir / "stylized" / style
-            applied = apply(style, [faces_dir], out_dir / "faces", config=config, device=config.run.device,
-                            progress=progress)
-            written = len(applied.written)
-            for folder in legacy:
-                more = apply(style, [folder], out_dir / Path(folder).name, config=config, device=config.run.device,
-                             progress=progress)
-                written += len(more.written)
-                summary.failed |= bool(more.failed)
-            summary.lines.append(f"apply {style}: {written} portraits -> {out_dir}")
-        summary.preview = _preview(config, faces_dir, sorted(result.written + result.skipped), list(config.styles.use))
-        summary.lines.append(f"preview: {summary.preview}")
+    stylized_dir = config.output.dir / "stylized"
+    sources = [(faces_dir, "faces")]
+    for folder in legacy:  # each legacy folder under its own name, never on top of another's outputs
+        prefix, taken = folder.name or "legacy", {p for _, p in sources}
+        prefix = prefix if prefix not in taken else next(f"{prefix}_{i}" for i in range(2, 10**6) if f"{prefix}_{i}" not in taken)
+        sources.append((folder, prefix))
+    for source, prefix in sources:
+        applied = apply(styles, [source], stylized_dir, style_folders=True, prefix=prefix, device=config.run.device,
+                        config=config, progress=progress)
+        summary.lines.append(f"apply {', '.join(styles)} to {source}: {len(applied.written)} written, "
+                             f"{len(applied.skipped)} up to date -> {stylized_dir}/STYLE/{prefix}")
+        summary.lines += [f"error: {message}" for message in applied.failed if f"error: {message}" not in summary.lines]
+        summary.failed |= bool(applied.failed)
+
+    from stylize.preview import preview
+
+    shown = sorted(result.written + result.skipped)[:PREVIEW_ROWS]
+    made = preview(styles, [str(faces_dir / name) for name in shown], config.output.dir / "preview",
+                   limit=PREVIEW_ROWS, config=config, device=config.run.device, progress=progress)
+    summary.preview = made.grid
+    summary.lines.append(f"preview: {made.grid} and {made.html}")
     return summary

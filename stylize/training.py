@@ -70,6 +70,19 @@ class TrainSettings:
     content: tuple[str, ...] = ("compose:0-1999",)
     checkpoint_seconds: float = 30.0
 
+    @classmethod
+    def from_config(cls, config: PipelineConfig, **overrides: Any) -> "TrainSettings":
+        """The ``[train]`` (and ``[run] seed``) settings of ``config``; ``None`` overrides are ignored."""
+        t = config.train
+        values: dict[str, Any] = dict(
+            arch=t.arch, size=t.size, batch=t.batch, minutes=t.minutes, style_weight=t.style_weight,
+            content_weight=t.content_weight, tv_weight=t.tv_weight, style_scale=t.style_scale,
+            learning_rate=t.learning_rate, seed=config.run.seed, warm_start=t.warm_start,
+            style_layers=tuple(t.style_layers), content_layer=t.content_layer, loss_network=t.loss_network,
+            content=tuple(t.content))
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
     def validate(self) -> None:
         arch_spec(self.arch)
         checks = [

@@ -65,3 +65,46 @@ def make_tree(root: Path, *, races: int = 2, per_gender: int = 2, accessories: i
     for index in range(armour):
         save_rgba(species / f"clothes/armour_{index}.png", 295, 285, colour())
     return root
+
+
+def require_tool(name: str, found: object) -> None:
+    """Skip when an optional system tool is missing, unless STYLIZE_REQUIRE_TOOLS=1 (as in .ci/run)."""
+    if found:
+        return
+    message = f"{name} is not installed"
+    if os.environ.get("STYLIZE_REQUIRE_TOOLS") == "1":
+        pytest.fail(f"{message}, and STYLIZE_REQUIRE_TOOLS=1 requires it")
+    pytest.skip(message)
+
+
+TINY_TRAIN = dict(arch="tiny", size=32, batch=1, minutes=None, content=("compose:0-9",), checkpoint_seconds=0.0,
+                  style_layers=("relu1_1", "relu2_1"), content_layer="relu2_2", warm_start=False)
+
+
+def stroke_reference(path: Path, seed: int = 5, ink: tuple[int, int] = (20, 90)) -> Path:
+    """A reference made in the test: diagonal dark strokes on paper."""
+    rng = np.random.default_rng(seed)
+    image = np.full((96, 128, 3), 235, np.uint8)
+    for _ in range(120):
+        x, y = rng.integers(0, 120), rng.integers(0, 90)
+        for t in range(12):
+            if 0 <= y + t < 96 and 0 <= x + t < 128:
+                image[y + t, x + t] = rng.integers(*ink)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_styles(tmp_path_factory) -> Path:
+    """A styles folder with two tiny trained styles, 'inky' and 'rusty' (a few steps each)."""
+    from stylize.training import TrainSettings, train
+
+    root = tmp_path_factory.mktemp("tiny_styles")
+    tree = make_tree(root / "facegen", races=1, per_gender=1)
+    styles = root / "styles"
+    for name, seed, ink in (("inky", 5, (20, 90)), ("rusty", 9, (90, 160))):
+        reference = stroke_reference(root / f"{name}.png", seed, ink)
+        train(name, [reference], settings=TrainSettings(steps=4, seed=seed, **TINY_TRAIN), styles_dir=styles,
+              parts=tree, device="cpu", progress=False)
+    return styles

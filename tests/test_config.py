@@ -43,6 +43,9 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path):
         ("[parts]\nroot = 3", r"\[parts\] root = 3 is not allowed"),
         ('[styles]\nuse = ["ok", "not ok"]', r"\[styles\] use = .* is not allowed"),
         ("content = 3", r"must be a \[content\] table"),
+        ('[styles]\nreferences = ["a.png"]', r"\[styles\] references = .* write a \[styles.references\] table"),
+        ('[styles.references]\n"bad name" = ["a.png"]', r"\[styles\] references.bad name = .* is not allowed"),
+        ('[styles.references]\nok = []', r"\[styles\] references.ok = \[\] is not allowed"),
         ("[parts\n", "not valid TOML"),
     ],
 )
@@ -50,6 +53,13 @@ def test_bad_values_name_key_value_and_what_is_allowed(text, message):
     with pytest.raises(ConfigError, match=message) as info:
         parse_config(text, source="pipeline.toml")
     assert "\n" not in str(info.value)
+
+
+def test_style_references_resolve_against_the_config_folder(tmp_path):
+    (tmp_path / "pipeline.toml").write_text('[styles.references]\nink = ["refs/a.png", "/abs/b.png"]\nsolo = "c.png"\n')
+    config = load_config(tmp_path / "pipeline.toml")
+    assert config.styles.references == {"ink": [tmp_path.resolve() / "refs/a.png", Path("/abs/b.png")],
+                                        "solo": [tmp_path.resolve() / "c.png"]}
 
 
 def test_missing_config_file_is_named(tmp_path):

@@ -221,8 +221,8 @@ def test_run_applies_the_configured_styles_and_writes_a_preview(tmp_path, tree, 
     done = subprocess.run([sys.executable, "-m", "stylize", "run", "-q"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "apply t1: 3 portraits" in done.stdout
-    preview = Image.open(tmp_path / "out/preview.png")
+    assert "3 written, 0 up to date" in done.stdout
+    preview = Image.open(tmp_path / "out/preview/grid.png")
     assert preview.width > 2 * 196 and preview.height > 3 * 150  # 3 rows x (original + 1 style)
     for seed in range(3):
         out = Image.open(tmp_path / f"out/stylized/t1/faces/face_{seed:010d}.png")

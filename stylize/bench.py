@@ -1,0 +1,173 @@
+"""``stylize bench``: speed of the style networks, as ratios to the Johnson-size baseline in the same run.
+
+Two measurements:
+
+- **network**: ms per 295x285 portrait and per 74x72 thumbnail, eager PyTorch on the CPU, for each
+  architecture and thread count (median of repeated runs after warm-up), with images/s, the speed
+  ratio to the ``johnson`` network measured in the same run, and the share of the game's budget
+  (one second of one core per portrait); batch 4 throughput shows whether batching helps.
+- **apply**: end-to-end ``stylize apply`` throughput (read, stylize, encode PNG, write, manifest)
+  on composited faces, per ``--workers`` count.
+
+Weights do not change the speed, so networks are freshly initialised (seeded); file sizes are the
+safetensors bytes ``stylize train`` would write.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from stylize.errors import StylizeError
+from stylize.nets.transformer import ARCHITECTURES, TransformerNet, arch_spec
+
+PORTRAIT = (285, 295)  # (H, W) of the game's portraits
+THUMBNAIL = (72, 74)
+GAME_BUDGET_MS = 1000.0
+BASELINE = "johnson"
+
+
+@dataclass
+class NetworkRow:
+    arch: str
+    runtime: str
+    threads: int
+    params: int
+    file_bytes: int
+    portrait_ms: float
+    thumbnail_ms: float
+    images_per_s: float
+    batch4_images_per_s: float
+    speedup_vs_johnson: float | None  # johnson ms / this ms, same runtime and threads
+    budget_share: float  # portrait ms / the game's 1 s budget (meaningful at 1 thread)
+
+
+@dataclass
+class ApplyRow:
+    style: str
+    workers: int
+    images: int
+    seconds: float
+    images_per_s: float
+
+
+def time_call(function: Callable[[], object], *, min_runs: int = 5, min_seconds: float = 0.5, warmup: int = 2) -> float:
+    """Median wall time of ``function`` in ms, after ``warmup`` calls."""
+    for _ in range(warmup):
+        function()
+    times: list[float] = []
+    started = time.perf_counter()
+    while len(times) < min_runs or time.perf_counter() - started < min_seconds:
+        begin = time.perf_counter()
+        function()
+        times.append((time.perf_counter() - begin) * 1000.0)
+        if len(times) >= 1000:
+            break
+    return statistics.median(times)
+
+
+def _network(arch: str) -> TransformerNet:
+    torch.manual_seed(0)
+    return TransformerNet(arch_spec(arch)).eval()
+
+
+def bench_networks(archs: Sequence[str], threads: Sequence[int], *, min_runs: int = 5, min_seconds: float = 0.5,
+                   progress: Callable[[str], None] | None = None) -> list[NetworkRow]:
+    from stylize.model_file import state_to_bytes
+
+    for arch in archs:
+        arch_spec(arch)
+    rows: list[NetworkRow] = []
+    previous_threads = torch.get_num_threads()
+    try:
+        for count in threads:
+            torch.set_num_threads(count)
+            measured: dict[str, NetworkRow] = {}
+            for arch in dict.fromkeys([BASELINE, *archs]):
+                network = _network(arch)
+                portrait = torch.rand(1, 3, *PORTRAIT, generator=torch.Generator().manual_seed(1))
+                thumbnail = torch.rand(1, 3, *THUMBNAIL, generator=torch.Generator().manual_seed(2))
+                batch4 = portrait.repeat(4, 1, 1, 1)
+                with torch.inference_mode():
+                    portrait_ms = time_call(lambda: network(portrait), min_runs=min_runs, min_seconds=min_seconds)
+                    thumbnail_ms = time_call(lambda: network(thumbnail), min_runs=min_runs, min_seconds=min_seconds)
+                    batch_ms = time_call(lambda: network(batch4), min_runs=max(2, min_runs // 2), min_seconds=min_seconds)
+                measured[arch] = NetworkRow(
+                    arch=arch, runtime="torch", threads=count, params=sum(p.numel() for p in network.parameters()),
+                    file_bytes=len(state_to_bytes(network)), portrait_ms=portrait_ms, thumbnail_ms=thumbnail_ms,
+                    images_per_s=1000.0 / portrait_ms, batch4_images_per_s=4000.0 / batch_ms, speedup_vs_johnson=None,
+                    budget_share=portrait_ms / GAME_BUDGET_MS)
+                if progress:
+                    progress(f"{arch} torch {count} thread(s): {portrait_ms:.1f} ms per portrait")
+            baseline_ms = measured[BASELINE].portrait_ms
+            for arch in archs:
+                row = measured[arch]
+                row.speedup_vs_johnson = baseline_ms / row.portrait_ms
+                rows.append(row)
+    finally:
+        torch.set_num_threads(previous_threads)
+    return rows
+
+
+def bench_apply(style: str, workers: Sequence[int], *, images: int = 32, parts: str | os.PathLike[str] | None = None,
+                styles_dir: str | os.PathLike[str] | None = None, config=None) -> list[ApplyRow]:
+    """End-to-end apply throughput on ``images`` composited faces, one fresh output folder per run."""
+    from stylize.apply_style import apply
+    from stylize.compose import compose
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="stylize-bench-") as scratch:
+        faces = Path(scratch) / "faces"
+        compose(f"0-{images - 1}", faces, parts=parts, config=config, progress=False)
+        for count in workers:
+            started = time.perf_counter()
+            result = apply(style, [faces], Path(scratch) / f"out_{count}", workers=count, device="cpu",
+                           styles_dir=styles_dir, config=config, progress=False)
+            seconds = time.perf_counter() - started
+            if result.failed or len(result.written) != images:
+                raise StylizeError(f"bench apply: expected {images} outputs, got {len(result.written)} ({result.failed[:1]})")
+            rows.append(ApplyRow(style, count, images, seconds, images / seconds))
+    return rows
+
+
+def format_network_table(rows: Sequence[NetworkRow]) -> str:
+    head = (f"{'network':<9} {'runtime':<8} {'thr':>3} {'params':>9} {'file':>8} {'ms/portrait':>11} {'ms/thumb':>8} "
+            f"{'img/s':>6} {'img/s b4':>8} {'x johnson':>9} {'of 1 s':>6}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        speedup = f"{r.speedup_vs_johnson:.1f}x" if r.speedup_vs_johnson else "-"
+        lines.append(f"{r.arch:<9} {r.runtime:<8} {r.threads:>3} {r.params:>9,} {r.file_bytes / 1e6:>6.2f}MB "
+                     f"{r.portrait_ms:>11.1f} {r.thumbnail_ms:>8.2f} {r.images_per_s:>6.1f} {r.batch4_images_per_s:>8.1f} "
+                     f"{speedup:>9} {r.budget_share * 100:>5.1f}%")
+    return "\n".join(lines)
+
+
+def format_apply_table(rows: Sequence[ApplyRow]) -> str:
+    lines = [f"{'apply style':<12} {'workers':>7} {'images':>6} {'seconds':>8} {'img/s':>6}"]
+    for r in rows:
+        lines.append(f"{r.style:<12} {r.workers:>7} {r.images:>6} {r.seconds:>8.2f} {r.images_per_s:>6.1f}")
+    return "\n".join(lines)
+
+
+def bench_report(network_rows: Sequence[NetworkRow], apply_rows: Sequence[ApplyRow]) -> dict:
+    import platform
+
+    return {
+        "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                    "torch": torch.__version__},
+        "baseline": BASELINE,
+        "portrait": {"height": PORTRAIT[0], "width": PORTRAIT[1]},
+        "thumbnail": {"height": THUMBNAIL[0], "width": THUMBNAIL[1]},
+        "networks": [asdict(r) for r in network_rows],
+        "apply": [asdict(r) for r in apply_rows],
+    }
+
+
+DEFAULT_ARCHS = tuple(ARCHITECTURES)
