@@ -7,7 +7,8 @@ The importable API; the ``stylize`` command is a thin shell over it::
     for face in iter_faces("3,7", parts="../shared/facegen"):
         face.rgb                                  # (285, 295, 3) uint8
     stylize.train("pencil", ["sketch.png"])       # styles/pencil/ (imports torch on first use)
-    stylize.apply("pencil", ["out/faces"], "out/pencil")
+    stylize.apply(["pencil", "paint"], ["out/faces"], "out/styled", strength=0.8)
+    stylize.preview(["pencil", "paint"], ["compose:0-7"], "out/preview")
     stylize.evaluate(["pencil"])
 """
 
@@ -38,7 +39,8 @@ __all__ = [
 # The network side imports torch; load it only when used, so composing stays fast to start.
 _LAZY = {
     "train": "stylize.training", "train_base": "stylize.training", "TrainSettings": "stylize.training",
-    "apply": "stylize.apply_style", "evaluate": "stylize.evaluation",
+    "apply": "stylize.apply_style", "evaluate": "stylize.evaluation", "preview": "stylize.preview",
+    "ApplySettings": "stylize.stylize_image",
     "load_style": "stylize.styles", "list_styles": "stylize.styles",
 }
 

@@ -171,3 +171,59 @@ def bench_report(network_rows: Sequence[NetworkRow], apply_rows: Sequence[ApplyR
 
 
 DEFAULT_ARCHS = tuple(ARCHITECTURES)
+
+
+@dataclass
+class KillResumeRow:
+    style: str
+    images: int
+    killed_after: int  # outputs recorded in the manifest when the run was killed (SIGKILL)
+    resumed_wrote: int
+    identical: bool  # every output byte-identical to the uninterrupted run's
+    uninterrupted_s: float
+    killed_plus_resumed_s: float
+
+
+def bench_kill_resume(style: str, *, images: int = 500, parts: str | os.PathLike[str] | None = None,
+                      styles_dir: str | os.PathLike[str] | None = None, config=None) -> KillResumeRow:
+    """Kill (SIGKILL) a ``stylize apply`` run half-way, rerun it, and compare with an uninterrupted run."""
+    import hashlib
+    import signal
+    import subprocess
+    import sys
+
+    from stylize.apply_style import MANIFEST_NAME, read_apply_manifest
+    from stylize.compose import compose
+
+    def digest(folder: Path) -> dict[str, str]:
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob("*.png")}
+
+    with tempfile.TemporaryDirectory(prefix="stylize-bench-") as scratch:
+        faces = Path(scratch) / "faces"
+        compose(f"0-{images - 1}", faces, parts=parts, config=config, progress=False)
+        command = [sys.executable, "-m", "stylize", "apply", str(faces), "--style", style, "--device", "cpu", "-q"]
+        if styles_dir is not None:
+            command += ["--styles-dir", os.fspath(styles_dir)]
+        if config is not None and config.path is not None:
+            command += ["--config", os.fspath(config.path)]
+        started = time.perf_counter()
+        subprocess.run(command + ["--out", f"{scratch}/whole"], check=True, capture_output=True)
+        uninterrupted = time.perf_counter() - started
+
+        killed_dir = Path(scratch) / "killed"
+        started = time.perf_counter()
+        victim = subprocess.Popen(command + ["--out", str(killed_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        manifest = killed_dir / MANIFEST_NAME
+        while victim.poll() is None:
+            if manifest.is_file() and manifest.read_bytes().count(b"\n") >= images // 2:
+                victim.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.005)
+        victim.wait()
+        killed_after = len(read_apply_manifest(manifest))
+        resumed = subprocess.run(command + ["--out", str(killed_dir)], check=True, capture_output=True, text=True)
+        total = time.perf_counter() - started
+        wrote = int(resumed.stdout.split("stylized ", 1)[1].split(" ", 1)[0])
+        whole, again = digest(Path(scratch) / "whole"), digest(killed_dir)
+        return KillResumeRow(style, images, killed_after, wrote, whole == again and len(whole) == images,
+                             uninterrupted, total)
