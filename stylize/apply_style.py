@@ -255,7 +255,10 @@ def apply(
     if out_path.exists() and not out_path.is_dir():
         raise StylizeError(f"{out_path}: exists and is not a folder; choose another --out")
     files = _input_files(inputs, out_path)
-    plan = _plan_targets(files, names, len(names) > 1 if style_folders is None else style_folders, prefix)
+    style_folders = len(names) > 1 if style_folders is None else style_folders
+    if len(names) > 1 and not style_folders:
+        raise StylizeError("several styles need one subfolder each; leave style_folders on (the default)")
+    plan = _plan_targets(files, names, style_folders, prefix)
     input_paths = {path.resolve() for path, _ in files}
     for targets in plan.values():
         for _, target in targets:
