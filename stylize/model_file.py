@@ -49,6 +49,12 @@ class StyleModel:
         return str(self.metadata["weights_sha256"])
 
 
+def reference_files(model: StyleModel) -> list[Path]:
+    """The style's own copies of its reference images (``refs/`` in its folder)."""
+    assert model.directory is not None
+    return [model.directory / record["file"] for record in model.metadata.get("references", [])]
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

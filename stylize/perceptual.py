@@ -49,11 +49,22 @@ class PerceptualObjective(nn.Module):
     def target(self, layer: str) -> torch.Tensor:
         return getattr(self, f"gram_{layer}")
 
-    def training_terms(self, output: torch.Tensor, content: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Normalised style, content and TV terms for a batch (content = the network's input)."""
+    @torch.no_grad()
+    def content_target(self, content: torch.Tensor) -> torch.Tensor:
+        """The content layer's features of ``content``: what :meth:`training_terms` compares against."""
+        return self.vgg(content)[self.content_layer]
+
+    def training_terms(self, output: torch.Tensor, content: torch.Tensor | None = None, *,
+                       content_features: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Normalised style, content and TV terms for a batch (content = the network's input).
+
+        ``content_features`` (from :meth:`content_target`) stands in for ``content`` when the same
+        content is scored many times, as in an optimisation over pixels.
+        """
         out_features = self.vgg(output)
-        with torch.no_grad():
-            content_features = self.vgg(content)[self.content_layer]
+        if content_features is None:
+            assert content is not None, "give content or content_features"
+            content_features = self.content_target(content)
         style = torch.zeros((), device=output.device)
         for layer in self.style_layers:
             gram = gram_matrix(out_features[layer])
