@@ -9,7 +9,7 @@ The importable API; the ``stylize`` command is a thin shell over it::
     stylize.train("pencil", ["sketch.png"])       # styles/pencil/ (imports torch on first use)
     stylize.apply(["pencil", "paint"], ["out/faces"], "out/styled", strength=0.8)
     stylize.preview(["pencil", "paint"], ["compose:0-7"], "out/preview")
-    stylize.evaluate(["pencil"])
+    stylize.evaluate(["pencil"], report="out/eval")  # report.md, eval.json, plots; L-BFGS ceiling on 4 faces
 """
 
 __version__ = "0.1.0"

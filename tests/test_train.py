@@ -233,10 +233,10 @@ def test_eval_scores_a_style(trained, tree, tmp_path):
     from stylize.cli import main
     from stylize.evaluation import evaluate
 
-    (score,) = evaluate([trained.name], ["compose:100-102"], styles_dir=trained.parent, parts=tree)
+    (score,) = evaluate([trained.name], ["compose:100-102"], styles_dir=trained.parent, parts=tree, ceiling_faces=0)
     assert score.portraits == 3 and score.style_ratio > 0 and score.style_loss_input > 0
     assert 0 <= score.faces_kept <= score.faces_in_input <= 3 and score.ms_per_portrait > 0
     code = main(["eval", "--style", trained.name, "--styles-dir", str(trained.parent), "--parts", str(tree),
-                 "--content", "compose:100-101", "--json", str(tmp_path / "e.json")])
+                 "--content", "compose:100-101", "--json", str(tmp_path / "e.json"), "--ceiling-faces", "0", "-q"])
     assert code == 0
     assert json.loads((tmp_path / "e.json").read_text())["styles"][0]["portraits"] == 2
