@@ -244,13 +244,13 @@ def test_cli_eval_errors_are_one_line(tiny_styles, held_out, capsys, arguments, 
     assert err.count("\n") == 1 and err.startswith("stylize: error: ") and message in err
 
 
-def test_cli_eval_help_names_the_ceiling_defaults():
+def test_cli_eval_help_names_the_ceiling_defaults(capsys):
     from stylize.ceiling import CEILING_FACES_DEFAULT, CEILING_STEPS_DEFAULT
-    from stylize.cli import build_parser
+    from stylize.cli import main
 
-    parser = build_parser()
-    eval_parser = parser._subparsers._group_actions[0].choices["eval"]  # noqa: SLF001
-    text = " ".join(eval_parser.format_help().split())
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
     assert f"(default {CEILING_FACES_DEFAULT}; 0: no ceiling)" in text and f"(default {CEILING_STEPS_DEFAULT}," in text
 
 
