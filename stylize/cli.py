@@ -391,8 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     eval_parser.add_argument("--ceiling-faces", type=int, metavar="N",
                              help="portraits optimised per style for the ceiling (default 4; 0: no ceiling)")
     eval_parser.add_argument("--ceiling-steps", type=int, metavar="N",
-                             help="L-BFGS iterations per ceiling portrait (default 30, under a minute a portrait "
-                                  "on a 2-core CPU)")
+                             help="L-BFGS iterations per ceiling portrait (default 100, under a minute a portrait "
+                                  "on an idle 2-core CPU)")
     _add_locations(eval_parser, device=False)
     eval_parser.set_defaults(func=cmd_eval)
 
