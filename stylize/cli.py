@@ -268,6 +268,15 @@ def _add_locations(parser: argparse.ArgumentParser, *, device: bool = True, styl
         parser.add_argument("--parts", metavar="DIR", help="part tree for compose: content (default [parts] root)")
 
 
+def _add_controls(parser: argparse.ArgumentParser) -> None:
+    """How a style is applied (apply and preview)."""
+    parser.add_argument("--strength", type=float, default=1.0, help="0 (the content) .. 1 (full style); default 1")
+    parser.add_argument("--preserve-color", action="store_true",
+                        help="keep the input's colours, take only the style's lightness (Lab)")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="stroke size: 2 draws strokes twice as large, 0.5 half (default 1)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stylize",
@@ -367,11 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply_parser.add_argument("--style", required=True, action="append",
                               help="style name or folder; repeat (or comma-separate) for several")
     apply_parser.add_argument("--out", metavar="DIR", help="output folder (default [output] dir/stylized/STYLE)")
-    apply_parser.add_argument("--strength", type=float, default=1.0, help="0 (the content) .. 1 (full style); default 1")
-    apply_parser.add_argument("--preserve-color", action="store_true",
-                              help="keep the input's colours, take only the style's lightness (Lab)")
-    apply_parser.add_argument("--scale", type=float, default=1.0,
-                              help="stroke size: 2 draws strokes twice as large, 0.5 half (default 1)")
+    _add_controls(apply_parser)
     apply_parser.add_argument("--workers", type=int, default=1, help="processes for CPU runs (default 1)")
     apply_parser.add_argument("--batch", type=int, help="same-size portraits per network call (default 1 on CPU, 8 on GPU)")
     _add_locations(apply_parser, parts=False)
@@ -405,9 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="compose:0-15 and/or folders (default compose:[content] seeds)")
     preview_parser.add_argument("--out", metavar="DIR", help="output folder (default [output] dir/preview)")
     preview_parser.add_argument("--limit", type=int, default=16, help="at most this many portraits (default 16)")
-    preview_parser.add_argument("--strength", type=float, default=1.0)
-    preview_parser.add_argument("--preserve-color", action="store_true")
-    preview_parser.add_argument("--scale", type=float, default=1.0)
+    _add_controls(preview_parser)
     _add_locations(preview_parser)
     preview_parser.set_defaults(func=cmd_preview)
 
