@@ -34,7 +34,7 @@ from stylize.device import resolve_device
 from stylize.errors import ImageReadError, StylizeError
 from stylize.imageio import LoadedImage, atomic_write_bytes, atomic_write_text, encode_png, find_images, read_image
 from stylize.model_file import StyleModel, sha256_bytes, sha256_file
-from stylize.styles import load_style, style_dir
+from stylize.styles import load_style, parse_style_names, style_dir
 from stylize.stylize_image import ApplySettings, stylize_batch, to_tensor, to_uint8
 
 MANIFEST_NAME = "manifest.jsonl"
@@ -149,14 +149,6 @@ def _process_chunk(tasks: Sequence[ApplyTask]) -> list[_Outcome]:
 
 # --- planning: which outputs each input needs --------------------------------------------------------------
 
-def _style_names(styles: str | Sequence[str]) -> list[str]:
-    names = [styles] if isinstance(styles, str) else list(styles)
-    flat = [name.strip() for item in names for name in str(item).split(",") if name.strip()]
-    if not flat:
-        raise StylizeError("no style given; name one with --style NAME (see stylize apply --help)")
-    return list(dict.fromkeys(flat))
-
-
 def _input_files(inputs: Sequence[str | os.PathLike[str]], out_dir: Path) -> list[tuple[Path, Path]]:
     """Images under ``inputs``, leaving out anything inside the output folder (a rerun must not eat its output)."""
     out_resolved = out_dir.resolve()
@@ -239,7 +231,7 @@ def apply(
     started = time.perf_counter()
     config = config or load_config()
     settings = ApplySettings(strength=strength, preserve_color=preserve_color, scale=scale)
-    names = _style_names(styles)
+    names = parse_style_names(styles)
     if not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
         raise StylizeError(f"--workers {workers!r} is out of range; give 1 to {MAX_WORKERS} processes")
     torch_device = resolve_device(device)

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from stylize.errors import StylizeError
-from stylize.nets.transformer import ARCHITECTURES, TransformerNet, arch_spec
+from stylize.nets.transformer import TransformerNet, arch_spec
 
 PORTRAIT = (285, 295)  # (H, W) of the game's portraits
 THUMBNAIL = (72, 74)
@@ -169,8 +169,6 @@ def bench_report(network_rows: Sequence[NetworkRow], apply_rows: Sequence[ApplyR
         "apply": [asdict(r) for r in apply_rows],
     }
 
-
-DEFAULT_ARCHS = tuple(ARCHITECTURES)
 
 
 @dataclass

@@ -138,8 +138,10 @@ def cmd_train_base(args: argparse.Namespace) -> int:
 def cmd_apply(args: argparse.Namespace) -> int:
     from stylize.apply_style import apply
 
+    from stylize.styles import parse_style_names
+
     config = _config(args)
-    styles = [name for item in args.style for name in item.split(",") if name]
+    styles = parse_style_names(args.style)
     out_dir = Path(args.out) if args.out else config.output.dir / "stylized" / ("+".join(styles) if len(styles) > 1 else styles[0])
     result = apply(styles, args.inputs, out_dir, strength=args.strength, preserve_color=args.preserve_color,
                    scale=args.scale, device=args.device or config.run.device, workers=args.workers, batch=args.batch,
@@ -202,7 +204,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from stylize.stylize_image import ApplySettings
 
     config = _config(args)
-    styles = [name for item in args.styles for name in item.split(",") if name] or list(config.styles.use)
+    styles = args.styles or list(config.styles.use)
     out_dir = Path(args.out) if args.out else config.output.dir / "preview"
     settings = ApplySettings(strength=args.strength, preserve_color=args.preserve_color, scale=args.scale)
     result = preview(styles, args.content or [f"compose:{config.content.seeds_spec}"], out_dir, limit=args.limit,
@@ -418,7 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   description="ms per 295x285 portrait and 74x72 thumbnail per network and thread "
                                               "count, as ratios to the Johnson-size network in the same run, and "
                                               "end-to-end apply throughput per worker count.")
-    bench_parser.add_argument("--archs", nargs="+", default=["johnson", "small", "tiny"], metavar="ARCH")
+    bench_parser.add_argument("--archs", nargs="+", default=["johnson", "small", "tiny"], metavar="ARCH",
+                              help="networks to time (default: all; johnson, the baseline, is always timed)")
     bench_parser.add_argument("--threads", nargs="+", type=int, default=[1, 2], metavar="N")
     bench_parser.add_argument("--min-runs", type=int, default=5, help="timed runs per figure (median)")
     bench_parser.add_argument("--min-seconds", type=float, default=1.0, help="time each figure at least this long")

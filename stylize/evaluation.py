@@ -137,6 +137,13 @@ def _json_ready(value: Any) -> Any:
     return value
 
 
+def _check_ceiling(ceiling_faces: int, ceiling_steps: int) -> None:
+    if ceiling_faces < 0:
+        raise StylizeError(f"ceiling faces {ceiling_faces}: use 0 (no ceiling) or more")
+    if ceiling_faces and ceiling_steps < 1:
+        raise StylizeError(f"ceiling steps {ceiling_steps}: use 1 or more L-BFGS iterations")
+
+
 def _run_network(model: StyleModel, portraits: Sequence[Portrait]) -> tuple[list[np.ndarray], float]:
     """Outputs of every portrait and ms per portrait, timed on TIMING_THREADS thread(s) after one warm-up."""
     network = model.network.eval()
@@ -221,10 +228,7 @@ def score_style(model: StyleModel, portraits: Sequence[Portrait], *, references:
     ``vgg`` (relu1_1..relu5_1 and relu4_2) is the loss network to measure with, shared between
     styles; ``ceiling_faces`` > 0 also runs the optimisation ceiling on that many portraits.
     """
-    if ceiling_faces < 0:
-        raise StylizeError(f"ceiling faces {ceiling_faces}: use 0 (no ceiling) or more")
-    if ceiling_faces and ceiling_steps < 1:
-        raise StylizeError(f"ceiling steps {ceiling_steps}: use 1 or more L-BFGS iterations")
+    _check_ceiling(ceiling_faces, ceiling_steps)
     refs = list(references) if references is not None else reference_files(model)
     if not refs:
         raise StylizeError(f"{model.directory}: {model.name!r} records no style references (a base network?), so "
@@ -320,10 +324,7 @@ def evaluate(styles: Sequence[str], content: Sequence[str] = (HELD_OUT_DEFAULT,)
     iterations per style as the ceiling. ``report`` names a folder for report.md, eval.json and the
     plots (:func:`stylize.eval_report.write_report`). ``log`` receives progress lines.
     """
-    if ceiling_faces < 0:
-        raise StylizeError(f"ceiling faces {ceiling_faces}: use 0 (no ceiling) or more")
-    if ceiling_faces and ceiling_steps < 1:
-        raise StylizeError(f"ceiling steps {ceiling_steps}: use 1 or more L-BFGS iterations")
+    _check_ceiling(ceiling_faces, ceiling_steps)
     config = config or load_config()
     sources = [os.fspath(source) for source in content]
     check_sources(sources)

@@ -34,8 +34,8 @@ from stylize.device import resolve_device
 from stylize.errors import StylizeError
 from stylize.grid import over_checker, style_sheet
 from stylize.imageio import atomic_write_text, read_image, write_png
-from stylize.model_file import StyleModel
-from stylize.styles import load_style
+from stylize.model_file import StyleModel, reference_files
+from stylize.styles import load_style, parse_style_names
 from stylize.stylize_image import ApplySettings, stylize_rgb
 
 GRID_NAME = "grid.png"
@@ -62,8 +62,6 @@ def _file_name(portrait_name: str) -> str:
 
 
 def _reference_thumbnail(model: StyleModel) -> np.ndarray:
-    from stylize.evaluation import reference_files
-
     files = reference_files(model)
     if not files:
         return np.full((REFERENCE_LONG_SIDE, REFERENCE_LONG_SIDE, 3), 64, np.uint8)
@@ -94,10 +92,7 @@ def preview(
 ) -> PreviewResult:
     """Write ``grid.png`` and ``index.html`` (with the images beside it) for styles x content."""
     config = config or load_config()
-    names = [styles] if isinstance(styles, str) else list(styles)
-    names = list(dict.fromkeys(n.strip() for item in names for n in str(item).split(",") if n.strip()))
-    if not names:
-        raise StylizeError("no style given; name them with --styles a,b,c")
+    names = parse_style_names(styles)
     if any(name in ("content", "refs") for name in names):
         raise StylizeError("a style named 'content' or 'refs' clashes with the preview's own folders; rename the style")
     if limit is not None and limit < 1:

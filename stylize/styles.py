@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from stylize.config import PipelineConfig, load_config
 from stylize.errors import StylizeError
 from stylize.model_file import METADATA_NAME, StyleModel, load_model
+
+
+def parse_style_names(styles: str | Sequence[str]) -> list[str]:
+    """Style names from a name, a list, or comma-separated lists ("a,b"), in order, without repeats."""
+    items = [styles] if isinstance(styles, str) else list(styles)
+    names = [name.strip() for item in items for name in str(item).split(",") if name.strip()]
+    if not names:
+        raise StylizeError("no style given; name one with --style NAME (or --styles a,b,c)")
+    return list(dict.fromkeys(names))
 
 
 def style_dir(name: str, styles_dir: str | os.PathLike[str] | None = None, config: PipelineConfig | None = None) -> Path:

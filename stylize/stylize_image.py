@@ -13,7 +13,7 @@ it through unchanged. The controls:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -41,8 +41,7 @@ class ApplySettings:
             raise StylizeError(f"--scale {self.scale!r} is out of range; give a stroke-size factor from {MIN_SCALE} to {MAX_SCALE} (1 = as trained)")
 
     def record(self) -> dict[str, object]:
-        return {key: (float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value)
-                for key, value in asdict(self).items()}
+        return {"strength": float(self.strength), "preserve_color": bool(self.preserve_color), "scale": float(self.scale)}
 
 
 def to_tensor(rgb: np.ndarray) -> torch.Tensor:

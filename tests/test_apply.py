@@ -4,8 +4,6 @@ a killed run resumes to the same bytes, and the controls do what they say."""
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import signal
 import subprocess
 import sys

@@ -10,13 +10,12 @@ import pytest
 from PIL import Image
 
 import stylize.training as train_module
-from conftest import make_tree
+from conftest import TINY_TRAIN, make_tree, stroke_reference
 from stylize import StylizeError
 from stylize.model_file import METADATA_NAME, WEIGHTS_NAME, ModelFileError, load_model, sha256_file
 from stylize.training import TrainSettings, train, train_base
 
-TINY = dict(arch="tiny", size=32, batch=1, minutes=None, content=("compose:0-9",), checkpoint_seconds=0.0,
-            style_layers=("relu1_1", "relu2_1"), content_layer="relu2_2", warm_start=False)
+TINY = TINY_TRAIN
 
 
 @pytest.fixture(scope="module")
@@ -26,17 +25,7 @@ def tree(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """A reference made in the test: diagonal dark strokes on paper."""
-    rng = np.random.default_rng(5)
-    image = np.full((96, 128, 3), 235, np.uint8)
-    for _ in range(120):
-        x, y = rng.integers(0, 120), rng.integers(0, 90)
-        for t in range(12):
-            if 0 <= y + t < 96 and 0 <= x + t < 128:
-                image[y + t, x + t] = rng.integers(20, 90)
-    path = tmp_path_factory.mktemp("refs") / "strokes.png"
-    Image.fromarray(image).save(path)
-    return path
+    return stroke_reference(tmp_path_factory.mktemp("refs") / "strokes.png")
 
 
 def test_training_writes_a_model_with_full_metadata(tmp_path, tree, reference):
