@@ -120,7 +120,7 @@ SCHEMA: dict[str, dict[str, _Key]] = {
                                              "has no model yet: [styles.references] NAME = [\"ref.png\"]"),
     },
     "train": {
-        "arch": _Key("small", "choice", "style network architecture", ("johnson", "small", "tiny")),
+        "arch": _Key("small", "choice", "style network architecture", ("johnson", "small", "tiny", "nano")),
         "size": _Key(160, "int", "training crop side in pixels (a multiple of 4, at least 32)"),
         "batch": _Key(4, "int", "portraits per training step"),
         "minutes": _Key(5.0, "float", "wall-clock training budget"),

@@ -23,7 +23,7 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from stylize.errors import StylizeError
 from stylize.imageio import atomic_write_bytes, atomic_write_text
-from stylize.nets.transformer import ARCHITECTURES, TransformerNet, arch_spec
+from stylize.nets.transformer import ARCHITECTURES, PaddedNet, arch_spec
 
 FORMAT = "stylize-style"
 FORMAT_VERSION = 1
@@ -40,7 +40,7 @@ class StyleModel:
     """A loaded style: the network (eval mode) and its metadata."""
 
     name: str
-    network: TransformerNet
+    network: PaddedNet
     metadata: dict[str, Any]
     directory: Path | None
 
@@ -74,7 +74,7 @@ def state_to_bytes(network: torch.nn.Module) -> bytes:
     return save_safetensors_bytes(state, metadata={"format": f"{FORMAT}/{FORMAT_VERSION}"})
 
 
-def save_model(directory: str | os.PathLike[str], network: TransformerNet, metadata: dict[str, Any]) -> Path:
+def save_model(directory: str | os.PathLike[str], network: PaddedNet, metadata: dict[str, Any]) -> Path:
     """Write ``model.safetensors`` then ``model.json`` (which records the weights' hash) atomically."""
     folder = Path(directory)
     weights = state_to_bytes(network)
@@ -113,7 +113,7 @@ def read_metadata(directory: str | os.PathLike[str]) -> dict[str, Any]:
     return metadata
 
 
-def _network_for(metadata: dict[str, Any], meta_path: Path) -> TransformerNet:
+def _network_for(metadata: dict[str, Any], meta_path: Path) -> PaddedNet:
     arch = metadata.get("architecture")
     if not isinstance(arch, dict) or arch.get("name") not in ARCHITECTURES:
         name = arch.get("name") if isinstance(arch, dict) else arch
@@ -124,7 +124,7 @@ def _network_for(metadata: dict[str, Any], meta_path: Path) -> TransformerNet:
             f"{meta_path}: architecture {arch} differs from this stylize's {spec.name} v{spec.version} "
             f"({spec.to_json()}); retrain the style with this version"
         )
-    return TransformerNet(spec)
+    return spec.build()
 
 
 def load_model(directory: str | os.PathLike[str], *, name: str | None = None) -> StyleModel:

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from stylize.errors import StylizeError
-from stylize.nets.transformer import TransformerNet
+from stylize.nets.transformer import PaddedNet
 
 MAX_SCALE = 8.0
 MIN_SCALE = 0.125
@@ -85,7 +85,7 @@ def keep_colours(styled: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def stylize_batch(network: TransformerNet, content: torch.Tensor, settings: ApplySettings = ApplySettings()) -> torch.Tensor:
+def stylize_batch(network: PaddedNet, content: torch.Tensor, settings: ApplySettings = ApplySettings()) -> torch.Tensor:
     """Styled (N, 3, H, W) float in 0..1 for content of the same shape, on the content's device."""
     if settings.strength == 0.0:
         return content.clone()
@@ -100,7 +100,7 @@ def stylize_batch(network: TransformerNet, content: torch.Tensor, settings: Appl
 
 
 @torch.inference_mode()
-def stylize_rgb(network: TransformerNet, rgb: np.ndarray, device: torch.device | str = "cpu",
+def stylize_rgb(network: PaddedNet, rgb: np.ndarray, device: torch.device | str = "cpu",
                 settings: ApplySettings = ApplySettings()) -> np.ndarray:
     """The styled (H, W, 3) uint8 image for an (H, W, 3) uint8 image, same size."""
     return to_uint8(stylize_batch(network, to_tensor(rgb).to(device), settings))

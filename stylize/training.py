@@ -38,7 +38,7 @@ from stylize.config import PROJECT_ROOT, PipelineConfig, load_config
 from stylize.device import resolve_device
 from stylize.errors import StylizeError
 from stylize.model_file import METADATA_NAME, load_model, read_metadata, save_model, sha256_file
-from stylize.nets.transformer import TransformerNet, arch_spec
+from stylize.nets.transformer import PaddedNet, arch_spec, build_network
 from stylize.nets.vgg import CONTENT_LAYER_DEFAULT, STYLE_LAYERS_DEFAULT
 from stylize.perceptual import PerceptualObjective
 from stylize.training_data import build_content_pool, load_reference, reference_paths, sample_batch
@@ -166,7 +166,7 @@ def _history_point(step: int, terms: dict[str, float], total: float) -> dict[str
 
 def run_training_loop(
     *,
-    network: TransformerNet,
+    network: PaddedNet,
     loss_fn,  # (output, batch) -> (total tensor, terms dict of floats)
     pool,
     settings: TrainSettings,
@@ -282,7 +282,7 @@ def _environment(device: torch.device) -> dict[str, Any]:
 def _fit_and_save(
     *,
     directory: Path,
-    network: TransformerNet,
+    network: PaddedNet,
     loss_fn,
     pool,
     settings: TrainSettings,
@@ -358,7 +358,7 @@ def train(
     pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
 
     torch.manual_seed(settings.seed)
-    network = TransformerNet(arch_spec(settings.arch))
+    network = build_network(settings.arch)
     warm_from = None
     if settings.warm_start:
         base_dir = find_base_model(settings.arch, root)
@@ -429,7 +429,7 @@ def train_base(
     torch_device = resolve_device(device)
     pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
     torch.manual_seed(seed)
-    network = TransformerNet(arch_spec(arch)).to(torch_device)
+    network = build_network(arch).to(torch_device)
 
     def loss_fn(output: torch.Tensor, batch_: torch.Tensor):
         l1 = (output - batch_).abs().mean()

@@ -74,8 +74,22 @@ def test_networks_take_any_size_and_return_it(arch, size):
 
 def test_network_sizes_are_ordered():
     params = {name: count_parameters(build_network(name)) for name in ARCHITECTURES}
-    assert params["tiny"] < params["small"] < params["johnson"]
+    assert params["nano"] < params["tiny"] < params["small"] < params["johnson"]
     assert params["small"] * 4 < 2_000_000  # fp32 model file under 2 MB
+
+
+def test_nano_works_at_low_resolution():
+    """The game's network: a strided first conv, most work at 1/2 and 1/4 resolution; at full size only
+    the last upsampling's separable conv and the output conv."""
+    net = build_network("nano").eval()
+    full_size = []
+    for module in net.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            module.register_forward_hook(lambda m, i, o: full_size.append(m) if o.shape[-1] == 64 else None)
+    with torch.no_grad():
+        net(torch.rand(1, 3, 64, 64))
+    assert full_size == [net.up_full[1], net.up_full[2], net.output[1]]
+    assert net.encoder[0][1].stride == (2, 2)
 
 
 def test_gram_and_losses():

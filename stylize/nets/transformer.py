@@ -1,9 +1,18 @@
 """Feed-forward style networks (Johnson et al. 2016 and smaller relatives for the game).
 
-One family, ``TransformerNet``: reflection padding, instance norm, residual blocks at 1/4
-resolution, nearest-neighbour upsampling + conv (not transposed conv, which makes checkerboard
-artefacts), and an output conv that sees the input RGB beside the decoded features. Fully convolutional: any input size works (edge-padded to a multiple of 4, at least 16, and
-cropped back).
+Two families, both fully convolutional (any input size works: edge-padded to a multiple of 4, at
+least 16, and cropped back; ``core`` is the network on an already padded image, which is what
+``stylize export`` writes to ONNX so the graph has no shape arithmetic):
+
+- ``TransformerNet`` (johnson, small, tiny): reflection padding, instance norm, residual blocks at
+  1/4 resolution, nearest-neighbour upsampling + conv (not transposed conv, which makes
+  checkerboard artefacts), and an output conv that sees the input RGB beside the decoded features.
+- ``NanoNet`` (nano): the network for the game, meant to be distilled from a trained style
+  (``stylize distill``): a strided first layer, depthwise-separable residual blocks at 1/4
+  resolution, resize-conv upsampling with depthwise-separable convs (only the last of them and the
+  output conv run at full resolution), and the same input skip into the output conv. Every operator is one
+  that OpenCV 4.6's DNN module takes (no pixel shuffle, whose dynamic-shape form it refuses).
+
 Each named architecture fixes the sizes and carries a version; the model file records both, so a
 file is either loaded into exactly the network it was trained as, or refused.
 """
@@ -31,18 +40,39 @@ class ArchSpec:
     def to_json(self) -> dict[str, object]:
         return asdict(self)
 
+    def build(self) -> "TransformerNet":
+        return TransformerNet(self)
 
-ARCHITECTURES: dict[str, ArchSpec] = {
+
+@dataclass(frozen=True)
+class NanoSpec:
+    name: str
+    version: int
+    family: str  # "nano": tells this spec from a TransformerNet's in model.json
+    width: int  # channels at 1/2 resolution; 2*width at 1/4
+    res_blocks: int  # depthwise-separable residual blocks at 1/4 resolution
+    description: str
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+    def build(self) -> "NanoNet":
+        return NanoNet(self)
+
+
+ARCHITECTURES: dict[str, ArchSpec | NanoSpec] = {
     spec.name: spec
     for spec in (
         ArchSpec("johnson", 1, 32, 5, 9, "Johnson et al. 2016 transformer (quality reference, ~1.7M params)"),
         ArchSpec("small", 1, 16, 3, 9, "half width, 3 residual blocks (~0.3M params; default for bundled styles)"),
-        ArchSpec("tiny", 1, 8, 2, 5, "quarter width, 2 residual blocks, 5x5 outer kernels (~35k params; for the game)"),
+        ArchSpec("tiny", 1, 8, 2, 5, "quarter width, 2 residual blocks, 5x5 outer kernels (~35k params)"),
+        NanoSpec("nano", 1, "nano", 16, 4, "strided input, depthwise-separable blocks at 1/4 resolution "
+                 "(~15k params; for the game, distilled from a trained style)"),
     )
 }
 
 
-def arch_spec(name: str) -> ArchSpec:
+def arch_spec(name: str) -> ArchSpec | NanoSpec:
     if name not in ARCHITECTURES:
         raise StylizeError(f"architecture {name!r} is not known; use one of: {', '.join(ARCHITECTURES)}")
     return ARCHITECTURES[name]
@@ -76,11 +106,32 @@ class UpsampleConv(nn.Module):
         return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
-class TransformerNet(nn.Module):
-    """RGB in 0..1 -> RGB in 0..1, same size as the input."""
+class PaddedNet(nn.Module):
+    """RGB in 0..1 -> RGB in 0..1, same size as the input; subclasses define ``core``."""
 
     MULTIPLE = 4
     MIN_SIDE = 16  # reflection padding and instance norm need a few pixels at 1/4 resolution
+
+    def core(self, x: torch.Tensor) -> torch.Tensor:
+        """The network on an image whose sides are multiples of 4 and at least 16 (no cropping)."""
+        raise NotImplementedError
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        height, width = rgb.shape[-2:]
+        pad_h, pad_w = padding_for(height, width)
+        x = F.pad(rgb, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else rgb
+        return self.core(x)[..., :height, :width]
+
+
+def padding_for(height: int, width: int) -> tuple[int, int]:
+    """Rows and columns of edge padding (bottom, right) that make an image fit ``core``."""
+    pad_h = max((-height) % PaddedNet.MULTIPLE, PaddedNet.MIN_SIDE - height)
+    pad_w = max((-width) % PaddedNet.MULTIPLE, PaddedNet.MIN_SIDE - width)
+    return pad_h, pad_w
+
+
+class TransformerNet(PaddedNet):
+    """The Johnson et al. 2016 family."""
 
     def __init__(self, spec: ArchSpec) -> None:
         super().__init__()
@@ -94,18 +145,56 @@ class TransformerNet(nn.Module):
         # colours, or reproduce it exactly for the warm-start base, needs them).
         self.output = ConvLayer(w + 3, 3, k, norm=False, relu=False)
 
-    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
-        height, width = rgb.shape[-2:]
-        pad_h = max((-height) % self.MULTIPLE, self.MIN_SIDE - height)
-        pad_w = max((-width) % self.MULTIPLE, self.MIN_SIDE - width)
-        x = F.pad(rgb, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else rgb
+    def core(self, x: torch.Tensor) -> torch.Tensor:
         features = self.decoder(self.residuals(self.encoder(x)))
-        x = self.output(torch.cat([features, x], dim=1))
-        return torch.sigmoid(x[..., :height, :width])
+        return torch.sigmoid(self.output(torch.cat([features, x], dim=1)))
 
 
-def build_network(name: str) -> TransformerNet:
-    return TransformerNet(arch_spec(name))
+class SeparableConv(nn.Sequential):
+    """Depthwise 3x3 (reflection-padded) then pointwise 1x1, instance norm, optional ReLU."""
+
+    def __init__(self, cin: int, cout: int, relu: bool = True) -> None:
+        layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(cin, cin, 3, groups=cin), nn.Conv2d(cin, cout, 1),
+                                   nn.InstanceNorm2d(cout, affine=True)]
+        if relu:
+            layers.append(nn.ReLU())
+        super().__init__(*layers)
+
+
+class SeparableResidual(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(SeparableConv(channels, channels), SeparableConv(channels, channels, relu=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class NanoNet(PaddedNet):
+    """The game's network: most work at 1/2 and 1/4 resolution, a thin full-resolution decoder."""
+
+    def __init__(self, spec: NanoSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        w = spec.width
+        self.encoder = nn.Sequential(ConvLayer(3, w, 3, 2), ConvLayer(w, 2 * w, 3, 2))
+        self.residuals = nn.Sequential(*[SeparableResidual(2 * w) for _ in range(spec.res_blocks)])
+        self.up_half = SeparableConv(2 * w, w)
+        self.up_full = SeparableConv(w, w)
+        self.output = ConvLayer(w + 3, 3, 3, norm=False, relu=False)
+
+    def core(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.residuals(self.encoder(x))
+        features = self.up_half(F.interpolate(features, scale_factor=2, mode="nearest"))
+        features = self.up_full(F.interpolate(features, scale_factor=2, mode="nearest"))
+        return torch.sigmoid(self.output(torch.cat([features, x], dim=1)))
+
+
+StyleNetwork = TransformerNet | NanoNet
+
+
+def build_network(name: str) -> PaddedNet:
+    return arch_spec(name).build()
 
 
 def count_parameters(network: nn.Module) -> int:
