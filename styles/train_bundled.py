@@ -1,13 +1,16 @@
-"""Retrain everything bundled in styles/: the references, the warm-start base and the three styles.
+"""Retrain everything bundled in styles/: the references, the warm-start base, the three styles and
+their distilled game networks.
 
-Usage (from the repository root; about 20 minutes on a 2-core laptop CPU)::
+Usage (from the repository root; about 35 minutes on a 2-core laptop CPU)::
 
-    python styles/train_bundled.py [--minutes 5] [--base-minutes 3]
+    python styles/train_bundled.py [--minutes 5] [--base-minutes 3] [--distill-steps 300]
 
 Steps: draw the references (styles/references/, by stylize.reference_art), train the base network
 of the "small" architecture on composited faces of the bundled part tree (styles/_base/small), then
 train each style from its reference with the defaults of pipeline.toml [train], warm-started from
-that base. Every step is the public CLI, so this is exactly what a user would run.
+that base, and distill each into a "nano" student for the game (styles/NAME-nano; a step budget, so
+the result does not depend on how busy the machine is). Every step is the public CLI, so this is
+exactly what a user would run.
 """
 
 from __future__ import annotations
@@ -47,20 +50,25 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--base-minutes", type=float, default=3.0, help="training budget of the base network")
     parser.add_argument("--skip-base", action="store_true", help="keep the existing base network")
     parser.add_argument("--only", nargs="+", choices=list(STYLES), help="retrain only these styles")
+    parser.add_argument("--distill-steps", type=int, default=300, help="distillation steps of each nano student")
+    parser.add_argument("--distill-only", action="store_true", help="keep the styles, redo only their students")
     args = parser.parse_args(argv)
     config = str(ROOT / "pipeline.toml")
     from stylize.reference_art import write_references
 
     for path in write_references(HERE / "references"):
         print(f"reference {path}")
-    if not args.skip_base:
+    if not args.skip_base and not args.distill_only:
         run("train-base", "--config", config, "--arch", "small", "--minutes", str(args.base_minutes),
             "--styles-dir", str(HERE))
     for name, extra in STYLES.items():
         if args.only and name not in args.only:
             continue
-        run("train", "--config", config, "--name", name, "--refs", str(HERE / "references" / f"{name}.png"),
-            "--minutes", str(args.minutes), "--styles-dir", str(HERE), "--overwrite", *extra)
+        if not args.distill_only:
+            run("train", "--config", config, "--name", name, "--refs", str(HERE / "references" / f"{name}.png"),
+                "--minutes", str(args.minutes), "--styles-dir", str(HERE), "--overwrite", *extra)
+        run("distill", "--config", config, "--style", name, "--steps", str(args.distill_steps),
+            "--styles-dir", str(HERE), "--overwrite")
     return 0
 
 
