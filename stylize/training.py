@@ -60,6 +60,7 @@ class TrainSettings:
     style_weight: float = 10.0
     content_weight: float = 1.0
     tv_weight: float = 0.0
+    feature_weight: float = 0.0  # content error on eyes/nose/mouth counts (1 + feature_weight)x
     style_scale: float = 1.0  # references are scaled to 512*style_scale px on the long side
     learning_rate: float = 1e-3
     seed: int = 0
@@ -76,7 +77,8 @@ class TrainSettings:
         t = config.train
         values: dict[str, Any] = dict(
             arch=t.arch, size=t.size, batch=t.batch, minutes=t.minutes, style_weight=t.style_weight,
-            content_weight=t.content_weight, tv_weight=t.tv_weight, style_scale=t.style_scale,
+            content_weight=t.content_weight, tv_weight=t.tv_weight, feature_weight=t.feature_weight,
+            style_scale=t.style_scale,
             learning_rate=t.learning_rate, seed=config.run.seed, warm_start=t.warm_start,
             style_layers=tuple(t.style_layers), content_layer=t.content_layer, loss_network=t.loss_network,
             content=tuple(t.content))
@@ -91,7 +93,8 @@ class TrainSettings:
             (self.minutes is None or self.minutes > 0, f"minutes {self.minutes}: use a positive number"),
             (self.steps is None or self.steps >= 1, f"steps {self.steps}: use 1 or more"),
             (self.minutes is not None or self.steps is not None, "give a budget: minutes, steps or both"),
-            (self.style_weight >= 0 and self.content_weight >= 0 and self.tv_weight >= 0, "loss weights must be >= 0"),
+            (min(self.style_weight, self.content_weight, self.tv_weight, self.feature_weight) >= 0,
+             "loss weights must be >= 0"),
             (0.1 <= self.style_scale <= 4, f"style scale {self.style_scale}: use 0.1..4 (1 = references at 512 px)"),
             (0 < self.learning_rate < 1, f"learning rate {self.learning_rate}: use a value in (0, 1)"),
             (self.seed >= 0, f"seed {self.seed}: use a whole number >= 0"),
@@ -167,7 +170,7 @@ def _history_point(step: int, terms: dict[str, float], total: float) -> dict[str
 def run_training_loop(
     *,
     network: PaddedNet,
-    loss_fn,  # (output, batch) -> (total tensor, terms dict of floats)
+    loss_fn,  # (output, batch[, features=]) -> (total tensor, terms dict of floats)
     pool,
     settings: TrainSettings,
     checkpoint_dir: Path,
@@ -202,6 +205,7 @@ def run_training_loop(
         return (settings.steps is not None and step >= settings.steps) or (
             budget_seconds is not None and elapsed >= budget_seconds)
 
+    with_features = getattr(settings, "feature_weight", 0.0) > 0
     network.train()
     interrupted = False
     bar_total = settings.steps if settings.steps is not None else int(budget_seconds or 0)
@@ -214,9 +218,14 @@ def run_training_loop(
         while not done():
             started = time.monotonic()
             batch = sample_batch(pool, seed=settings.seed, step=step, batch=settings.batch, size=settings.size,
-                                 colour_jitter=colour_jitter).to(device)
-            output = network(batch)
-            total, terms = loss_fn(output, batch)
+                                 colour_jitter=colour_jitter, with_features=with_features).to(device)
+            if with_features:  # the fourth channel marks eyes, nose and mouth for the content term
+                batch, features = batch[:, :3], batch[:, 3:]
+                output = network(batch)
+                total, terms = loss_fn(output, batch, features=features)
+            else:
+                output = network(batch)
+                total, terms = loss_fn(output, batch)
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             optimizer.step()
@@ -374,8 +383,9 @@ def train(
     objective = PerceptualObjective(references, style_layers=settings.style_layers,
                                     content_layer=settings.content_layer, loss_network=settings.loss_network).to(torch_device)
 
-    def loss_fn(output: torch.Tensor, batch: torch.Tensor):
-        terms = objective.training_terms(output, batch)
+    def loss_fn(output: torch.Tensor, batch: torch.Tensor, features: torch.Tensor | None = None):
+        weights = None if features is None else 1.0 + settings.feature_weight * features
+        terms = objective.training_terms(output, batch, content_weights=weights)
         total = (settings.style_weight * terms["style"] + settings.content_weight * terms["content"]
                  + settings.tv_weight * terms["tv"])
         return total, {k: float(v.detach()) for k, v in terms.items()}

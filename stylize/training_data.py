@@ -47,6 +47,14 @@ class ContentPool:
             return self.generator.build_face_image(pick_face_parts(self.generator.tree, seed), armoured), None
         return self.portraits[index - len(self.faces)]
 
+    def feature_mask(self, index: int) -> np.ndarray | None:
+        """Where item ``index`` shows eyes, nose and mouth (0..1), for composited faces; None for portraits."""
+        if index < len(self.faces):
+            assert self.generator is not None
+            seed, armoured = self.faces[index]
+            return self.generator.feature_mask(pick_face_parts(self.generator.tree, seed), armoured)
+        return None
+
 
 def build_content_pool(sources: Sequence[str | os.PathLike[str]], generator_factory) -> ContentPool:
     """A pool from ``compose:SEEDS[:armoured]`` specs and image folders; unreadable files are skipped."""
@@ -74,11 +82,16 @@ def build_content_pool(sources: Sequence[str | os.PathLike[str]], generator_fact
 
 
 def sample_batch(pool: ContentPool, *, seed: int, step: int, batch: int, size: int,
-                 scale_range: tuple[float, float] = (0.6, 1.0), colour_jitter: bool = False) -> torch.Tensor:
+                 scale_range: tuple[float, float] = (0.6, 1.0), colour_jitter: bool = False,
+                 with_features: bool = False) -> torch.Tensor:
     """(batch, 3, size, size) float batch for ``step``: random portrait, crop, scale jitter, flip.
 
     ``colour_jitter`` (for the base network, which must reproduce any colours, not only the
     training parts') randomises per-channel gain and offset and the saturation.
+
+    ``with_features`` appends a fourth channel: where the sample shows the face's eyes, nose and
+    mouth (0..1, cropped, scaled and flipped with it; 0 for legacy portraits). The RGB channels
+    and the random draws are the same either way.
 
     Transparent pixels of legacy portraits are filled with a random flat grey, so the network
     learns to leave any backdrop alone (the alpha is put back unchanged when stylizing).
@@ -86,11 +99,16 @@ def sample_batch(pool: ContentPool, *, seed: int, step: int, batch: int, size: i
     rng = np.random.default_rng([seed, step])
     samples = []
     for _ in range(batch):
-        rgb, alpha = pool.item(int(rng.integers(len(pool))))
+        index = int(rng.integers(len(pool)))
+        rgb, alpha = pool.item(index)
         image = to_tensor(rgb)[0]
         if alpha is not None:
             a = torch.from_numpy(alpha).float().div_(255.0)[None]
             image = image * a + float(rng.uniform(0.2, 0.8)) * (1 - a)
+        if with_features:
+            mask = pool.feature_mask(index)
+            mask_tensor = torch.from_numpy(mask)[None] if mask is not None else torch.zeros(1, *image.shape[1:])
+            image = torch.cat([image, mask_tensor])
         height, width = image.shape[1:]
         crop = max(8, int(round(min(height, width) * rng.uniform(*scale_range))))
         crop = min(crop, height, width)
@@ -104,9 +122,10 @@ def sample_batch(pool: ContentPool, *, seed: int, step: int, batch: int, size: i
         if colour_jitter:
             gain = torch.from_numpy(rng.uniform(0.8, 1.2, 3)).float().view(1, 3, 1, 1)
             offset = torch.from_numpy(rng.uniform(-0.08, 0.08, 3)).float().view(1, 3, 1, 1)
-            grey = patch.mean(dim=1, keepdim=True)
-            patch = grey + float(rng.uniform(0.6, 1.4)) * (patch - grey)
-            patch = patch * gain + offset
+            colour = patch[:, :3]
+            grey = colour.mean(dim=1, keepdim=True)
+            colour = grey + float(rng.uniform(0.6, 1.4)) * (colour - grey)
+            patch = torch.cat([colour * gain + offset, patch[:, 3:]], dim=1)
         samples.append(patch)
     return torch.cat(samples).clamp_(0, 1)
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import stylize.training as train_module
-from conftest import TINY_TRAIN, make_tree, stroke_reference
+from conftest import REPO_ROOT, TINY_TRAIN, make_tree, stroke_reference
 from stylize import StylizeError
 from stylize.model_file import METADATA_NAME, WEIGHTS_NAME, ModelFileError, load_model, sha256_file
 from stylize.training import TrainSettings, train, train_base
@@ -229,3 +229,32 @@ def test_eval_scores_a_style(trained, tree, tmp_path):
                  "--content", "compose:100-101", "--json", str(tmp_path / "e.json"), "--ceiling-faces", "0", "-q"])
     assert code == 0
     assert json.loads((tmp_path / "e.json").read_text())["styles"][0]["portraits"] == 2
+
+
+def test_feature_weight_stresses_eyes_nose_and_mouth(tmp_path, tree, reference):
+    """The content term can count the face's features more; weights of 1 change nothing."""
+    import torch
+
+    from stylize.compose import open_part_tree
+    from stylize.facegen.picking import pick_face_parts
+    from stylize.perceptual import PerceptualObjective
+    from stylize.training_data import build_content_pool, sample_batch
+
+    generator = open_part_tree(REPO_ROOT / "content/facegen")
+    mask = generator.feature_mask(pick_face_parts(generator.tree, 3))
+    assert mask.shape == (285, 295) and mask.max() == 1.0 and mask[:20, :20].max() == 0.0
+    assert mask[60:200, 100:195].mean() > 0.2 > mask[200:, :].mean()  # the middle of the face, not the clothes
+
+    pool = build_content_pool(["compose:0-9"], lambda: generator)
+    batch = sample_batch(pool, seed=0, step=1, batch=2, size=64, with_features=True)
+    assert batch.shape == (2, 4, 64, 64) and torch.equal(batch[:, :3], sample_batch(pool, seed=0, step=1, batch=2, size=64))
+    objective = PerceptualObjective([batch[:1, :3]], style_layers=("relu1_1",), content_layer="relu2_2")
+    output = batch[:, :3].flip(-1)
+    plain = objective.training_terms(output, batch[:, :3])["content"]
+    ones = objective.training_terms(output, batch[:, :3], content_weights=torch.ones_like(batch[:, 3:]))["content"]
+    stressed = objective.training_terms(output, batch[:, :3], content_weights=1 + 4 * batch[:, 3:])["content"]
+    assert torch.allclose(plain, ones) and stressed > plain
+
+    result = train("featured", [reference], settings=TrainSettings(steps=2, **{**TINY, "feature_weight": 4.0}),
+                   styles_dir=tmp_path, parts=tree, device="cpu", progress=False)
+    assert result.metadata["training"]["feature_weight"] == 4.0

@@ -32,6 +32,7 @@ UNARMOURED_LAYERS: tuple[tuple[str, int, int], ...] = (
 ARMOURED_LAYERS: tuple[tuple[str, int, int], ...] = (
     ("background", 0, 0), ("head", 0, 0), ("eyes", 0, 41), ("nose", 1, 89), ("mouth", 0, 155), ("armour", 0, 0),
 )
+FEATURE_CATEGORIES = ("eyes", "nose", "mouth")  # what makes a face read as a face
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,26 @@ class FaceGenerator:
         for part, xoff, yoff in self.layers(picked, armoured):
             blit_over(canvas, self.pixels[part.relpath], xoff, yoff)
         return canvas
+
+    def feature_mask(self, picked: PickedFace, armoured: bool = False,
+                     categories: tuple[str, ...] = FEATURE_CATEGORIES) -> np.ndarray:
+        """(285, 295) float32 in 0..1: how much of each pixel shows a part of ``categories`` (by default
+        the eyes, nose and mouth) in the drawn face, after the layers drawn over them."""
+        mask = np.zeros((FACE_HEIGHT, FACE_WIDTH), np.float32)
+        plan = ARMOURED_LAYERS if armoured else UNARMOURED_LAYERS
+        for (part, xoff, yoff), (category, _, _) in zip(self.layers(picked, armoured), plan):
+            pixels = self.pixels[part.relpath]
+            x = c_div2(FACE_WIDTH - pixels.width) + xoff
+            x0, y0 = max(x, 0), max(yoff, 0)
+            x1, y1 = min(x + pixels.width, FACE_WIDTH), min(yoff + pixels.height, FACE_HEIGHT)
+            if x0 >= x1 or y0 >= y1:
+                continue
+            alpha = 1.0 - pixels.inverse_alpha[y0 - yoff: y1 - yoff, x0 - x: x1 - x, 0].astype(np.float32) / 255.0
+            region = mask[y0:y1, x0:x1]
+            region *= 1.0 - alpha
+            if category in categories:
+                region += alpha
+        return mask
 
     @property
     def root(self) -> Path:
