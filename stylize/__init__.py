@@ -10,6 +10,9 @@ The importable API; the ``stylize`` command is a thin shell over it::
     stylize.apply(["pencil", "paint"], ["out/faces"], "out/styled", strength=0.8)
     stylize.preview(["pencil", "paint"], ["compose:0-7"], "out/preview")
     stylize.evaluate(["pencil"], report="out/eval")  # report.md, eval.json, plots; L-BFGS ceiling on 4 faces
+    stylize.export_parts("pencil", "out/parts/pencil", parts="../shared/facegen")  # pre-stylized part tree
+    stylize.distill("pencil")                     # styles/pencil-nano/: a tiny network for the game
+    stylize.export_onnx(stylize.load_style("pencil-nano"), "out/pencil-nano.onnx")  # checked in ONNX Runtime
 """
 
 __version__ = "0.1.0"
@@ -42,6 +45,8 @@ _LAZY = {
     "apply": "stylize.apply_style", "evaluate": "stylize.evaluation", "preview": "stylize.preview",
     "ApplySettings": "stylize.stylize_image",
     "load_style": "stylize.styles", "list_styles": "stylize.styles",
+    "export_parts": "stylize.export_parts", "measure_part_set_gap": "stylize.export_parts",
+    "distill": "stylize.distill", "DistillSettings": "stylize.distill", "export_onnx": "stylize.onnx_export",
 }
 
 

@@ -102,7 +102,8 @@ def _train_settings(args: argparse.Namespace, config: PipelineConfig):
 
     settings = TrainSettings.from_config(
         config, arch=args.arch, size=args.size, batch=args.batch, minutes=args.minutes, style_weight=args.style_weight,
-        content_weight=args.content_weight, tv_weight=args.tv_weight, style_scale=args.style_scale,
+        content_weight=args.content_weight, tv_weight=args.tv_weight, feature_weight=args.feature_weight,
+        style_scale=args.style_scale,
         learning_rate=args.lr, seed=args.seed, content=tuple(args.content) if args.content else None)
     if args.steps is not None and args.minutes is None:  # --steps alone: a step budget only
         settings = replace(settings, minutes=None)
@@ -132,6 +133,46 @@ def cmd_train_base(args: argparse.Namespace) -> int:
                         device=args.device or config.run.device, resume=args.resume, progress=not args.quiet)
     print(f"base {args.arch}: {result.steps} steps in {result.wall_seconds / 60:.1f} min "
           f"(L1 {result.final_losses.get('l1', float('nan')):.4f}) -> {result.directory}")
+    return 0
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from stylize.distill import DistillSettings, distill
+
+    config = _config(args)
+    defaults = DistillSettings()
+    minutes = None if args.steps is not None and args.minutes is None else (args.minutes or defaults.minutes)
+    settings = DistillSettings(
+        arch=args.arch, minutes=minutes, steps=args.steps, size=args.size or defaults.size,
+        batch=args.batch or defaults.batch, seed=args.seed if args.seed is not None else config.run.seed,
+        pixel_weight=defaults.pixel_weight if args.pixel_weight is None else args.pixel_weight,
+        perceptual_weight=defaults.perceptual_weight if args.perceptual_weight is None else args.perceptual_weight,
+        learning_rate=args.lr or defaults.learning_rate,
+        content=tuple(args.content) if args.content else tuple(config.train.content))
+    result = distill(args.style, name=args.name, settings=settings, styles_dir=args.styles_dir, parts=args.parts,
+                     config=config, device=args.device or config.run.device, resume=args.resume,
+                     overwrite=args.overwrite, progress=not args.quiet)
+    losses = ", ".join(f"{k} {v:.4g}" for k, v in result.final_losses.items())
+    print(f"distilled {args.style} -> {result.directory.name} ({args.arch}): {result.steps} steps in "
+          f"{result.wall_seconds / 60:.1f} min ({losses}) -> {result.directory}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from stylize.onnx_export import export_onnx
+    from stylize.styles import load_style
+
+    config = _config(args)
+    if args.fp16 and args.int8:
+        raise StylizeError("--fp16 and --int8 exclude each other; choose one (or neither for float32)")
+    precision = "fp16" if args.fp16 else "int8" if args.int8 else "fp32"
+    model = load_style(args.style, args.styles_dir, config)
+    out = Path(args.out) if args.out else config.output.dir / "export" / f"{model.name}.onnx"
+    result = export_onnx(model, out, precision=precision, check=not args.no_check, overwrite=args.overwrite)
+    for check in result.checks:
+        print(f"check: {check.line()}")
+    print(f"exported {model.name} ({result.metadata['architecture']}, {precision}) -> {result.path} "
+          f"({result.bytes / 1024:.0f} KiB); input: {result.metadata['input_contract']}")
     return 0
 
 
@@ -217,14 +258,29 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from stylize.bench import bench_apply, bench_networks, bench_report, format_apply_table, format_network_table
+    from stylize.bench import (bench_apply, bench_networks, bench_report, bench_runtimes, format_apply_table,
+                               format_network_table, format_runtime_table)
 
     config = _config(args)
     if any(count < 1 for count in args.threads + args.workers):
         raise StylizeError("--threads and --workers take counts of 1 or more")
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr))
+    cpp_binary = None
+    if not args.no_cpp:
+        from stylize.cpp_example import build_cpp_example, find_cpp_tools
+
+        missing = find_cpp_tools()
+        if missing:
+            print(f"note: no C++ column ({missing})", file=sys.stderr)
+        else:
+            cpp_binary = build_cpp_example(Path(args.cpp_build))
+    runtime_rows = bench_runtimes(args.archs, min_runs=args.min_runs, min_seconds=args.min_seconds,
+                                  cpp_binary=cpp_binary, progress=log)
+    print(format_runtime_table(runtime_rows))
+    print()
     network_rows = bench_networks(args.archs, args.threads, min_runs=args.min_runs, min_seconds=args.min_seconds,
                                   progress=log)
+    print("eager PyTorch per thread count, with batch-4 throughput:")
     print(format_network_table(network_rows))
     apply_rows = []
     if args.apply_images > 0:
@@ -232,7 +288,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                  styles_dir=args.styles_dir, config=config)
         print()
         print(format_apply_table(apply_rows))
-    report = bench_report(network_rows, apply_rows)
+    report = bench_report(network_rows, apply_rows, runtime_rows)
     if args.kill_resume:
         from stylize.bench import bench_kill_resume
 
@@ -257,6 +313,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     for line in summary.lines:
         print(line)
     return 1 if summary.failed else 0
+
+
+def cmd_export_parts(args: argparse.Namespace) -> int:
+    from stylize.export_parts import (CONTEXTS_DEFAULT, GAP_GRID, GAP_JSON, export_parts, format_gap,
+                                      measure_part_set_gap, write_gap)
+    from stylize.stylize_image import ApplySettings
+
+    config = _config(args)
+    if args.measure < 0:
+        raise StylizeError(f"--measure {args.measure}: give a number of faces (0: no measurement)")
+    settings = ApplySettings(strength=args.strength, preserve_color=args.preserve_color, scale=args.scale)
+    out_dir = Path(args.out) if args.out else config.output.dir / "parts" / Path(args.style).name
+    contexts = CONTEXTS_DEFAULT if args.contexts is None else args.contexts
+    result = export_parts(args.style, out_dir, parts=args.parts, contexts=contexts, settings=settings,
+                          overwrite=args.overwrite, styles_dir=args.styles_dir, config=config,
+                          device=args.device or config.run.device, progress=not args.quiet)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(result.summary())
+    if args.measure:
+        gap = measure_part_set_gap(args.style, out_dir, seeds=f"0-{args.measure - 1}", grid=out_dir / GAP_GRID,
+                                   styles_dir=args.styles_dir, config=config, device=args.device or config.run.device,
+                                   progress=not args.quiet)
+        write_gap(gap, out_dir / GAP_JSON)
+        print(format_gap(gap))
+        print(f"-> {out_dir / GAP_JSON}, {out_dir / GAP_GRID}")
+    return 0
 
 
 def _add_locations(parser: argparse.ArgumentParser, *, device: bool = True, styles: bool = True,
@@ -325,12 +408,14 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--content", nargs="+", metavar="SOURCE", help="compose:0-1999 and/or portrait folders")
     train_parser.add_argument("--minutes", type=float, help="wall-clock budget (default [train] minutes)")
     train_parser.add_argument("--steps", type=int, help="step budget (with no --minutes: steps only)")
-    train_parser.add_argument("--arch", help="johnson, small or tiny")
+    train_parser.add_argument("--arch", help="johnson, small, tiny or nano")
     train_parser.add_argument("--size", type=int, help="training crop side in pixels")
     train_parser.add_argument("--batch", type=int, help="portraits per step")
     train_parser.add_argument("--style-weight", type=float)
     train_parser.add_argument("--content-weight", type=float)
     train_parser.add_argument("--tv-weight", type=float)
+    train_parser.add_argument("--feature-weight", type=float,
+                              help="extra content weight on composited faces' eyes, nose and mouth (default 0)")
     train_parser.add_argument("--style-scale", type=float, help="stroke size: references scaled to 512*scale px")
     train_parser.add_argument("--lr", type=float, help="Adam learning rate")
     train_parser.add_argument("--seed", type=int)
@@ -342,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     base_parser = sub.add_parser("train-base", parents=[common], help="train the warm-start base network of an arch",
                                  description="Train a network to reproduce composited faces; styles start from it.")
-    base_parser.add_argument("--arch", default="small", help="johnson, small or tiny")
+    base_parser.add_argument("--arch", default="small", help="johnson, small, tiny or nano")
     base_parser.add_argument("--minutes", type=float)
     base_parser.add_argument("--steps", type=int)
     base_parser.add_argument("--content", nargs="+", metavar="SOURCE")
@@ -361,12 +446,49 @@ def build_parser() -> argparse.ArgumentParser:
     report_parser.add_argument("--content", nargs="+", metavar="SOURCE")
     report_parser.add_argument("--json", metavar="FILE")
     report_parser.add_argument("--work-dir", metavar="DIR", help="where the trained styles go (default: a temp folder)")
-    for option in ("--arch", "--style-weight", "--content-weight", "--tv-weight", "--style-scale", "--lr"):
+    for option in ("--arch", "--style-weight", "--content-weight", "--tv-weight", "--feature-weight", "--style-scale",
+                   "--lr"):
         report_parser.add_argument(option, type=str if option == "--arch" else float)
     for option in ("--size", "--batch", "--seed"):
         report_parser.add_argument(option, type=int)
     _add_locations(report_parser, styles=False)
     report_parser.set_defaults(func=cmd_train_report, minutes=None, no_warm_start=False)
+
+    distill_parser = sub.add_parser("distill", parents=[common], help="distill a style into a tiny network for the game",
+                                    description="Train a small student network (default: nano) to reproduce a trained "
+                                                "style's output on composited faces (L1 to the teacher plus its own "
+                                                "perceptual objective); written as style STYLE-ARCH beside it.")
+    distill_parser.add_argument("--style", required=True, help="the trained style to distill (the teacher)")
+    distill_parser.add_argument("--name", help="the student's style name (default STYLE-ARCH)")
+    distill_parser.add_argument("--arch", default="nano", help="student architecture (default nano)")
+    distill_parser.add_argument("--minutes", type=float, help="wall-clock budget (default 5)")
+    distill_parser.add_argument("--steps", type=int, help="step budget (with no --minutes: steps only)")
+    distill_parser.add_argument("--content", nargs="+", metavar="SOURCE", help="default [train] content")
+    distill_parser.add_argument("--size", type=int, help="training crop side in pixels (default 160)")
+    distill_parser.add_argument("--batch", type=int, help="portraits per step (default 4)")
+    distill_parser.add_argument("--pixel-weight", type=float, help="weight of L1 to the teacher's output (default 1)")
+    distill_parser.add_argument("--perceptual-weight", type=float,
+                                help="weight of the teacher's own style+content objective (default 0.1; 0: pixels only)")
+    distill_parser.add_argument("--lr", type=float, help="Adam learning rate (default 0.002)")
+    distill_parser.add_argument("--seed", type=int)
+    distill_parser.add_argument("--resume", action="store_true", help="continue an interrupted distillation")
+    distill_parser.add_argument("--overwrite", action="store_true", help="replace an existing style of that name")
+    _add_locations(distill_parser)
+    distill_parser.set_defaults(func=cmd_distill)
+
+    export_parser = sub.add_parser("export", parents=[common], help="export a style as ONNX for a C++ runtime",
+                                   description="Write a style network as an ONNX file (dynamic height and width, "
+                                               "metadata properties saying how to call it) and check it against "
+                                               "PyTorch in ONNX Runtime and OpenCV's DNN module.")
+    export_parser.add_argument("--style", required=True, help="style name or folder")
+    export_parser.add_argument("--format", default="onnx", choices=("onnx",), help="onnx (the only format)")
+    export_parser.add_argument("--fp16", action="store_true", help="half-precision weights (ONNX Runtime; not OpenCV 4.6)")
+    export_parser.add_argument("--int8", action="store_true", help="8-bit conv weights (ONNX Runtime; not OpenCV 4.6)")
+    export_parser.add_argument("--out", metavar="FILE", help="output .onnx file (default [output] dir/export/STYLE.onnx)")
+    export_parser.add_argument("--no-check", action="store_true", help="skip the round-trip check against PyTorch")
+    export_parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    _add_locations(export_parser, device=False, parts=False)
+    export_parser.set_defaults(func=cmd_export)
 
     apply_parser = sub.add_parser("apply", parents=[common], help="stylize images with trained styles",
                                   description="Stylize image files and folders (recursive) with one or several "
@@ -420,8 +542,12 @@ def build_parser() -> argparse.ArgumentParser:
                                   description="ms per 295x285 portrait and 74x72 thumbnail per network and thread "
                                               "count, as ratios to the Johnson-size network in the same run, and "
                                               "end-to-end apply throughput per worker count.")
-    bench_parser.add_argument("--archs", nargs="+", default=["johnson", "small", "tiny"], metavar="ARCH",
+    bench_parser.add_argument("--archs", nargs="+", default=["johnson", "small", "tiny", "nano"], metavar="ARCH",
                               help="networks to time (default: all; johnson, the baseline, is always timed)")
+    bench_parser.add_argument("--no-cpp", action="store_true",
+                              help="skip the column of the C++ example (examples/cpp, built with the system OpenCV)")
+    bench_parser.add_argument("--cpp-build", default="build/cpp", metavar="DIR",
+                              help="where the C++ example is built (default build/cpp)")
     bench_parser.add_argument("--threads", nargs="+", type=int, default=[1, 2], metavar="N")
     bench_parser.add_argument("--min-runs", type=int, default=5, help="timed runs per figure (median)")
     bench_parser.add_argument("--min-seconds", type=float, default=1.0, help="time each figure at least this long")
@@ -433,6 +559,26 @@ def build_parser() -> argparse.ArgumentParser:
     bench_parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     _add_locations(bench_parser, device=False)
     bench_parser.set_defaults(func=cmd_bench)
+
+    parts_export_parser = sub.add_parser(
+        "export-parts", parents=[common], help="a pre-stylized copy of a part tree for the game",
+        description="Write a complete data/facegen tree (same files, sizes and alpha) whose parts are stylized in "
+                    "context: each part is cut out of whole stylized faces it appears in, so the game composites "
+                    "styled faces at no run-time cost. OUT/export_parts.json records the inputs; a rerun with the "
+                    "same inputs does nothing, other inputs need --overwrite. --measure N compares N faces from "
+                    "the tree with stylize apply on the original faces (OUT/gap.json, OUT/gap_grid.png).")
+    parts_export_parser.add_argument("--style", required=True, help="style name or folder")
+    parts_export_parser.add_argument("--parts", metavar="DIR", help="data/facegen part tree (default: [parts] root)")
+    parts_export_parser.add_argument("--out", metavar="DIR", help="output tree (default [output] dir/parts/STYLE)")
+    parts_export_parser.add_argument("--contexts", type=int, metavar="K",
+                                     help="faces each part is stylized in, averaged (default 4; 0: each part alone "
+                                          "on a grey canvas, for comparison)")
+    parts_export_parser.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
+    parts_export_parser.add_argument("--measure", type=int, default=0, metavar="N",
+                                     help="also measure the gap to stylize apply on seeds 0..N-1 (e.g. 200)")
+    _add_controls(parts_export_parser)
+    _add_locations(parts_export_parser, parts=False)
+    parts_export_parser.set_defaults(func=cmd_export_parts)
 
     run_parser = sub.add_parser("run", parents=[common], help="run the whole job pipeline.toml describes")
     run_parser.set_defaults(func=cmd_run)
