@@ -148,3 +148,19 @@ def test_bench_measures_against_the_johnson_baseline(tmp_path, tiny_styles, tree
     assert applied[0].images == 2 and applied[0].images_per_s > 0
     report = bench_report(rows, applied)
     assert report["baseline"] == "johnson" and report["networks"][0]["arch"] == "tiny"
+
+
+def test_bench_runtimes_time_every_runtime_against_johnson():
+    from stylize.bench import bench_runtimes, format_runtime_table
+
+    rows = bench_runtimes(["nano"], min_runs=1, min_seconds=0.0)
+    assert [row.arch for row in rows] == ["johnson", "nano"]
+    johnson, nano = rows
+    assert johnson.vs_johnson["ort"] == pytest.approx(1.0) and nano.params < johnson.params // 50
+    for row in rows:
+        assert row.torch_portrait_ms > row.torch_thumbnail_ms > 0 and row.ort_portrait_ms > row.ort_thumbnail_ms > 0
+        assert row.opencv_portrait_ms and row.opencv_portrait_ms > 0  # opencv-python times the fixed-size copy
+        assert 0 < row.onnx_bytes and 0 < row.budget_share < 1
+    assert nano.vs_johnson["ort"] > 1 and nano.onnx_bytes < 1_000_000
+    table = format_runtime_table(rows)
+    assert "onnxruntime" in table and "nano" in table and table.count("\n") == 4
