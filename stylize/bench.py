@@ -156,21 +156,17 @@ def _opencv_ms(model_bytes: bytes, size: tuple[int, int], min_runs: int, min_sec
     import cv2
     import numpy as np
 
-    from stylize.onnx_export import with_fixed_shape
+    from stylize.onnx_export import quiet_opencv, with_fixed_shape
 
     padded = _padded(size)
     blob = np.random.default_rng(1).random((1, 3, *padded), dtype=np.float32)
-    logging = cv2.utils.logging
-    level = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
     previous_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        with tempfile.TemporaryDirectory() as folder:
+        with quiet_opencv(), tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "model.onnx"
             path.write_bytes(with_fixed_shape(model_bytes, *padded))
             net = cv2.dnn.readNetFromONNX(str(path))
-        net.setInput(blob)
 
         def forward() -> None:
             net.setInput(blob)
@@ -180,7 +176,6 @@ def _opencv_ms(model_bytes: bytes, size: tuple[int, int], min_runs: int, min_sec
         return None
     finally:
         cv2.setNumThreads(previous_threads)
-        logging.setLogLevel(level)
 
 
 def _padded(size: tuple[int, int]) -> tuple[int, int]:

@@ -539,9 +539,11 @@ def build_parser() -> argparse.ArgumentParser:
     preview_parser.set_defaults(func=cmd_preview)
 
     bench_parser = sub.add_parser("bench", parents=[common], help="time the networks and bulk apply",
-                                  description="ms per 295x285 portrait and 74x72 thumbnail per network and thread "
-                                              "count, as ratios to the Johnson-size network in the same run, and "
-                                              "end-to-end apply throughput per worker count.")
+                                  description="ms per 295x285 portrait and 74x72 thumbnail per network: on one "
+                                              "thread in eager PyTorch, ONNX Runtime, OpenCV DNN and the C++ example, "
+                                              "then per thread count in PyTorch, as ratios to the Johnson-size "
+                                              "network in the same run; and end-to-end apply throughput per worker "
+                                              "count.")
     bench_parser.add_argument("--archs", nargs="+", default=["johnson", "small", "tiny", "nano"], metavar="ARCH",
                               help="networks to time (default: all; johnson, the baseline, is always timed)")
     bench_parser.add_argument("--no-cpp", action="store_true",

@@ -32,7 +32,9 @@ from stylize.training import (
     _copy_references,
     _fit_and_save,
     _prepare_output,
+    check_loop_settings,
     check_style_name,
+    loop_fingerprint,
 )
 from stylize.training_data import build_content_pool, load_reference
 
@@ -57,26 +59,13 @@ class DistillSettings:
 
     def validate(self) -> None:
         arch_spec(self.arch)
-        checks = [
-            (self.size >= 32 and self.size % 4 == 0, f"size {self.size}: use a multiple of 4, at least 32"),
-            (self.batch >= 1, f"batch {self.batch}: use 1 or more"),
-            (self.minutes is None or self.minutes > 0, f"minutes {self.minutes}: use a positive number"),
-            (self.steps is None or self.steps >= 1, f"steps {self.steps}: use 1 or more"),
-            (self.minutes is not None or self.steps is not None, "give a budget: minutes, steps or both"),
+        check_loop_settings(self, "distill", [
             (self.pixel_weight >= 0 and self.perceptual_weight >= 0, "loss weights must be >= 0"),
             (self.pixel_weight > 0 or self.perceptual_weight > 0, "pixel and perceptual weights are both 0: nothing to learn"),
-            (0 < self.learning_rate < 1, f"learning rate {self.learning_rate}: use a value in (0, 1)"),
-            (self.seed >= 0, f"seed {self.seed}: use a whole number >= 0"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise StylizeError(f"distill setting {message}")
+        ])
 
     def fingerprint(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("minutes", "steps", "checkpoint_seconds"):
-            data.pop(key)
-        return data
+        return loop_fingerprint(self)
 
 
 def distill(

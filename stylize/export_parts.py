@@ -68,8 +68,8 @@ from stylize import __version__
 from stylize.config import PipelineConfig, load_config
 from stylize.device import resolve_device
 from stylize.errors import StylizeError
-from stylize.facegen.composite import (ARMOURED_LAYERS, FACE_HEIGHT, FACE_WIDTH, UNARMOURED_LAYERS, FaceGenerator,
-                                       blit_over, c_div2)
+from stylize.facegen.composite import (ARMOURED_LAYERS, FACE_HEIGHT, FACE_WIDTH, FEATURE_CATEGORIES,
+                                       UNARMOURED_LAYERS, FaceGenerator, blit_over, part_window)
 from stylize.facegen.picking import pick_face_parts
 from stylize.facegen.tree import CATEGORIES, Part, PartTree
 from stylize.imageio import atomic_write_bytes, atomic_write_text, encode_png, read_image, write_png
@@ -155,11 +155,9 @@ def _load_states(generator: FaceGenerator) -> dict[str, _PartState]:
             continue  # unreadable and skipped, as the game does: copied unchanged
         image = read_image(part.path, what=f"{part.category} part")
         height, width = image.rgb.shape[:2]
-        xoff, yoff = OFFSETS[part.category]
-        x, y = c_div2(FACE_WIDTH - width) + xoff, yoff
+        x, y, cx0, cy0, cx1, cy1 = part_window(width, height, *OFFSETS[part.category])
         alpha = image.alpha if image.alpha is not None else np.full((height, width), 255, np.uint8)
         visible = np.zeros((FACE_HEIGHT, FACE_WIDTH), bool)
-        cx0, cy0, cx1, cy1 = max(x, 0), max(y, 0), min(x + width, FACE_WIDTH), min(y + height, FACE_HEIGHT)
         box = None
         a_box = None
         if cx0 < cx1 and cy0 < cy1:
@@ -593,21 +591,10 @@ def export_parts(
 def _seam_mask(generator: FaceGenerator, layers: Sequence[tuple[Part, int, int]]) -> np.ndarray:
     """Canvas pixels at the edges of the eyes, nose and mouth: where their visible alpha changes by a
     quarter or more within 2 px."""
-    through = np.ones((FACE_HEIGHT, FACE_WIDTH), np.float32)
-    coverage = {}
-    for part, xoff, yoff in reversed(layers):
-        pixels = generator.pixels[part.relpath]
-        alpha = np.zeros((FACE_HEIGHT, FACE_WIDTH), np.float32)
-        x, y = c_div2(FACE_WIDTH - pixels.width) + xoff, yoff
-        x0, y0 = max(x, 0), max(y, 0)
-        x1, y1 = min(x + pixels.width, FACE_WIDTH), min(y + pixels.height, FACE_HEIGHT)
-        if x0 < x1 and y0 < y1:
-            alpha[y0:y1, x0:x1] = 1.0 - pixels.inverse_alpha[y0 - y:y1 - y, x0 - x:x1 - x, 0] / 255.0
-        if part.category in ("eyes", "nose", "mouth"):
-            coverage[part.category] = alpha * through
-        through *= 1.0 - alpha
     mask = np.zeros((FACE_HEIGHT, FACE_WIDTH), bool)
-    for shown in coverage.values():
+    for (part, _, _), shown in zip(layers, generator.visible_alpha(list(layers))):
+        if part.category not in FEATURE_CATEGORIES:
+            continue
         tensor = torch.from_numpy(shown)[None, None]
         high = torch.nn.functional.max_pool2d(tensor, 5, stride=1, padding=2)
         low = -torch.nn.functional.max_pool2d(-tensor, 5, stride=1, padding=2)

@@ -24,6 +24,7 @@ import io
 import os
 import tempfile
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,11 +195,15 @@ def ort_session(model_bytes: bytes, threads: int = 1):
     return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
+def _session_output(session, rgb: np.ndarray) -> np.ndarray:
+    """(3, H, W) float 0..1: an exported graph on (H, W, 3) uint8 in ONNX Runtime, padded and cropped back."""
+    height, width = rgb.shape[:2]
+    return session.run(None, {INPUT_NAME: pad_for_graph(rgb)})[0][0, :, :height, :width]
+
+
 def run_session(session, rgb: np.ndarray) -> np.ndarray:
     """Stylize (H, W, 3) uint8 with an ONNX Runtime session of an exported graph -> (H, W, 3) uint8."""
-    height, width = rgb.shape[:2]
-    out = session.run(None, {INPUT_NAME: pad_for_graph(rgb)})[0][:, :, :height, :width]
-    return to_uint8(torch.from_numpy(out))
+    return to_uint8(torch.from_numpy(_session_output(session, rgb))[None])
 
 
 def probe_images(model: StyleModel | None) -> list[np.ndarray]:
@@ -231,16 +236,34 @@ def _compare(runtime: str, outputs: list[np.ndarray], expected: list[np.ndarray]
     return check
 
 
-def check_onnxruntime(model_bytes: bytes, network: PaddedNet, images: list[np.ndarray], precision: str) -> RuntimeCheck:
-    session = ort_session(model_bytes)
-    outputs = []
-    for image in images:
-        height, width = image.shape[:2]
-        outputs.append(session.run(None, {INPUT_NAME: pad_for_graph(image)})[0][0, :, :height, :width])
+def check_onnxruntime(model_bytes: bytes, images: list[np.ndarray], expected: list[np.ndarray],
+                      precision: str) -> RuntimeCheck:
+    """ONNX Runtime's outputs on ``images`` against PyTorch's (``expected``, from :func:`_torch_outputs`)."""
     import onnxruntime
 
-    check = _compare(f"onnxruntime {onnxruntime.__version__}", outputs, _torch_outputs(network, images), precision)
-    return check
+    session = ort_session(model_bytes)
+    outputs = [_session_output(session, image) for image in images]
+    return _compare(f"onnxruntime {onnxruntime.__version__}", outputs, expected, precision)
+
+
+@contextmanager
+def quiet_opencv():
+    """Silence OpenCV's own logging (its importer logs refusals to stderr; callers report them)."""
+    import cv2
+
+    logging = cv2.utils.logging
+    previous = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(previous)
+
+
+def _cv_reason(err: Exception) -> str:
+    """The last "error:" line of an OpenCV exception, without OpenCV's source location."""
+    lines = [line for line in str(err).splitlines() if "error:" in line]
+    return (lines[-1] if lines else str(err)).rsplit("error:", 1)[-1].strip()
 
 
 def with_fixed_shape(model_bytes: bytes, height: int, width: int) -> bytes:
@@ -272,31 +295,23 @@ def _opencv_forward(model_bytes: bytes, images: list[np.ndarray], fixed: bool) -
     return outputs
 
 
-def check_opencv(model_bytes: bytes, network: PaddedNet, images: list[np.ndarray], precision: str) -> RuntimeCheck:
+def check_opencv(model_bytes: bytes, images: list[np.ndarray], expected: list[np.ndarray], precision: str) -> RuntimeCheck:
     """The Python OpenCV's DNN module. Debian's OpenCV 4.6 (the C++ example's) takes the dynamic-shape
     graph; newer OpenCV importers refuse it, so they are checked on a copy declared at each probe's size."""
     import cv2
 
     runtime = f"opencv-python {cv2.__version__} DNN"
-    logging = cv2.utils.logging
-    previous = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT)  # the importer logs its refusal to stderr; the check reports it
-    try:
-        expected = _torch_outputs(network, images)
+    with quiet_opencv():
         try:
             return _compare(runtime, _opencv_forward(model_bytes, images, fixed=False), expected, precision)
         except cv2.error as err:
-            lines = [line for line in str(err).splitlines() if "error:" in line]
-            reason = (lines[-1] if lines else str(err)).rsplit("error:", 1)[-1].strip()
+            reason = _cv_reason(err)
         try:
             check = _compare(runtime, _opencv_forward(model_bytes, images, fixed=True), expected, precision)
-            check.detail = f"(input shape fixed per image: this OpenCV refuses dynamic height/width: {reason[:100]})"
-            return check
         except cv2.error as err:
-            lines = [line for line in str(err).splitlines() if "error:" in line]
-            return RuntimeCheck(runtime, False, detail=f"this OpenCV refuses the graph: {(lines[-1] if lines else str(err))[:160]}")
-    finally:
-        logging.setLogLevel(previous)
+            return RuntimeCheck(runtime, False, detail=f"this OpenCV refuses the graph: {_cv_reason(err)[:160]}")
+        check.detail = f"(input shape fixed per image: this OpenCV refuses dynamic height/width: {reason[:100]})"
+        return check
 
 
 def model_metadata(model: StyleModel, precision: str) -> dict[str, str]:
@@ -343,11 +358,12 @@ def export_onnx(model: StyleModel, out: str | os.PathLike[str], *, precision: st
     checks: list[RuntimeCheck] = []
     if check:
         images = probe_images(model)
-        checks.append(check_onnxruntime(data, model.network, images, precision))
+        expected = _torch_outputs(model.network, images)
+        checks.append(check_onnxruntime(data, images, expected, precision))
         if not checks[0].ok:
             raise StylizeError(f"{path}: the exported graph does not match PyTorch in {checks[0].line()}; nothing written "
                                "(report this with the style's model.json)")
-        checks.append(check_opencv(data, model.network, images, precision))
+        checks.append(check_opencv(data, images, expected, precision))
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, data)
     return ExportResult(path, len(data), precision, checks, metadata)

@@ -87,28 +87,40 @@ class TrainSettings:
 
     def validate(self) -> None:
         arch_spec(self.arch)
-        checks = [
-            (self.size >= 32 and self.size % 4 == 0, f"size {self.size}: use a multiple of 4, at least 32"),
-            (self.batch >= 1, f"batch {self.batch}: use 1 or more"),
-            (self.minutes is None or self.minutes > 0, f"minutes {self.minutes}: use a positive number"),
-            (self.steps is None or self.steps >= 1, f"steps {self.steps}: use 1 or more"),
-            (self.minutes is not None or self.steps is not None, "give a budget: minutes, steps or both"),
+        check_loop_settings(self, "training", [
             (min(self.style_weight, self.content_weight, self.tv_weight, self.feature_weight) >= 0,
              "loss weights must be >= 0"),
             (0.1 <= self.style_scale <= 4, f"style scale {self.style_scale}: use 0.1..4 (1 = references at 512 px)"),
-            (0 < self.learning_rate < 1, f"learning rate {self.learning_rate}: use a value in (0, 1)"),
-            (self.seed >= 0, f"seed {self.seed}: use a whole number >= 0"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise StylizeError(f"training setting {message}")
+        ])
 
     def fingerprint(self) -> dict[str, Any]:
-        """What must match for a checkpoint to be resumed (the budget may change)."""
-        data = asdict(self)
-        for key in ("minutes", "steps", "checkpoint_seconds"):
-            data.pop(key)
-        return data
+        return loop_fingerprint(self)
+
+
+def check_loop_settings(settings: Any, what: str, extra: list[tuple[bool, str]]) -> None:
+    """Refuse bad settings of a run of :func:`run_training_loop` (crop, batch, budget, learning rate,
+    seed, and the run's own ``extra`` checks) with one line naming the first bad one."""
+    checks = [
+        (settings.size >= 32 and settings.size % 4 == 0, f"size {settings.size}: use a multiple of 4, at least 32"),
+        (settings.batch >= 1, f"batch {settings.batch}: use 1 or more"),
+        (settings.minutes is None or settings.minutes > 0, f"minutes {settings.minutes}: use a positive number"),
+        (settings.steps is None or settings.steps >= 1, f"steps {settings.steps}: use 1 or more"),
+        (settings.minutes is not None or settings.steps is not None, "give a budget: minutes, steps or both"),
+        *extra,
+        (0 < settings.learning_rate < 1, f"learning rate {settings.learning_rate}: use a value in (0, 1)"),
+        (settings.seed >= 0, f"seed {settings.seed}: use a whole number >= 0"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise StylizeError(f"{what} setting {message}")
+
+
+def loop_fingerprint(settings: Any) -> dict[str, Any]:
+    """What must match for a checkpoint to be resumed: every setting but the budget, which may change."""
+    data = asdict(settings)
+    for key in ("minutes", "steps", "checkpoint_seconds"):
+        data.pop(key)
+    return data
 
 
 @dataclass

@@ -40,20 +40,18 @@ class ContentPool:
     def __len__(self) -> int:
         return len(self.faces) + len(self.portraits)
 
-    def item(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+    def item(self, index: int, *, with_features: bool = False
+             ) -> tuple[np.ndarray, np.ndarray | None] | tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """(rgb, alpha) of item ``index``; with ``with_features`` also where it shows the eyes, nose and
+        mouth (0..1; None for legacy portraits)."""
         if index < len(self.faces):
             assert self.generator is not None
             seed, armoured = self.faces[index]
-            return self.generator.build_face_image(pick_face_parts(self.generator.tree, seed), armoured), None
-        return self.portraits[index - len(self.faces)]
-
-    def feature_mask(self, index: int) -> np.ndarray | None:
-        """Where item ``index`` shows eyes, nose and mouth (0..1), for composited faces; None for portraits."""
-        if index < len(self.faces):
-            assert self.generator is not None
-            seed, armoured = self.faces[index]
-            return self.generator.feature_mask(pick_face_parts(self.generator.tree, seed), armoured)
-        return None
+            picked = pick_face_parts(self.generator.tree, seed)
+            rgb = self.generator.build_face_image(picked, armoured)
+            return (rgb, None, self.generator.feature_mask(picked, armoured)) if with_features else (rgb, None)
+        rgb, alpha = self.portraits[index - len(self.faces)]
+        return (rgb, alpha, None) if with_features else (rgb, alpha)
 
 
 def build_content_pool(sources: Sequence[str | os.PathLike[str]], generator_factory) -> ContentPool:
@@ -99,14 +97,13 @@ def sample_batch(pool: ContentPool, *, seed: int, step: int, batch: int, size: i
     rng = np.random.default_rng([seed, step])
     samples = []
     for _ in range(batch):
-        index = int(rng.integers(len(pool)))
-        rgb, alpha = pool.item(index)
+        rgb, alpha, *features = pool.item(int(rng.integers(len(pool))), with_features=with_features)
         image = to_tensor(rgb)[0]
         if alpha is not None:
             a = torch.from_numpy(alpha).float().div_(255.0)[None]
             image = image * a + float(rng.uniform(0.2, 0.8)) * (1 - a)
         if with_features:
-            mask = pool.feature_mask(index)
+            mask = features[0]
             mask_tensor = torch.from_numpy(mask)[None] if mask is not None else torch.zeros(1, *image.shape[1:])
             image = torch.cat([image, mask_tensor])
         height, width = image.shape[1:]

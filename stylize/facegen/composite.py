@@ -56,12 +56,18 @@ def c_div2(value: int) -> int:
     return int(value / 2)
 
 
+def part_window(part_width: int, part_height: int, xoff: int, yoff: int, canvas_width: int = FACE_WIDTH,
+                canvas_height: int = FACE_HEIGHT) -> tuple[int, int, int, int, int, int]:
+    """Where the game draws a part: ``(x, y, x0, y0, x1, y1)``, its top-left corner (centred
+    horizontally, C division) and the rectangle clipped to the canvas (empty when off-canvas)."""
+    x = c_div2(canvas_width - part_width) + xoff
+    y = yoff
+    return x, y, max(x, 0), max(y, 0), min(x + part_width, canvas_width), min(y + part_height, canvas_height)
+
+
 def blit_over(canvas: np.ndarray, part: PartPixels, xoff: int, yoff: int) -> None:
     """Alpha-blend ``part`` onto the (H, W, 3) uint8 ``canvas`` in place, as the game places it."""
-    x = c_div2(canvas.shape[1] - part.width) + xoff
-    y = yoff
-    x0, y0 = max(x, 0), max(y, 0)
-    x1, y1 = min(x + part.width, canvas.shape[1]), min(y + part.height, canvas.shape[0])
+    x, y, x0, y0, x1, y1 = part_window(part.width, part.height, xoff, yoff, canvas.shape[1], canvas.shape[0])
     if x0 >= x1 or y0 >= y1:
         return
     region = canvas[y0:y1, x0:x1]
@@ -126,24 +132,30 @@ class FaceGenerator:
             blit_over(canvas, self.pixels[part.relpath], xoff, yoff)
         return canvas
 
+    def visible_alpha(self, layers: list[tuple[Part, int, int]]) -> list[np.ndarray]:
+        """Per layer of ``layers`` (as :meth:`layers` gives them), a (285, 295) float32 map of how much
+        of each pixel it shows in the drawn face: its alpha times ``1 - alpha`` of every layer above."""
+        shown: list[np.ndarray] = []
+        through = np.ones((FACE_HEIGHT, FACE_WIDTH), np.float32)  # what the layers above let through
+        for part, xoff, yoff in reversed(layers):
+            pixels = self.pixels[part.relpath]
+            alpha = np.zeros((FACE_HEIGHT, FACE_WIDTH), np.float32)
+            x, y, x0, y0, x1, y1 = part_window(pixels.width, pixels.height, xoff, yoff)
+            if x0 < x1 and y0 < y1:
+                alpha[y0:y1, x0:x1] = 1.0 - pixels.inverse_alpha[y0 - y: y1 - y, x0 - x: x1 - x, 0] / np.float32(255.0)
+            shown.append(alpha * through)
+            through *= 1.0 - alpha
+        return shown[::-1]
+
     def feature_mask(self, picked: PickedFace, armoured: bool = False,
                      categories: tuple[str, ...] = FEATURE_CATEGORIES) -> np.ndarray:
         """(285, 295) float32 in 0..1: how much of each pixel shows a part of ``categories`` (by default
         the eyes, nose and mouth) in the drawn face, after the layers drawn over them."""
+        layers = self.layers(picked, armoured)
         mask = np.zeros((FACE_HEIGHT, FACE_WIDTH), np.float32)
-        plan = ARMOURED_LAYERS if armoured else UNARMOURED_LAYERS
-        for (part, xoff, yoff), (category, _, _) in zip(self.layers(picked, armoured), plan):
-            pixels = self.pixels[part.relpath]
-            x = c_div2(FACE_WIDTH - pixels.width) + xoff
-            x0, y0 = max(x, 0), max(yoff, 0)
-            x1, y1 = min(x + pixels.width, FACE_WIDTH), min(yoff + pixels.height, FACE_HEIGHT)
-            if x0 >= x1 or y0 >= y1:
-                continue
-            alpha = 1.0 - pixels.inverse_alpha[y0 - yoff: y1 - yoff, x0 - x: x1 - x, 0].astype(np.float32) / 255.0
-            region = mask[y0:y1, x0:x1]
-            region *= 1.0 - alpha
-            if category in categories:
-                region += alpha
+        for (part, _, _), shown in zip(layers, self.visible_alpha(layers)):
+            if part.category in categories:
+                mask += shown
         return mask
 
     @property
