@@ -30,10 +30,11 @@ except ImportError:  # run from a checkout without installing
 # Per-style settings on top of pipeline.toml [train], chosen by eye on the preview grid: the pencil and
 # paint references have large strokes and a lot of flat paper or sky, so they get a lighter style
 # weight (the faces stay readable) and smaller strokes.
+# They were trained before the feature term existed, hence --feature-weight 0.
 STYLES: dict[str, tuple[str, ...]] = {
-    "pencil": ("--style-weight", "3", "--style-scale", "0.6"),
-    "ink_wash": (),
-    "paint": ("--style-weight", "3", "--style-scale", "0.6"),
+    "pencil": ("--style-weight", "3", "--style-scale", "0.6", "--feature-weight", "0"),
+    "ink_wash": ("--feature-weight", "0"),
+    "paint": ("--style-weight", "3", "--style-scale", "0.6", "--feature-weight", "0"),
 }
 
 

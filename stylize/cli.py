@@ -415,7 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--content-weight", type=float)
     train_parser.add_argument("--tv-weight", type=float)
     train_parser.add_argument("--feature-weight", type=float,
-                              help="extra content weight on composited faces' eyes, nose and mouth (default 0)")
+                              help="weight of the term keeping the light and dark of composited faces' eyes, nose "
+                                   "and mouth (default 0.25; 0: off)")
     train_parser.add_argument("--style-scale", type=float, help="stroke size: references scaled to 512*scale px")
     train_parser.add_argument("--lr", type=float, help="Adam learning rate")
     train_parser.add_argument("--seed", type=int)

@@ -128,8 +128,8 @@ SCHEMA: dict[str, dict[str, _Key]] = {
         "style_weight": _Key(10.0, "float", "weight of the (normalised) Gram style term"),
         "content_weight": _Key(1.0, "float", "weight of the (normalised) relu4_2 content term"),
         "tv_weight": _Key(0.0, "float", "weight of the total-variation smoothness term"),
-        "feature_weight": _Key(0.0, "float", "extra content weight on the eyes, nose and mouth of composited faces "
-                               "(0: none; 4: the content error there counts 5x)"),
+        "feature_weight": _Key(0.25, "float", "weight of the term that keeps the light and dark of composited faces' "
+                               "eyes, nose and mouth (0: off)"),
         "style_scale": _Key(1.0, "float", "stroke size: references are scaled to 512*style_scale px"),
         "learning_rate": _Key(1e-3, "float", "Adam learning rate"),
         "warm_start": _Key(True, "bool", "start from the shipped base network that reproduces faces"),

@@ -164,8 +164,8 @@ def _run_network(model: StyleModel, portraits: Sequence[Portrait]) -> tuple[list
 
 def _training_summary(model: StyleModel) -> dict[str, Any]:
     training = model.metadata.get("training", {})
-    keys = ("arch", "size", "batch", "minutes", "style_weight", "content_weight", "tv_weight", "style_scale",
-            "style_layers", "content_layer", "content", "warm_start")
+    keys = ("arch", "size", "batch", "minutes", "style_weight", "content_weight", "tv_weight", "feature_weight",
+            "style_scale", "style_layers", "content_layer", "content", "warm_start")
     return {**{key: training.get(key) for key in keys if key in training},
             "steps": model.metadata.get("steps"), "wall_seconds": model.metadata.get("wall_seconds")}
 

@@ -42,3 +42,34 @@ def total_variation(images: torch.Tensor) -> torch.Tensor:
     dx = (images[..., :, 1:] - images[..., :, :-1]).abs().mean()
     dy = (images[..., 1:, :] - images[..., :-1, :]).abs().mean()
     return dx + dy
+
+
+def value_detail(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(B, 1, H, W) local light-and-dark of (B, 3, H, W) RGB images: luminance (kornia's Rec. 601
+    greyscale) minus its Gaussian blur of ``sigma`` pixels, so a global change of colour or
+    brightness leaves it unchanged while an eye lighter than the skin around it does not."""
+    from kornia.color import rgb_to_grayscale
+    from kornia.filters import gaussian_blur2d
+
+    luma = rgb_to_grayscale(images)
+    radius = max(1, int(round(3 * sigma)))
+    return luma - gaussian_blur2d(luma, (2 * radius + 1, 2 * radius + 1), (sigma, sigma), border_type="reflect")
+
+
+def grow_mask(mask: torch.Tensor, pixels: int) -> torch.Tensor:
+    """(B, 1, H, W) ``mask`` grown by ``pixels`` on every side (a max filter; 0 leaves it as is)."""
+    if pixels <= 0:
+        return mask
+    return torch.nn.functional.max_pool2d(mask, 2 * pixels + 1, stride=1, padding=pixels)
+
+
+def masked_detail_loss(output: torch.Tensor, content: torch.Tensor, mask: torch.Tensor, sigma: float = 4.0) -> torch.Tensor:
+    """Mean over the batch of the masked squared difference between the outputs' and the contents'
+    :func:`value_detail`, each image relative to its content's masked detail energy (0 = the light
+    and dark pattern under ``mask`` (B, 1, H, W) kept; 1 = an error as large as the pattern itself).
+    Images whose mask is empty count 0."""
+    wanted = value_detail(content, sigma)
+    error = ((value_detail(output, sigma) - wanted) ** 2 * mask).sum(dim=(1, 2, 3))
+    energy = (wanted ** 2 * mask).sum(dim=(1, 2, 3))
+    has_mask = mask.sum(dim=(1, 2, 3)) > 1e-6
+    return torch.where(has_mask, error / energy.clamp_min(1e-8), torch.zeros_like(error)).mean()

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from stylize.losses import gram_matrix, per_image_style_loss, total_variation
@@ -56,14 +55,11 @@ class PerceptualObjective(nn.Module):
         return self.vgg(content)[self.content_layer]
 
     def training_terms(self, output: torch.Tensor, content: torch.Tensor | None = None, *,
-                       content_features: torch.Tensor | None = None,
-                       content_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                       content_features: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Normalised style, content and TV terms for a batch (content = the network's input).
 
         ``content_features`` (from :meth:`content_target`) stands in for ``content`` when the same
-        content is scored many times, as in an optimisation over pixels. ``content_weights``
-        (B, 1, H, W), at image resolution, weights the content error per pixel (area-averaged to
-        the content layer's resolution); the normaliser stays the unweighted feature energy.
+        content is scored many times, as in an optimisation over pixels.
         """
         out_features = self.vgg(output)
         if content_features is None:
@@ -74,10 +70,8 @@ class PerceptualObjective(nn.Module):
             gram = gram_matrix(out_features[layer])
             style = style + ((gram - self.target(layer)) ** 2).mean() / getattr(self, f"energy_{layer}")
         style = style / len(self.style_layers)
-        squared = (out_features[self.content_layer] - content_features) ** 2
-        if content_weights is not None:
-            squared = squared * F.interpolate(content_weights, size=squared.shape[-2:], mode="area")
-        content_term = squared.mean() / (content_features ** 2).mean().clamp_min(1e-12)
+        content_term = (((out_features[self.content_layer] - content_features) ** 2).mean()
+                        / (content_features ** 2).mean().clamp_min(1e-12))
         return {"style": style, "content": content_term, "tv": total_variation(output)}
 
     def _gram_distance(self, features: dict[str, torch.Tensor]) -> torch.Tensor:

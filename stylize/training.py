@@ -9,6 +9,10 @@ moves that make this work on a laptop CPU in minutes:
   draw a face at all;
 * **normalised, balanced terms**: each Gram term relative to its target's energy, content relative
   to the input's feature energy, so the weights mean the same for any reference;
+* **a feature term**: on composited faces the compositor knows where the eyes, nose and mouth are, and
+  a pixel term keeps their light-and-dark pattern (luminance minus its blur, so colour and overall
+  brightness stay free for the style): a face detector, and a viewer, still find the face under a
+  strong style;
 * **a wall-clock budget** (``minutes``) as well as a step count.
 
 Every batch is a pure function of (seed, step) and the network, optimizer and progress are
@@ -37,6 +41,8 @@ from stylize.checkpoint import load_checkpoint, save_checkpoint
 from stylize.config import PROJECT_ROOT, PipelineConfig, load_config
 from stylize.device import resolve_device
 from stylize.errors import StylizeError
+from stylize.facegen.composite import FEATURE_CATEGORIES
+from stylize.losses import grow_mask, masked_detail_loss
 from stylize.model_file import METADATA_NAME, load_model, read_metadata, save_model, sha256_file
 from stylize.nets.transformer import PaddedNet, arch_spec, build_network
 from stylize.nets.vgg import CONTENT_LAYER_DEFAULT, STYLE_LAYERS_DEFAULT
@@ -44,6 +50,10 @@ from stylize.perceptual import PerceptualObjective
 from stylize.training_data import build_content_pool, load_reference, reference_paths, sample_batch
 
 CHECKPOINT_DIR = ".checkpoint"
+# The feature term: light and dark below this Gaussian blur (pixels of the training crop) is kept on
+# the eyes, nose and mouth, and on this many pixels around them (their contrast with the skin).
+FEATURE_DETAIL_SIGMA = 4.0
+FEATURE_MASK_GROW = 4
 BASE_DIR_NAME = "_base"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -60,7 +70,7 @@ class TrainSettings:
     style_weight: float = 10.0
     content_weight: float = 1.0
     tv_weight: float = 0.0
-    feature_weight: float = 0.0  # content error on eyes/nose/mouth counts (1 + feature_weight)x
+    feature_weight: float = 0.25  # weight of the term keeping the eyes', nose's and mouth's light and dark
     style_scale: float = 1.0  # references are scaled to 512*style_scale px on the long side
     learning_rate: float = 1e-3
     seed: int = 0
@@ -182,11 +192,12 @@ def _history_point(step: int, terms: dict[str, float], total: float) -> dict[str
 def run_training_loop(
     *,
     network: PaddedNet,
-    loss_fn,  # (output, batch[, features=]) -> (total tensor, terms dict of floats)
+    loss_fn,  # (output, batch[, features=]) -> (total tensor, terms dict of floats); features= with with_features
     pool,
     settings: TrainSettings,
     checkpoint_dir: Path,
     colour_jitter: bool = False,
+    with_features: bool = False,
     fingerprint: dict[str, Any],
     resume: bool,
     device: torch.device,
@@ -217,7 +228,6 @@ def run_training_loop(
         return (settings.steps is not None and step >= settings.steps) or (
             budget_seconds is not None and elapsed >= budget_seconds)
 
-    with_features = getattr(settings, "feature_weight", 0.0) > 0
     network.train()
     interrupted = False
     bar_total = settings.steps if settings.steps is not None else int(budget_seconds or 0)
@@ -231,7 +241,7 @@ def run_training_loop(
             started = time.monotonic()
             batch = sample_batch(pool, seed=settings.seed, step=step, batch=settings.batch, size=settings.size,
                                  colour_jitter=colour_jitter, with_features=with_features).to(device)
-            if with_features:  # the fourth channel marks eyes, nose and mouth for the content term
+            if with_features:  # the fourth channel marks eyes, nose and mouth for the feature term
                 batch, features = batch[:, :3], batch[:, 3:]
                 output = network(batch)
                 total, terms = loss_fn(output, batch, features=features)
@@ -315,6 +325,7 @@ def _fit_and_save(
     interrupted: str,
     metadata: dict[str, Any],
     colour_jitter: bool = False,
+    with_features: bool = False,
 ) -> TrainResult:
     """Run the loop with checkpoints in ``directory/.checkpoint``, then write the model file.
 
@@ -326,7 +337,7 @@ def _fit_and_save(
     step, elapsed, history, stopped = run_training_loop(
         network=network, loss_fn=loss_fn, pool=pool, settings=settings, checkpoint_dir=checkpoint_dir,
         fingerprint=fingerprint, resume=resume, device=device, progress=progress, description=description,
-        colour_jitter=colour_jitter,
+        colour_jitter=colour_jitter, with_features=with_features,
     )
     if stopped:
         raise StylizeError(interrupted.format(step=step, checkpoint=checkpoint_dir))
@@ -395,16 +406,23 @@ def train(
     objective = PerceptualObjective(references, style_layers=settings.style_layers,
                                     content_layer=settings.content_layer, loss_network=settings.loss_network).to(torch_device)
 
+    feature_term = {"luminance": "rec601", "detail_sigma_px": FEATURE_DETAIL_SIGMA, "mask_grow_px": FEATURE_MASK_GROW,
+                    "parts": list(FEATURE_CATEGORIES)}
+
     def loss_fn(output: torch.Tensor, batch: torch.Tensor, features: torch.Tensor | None = None):
-        weights = None if features is None else 1.0 + settings.feature_weight * features
-        terms = objective.training_terms(output, batch, content_weights=weights)
+        terms = objective.training_terms(output, batch)
         total = (settings.style_weight * terms["style"] + settings.content_weight * terms["content"]
                  + settings.tv_weight * terms["tv"])
+        if features is not None:  # composited faces: where their eyes, nose and mouth show
+            mask = grow_mask(features, FEATURE_MASK_GROW)
+            terms["features"] = masked_detail_loss(output, batch, mask, FEATURE_DETAIL_SIGMA)
+            total = total + settings.feature_weight * terms["features"]
         return total, {k: float(v.detach()) for k, v in terms.items()}
 
     return _fit_and_save(
         directory=directory, network=network, loss_fn=loss_fn, pool=pool, settings=settings,
-        fingerprint={**settings.fingerprint(), "references_sha256": [sha256_file(p) for p in ref_paths],
+        fingerprint={**settings.fingerprint(), "feature_term": feature_term,
+                     "references_sha256": [sha256_file(p) for p in ref_paths],
                      "warm_start_from": warm_from},
         resume=resume, device=torch_device, progress=progress, description=f"train {name}",
         interrupted=(f"training of {name} interrupted at step {{step}}; the checkpoint in {{checkpoint}} is kept: "
@@ -413,13 +431,14 @@ def train(
             "name": name,
             "kind": "style",
             "training": {**asdict(settings), "style_layers": list(settings.style_layers),
-                         "content": list(settings.content)},
+                         "content": list(settings.content), "feature_term": feature_term},
             "references": _copy_references(ref_paths, directory / "refs"),
             "content_source": {"sources": list(settings.content),
                                "parts_root": str(pool.generator.root) if pool.generator else None,
                                "images": len(pool), "skipped": pool.skipped},
             "warm_start_from": warm_from,
         },
+        with_features=settings.feature_weight > 0,
     )
 
 
@@ -443,7 +462,7 @@ def train_base(
     from stylize.compose import open_part_tree
 
     settings = TrainSettings(arch=arch, minutes=minutes, steps=steps, content=tuple(content), seed=seed, size=size,
-                             batch=batch, warm_start=False, style_weight=0.0, learning_rate=2e-3)
+                             batch=batch, warm_start=False, style_weight=0.0, feature_weight=0.0, learning_rate=2e-3)
     settings.validate()
     config = config or load_config()
     directory = base_model_dir(arch, Path(styles_dir) if styles_dir is not None else config.styles.dir)

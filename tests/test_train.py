@@ -231,13 +231,14 @@ def test_eval_scores_a_style(trained, tree, tmp_path):
     assert json.loads((tmp_path / "e.json").read_text())["styles"][0]["portraits"] == 2
 
 
-def test_feature_weight_stresses_eyes_nose_and_mouth(tmp_path, tree, reference):
-    """The content term can count the face's features more; weights of 1 change nothing."""
+def test_feature_term_keeps_the_light_and_dark_of_eyes_nose_and_mouth(tmp_path, tree, reference):
+    """Composited crops carry where the eyes, nose and mouth show; the feature term scores only there,
+    ignores a change of overall colour, and is recorded in the model file."""
     import torch
 
     from stylize.compose import open_part_tree
     from stylize.facegen.picking import pick_face_parts
-    from stylize.perceptual import PerceptualObjective
+    from stylize.losses import grow_mask, masked_detail_loss
     from stylize.training_data import build_content_pool, sample_batch
 
     generator = open_part_tree(REPO_ROOT / "content/facegen")
@@ -248,13 +249,21 @@ def test_feature_weight_stresses_eyes_nose_and_mouth(tmp_path, tree, reference):
     pool = build_content_pool(["compose:0-9"], lambda: generator)
     batch = sample_batch(pool, seed=0, step=1, batch=2, size=64, with_features=True)
     assert batch.shape == (2, 4, 64, 64) and torch.equal(batch[:, :3], sample_batch(pool, seed=0, step=1, batch=2, size=64))
-    objective = PerceptualObjective([batch[:1, :3]], style_layers=("relu1_1",), content_layer="relu2_2")
-    output = batch[:, :3].flip(-1)
-    plain = objective.training_terms(output, batch[:, :3])["content"]
-    ones = objective.training_terms(output, batch[:, :3], content_weights=torch.ones_like(batch[:, 3:]))["content"]
-    stressed = objective.training_terms(output, batch[:, :3], content_weights=1 + 4 * batch[:, 3:])["content"]
-    assert torch.allclose(plain, ones) and stressed > plain
+    content, features = batch[:, :3], grow_mask(batch[:, 3:], 4)
+    tinted = content + torch.tensor([0.2, -0.1, 0.3]).view(1, 3, 1, 1)
+    assert masked_detail_loss(tinted, content, features) < 1e-6  # overall colour and brightness are free
+    assert masked_detail_loss(content * 0.8, content, features) == pytest.approx(0.04, rel=1e-3)  # contrast is not
+    inverted = masked_detail_loss(1 - content, content, features)
+    assert inverted == pytest.approx(4.0, rel=1e-3)  # light and dark swapped: error twice the pattern, squared
+    outside = content.clone()
+    outside[features.expand_as(content) == 0] = 0.5  # flatten everything but the features and their surround
+    assert masked_detail_loss(outside, content, grow_mask(batch[:, 3:], 0)) < 0.1 * inverted
 
-    result = train("featured", [reference], settings=TrainSettings(steps=2, **{**TINY, "feature_weight": 4.0}),
+    result = train("featured", [reference], settings=TrainSettings(steps=2, **{**TINY, "feature_weight": 2.0}),
                    styles_dir=tmp_path, parts=tree, device="cpu", progress=False)
-    assert result.metadata["training"]["feature_weight"] == 4.0
+    training = result.metadata["training"]
+    assert training["feature_weight"] == 2.0 and training["feature_term"]["parts"] == ["eyes", "nose", "mouth"]
+    assert result.metadata["final_losses"]["features"] > 0
+    off = train("plain", [reference], settings=TrainSettings(steps=2, **{**TINY, "feature_weight": 0.0}),
+                styles_dir=tmp_path, parts=tree, device="cpu", progress=False)
+    assert "features" not in off.metadata["final_losses"]
