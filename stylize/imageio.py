@@ -23,6 +23,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from stylize.errors import ImageReadError, StylizeError
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+
+
 def _file_mode() -> int:
     """The mode a plain ``open()`` would give a new file under the current umask."""
     umask = os.umask(0o022)
@@ -100,8 +102,9 @@ def _split_modes(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     return np.ascontiguousarray(np.asarray(image.convert("RGB"))), None
 
 
-def read_image(path: str | os.PathLike[str], *, what: str = "image", fix: str | None = None,
-               data: bytes | None = None) -> LoadedImage:
+def read_image(
+    path: str | os.PathLike[str], *, what: str = "image", fix: str | None = None, data: bytes | None = None
+) -> LoadedImage:
     """Read an image file as 8-bit RGB + alpha, EXIF orientation applied.
 
     Raises ``ImageReadError`` naming the file for anything unreadable: missing, empty, truncated,

@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stylize.compose import compose
 from stylize.config import PipelineConfig
-from stylize.content import ContentFailures, iter_content
+from stylize.content.compose import compose
+from stylize.content.sources import ContentFailures, iter_content
 from stylize.errors import StylizeError
-from stylize.model_file import METADATA_NAME
+from stylize.inference.styles import find_style
 
 PREVIEW_ROWS = 8
 
@@ -34,31 +34,45 @@ class RunSummary:
 
 def _train_missing_styles(config: PipelineConfig, progress: bool) -> list[str]:
     """Train every used style that has no model yet; returns a summary line per trained style."""
-    from stylize.training import CHECKPOINT_DIR, TrainSettings, train
+    from stylize.training.loop import CHECKPOINT_DIR
+    from stylize.training.settings import TrainSettings
+    from stylize.training.style import train
 
     lines = []
     for name in config.styles.use:
-        folder = config.styles.dir / name
-        if (folder / METADATA_NAME).is_file():
+        if find_style(name, config.styles.dir) is not None:
             continue
+        folder = config.styles.dir / name
         references = config.styles.references.get(name)
         if not references:
             raise StylizeError(
                 f"style {name!r} has no model in {config.styles.dir} and no references to train it from; add "
-                f"[styles.references] {name} = [\"reference.png\"] to pipeline.toml, or train it with stylize train")
-        result = train(name, references, settings=TrainSettings.from_config(config), config=config,
-                       device=config.run.device, resume=(folder / CHECKPOINT_DIR).is_dir(), progress=progress)
+                f'[styles.references] {name} = ["reference.png"] to pipeline.toml, or train it with stylize train'
+            )
+        result = train(
+            name,
+            references,
+            settings=TrainSettings.from_config(config),
+            config=config,
+            device=config.run.device,
+            resume=(folder / CHECKPOINT_DIR).is_dir(),
+            progress=progress,
+        )
         lines.append(f"train {name}: {result.steps} steps in {result.wall_seconds / 60:.1f} min -> {result.directory}")
     return lines
 
 
 def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> RunSummary:
-    from stylize.apply_style import apply
+    from stylize.inference.bulk import apply
 
     summary = RunSummary()
     faces_dir = config.output.dir / "faces"
-    result = compose(config.content.seeds, faces_dir, armoured=config.content.armoured, config=config, progress=progress)
-    summary.lines.append(f"compose: {len(result.written)} faces written, {len(result.skipped)} up to date -> {faces_dir}")
+    result = compose(
+        config.content.seeds, faces_dir, armoured=config.content.armoured, config=config, progress=progress
+    )
+    summary.lines.append(
+        f"compose: {len(result.written)} faces written, {len(result.skipped)} up to date -> {faces_dir}"
+    )
     summary.lines += [f"note: {note}" for note in result.notes]
     legacy = [Path(p) for p in config.content.legacy]
     if legacy:
@@ -77,21 +91,42 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> RunSummary
     sources = [(faces_dir, "faces")]
     for folder in legacy:  # each legacy folder under its own name, never on top of another's outputs
         prefix, taken = folder.name or "legacy", {p for _, p in sources}
-        prefix = prefix if prefix not in taken else next(f"{prefix}_{i}" for i in range(2, 10**6) if f"{prefix}_{i}" not in taken)
+        prefix = (
+            prefix
+            if prefix not in taken
+            else next(f"{prefix}_{i}" for i in range(2, 10**6) if f"{prefix}_{i}" not in taken)
+        )
         sources.append((folder, prefix))
     for source, prefix in sources:
-        applied = apply(styles, [source], stylized_dir, style_folders=True, prefix=prefix, device=config.run.device,
-                        config=config, progress=progress)
-        summary.lines.append(f"apply {', '.join(styles)} to {source}: {len(applied.written)} written, "
-                             f"{len(applied.skipped)} up to date -> {stylized_dir}/STYLE/{prefix}")
+        applied = apply(
+            styles,
+            [source],
+            stylized_dir,
+            style_folders=True,
+            prefix=prefix,
+            device=config.run.device,
+            config=config,
+            progress=progress,
+        )
+        summary.lines.append(
+            f"apply {', '.join(styles)} to {source}: {len(applied.written)} written, "
+            f"{len(applied.skipped)} up to date -> {stylized_dir}/STYLE/{prefix}"
+        )
         summary.lines += [f"error: {message}" for message in applied.failed if f"error: {message}" not in summary.lines]
         summary.failed |= bool(applied.failed)
 
-    from stylize.preview import preview
+    from stylize.evaluation.preview import preview
 
     shown = sorted(result.written + result.skipped)[:PREVIEW_ROWS]
-    made = preview(styles, [str(faces_dir / name) for name in shown], config.output.dir / "preview",
-                   limit=PREVIEW_ROWS, config=config, device=config.run.device, progress=progress)
+    made = preview(
+        styles,
+        [str(faces_dir / name) for name in shown],
+        config.output.dir / "preview",
+        limit=PREVIEW_ROWS,
+        config=config,
+        device=config.run.device,
+        progress=progress,
+    )
     summary.preview = made.grid
     summary.lines.append(f"preview: {made.grid} and {made.html}")
     return summary

@@ -12,6 +12,7 @@ from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"
+BUNDLED_PARTS = REPO_ROOT / "stylize" / "assets" / "facegen"
 
 
 def _require_shared_path(relative: str) -> Path:
@@ -40,8 +41,9 @@ def save_rgba(path: Path, width: int, height: int, colour: tuple[int, int, int, 
     return path
 
 
-def make_tree(root: Path, *, races: int = 2, per_gender: int = 2, accessories: int = 2, clothes: int = 2,
-              armour: int = 2) -> Path:
+def make_tree(
+    root: Path, *, races: int = 2, per_gender: int = 2, accessories: int = 2, clothes: int = 2, armour: int = 2
+) -> Path:
     """A small synthetic part tree in the game's layout; every part a distinct flat colour."""
     rng = np.random.default_rng(0)
 
@@ -77,8 +79,17 @@ def require_tool(name: str, found: object) -> None:
     pytest.skip(message)
 
 
-TINY_TRAIN = dict(arch="tiny", size=32, batch=1, minutes=None, content=("compose:0-9",), checkpoint_seconds=0.0,
-                  style_layers=("relu1_1", "relu2_1"), content_layer="relu2_2", warm_start=False)
+TINY_TRAIN = dict(
+    arch="tiny",
+    size=32,
+    batch=1,
+    minutes=None,
+    content=("compose:0-9",),
+    checkpoint_seconds=0.0,
+    style_layers=("relu1_1", "relu2_1"),
+    content_layer="relu2_2",
+    warm_start=False,
+)
 
 
 def stroke_reference(path: Path, seed: int = 5, ink: tuple[int, int] = (20, 90)) -> Path:
@@ -98,13 +109,21 @@ def stroke_reference(path: Path, seed: int = 5, ink: tuple[int, int] = (20, 90))
 @pytest.fixture(scope="session")
 def tiny_styles(tmp_path_factory) -> Path:
     """A styles folder with two tiny trained styles, 'inky' and 'rusty' (a few steps each)."""
-    from stylize.training import TrainSettings, train
+    from stylize.training.settings import TrainSettings
+    from stylize.training.style import train
 
     root = tmp_path_factory.mktemp("tiny_styles")
     tree = make_tree(root / "facegen", races=1, per_gender=1)
     styles = root / "styles"
     for name, seed, ink in (("inky", 5, (20, 90)), ("rusty", 9, (90, 160))):
         reference = stroke_reference(root / f"{name}.png", seed, ink)
-        train(name, [reference], settings=TrainSettings(steps=4, seed=seed, **TINY_TRAIN), styles_dir=styles,
-              parts=tree, device="cpu", progress=False)
+        train(
+            name,
+            [reference],
+            settings=TrainSettings(steps=4, seed=seed, **TINY_TRAIN),
+            styles_dir=styles,
+            parts=tree,
+            device="cpu",
+            progress=False,
+        )
     return styles

@@ -19,9 +19,19 @@ from pathlib import Path
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 # Flags that keep a sandboxed, offline headless run quiet (see the env notes: no network here).
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-extensions", "--hide-scrollbars", "--mute-audio")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--hide-scrollbars",
+    "--mute-audio",
+)
 
 
 def find_chromium() -> str | None:
@@ -56,9 +66,17 @@ class HeadlessPage:
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
         self._process = subprocess.Popen(
-            [executable, *FLAGS, f"--window-size={width},{height}", f"--user-data-dir={self._profile}",
-             "--remote-debugging-pipe", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                executable,
+                *FLAGS,
+                f"--window-size={width},{height}",
+                f"--user-data-dir={self._profile}",
+                "--remote-debugging-pipe",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             # The pipe ends go to fds 3 and 4 in the child (dup2 makes them inheritable); every other
             # descriptor of ours is non-inheritable (PEP 446), so leaving close_fds off leaks nothing.
             close_fds=False,
@@ -73,10 +91,12 @@ class HeadlessPage:
         self._session = self._call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page.enable", "Runtime.enable", "Log.enable"):
             self.call(domain)
-        self.call("Emulation.setDeviceMetricsOverride",  # the viewport exactly, whatever the window decorations
-                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        self.call(
+            "Emulation.setDeviceMetricsOverride",  # the viewport exactly, whatever the window decorations
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
 
-    def __enter__(self) -> "HeadlessPage":
+    def __enter__(self) -> HeadlessPage:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -128,7 +148,9 @@ class HeadlessPage:
             self.console.append({"level": params.get("type"), "text": text})
         elif method == "Log.entryAdded":
             entry = params.get("entry", {})
-            self.console.append({"level": entry.get("level"), "text": entry.get("text", "") + " " + entry.get("url", "")})
+            self.console.append(
+                {"level": entry.get("level"), "text": entry.get("text", "") + " " + entry.get("url", "")}
+            )
         elif method == "Runtime.exceptionThrown":
             details = params.get("exceptionDetails", {})
             self.exceptions.append(str(details.get("exception", {}).get("description", details.get("text"))))
@@ -178,8 +200,15 @@ class HeadlessPage:
 
     def key(self, key: str) -> None:
         for kind in ("keyDown", "keyUp"):
-            self.call("Input.dispatchKeyEvent", {"type": kind, "key": key, "code": key,
-                                                 "windowsVirtualKeyCode": {"Escape": 27, "ArrowRight": 39}.get(key, 0)})
+            self.call(
+                "Input.dispatchKeyEvent",
+                {
+                    "type": kind,
+                    "key": key,
+                    "code": key,
+                    "windowsVirtualKeyCode": {"Escape": 27, "ArrowRight": 39}.get(key, 0),
+                },
+            )
 
     def screenshot(self, path: str | os.PathLike[str], *, full_page: bool = False) -> Path:
         params: dict = {"format": "png"}

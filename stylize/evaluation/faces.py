@@ -1,0 +1,76 @@
+"""An offline face detector: OpenCV 4.x's bundled Haar cascades (no download).
+
+:func:`find_face` looks for a frontal face and, inside the largest one found, for its eyes
+(``haarcascade_eye.xml`` on the upper part of the face box): "eyes found" means one eye in each
+half of the face, the thing a style most easily smears away.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from stylize.errors import StylizeError
+
+FACE_CASCADE = "haarcascade_frontalface_default.xml"
+EYE_CASCADE = "haarcascade_eye.xml"
+
+
+@dataclass(frozen=True)
+class FaceFinding:
+    face: bool
+    eyes: bool  # both eyes inside the face (never True without a face)
+
+
+@lru_cache(maxsize=2)
+def _cascade(file_name: str = FACE_CASCADE):
+    import cv2
+
+    data = getattr(cv2, "data", None)
+    if data is None or not hasattr(data, "haarcascades"):
+        raise StylizeError(
+            "this OpenCV ships no Haar cascades (opencv-python 5 dropped them); pip install 'opencv-python-headless<5'"
+        )
+    cascade = cv2.CascadeClassifier(data.haarcascades + file_name)
+    if cascade.empty():
+        raise StylizeError(f"{data.haarcascades}{file_name}: Haar cascade missing; reinstall opencv-python-headless<5")
+    return cascade
+
+
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+
+
+def _faces(grey: np.ndarray) -> np.ndarray:
+    side = max(24, min(grey.shape) // 5)
+    return _cascade(FACE_CASCADE).detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(side, side))
+
+
+def has_face(rgb: np.ndarray) -> bool:
+    """True if the frontal-face cascade finds a face of at least 1/5 of the image's short side."""
+    return len(_faces(_grey(rgb))) > 0
+
+
+def _has_both_eyes(grey: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    x, y, w, h = (int(v) for v in box)
+    upper = grey[y : y + (h * 5) // 8, x : x + w]  # eyes sit in the upper part of the face box
+    smallest, largest = max(8, w // 10), max(9, w // 2)
+    eyes = _cascade(EYE_CASCADE).detectMultiScale(
+        upper, scaleFactor=1.1, minNeighbors=3, minSize=(smallest, smallest), maxSize=(largest, largest)
+    )
+    centres = [ex + ew / 2 for ex, _, ew, _ in eyes]
+    return any(c < w / 2 for c in centres) and any(c >= w / 2 for c in centres)
+
+
+def find_face(rgb: np.ndarray) -> FaceFinding:
+    """Whether a face is found (as :func:`has_face`) and, in the largest face, an eye on each side."""
+    grey = _grey(rgb)
+    faces = _faces(grey)
+    if len(faces) == 0:
+        return FaceFinding(False, False)
+    largest = max(faces, key=lambda box: int(box[2]) * int(box[3]))
+    return FaceFinding(True, _has_both_eyes(grey, tuple(largest)))

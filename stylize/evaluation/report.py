@@ -1,0 +1,270 @@
+"""The ``stylize eval`` report: a text table, report.md, eval.json and PNG plots.
+
+Plots are drawn with matplotlib's Agg canvas directly (no pyplot, so no GUI backend and no global
+state is touched) and every file goes through the atomic writers of :mod:`stylize.imageio`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from stylize.errors import StylizeError
+from stylize.evaluation.scores import CEILING_STYLE_GOAL, StyleScore, overall
+from stylize.imageio import atomic_write_bytes, atomic_write_text
+
+REPORT_NAME = "report.md"
+JSON_NAME = "eval.json"
+SCATTER_NAME = "style_vs_content.png"
+LOSS_NAME = "loss_curves.png"
+
+
+def _f(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _count(kept: int, of: int) -> str:
+    return f"{kept}/{of} ({100 * kept / of:.0f} %)" if of else "-"
+
+
+def _goal(score: StyleScore) -> str:
+    met = score.meets_ceiling_goal
+    return "-" if met is None else ("yes" if met else "no")
+
+
+def report_data(scores: Sequence[StyleScore], content: Sequence[str]) -> dict[str, Any]:
+    """Everything ``eval.json`` holds: the content, each style's figures (with per-portrait rows and
+    loss history) and the overall row."""
+    first = next((s for s in scores if s.ceiling_portraits), None)
+    return {
+        "content": list(content),
+        "ceiling": {
+            "faces": first.ceiling_portraits if first else 0,
+            "steps": first.ceiling_steps if first else 0,
+            "style_goal": CEILING_STYLE_GOAL,
+            "content_goal": 1.0,
+        },
+        "styles": [score.record() for score in scores],
+        "overall": overall(scores),
+    }
+
+
+def format_text_table(scores: Sequence[StyleScore]) -> str:
+    """The table ``stylize eval`` prints: one line a style and an overall line when there are several."""
+    header = (
+        f"{'style':<16} {'n':>3} {'style ratio':>11} {'content':>9} {'edge SSIM':>9} {'faces kept':>10} "
+        f"{'eyes kept':>9} {'colour out/in':>13} {'ms/portrait':>11} {'style/ceil':>10} {'content/ceil':>12}"
+    )
+    lines = [header]
+    for s in scores:
+        faces, eyes = f"{s.faces_kept}/{s.faces_in_input}", f"{s.eyes_kept}/{s.eyes_in_input}"
+        colour = f"{_f(s.colour_distance_output, 2)}/{_f(s.colour_distance_input, 2)}"
+        lines.append(
+            f"{s.style:<16} {s.portraits:>3} {_f(s.style_ratio):>11} {_f(s.content_distance, 1):>9} "
+            f"{_f(s.edge_ssim):>9} {faces:>10} {eyes:>9} {colour:>13} {_f(s.ms_per_portrait, 1):>11} "
+            f"{_f(s.style_vs_ceiling, 2):>10} {_f(s.content_vs_ceiling, 2):>12}"
+        )
+    if len(scores) > 1:
+        o = overall(scores)
+        faces, eyes = f"{o['faces_kept']}/{o['faces_in_input']}", f"{o['eyes_kept']}/{o['eyes_in_input']}"
+        colour = f"{_f(o['colour_distance_output'], 2)}/{_f(o['colour_distance_input'], 2)}"
+        lines.append(
+            f"{'overall':<16} {o['portraits']:>3} {_f(o['style_ratio']):>11} {_f(o['content_distance'], 1):>9} "
+            f"{_f(o['edge_ssim']):>9} {faces:>10} {eyes:>9} {colour:>13} {_f(o['ms_per_portrait'], 1):>11} "
+            f"{_f(o['style_vs_ceiling'], 2):>10} {_f(o['content_vs_ceiling'], 2):>12}"
+        )
+    return "\n".join(lines)
+
+
+def format_markdown(scores: Sequence[StyleScore], content: Sequence[str], *, plots: bool = True) -> str:
+    o = overall(scores)
+    first = next((s for s in scores if s.ceiling_portraits), None)
+    lines = [
+        "# Style evaluation",
+        "",
+        f"Content: {', '.join(f'`{c}`' for c in content)} ({scores[0].portraits if scores else 0} portraits, "
+        "none of them used in training unless noted below).",
+        "",
+        "| style | portraits | style ratio | content distance | edge SSIM | faces kept | eyes kept | "
+        "colour distance out / in | ms per portrait (1 thread) | style vs ceiling | content vs ceiling | ceiling goal |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in scores:
+        lines.append(
+            f"| {s.style} | {s.portraits} | {_f(s.style_ratio)} | {_f(s.content_distance, 1)} | "
+            f"{_f(s.edge_ssim)} | {_count(s.faces_kept, s.faces_in_input)} | "
+            f"{_count(s.eyes_kept, s.eyes_in_input)} | {_f(s.colour_distance_output, 3)} / "
+            f"{_f(s.colour_distance_input, 3)} | {_f(s.ms_per_portrait, 1)} | {_f(s.style_vs_ceiling, 2)} | "
+            f"{_f(s.content_vs_ceiling, 2)} | {_goal(s)} |"
+        )
+    if len(scores) > 1:
+        met = f"{o['meeting_ceiling_goal']}/{o['with_ceiling']}" if o["with_ceiling"] else "-"
+        lines.append(
+            f"| **overall** (mean; face counts summed) | {o['portraits']} | {_f(o['style_ratio'])} | "
+            f"{_f(o['content_distance'], 1)} | {_f(o['edge_ssim'])} | "
+            f"{_count(o['faces_kept'], o['faces_in_input'])} | {_count(o['eyes_kept'], o['eyes_in_input'])} | "
+            f"{_f(o['colour_distance_output'], 3)} / {_f(o['colour_distance_input'], 3)} | "
+            f"{_f(o['ms_per_portrait'], 1)} | {_f(o['style_vs_ceiling'], 2)} | "
+            f"{_f(o['content_vs_ceiling'], 2)} | {met} |"
+        )
+    lines += [
+        "",
+        "- **style ratio**: Gram distance to the style's references (VGG19 relu1_1..relu5_1) of the outputs over that "
+        "of the unstylized portraits; 1 = no closer to the style than the input, lower is better.",
+        "- **content distance**: VGG19 relu4_2 mean squared difference to the input. **edge SSIM**: SSIM of the "
+        "Sobel edge maps of output and input (1 = structure intact).",
+        "- **faces / eyes kept**: of the portraits where OpenCV's Haar cascades find a face (and an eye on each "
+        "side of it) in the input, those where they still do in the output.",
+        "- **colour distance**: Bhattacharyya distance of Lab histograms to the references' (0 = same colours, "
+        "1 = none in common), output / unstylized input.",
+    ]
+    if first:
+        lines += [
+            f"- **vs ceiling**: on the first {first.ceiling_portraits} portraits, the network's style and content "
+            f"distances over those of Gatys-style L-BFGS optimisation ({first.ceiling_steps} iterations from the "
+            "portrait, the style's own training loss and references). Goal: style within "
+            f"{CEILING_STYLE_GOAL}x at no worse content distance (content ratio <= 1). The optimisation is a "
+            "ceiling only where its training loss is below the network's (last column); otherwise give more "
+            "iterations.",
+            "",
+            "| style | ceiling portraits | L-BFGS iterations | ms per iteration | style distance: network / ceiling / "
+            "input | content distance: network / ceiling | training loss: network / ceiling |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for s in scores:
+            if not s.ceiling_portraits:
+                continue
+            floor = sum(s.per_portrait[i]["style_in"] for i in range(s.ceiling_portraits)) / s.ceiling_portraits
+            lines.append(
+                f"| {s.style} | {s.ceiling_portraits} | {s.ceiling_steps} | {_f(s.ceiling_ms_per_iteration, 0)} | "
+                f"{s.network_style_distance_on_ceiling:.4g} / {s.ceiling_style_distance:.4g} / {floor:.4g} | "
+                f"{s.network_content_distance_on_ceiling:.4g} / {s.ceiling_content_distance:.4g} | "
+                f"{s.network_training_loss_on_ceiling:.4g} / {s.ceiling_training_loss:.4g} |"
+            )
+    notes = [f"{s.style}: {note}" for s in scores for note in s.notes]
+    if notes:
+        lines += ["", "Notes:", *(f"- {note}" for note in notes)]
+    if plots:
+        lines += [
+            "",
+            f"![style vs content distance, one point per portrait]({SCATTER_NAME})",
+            "",
+            f"![training loss curves]({LOSS_NAME})",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _new_figure(**kwargs):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as err:
+        raise StylizeError(f"the eval report's plots need matplotlib ({err}); run: pip install matplotlib") from err
+    return Figure(**kwargs)
+
+
+def _png(figure) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(figure)
+    buffer = BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def scatter_png(scores: Sequence[StyleScore]) -> bytes:
+    """Style distance (log) against content distance, one point per portrait: the network's outputs
+    (dots), the ceiling's (diamonds) and the unstylized inputs (crosses, at content 0)."""
+    figure = _new_figure(figsize=(7.5, 5.0))
+    axes = figure.add_subplot()
+    colours = [f"C{i % 10}" for i in range(len(scores))]
+    for score, colour in zip(scores, colours):
+        rows = [r for r in score.per_portrait if _finite(r.get("style_out"))]
+        axes.scatter(
+            [r["content"] for r in rows],
+            [r["style_out"] for r in rows],
+            color=colour,
+            s=22,
+            label=f"{score.style} (network)",
+        )
+        inputs = [r["style_in"] for r in score.per_portrait if _finite(r.get("style_in"))]
+        axes.scatter([0.0] * len(inputs), inputs, color=colour, marker="x", s=22, label=f"{score.style} (input)")
+        ceiling = [r for r in score.ceiling_per_portrait if _finite(r.get("style_out"))]
+        if ceiling:
+            axes.scatter(
+                [r["content"] for r in ceiling],
+                [r["style_out"] for r in ceiling],
+                facecolors="none",
+                edgecolors=colour,
+                marker="D",
+                s=40,
+                label=f"{score.style} (ceiling)",
+            )
+    axes.set_yscale("log")
+    axes.set_xlabel("content distance to the input (VGG19 relu4_2 MSE)")
+    axes.set_ylabel("style distance to the references (Gram, relu1_1..relu5_1)")
+    axes.set_title("Style vs content distance, one point per portrait")
+    axes.grid(True, alpha=0.3)
+    if scores:
+        axes.legend(fontsize="small", loc="best")
+    figure.tight_layout()
+    return _png(figure)
+
+
+def loss_curves_png(scores: Sequence[StyleScore]) -> bytes:
+    """Training loss history from each style's model.json: normalised style and content terms by step."""
+    figure = _new_figure(figsize=(10.0, 4.2))
+    panels = figure.subplots(1, 2)
+    drawn = False
+    for index, score in enumerate(scores):
+        history = [h for h in score.loss_history if "step" in h]
+        for axes, term in zip(panels, ("style", "content")):
+            points = [(h["step"], h[term]) for h in history if _finite(h.get(term))]
+            if points:
+                axes.plot(*zip(*points), color=f"C{index % 10}", marker=".", markersize=3, label=score.style)
+                drawn = True
+    for axes, term in zip(panels, ("style", "content")):
+        axes.set_title(f"{term} term (normalised, as trained)")
+        axes.set_xlabel("training step")
+        axes.grid(True, alpha=0.3)
+        if drawn:
+            axes.set_yscale("log")
+            axes.legend(fontsize="small")
+        else:
+            axes.text(
+                0.5, 0.5, "no loss history in the model files", ha="center", va="center", transform=axes.transAxes
+            )
+    figure.tight_layout()
+    return _png(figure)
+
+
+def write_json(scores: Sequence[StyleScore], path: str | os.PathLike[str], *, content: Sequence[str]) -> Path:
+    target = Path(path)
+    atomic_write_text(target, json.dumps(report_data(scores, content), indent=2, allow_nan=False) + "\n")
+    return target
+
+
+def write_report(
+    scores: Sequence[StyleScore], out_dir: str | os.PathLike[str], *, content: Sequence[str]
+) -> dict[str, Path]:
+    """report.md, eval.json, style_vs_content.png and loss_curves.png in ``out_dir``; returns their paths."""
+    folder = Path(out_dir)
+    paths = {
+        "report": folder / REPORT_NAME,
+        "json": folder / JSON_NAME,
+        "scatter": folder / SCATTER_NAME,
+        "loss_curves": folder / LOSS_NAME,
+    }
+    atomic_write_bytes(paths["scatter"], scatter_png(scores))
+    atomic_write_bytes(paths["loss_curves"], loss_curves_png(scores))
+    write_json(scores, paths["json"], content=content)
+    atomic_write_text(paths["report"], format_markdown(scores, content))
+    return paths

@@ -1,0 +1,454 @@
+"""Measuring a style on held-out portraits: style, structure, faces, colour, speed, and the ceiling.
+
+Per style, on portraits no training used:
+
+* **style ratio**: the Gram style loss of the stylized portraits to the style's references (VGG19
+  relu1_1..relu5_1, Gram normalised by C*H*W, portraits at their own size, references scaled to
+  512 px on the long side), divided by the same loss of the unstylized portraits (the floor).
+  1 = no closer to the style than the input; lower is better.
+* **content distance**: mean squared VGG19 relu4_2 difference to the input.
+* **edge SSIM**: SSIM of the Sobel edge maps of output and input (:mod:`stylize.evaluation.quality`); 1 = the
+  input's structure intact.
+* **faces kept** / **eyes kept**: of the portraits where OpenCV's Haar cascades find a face (and an
+  eye on each side of it) in the input, the share where they still do in the output.
+* **colour distance**: Bhattacharyya distance of the Lab histograms of the output and of the
+  references, next to the same for the input.
+* **ms per portrait**: the network alone, on one CPU thread.
+* **ceiling**: on the first ``ceiling_faces`` portraits, Gatys-style L-BFGS optimisation of the
+  pixels toward the same references with the style's own training loss (:mod:`stylize.evaluation.ceiling`);
+  the network's style and content distances on those portraits as ratios to the optimisation's.
+  The goal: style within 1.3x of the ceiling at no worse content distance.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from stylize.config import PipelineConfig, default_config
+from stylize.content.seeds import COMPOSE_PREFIX, parse_compose_spec
+from stylize.content.sources import Portrait, check_sources, iter_content
+from stylize.errors import StylizeError
+from stylize.evaluation.ceiling import (
+    CEILING_FACES_DEFAULT,
+    CEILING_STEPS_DEFAULT,
+    gatys_optimise,
+    training_loss,
+    training_objective,
+)
+from stylize.evaluation.faces import find_face
+from stylize.evaluation.quality import edge_ssim, histogram_distance, lab_histogram
+from stylize.inference.image import stylize_rgb, to_tensor, to_uint8
+from stylize.inference.model_file import StyleModel, reference_files
+from stylize.inference.styles import load_style
+from stylize.nets.vgg import CONTENT_LAYER_DEFAULT, STYLE_LAYERS_DEFAULT, VGGFeatures
+from stylize.training.data import load_reference
+from stylize.training.perceptual import PerceptualObjective
+
+__all__ = [
+    "HELD_OUT_DEFAULT",
+    "CEILING_FACES_DEFAULT",
+    "CEILING_STEPS_DEFAULT",
+    "CEILING_STYLE_GOAL",
+    "StyleScore",
+    "evaluate",
+    "overall",
+    "reference_files",
+    "score_style",
+]
+
+HELD_OUT_DEFAULT = "compose:100000-100015"
+CEILING_STYLE_GOAL = 1.3  # style distance within 1.3x of the optimisation's, at no worse content distance
+TIMING_THREADS = 1
+
+Log = Callable[[str], None]
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator > 0 and math.isfinite(denominator) else float("nan")
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if len(values) else float("nan")
+
+
+@dataclass
+class StyleScore:
+    style: str
+    portraits: int
+    style_loss_input: float
+    style_loss_output: float
+    style_ratio: float
+    content_distance: float
+    faces_in_input: int
+    faces_kept: int
+    ms_per_portrait: float  # on TIMING_THREADS CPU thread(s)
+    per_portrait: list[dict[str, Any]] = field(default_factory=list)
+    edge_ssim: float = float("nan")
+    eyes_in_input: int = 0  # portraits whose input shows a face with an eye on each side
+    eyes_kept: int = 0
+    colour_distance_output: float = float("nan")
+    colour_distance_input: float = float("nan")
+    timing_threads: int = TIMING_THREADS
+    ceiling_portraits: int = 0
+    ceiling_steps: int = 0
+    ceiling_style_distance: float = float("nan")  # the optimisation's outputs, mean over the ceiling portraits
+    ceiling_content_distance: float = float("nan")
+    network_style_distance_on_ceiling: float = float("nan")  # the network's, on the same portraits
+    network_content_distance_on_ceiling: float = float("nan")
+    style_vs_ceiling: float = float("nan")  # network / optimisation; goal <= CEILING_STYLE_GOAL
+    content_vs_ceiling: float = float("nan")  # goal <= 1
+    ceiling_ms_per_iteration: float = float("nan")
+    ceiling_training_loss: float = float("nan")  # the style's own weighted training loss, optimisation's outputs
+    network_training_loss_on_ceiling: float = float("nan")  # the same loss of the network's outputs
+    ceiling_per_portrait: list[dict[str, Any]] = field(default_factory=list)
+    training: dict[str, Any] = field(default_factory=dict)  # the style's training settings, steps, minutes
+    loss_history: list[dict[str, float]] = field(default_factory=list)  # from model.json
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def faces_kept_share(self) -> float:
+        return self.faces_kept / self.faces_in_input if self.faces_in_input else float("nan")
+
+    @property
+    def eyes_kept_share(self) -> float:
+        return self.eyes_kept / self.eyes_in_input if self.eyes_in_input else float("nan")
+
+    @property
+    def meets_ceiling_goal(self) -> bool | None:
+        """Style within 1.3x of the optimisation at no worse content distance; None without a ceiling."""
+        if not self.ceiling_portraits:
+            return None
+        return bool(self.style_vs_ceiling <= CEILING_STYLE_GOAL and self.content_vs_ceiling <= 1.0)
+
+    def record(self, *, details: bool = True) -> dict[str, Any]:
+        """The figures as JSON-ready data (NaN as null); ``details`` adds the per-portrait rows and
+        the loss history."""
+        data = asdict(self)
+        if not details:
+            for key in ("per_portrait", "ceiling_per_portrait", "loss_history"):
+                data.pop(key)
+        data.update(
+            faces_kept_share=self.faces_kept_share,
+            eyes_kept_share=self.eyes_kept_share,
+            meets_ceiling_goal=self.meets_ceiling_goal,
+        )
+        return _json_ready(data)
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item) for item in value]
+    return value
+
+
+def _check_ceiling(ceiling_faces: int, ceiling_steps: int) -> None:
+    if ceiling_faces < 0:
+        raise StylizeError(f"ceiling faces {ceiling_faces}: use 0 (no ceiling) or more")
+    if ceiling_faces and ceiling_steps < 1:
+        raise StylizeError(f"ceiling steps {ceiling_steps}: use 1 or more L-BFGS iterations")
+
+
+def _run_network(model: StyleModel, portraits: Sequence[Portrait]) -> tuple[list[np.ndarray], float]:
+    """Outputs of every portrait and ms per portrait, timed on TIMING_THREADS thread(s) after one warm-up."""
+    network = model.network.eval()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(TIMING_THREADS)
+    try:
+        if portraits:
+            stylize_rgb(network, portraits[0].rgb)  # warm-up: first-call allocations are not the network's speed
+        outputs, seconds = [], 0.0
+        for portrait in portraits:
+            started = time.perf_counter()
+            outputs.append(stylize_rgb(network, portrait.rgb))
+            seconds += time.perf_counter() - started
+    finally:
+        torch.set_num_threads(threads)
+    return outputs, 1000 * seconds / max(1, len(portraits))
+
+
+def _training_summary(model: StyleModel) -> dict[str, Any]:
+    training = model.metadata.get("training", {})
+    keys = (
+        "arch",
+        "size",
+        "batch",
+        "minutes",
+        "style_weight",
+        "content_weight",
+        "tv_weight",
+        "feature_weight",
+        "style_scale",
+        "style_layers",
+        "content_layer",
+        "content",
+        "warm_start",
+    )
+    return {
+        **{key: training.get(key) for key in keys if key in training},
+        "steps": model.metadata.get("steps"),
+        "wall_seconds": model.metadata.get("wall_seconds"),
+    }
+
+
+def _score_ceiling(
+    score: StyleScore,
+    model: StyleModel,
+    portraits: Sequence[Portrait],
+    outputs: Sequence[np.ndarray],
+    rows: Sequence[dict[str, Any]],
+    measure: PerceptualObjective,
+    *,
+    faces: int,
+    steps: int,
+    vgg: VGGFeatures | None,
+    log: Log | None,
+) -> None:
+    """Run the optimisation ceiling on the first ``faces`` portraits and fill in ``score``'s ceiling figures."""
+    chosen = list(range(min(faces, len(portraits))))
+    if not chosen:
+        return
+    objective, weights = training_objective(model, vgg=vgg)
+    ceiling_rows, seconds, iterations = [], 0.0, 0
+    for number, index in enumerate(chosen, 1):
+        portrait = portraits[index]
+        result = gatys_optimise(
+            portrait.rgb,
+            objective,
+            steps=steps,
+            style_weight=weights.style,
+            content_weight=weights.content,
+            tv_weight=weights.tv,
+            seed=index,
+        )
+        measured = measure.distances(to_tensor(result.rgb), to_tensor(portrait.rgb))
+        weighting = dict(style_weight=weights.style, content_weight=weights.content, tv_weight=weights.tv)
+        network_loss = training_loss(outputs[index], portrait.rgb, objective, **weighting)
+        ceiling_loss = training_loss(
+            result.rgb, portrait.rgb, objective, **weighting
+        )  # as saved: 8-bit, like the network's
+        seconds += result.seconds
+        iterations += result.iterations
+        ceiling_rows.append(
+            {
+                "name": portrait.name,
+                "style_out": float(measured["style_out"][0]),
+                "content": float(measured["content"][0]),
+                "edge_ssim": edge_ssim(result.rgb, portrait.rgb),
+                "iterations": result.iterations,
+                "evaluations": result.evaluations,
+                "seconds": round(result.seconds, 3),
+                "loss_start": result.start,
+                "loss_final": ceiling_loss,
+                "network_loss": network_loss,
+            }
+        )
+        if log:
+            log(
+                f"ceiling {score.style} {number}/{len(chosen)} {portrait.name}: {result.iterations} L-BFGS iterations "
+                f"in {result.seconds:.1f} s, loss {result.start['total']:.3g} -> {result.final['total']:.3g}"
+            )
+    net_style = _mean([rows[i]["style_out"] for i in chosen])
+    net_content = _mean([rows[i]["content"] for i in chosen])
+    score.ceiling_portraits = len(chosen)
+    score.ceiling_steps = steps
+    score.ceiling_style_distance = _mean([r["style_out"] for r in ceiling_rows])
+    score.ceiling_content_distance = _mean([r["content"] for r in ceiling_rows])
+    score.network_style_distance_on_ceiling = net_style
+    score.network_content_distance_on_ceiling = net_content
+    score.style_vs_ceiling = _ratio(net_style, score.ceiling_style_distance)
+    score.content_vs_ceiling = _ratio(net_content, score.ceiling_content_distance)
+    score.ceiling_ms_per_iteration = 1000 * seconds / max(1, iterations)
+    score.ceiling_training_loss = _mean([r["loss_final"]["total"] for r in ceiling_rows])
+    score.network_training_loss_on_ceiling = _mean([r["network_loss"]["total"] for r in ceiling_rows])
+    score.ceiling_per_portrait = ceiling_rows
+    if score.network_training_loss_on_ceiling < score.ceiling_training_loss:
+        score.notes.append(
+            f"the ceiling's {steps} L-BFGS iterations left a higher training loss "
+            f"({score.ceiling_training_loss:.3g}) than the network's outputs ({score.network_training_loss_on_ceiling:.3g}), "
+            "so it is not yet a ceiling: raise --ceiling-steps"
+        )
+
+
+def score_style(
+    model: StyleModel,
+    portraits: Sequence[Portrait],
+    *,
+    references: Sequence[Path] | None = None,
+    objective: PerceptualObjective | None = None,
+    ceiling_faces: int = 0,
+    ceiling_steps: int = CEILING_STEPS_DEFAULT,
+    vgg: VGGFeatures | None = None,
+    log: Log | None = None,
+) -> StyleScore:
+    """Score one loaded style on in-memory portraits (evaluated one at a time, at full size).
+
+    ``vgg`` (relu1_1..relu5_1 and relu4_2) is the loss network to measure with, shared between
+    styles; ``ceiling_faces`` > 0 also runs the optimisation ceiling on that many portraits.
+    """
+    _check_ceiling(ceiling_faces, ceiling_steps)
+    refs = list(references) if references is not None else reference_files(model)
+    if not refs:
+        raise StylizeError(
+            f"{model.directory}: {model.name!r} records no style references (a base network?), so "
+            "there is no style to measure against; evaluate a style made by stylize train"
+        )
+    reference_images = [load_reference(p) for p in refs]  # 512 px on the long side
+    objective = objective or PerceptualObjective(reference_images, style_layers=STYLE_LAYERS_DEFAULT, vgg=vgg)
+    reference_hist = lab_histogram([to_uint8(image) for image in reference_images])
+    outputs, ms = _run_network(model, portraits)
+    rows = []
+    for portrait, output in zip(portraits, outputs):
+        measured = objective.distances(to_tensor(output), to_tensor(portrait.rgb))
+        found_in, found_out = find_face(portrait.rgb), find_face(output)
+        rows.append(
+            {
+                "name": portrait.name,
+                **{key: float(value[0]) for key, value in measured.items()},
+                "edge_ssim": edge_ssim(output, portrait.rgb),
+                "face_in": float(found_in.face),
+                "face_out": float(found_out.face),
+                "eyes_in": float(found_in.eyes),
+                "eyes_out": float(found_out.eyes),
+                "colour_out": histogram_distance(lab_histogram(output), reference_hist),
+                "colour_in": histogram_distance(lab_histogram(portrait.rgb), reference_hist),
+            }
+        )
+    style_in = _mean([r["style_in"] for r in rows])
+    style_out = _mean([r["style_out"] for r in rows])
+    score = StyleScore(
+        style=model.name,
+        portraits=len(rows),
+        style_loss_input=style_in,
+        style_loss_output=style_out,
+        style_ratio=_ratio(style_out, style_in),
+        content_distance=_mean([r["content"] for r in rows]),
+        faces_in_input=int(sum(r["face_in"] for r in rows)),
+        faces_kept=int(sum(1 for r in rows if r["face_in"] and r["face_out"])),
+        ms_per_portrait=ms,
+        per_portrait=rows,
+        edge_ssim=_mean([r["edge_ssim"] for r in rows]),
+        eyes_in_input=int(sum(r["eyes_in"] for r in rows)),
+        eyes_kept=int(sum(1 for r in rows if r["eyes_in"] and r["eyes_out"])),
+        colour_distance_output=_mean([r["colour_out"] for r in rows]),
+        colour_distance_input=_mean([r["colour_in"] for r in rows]),
+        training=_training_summary(model),
+        loss_history=list(model.metadata.get("loss_history", [])),
+    )
+    if log:
+        log(f"eval {model.name}: {len(rows)} portraits, style ratio {score.style_ratio:.3f}, {ms:.1f} ms a portrait")
+    if ceiling_faces:
+        _score_ceiling(
+            score,
+            model,
+            portraits,
+            outputs,
+            rows,
+            objective,
+            faces=ceiling_faces,
+            steps=ceiling_steps,
+            vgg=vgg,
+            log=log,
+        )
+    return score
+
+
+def _compose_seeds(sources: Sequence[str]) -> set[tuple[int, bool]]:
+    seeds: set[tuple[int, bool]] = set()
+    for source in sources:
+        if isinstance(source, str) and source.startswith(COMPOSE_PREFIX):
+            numbers, armoured = parse_compose_spec(source)
+            seeds.update((seed, armoured) for seed in numbers)
+    return seeds
+
+
+def training_overlap(model: StyleModel, content: Sequence[str]) -> int:
+    """How many ``compose:`` faces of ``content`` the style's training content also named."""
+    trained_on = model.metadata.get("training", {}).get("content", [])
+    evaluated = _compose_seeds([os.fspath(s) for s in content])
+    if not evaluated or not trained_on:
+        return 0
+    return len(evaluated & _compose_seeds([str(s) for s in trained_on]))
+
+
+def overall(scores: Sequence[StyleScore]) -> dict[str, Any]:
+    """One row over all styles: means of the ratios and distances, totals of the face counts."""
+    with_ceiling = [s for s in scores if s.ceiling_portraits]
+    return _json_ready(
+        {
+            "styles": len(scores),
+            "portraits": sum(s.portraits for s in scores),
+            "style_ratio": _mean([s.style_ratio for s in scores]),
+            "content_distance": _mean([s.content_distance for s in scores]),
+            "edge_ssim": _mean([s.edge_ssim for s in scores]),
+            "faces_in_input": sum(s.faces_in_input for s in scores),
+            "faces_kept": sum(s.faces_kept for s in scores),
+            "eyes_in_input": sum(s.eyes_in_input for s in scores),
+            "eyes_kept": sum(s.eyes_kept for s in scores),
+            "colour_distance_output": _mean([s.colour_distance_output for s in scores]),
+            "colour_distance_input": _mean([s.colour_distance_input for s in scores]),
+            "ms_per_portrait": _mean([s.ms_per_portrait for s in scores]),
+            "style_vs_ceiling": _mean([s.style_vs_ceiling for s in with_ceiling]),
+            "content_vs_ceiling": _mean([s.content_vs_ceiling for s in with_ceiling]),
+            "meeting_ceiling_goal": sum(1 for s in with_ceiling if s.meets_ceiling_goal),
+            "with_ceiling": len(with_ceiling),
+        }
+    )
+
+
+def evaluate(
+    styles: Sequence[str],
+    content: Sequence[str] = (HELD_OUT_DEFAULT,),
+    *,
+    styles_dir: str | os.PathLike[str] | None = None,
+    parts: str | os.PathLike[str] | None = None,
+    config: PipelineConfig | None = None,
+    ceiling_faces: int = CEILING_FACES_DEFAULT,
+    ceiling_steps: int = CEILING_STEPS_DEFAULT,
+    report: str | os.PathLike[str] | None = None,
+    log: Log | None = None,
+) -> list[StyleScore]:
+    """Score each named style on the same held-out content (default: 16 faces no training uses).
+
+    ``ceiling_faces`` portraits (0: none) are also optimised with L-BFGS for ``ceiling_steps``
+    iterations per style as the ceiling. ``report`` names a folder for report.md, eval.json and the
+    plots (:func:`stylize.evaluation.report.write_report`). ``log`` receives progress lines.
+    """
+    _check_ceiling(ceiling_faces, ceiling_steps)
+    config = config or default_config()
+    sources = [os.fspath(source) for source in content]
+    check_sources(sources)
+    models = [load_style(name, styles_dir, config) for name in styles]  # a wrong name fails before any work
+    portraits = list(iter_content(sources, parts=parts, config=config))
+    if not portraits:
+        raise StylizeError(f"no portraits in {', '.join(sources)}; give compose:SEEDS or a folder of images")
+    vgg = VGGFeatures(tuple(dict.fromkeys((*STYLE_LAYERS_DEFAULT, CONTENT_LAYER_DEFAULT))))
+    scores = []
+    for model in models:
+        score = score_style(
+            model, portraits, ceiling_faces=ceiling_faces, ceiling_steps=ceiling_steps, vgg=vgg, log=log
+        )
+        seen = training_overlap(model, sources)
+        if seen:
+            score.notes.append(
+                f"{seen} of the {len(portraits)} portraits are faces {model.name} was trained on "
+                "(same compose seeds); give held-out content such as compose:100000-100015"
+            )
+        scores.append(score)
+    if report is not None:
+        from stylize.evaluation.report import write_report
+
+        write_report(scores, report, content=sources)
+    return scores

@@ -1,0 +1,173 @@
+"""Style model files: ``model.safetensors`` (weights) + ``model.json`` (readable metadata).
+
+Loading never executes code from either file: safetensors holds plain tensors and the JSON is
+parsed as data. Before a network is built the metadata is checked (format, version, known
+architecture), the weights' SHA-256 is compared with the one recorded, and every tensor name and
+shape must be exactly those of the recorded architecture. A truncated, mismatched or foreign file is
+refused with one line naming it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+
+from stylize.errors import StylizeError
+from stylize.imageio import atomic_write_bytes, atomic_write_text
+from stylize.nets.transformer import ARCHITECTURES, PaddedNet, arch_spec
+
+FORMAT = "stylize-style"
+FORMAT_VERSION = 1
+WEIGHTS_NAME = "model.safetensors"
+METADATA_NAME = "model.json"
+
+
+class ModelFileError(StylizeError):
+    """A model file is missing, truncated, mismatched or not a stylize model."""
+
+
+@dataclass
+class StyleModel:
+    """A loaded style: the network (eval mode) and its metadata."""
+
+    name: str
+    network: PaddedNet
+    metadata: dict[str, Any]
+    directory: Path | None
+
+    @property
+    def weights_sha256(self) -> str:
+        return str(self.metadata["weights_sha256"])
+
+
+def reference_files(model: StyleModel) -> list[Path]:
+    """The style's own copies of its reference images (``refs/`` in its folder)."""
+    assert model.directory is not None
+    return [model.directory / record["file"] for record in model.metadata.get("references", [])]
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def state_to_bytes(network: torch.nn.Module) -> bytes:
+    state = {key: value.detach().to("cpu", torch.float32).contiguous() for key, value in network.state_dict().items()}
+    # One metadata key only: safetensors stores metadata in a hash map, so several keys would be
+    # written in a random order and the same weights would not always give the same bytes.
+    return save_safetensors_bytes(state, metadata={"format": f"{FORMAT}/{FORMAT_VERSION}"})
+
+
+def save_model(directory: str | os.PathLike[str], network: PaddedNet, metadata: dict[str, Any]) -> Path:
+    """Write ``model.safetensors`` then ``model.json`` (which records the weights' hash) atomically."""
+    folder = Path(directory)
+    weights = state_to_bytes(network)
+    full = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        **metadata,
+        "architecture": network.spec.to_json(),
+        "parameters": sum(p.numel() for p in network.parameters()),
+        "weights_file": WEIGHTS_NAME,
+        "weights_sha256": sha256_bytes(weights),
+        "weights_bytes": len(weights),
+    }
+    atomic_write_bytes(folder / WEIGHTS_NAME, weights)
+    atomic_write_text(folder / METADATA_NAME, json.dumps(full, indent=2, sort_keys=False) + "\n")
+    return folder
+
+
+def read_metadata(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    folder = Path(directory)
+    meta_path = folder / METADATA_NAME
+    if not meta_path.is_file():
+        raise ModelFileError(
+            f"{meta_path}: model metadata not found; train the style first (stylize train --name {folder.name} ...)"
+        )
+    try:
+        metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelFileError(
+            f"{meta_path}: not readable JSON ({err}); the file is damaged, retrain or restore it"
+        ) from err
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        raise ModelFileError(
+            f"{meta_path}: not a stylize style model (format is not {FORMAT!r}); point at a folder made by stylize train"
+        )
+    version = metadata.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{meta_path}: model format version {version!r}, this stylize reads version {FORMAT_VERSION}; "
+            "retrain the style or use the stylize version that made it"
+        )
+    return metadata
+
+
+def _network_for(metadata: dict[str, Any], meta_path: Path) -> PaddedNet:
+    arch = metadata.get("architecture")
+    if not isinstance(arch, dict) or arch.get("name") not in ARCHITECTURES:
+        name = arch.get("name") if isinstance(arch, dict) else arch
+        raise ModelFileError(f"{meta_path}: unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
+    spec = arch_spec(str(arch["name"]))
+    if spec.to_json() != arch:
+        raise ModelFileError(
+            f"{meta_path}: architecture {arch} differs from this stylize's {spec.name} v{spec.version} "
+            f"({spec.to_json()}); retrain the style with this version"
+        )
+    return spec.build()
+
+
+def load_model(directory: str | os.PathLike[str], *, name: str | None = None) -> StyleModel:
+    """Load and verify a style from ``directory`` (holding model.json and model.safetensors)."""
+    folder = Path(directory)
+    metadata = read_metadata(folder)
+    meta_path = folder / METADATA_NAME
+    weights_path = folder / str(metadata.get("weights_file", WEIGHTS_NAME))
+    if not weights_path.is_file():
+        raise ModelFileError(f"{weights_path}: weights file not found; retrain the style or restore the file")
+    data = weights_path.read_bytes()
+    if sha256_bytes(data) != metadata.get("weights_sha256"):
+        raise ModelFileError(
+            f"{weights_path}: weights do not match {METADATA_NAME} (SHA-256 differs: truncated, replaced or "
+            "from another model); retrain or restore both files together"
+        )
+    try:
+        state = load_safetensors_bytes(data)
+    except (SafetensorError, ValueError, OSError) as err:
+        raise ModelFileError(f"{weights_path}: not a readable safetensors file ({err}); retrain or restore it") from err
+    network = _network_for(metadata, meta_path)
+    expected = {key: tuple(value.shape) for key, value in network.state_dict().items()}
+    found = {key: tuple(value.shape) for key, value in state.items()}
+    if expected != found:
+        missing = sorted(set(expected) - set(found))
+        extra = sorted(set(found) - set(expected))
+        wrong = sorted(k for k in set(expected) & set(found) if expected[k] != found[k])
+        detail = (
+            f"missing {missing[0]}"
+            if missing
+            else f"unexpected {extra[0]}"
+            if extra
+            else f"{wrong[0]} has shape {found[wrong[0]]}, expected {expected[wrong[0]]}"
+        )
+        raise ModelFileError(
+            f"{weights_path}: tensors do not fit architecture {network.spec.name} ({detail}); retrain the style"
+        )
+    network.load_state_dict(state)
+    network.eval()
+    return StyleModel(name or str(metadata.get("name", folder.name)), network, metadata, folder)

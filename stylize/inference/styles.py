@@ -1,0 +1,67 @@
+"""Finding styles by name: the user's styles folder first, then the styles bundled with stylize."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from stylize.bundled import bundled_styles_dir
+from stylize.config import PipelineConfig, default_config
+from stylize.errors import StylizeError
+from stylize.inference.model_file import METADATA_NAME, StyleModel, load_model
+
+
+def parse_style_names(styles: str | Sequence[str]) -> list[str]:
+    """Style names from a name, a list, or comma-separated lists ("a,b"), in order, without repeats."""
+    items = [styles] if isinstance(styles, str) else list(styles)
+    names = [name.strip() for item in items for name in str(item).split(",") if name.strip()]
+    if not names:
+        raise StylizeError("no style given; name one with --style NAME (or --styles a,b,c)")
+    return list(dict.fromkeys(names))
+
+
+def _styles_root(styles_dir: str | os.PathLike[str] | None, config: PipelineConfig | None) -> Path:
+    return Path(styles_dir) if styles_dir is not None else (config or default_config()).styles.dir
+
+
+def find_style(name: str, styles_dir: Path) -> Path | None:
+    """The folder of style ``name``: in ``styles_dir``, else among the bundled styles; None if neither has it."""
+    if name.startswith("_"):
+        return None
+    for folder in (styles_dir / name, bundled_styles_dir() / name):
+        if (folder / METADATA_NAME).is_file():
+            return folder
+    return None
+
+
+def style_dir(
+    name: str, styles_dir: str | os.PathLike[str] | None = None, config: PipelineConfig | None = None
+) -> Path:
+    """``name`` as a folder: a path to a style folder, a name in the styles folder, or a bundled style."""
+    as_path = Path(name)
+    if (as_path / METADATA_NAME).is_file():
+        return as_path
+    root = _styles_root(styles_dir, config)
+    folder = find_style(name, root)
+    if folder is not None:
+        return folder
+    known = list_styles(root)
+    raise StylizeError(
+        f"style {name!r} not found in {root} or the bundled styles; known styles: {', '.join(known) or 'none'} "
+        "(train one with stylize train --name NAME --refs IMAGE)"
+    )
+
+
+def load_style(
+    name: str, styles_dir: str | os.PathLike[str] | None = None, config: PipelineConfig | None = None
+) -> StyleModel:
+    return load_model(style_dir(name, styles_dir, config), name=Path(name).name)
+
+
+def list_styles(styles_dir: str | os.PathLike[str] | None = None, config: PipelineConfig | None = None) -> list[str]:
+    """Every style name found: the styles folder's and the bundled ones (a folder's own shadows a bundled one)."""
+    roots = (_styles_root(styles_dir, config), bundled_styles_dir())
+    return sorted(
+        {p.parent.name for root in roots for p in root.glob(f"*/{METADATA_NAME}") if not p.parent.name.startswith("_")}
+    )

@@ -1,0 +1,1 @@
+"""Stage 5, shipping to the game: ONNX export, the C++ example, pre-stylized part sets, speed bench."""

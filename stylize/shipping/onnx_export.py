@@ -1,0 +1,416 @@
+"""Exporting a style network to ONNX for the game's C++ side (ONNX Runtime or OpenCV's DNN module).
+
+The graph is the network's ``core``: float32 NCHW RGB in 0..1 in, the same out, with dynamic batch,
+height and width. Height and width must be multiples of 4 and at least 16: the caller pads the
+bottom and right edges by replicating the last row and column and crops the output back (exactly
+what ``PaddedNet.forward`` does in PyTorch, and what ``examples/cpp`` does). Keeping that padding
+out of the graph leaves no shape arithmetic in it; after graph simplification (onnxslim) it holds
+only Pad (reflect), Conv, InstanceNormalization, Relu, Add, Resize (nearest, constant scales),
+Concat and Sigmoid, which Debian's OpenCV 4.6 loads.
+
+Precision: ``fp32``; ``fp16`` stores the weights in half precision (half the file; a Cast node
+restores float32, so every runtime computes in float32); ``int8`` stores each conv weight as int8
+with a per-output-channel scale (a quarter of the file; DequantizeLinear restores float32).
+
+The file's metadata properties say how to call it (layout, colour order, value range, padding) and
+where it came from (style name, architecture, the source model's SHA-256), and ``export_onnx``
+checks the written graph against PyTorch in ONNX Runtime (and in OpenCV's DNN module where the
+installed OpenCV can load it) before it writes anything.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from stylize.errors import StylizeError
+from stylize.imageio import atomic_write_bytes, read_image
+from stylize.inference.image import to_tensor, to_uint8
+from stylize.inference.model_file import StyleModel, reference_files
+from stylize.nets.transformer import PaddedNet, padding_for
+
+FORMAT = "stylize-onnx/1"
+OPSET = 13
+INPUT_NAME = "input"
+OUTPUT_NAME = "output"
+PRECISIONS = ("fp32", "fp16", "int8")
+# Largest |ONNX - PyTorch| accepted by the round-trip check, in the 0..1 output range. fp32 must agree
+# to well under one 8-bit level; the compressed weights change the output by design, a little.
+TOLERANCE = {"fp32": 1e-3, "fp16": 2e-2, "int8": 6e-2}
+MEAN_TOLERANCE = {"fp32": 1e-4, "fp16": 2e-3, "int8": 8e-3}
+PROBE_SIZES = ((285, 295), (72, 74))  # a portrait and a thumbnail
+INPUT_CONTRACT = (
+    "float32 NCHW, RGB, 0..1; height and width multiples of 4 and at least 16: pad the bottom and "
+    "right edges by replicating the last row/column, then crop the output back"
+)
+
+
+@dataclass
+class RuntimeCheck:
+    """How one runtime's output compares with PyTorch's on the probe images."""
+
+    runtime: str
+    loaded: bool
+    max_abs: float | None = None  # 0..1 range
+    mean_abs: float | None = None
+    tolerance: float | None = None
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.loaded and self.max_abs is not None and self.tolerance is not None and self.max_abs <= self.tolerance
+        )
+
+    def line(self) -> str:
+        if not self.loaded:
+            return f"{self.runtime}: not checked ({self.detail})"
+        verdict = "ok" if self.ok else "MISMATCH"
+        return (
+            f"{self.runtime}: {verdict}, max |diff| {self.max_abs:.2e}, mean {self.mean_abs:.2e} "
+            f"(tolerance {self.tolerance:g} of the 0..1 range){' ' + self.detail if self.detail else ''}"
+        )
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    bytes: int
+    precision: str
+    checks: list[RuntimeCheck] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class _Core(torch.nn.Module):
+    def __init__(self, network: PaddedNet) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network.core(x)
+
+
+def _require_onnx():
+    try:
+        import onnx
+        import onnxslim
+    except ImportError as err:  # pragma: no cover - both are dependencies
+        raise StylizeError(
+            f"ONNX export needs the packages onnx and onnxslim ({err}); run: pip install onnx onnxslim"
+        ) from err
+    return onnx, onnxslim
+
+
+def onnx_graph(network: PaddedNet, *, precision: str = "fp32", metadata: dict[str, str] | None = None):
+    """The simplified ONNX ``ModelProto`` of ``network.core`` (dynamic N, H, W)."""
+    if precision not in PRECISIONS:
+        raise StylizeError(f"precision {precision!r} is not known; use one of {', '.join(PRECISIONS)}")
+    onnx, onnxslim = _require_onnx()
+    network = network.eval().to("cpu")
+    buffer = io.BytesIO()
+    dynamic = {0: "batch", 2: "height", 3: "width"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and shape-inference notes
+        torch.onnx.export(
+            _Core(network),
+            (torch.zeros(1, 3, 64, 64),),
+            buffer,
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            do_constant_folding=True,
+            dynamic_axes={INPUT_NAME: dynamic, OUTPUT_NAME: dynamic},
+        )
+    model = onnxslim.slim(onnx.load_from_string(buffer.getvalue()))
+    del model.graph.value_info[:]  # intermediate shapes: the runtimes infer them, and they vary with H, W
+    if precision == "fp16":
+        _store_weights_fp16(model)
+    elif precision == "int8":
+        _store_conv_weights_int8(model)
+    model.producer_name = "stylize"
+    model.doc_string = f"stylize style network; input: {INPUT_CONTRACT}"
+    for key, value in (metadata or {}).items():
+        model.metadata_props.add(key=key, value=str(value))
+    onnx.checker.check_model(model)
+    return model
+
+
+def _float_initializers(model) -> list:
+    from onnx import TensorProto
+
+    return [init for init in model.graph.initializer if init.data_type == TensorProto.FLOAT]
+
+
+def _replace_with_cast(model, originals: list, make_stored) -> None:
+    """Store each initializer as ``make_stored(array)`` -> (tensors, node) restoring the float32 name."""
+    from onnx import numpy_helper
+
+    nodes = []
+    for init in originals:
+        array = numpy_helper.to_array(init)
+        stored, node = make_stored(init.name, array)
+        model.graph.initializer.remove(init)
+        model.graph.initializer.extend(stored)
+        nodes.append(node)
+    for node in reversed(nodes):
+        model.graph.node.insert(0, node)
+
+
+def _store_weights_fp16(model) -> None:
+    from onnx import TensorProto, helper, numpy_helper
+
+    def stored(name: str, array: np.ndarray):
+        half = numpy_helper.from_array(array.astype(np.float16), f"{name}__fp16")
+        return [half], helper.make_node("Cast", [half.name], [name], to=TensorProto.FLOAT, name=f"{name}__to_fp32")
+
+    _replace_with_cast(model, [i for i in _float_initializers(model) if np.prod(i.dims) > 1], stored)
+
+
+def _store_conv_weights_int8(model) -> None:
+    from onnx import helper, numpy_helper
+
+    conv_weights = {node.input[1] for node in model.graph.node if node.op_type == "Conv"}
+
+    def stored(name: str, array: np.ndarray):
+        flat = np.abs(array.reshape(array.shape[0], -1)).max(axis=1)
+        scale = np.where(flat > 0, flat / 127.0, 1.0).astype(np.float32)
+        quantised = np.clip(np.round(array / scale.reshape(-1, *([1] * (array.ndim - 1)))), -127, 127).astype(np.int8)
+        tensors = [
+            numpy_helper.from_array(quantised, f"{name}__int8"),
+            numpy_helper.from_array(scale, f"{name}__scale"),
+            numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), f"{name}__zero"),
+        ]
+        node = helper.make_node("DequantizeLinear", [t.name for t in tensors], [name], axis=0, name=f"{name}__dequant")
+        return tensors, node
+
+    _replace_with_cast(
+        model, [i for i in _float_initializers(model) if i.name in conv_weights and len(i.dims) == 4], stored
+    )
+
+
+def pad_for_graph(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (1, 3, H', W') float32 0..1, edge-padded as the graph requires."""
+    height, width = rgb.shape[:2]
+    pad_h, pad_w = padding_for(height, width)
+    padded = np.pad(rgb, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    return np.ascontiguousarray(padded.transpose(2, 0, 1)[None], dtype=np.float32) / np.float32(255.0)
+
+
+def ort_session(model_bytes: bytes, threads: int = 1):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def _session_output(session, rgb: np.ndarray) -> np.ndarray:
+    """(3, H, W) float 0..1: an exported graph on (H, W, 3) uint8 in ONNX Runtime, padded and cropped back."""
+    height, width = rgb.shape[:2]
+    return session.run(None, {INPUT_NAME: pad_for_graph(rgb)})[0][0, :, :height, :width]
+
+
+def run_session(session, rgb: np.ndarray) -> np.ndarray:
+    """Stylize (H, W, 3) uint8 with an ONNX Runtime session of an exported graph -> (H, W, 3) uint8."""
+    return to_uint8(torch.from_numpy(_session_output(session, rgb))[None])
+
+
+def probe_images(model: StyleModel | None) -> list[np.ndarray]:
+    """Deterministic test images: the style's first reference at portrait and thumbnail size (or smooth
+    noise when the style keeps no references)."""
+    import cv2
+
+    source = None
+    if model is not None and model.directory is not None:
+        refs = [p for p in reference_files(model) if p.is_file()]
+        if refs:
+            source = read_image(refs[0]).rgb
+    if source is None:
+        rng = np.random.default_rng(0)
+        source = cv2.resize(
+            rng.integers(0, 256, (24, 24, 3), dtype=np.uint8), (320, 320), interpolation=cv2.INTER_CUBIC
+        )
+    return [cv2.resize(source, (w, h), interpolation=cv2.INTER_AREA) for h, w in PROBE_SIZES]
+
+
+def _torch_outputs(network: PaddedNet, images: list[np.ndarray]) -> list[np.ndarray]:
+    with torch.inference_mode():
+        return [network(to_tensor(image))[0].numpy() for image in images]
+
+
+def _compare(runtime: str, outputs: list[np.ndarray], expected: list[np.ndarray], precision: str) -> RuntimeCheck:
+    diffs = np.concatenate([np.abs(o - e).ravel() for o, e in zip(outputs, expected)])
+    check = RuntimeCheck(runtime, True, float(diffs.max()), float(diffs.mean()), TOLERANCE[precision])
+    if check.ok and check.mean_abs is not None and check.mean_abs > MEAN_TOLERANCE[precision]:
+        check.tolerance = -1.0  # systematic drift: fail
+        check.detail = f"mean |diff| above {MEAN_TOLERANCE[precision]:g}"
+    return check
+
+
+def check_onnxruntime(
+    model_bytes: bytes, images: list[np.ndarray], expected: list[np.ndarray], precision: str
+) -> RuntimeCheck:
+    """ONNX Runtime's outputs on ``images`` against PyTorch's (``expected``, from :func:`_torch_outputs`)."""
+    import onnxruntime
+
+    session = ort_session(model_bytes)
+    outputs = [_session_output(session, image) for image in images]
+    return _compare(f"onnxruntime {onnxruntime.__version__}", outputs, expected, precision)
+
+
+@contextmanager
+def quiet_opencv():
+    """Silence OpenCV's own logging (its importer logs refusals to stderr; callers report them)."""
+    import cv2
+
+    logging = cv2.utils.logging
+    previous = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(previous)
+
+
+def _cv_reason(err: Exception) -> str:
+    """The last "error:" line of an OpenCV exception, without OpenCV's source location."""
+    lines = [line for line in str(err).splitlines() if "error:" in line]
+    return (lines[-1] if lines else str(err)).rsplit("error:", 1)[-1].strip()
+
+
+def with_fixed_shape(model_bytes: bytes, height: int, width: int) -> bytes:
+    """A copy of an exported graph whose input and output are declared (1, 3, height, width)."""
+    onnx, _ = _require_onnx()
+    model = onnx.load_from_string(model_bytes)
+    for value in (*model.graph.input, *model.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        for index, size in enumerate((1, 3, height, width)):
+            dims[index].dim_value = size
+    return model.SerializeToString()
+
+
+def _opencv_forward(model_bytes: bytes, images: list[np.ndarray], fixed: bool) -> list[np.ndarray]:
+    import cv2
+
+    outputs = []
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.onnx"
+        net = None
+        for image in images:
+            height, width = image.shape[:2]
+            blob = pad_for_graph(image)
+            if net is None or fixed:
+                path.write_bytes(with_fixed_shape(model_bytes, *blob.shape[2:]) if fixed else model_bytes)
+                net = cv2.dnn.readNetFromONNX(str(path))
+            net.setInput(blob)
+            outputs.append(net.forward()[0, :, :height, :width].copy())
+    return outputs
+
+
+def check_opencv(
+    model_bytes: bytes, images: list[np.ndarray], expected: list[np.ndarray], precision: str
+) -> RuntimeCheck:
+    """The Python OpenCV's DNN module. Debian's OpenCV 4.6 (the C++ example's) takes the dynamic-shape
+    graph; newer OpenCV importers refuse it, so they are checked on a copy declared at each probe's size."""
+    import cv2
+
+    runtime = f"opencv-python {cv2.__version__} DNN"
+    with quiet_opencv():
+        try:
+            return _compare(runtime, _opencv_forward(model_bytes, images, fixed=False), expected, precision)
+        except cv2.error as err:
+            reason = _cv_reason(err)
+        try:
+            check = _compare(runtime, _opencv_forward(model_bytes, images, fixed=True), expected, precision)
+        except cv2.error as err:
+            return RuntimeCheck(runtime, False, detail=f"this OpenCV refuses the graph: {_cv_reason(err)[:160]}")
+        check.detail = f"(input shape fixed per image: this OpenCV refuses dynamic height/width: {reason[:100]})"
+        return check
+
+
+def model_metadata(model: StyleModel, precision: str) -> dict[str, str]:
+    from stylize import __version__
+
+    arch = model.metadata.get("architecture", {})
+    return {
+        "format": FORMAT,
+        "style": model.name,
+        "architecture": f"{arch.get('name')} v{arch.get('version')}",
+        "input_name": INPUT_NAME,
+        "output_name": OUTPUT_NAME,
+        "input_layout": "NCHW",
+        "colour_order": "RGB",
+        "value_range": "0..1",
+        "input_contract": INPUT_CONTRACT,
+        "size_multiple": "4",
+        "min_side": "16",
+        "alpha": "not an input: keep the image's alpha channel unchanged",
+        "precision": precision,
+        "source_model_sha256": model.weights_sha256,
+        "stylize_version": __version__,
+    }
+
+
+def export_onnx(
+    model: StyleModel,
+    out: str | os.PathLike[str],
+    *,
+    precision: str = "fp32",
+    check: bool = True,
+    overwrite: bool = True,
+) -> ExportResult:
+    """Write ``model`` as an ONNX file at ``out`` (atomically), after checking it in ONNX Runtime.
+
+    A failed ONNX Runtime check raises ``StylizeError`` and writes nothing; OpenCV's result is
+    reported (this OpenCV may refuse dynamic shapes; Debian's OpenCV 4.6, which the C++ example uses,
+    takes them).
+    """
+    path = Path(out)
+    if path.suffix.lower() != ".onnx":
+        raise StylizeError(f"{path}: give an output file ending in .onnx")
+    if path.is_dir():
+        raise StylizeError(f"{path}: is a folder; give a file name like {path / (model.name + '.onnx')}")
+    if path.exists() and not overwrite:
+        raise StylizeError(f"{path}: already exists; pass --overwrite to replace it")
+    metadata = model_metadata(model, precision)
+    graph = onnx_graph(model.network, precision=precision, metadata=metadata)
+    data = graph.SerializeToString()
+    checks: list[RuntimeCheck] = []
+    if check:
+        images = probe_images(model)
+        expected = _torch_outputs(model.network, images)
+        checks.append(check_onnxruntime(data, images, expected, precision))
+        if not checks[0].ok:
+            raise StylizeError(
+                f"{path}: the exported graph does not match PyTorch in {checks[0].line()}; nothing written "
+                "(report this with the style's model.json)"
+            )
+        checks.append(check_opencv(data, images, expected, precision))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, data)
+    return ExportResult(path, len(data), precision, checks, metadata)
+
+
+def read_onnx_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The metadata properties of an exported file (refuses a file stylize did not write)."""
+    onnx, _ = _require_onnx()
+    try:
+        model = onnx.load(os.fspath(path), load_external_data=False)
+    except Exception as err:  # onnx raises several types for a damaged file
+        raise StylizeError(f"{path}: not a readable ONNX file ({err}); export it again with stylize export") from err
+    props = {p.key: p.value for p in model.metadata_props}
+    if props.get("format") != FORMAT:
+        raise StylizeError(f"{path}: not an ONNX file written by stylize export (format is not {FORMAT!r})")
+    return props

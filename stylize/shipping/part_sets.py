@@ -1,0 +1,902 @@
+"""Pre-stylized part sets: a ``data/facegen`` tree whose parts are already in a style.
+
+``export_parts(style, out_dir)`` writes a complete copy of a part tree (same folders, file names,
+sizes and alpha channels) whose part colours are stylized, so the game, unmodified, composites
+styled faces at no run-time cost.
+
+A style network looks at a whole face (its receptive field and instance norm see the neighbours
+and the global statistics), so a part stylized alone on an empty canvas looks different from the
+same part stylized inside a face. Each part is therefore stylized **in context**:
+
+1. **Context faces.** For every (species, race, gender) the game can draw, faces are composited
+   exactly as the game blends them, each slot filled with the least-used part of its category
+   (ties broken by a seeded RNG, has-accessory 50/50 as in the game; armour parts in armoured
+   faces), until every part has been drawn in at least ``contexts`` faces. Every face is stylized
+   once and serves every part it contains.
+2. **Visibility weights.** Each part's rectangle is cut out of each stylized face and averaged over
+   its faces, weighted per pixel by how much of the part shows there, ``T ** 4`` where ``T`` is the
+   product of ``1 - alpha`` of the layers drawn above it. A pixel hidden under hair in one face
+   takes its colour from the faces where it shows, and a view half hidden under a tinted visor or
+   glasses counts 1/16 of a clear one, so the covering part's colour does not leak into it.
+3. **Fallback.** Where a pixel's weights add up to less than one clear view (e.g. skin always under
+   hair, or an eye under a visor in every face drawn), the part is also stylized on top of its
+   first context face with the layers above it left out (a "cut" face) and that colour fills in,
+   blended linearly.
+4. **Alpha kept.** The RGB of every pixel with alpha > 0 is replaced; the alpha channel is written
+   back byte for byte and fully transparent pixels keep their original RGB.
+
+Why the weighted average is the right colour: in a context face every visible layer at a pixel
+takes the stylized face's colour there, so whatever the game blends at that pixel gives that colour
+back; averaging over several faces trades a little stroke crispness for a part that fits any face.
+
+Files the game does not read (``eyes3 copy.png``, notes, other files), transparent placeholders
+(the 2x2 palette ``acc_0.png``) and parts the game would skip are copied byte for byte, so the
+output has exactly the input's file list. ``contexts=0`` stylizes each part alone at its place on
+a flat grey canvas instead (the naive way, kept for comparison).
+
+The tree is built in a hidden temporary folder beside ``out_dir`` and renamed into place when
+complete, with ``export_parts.json`` at its root (the game ignores files at the tree's root): the
+style and its weights' hash, the settings, the source tree's fingerprint and every output file's
+SHA-256. A rerun with the same inputs finds the tree up to date and does nothing; different inputs
+are refused unless ``overwrite=True`` (which replaces the whole tree, never mixing two); a non-empty
+folder not made by this command is always refused. An interrupted export leaves nothing behind.
+
+:func:`measure_part_set_gap` measures how far the part set is from stylizing whole faces: for each
+seed, the face composited from the stylized tree against ``stylize apply`` of the face composited
+from the original tree: Gram style loss and content loss of both, and their pixel difference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from stylize import __version__
+from stylize.config import PipelineConfig, default_config
+from stylize.content.composite import (
+    ARMOURED_LAYERS,
+    FACE_HEIGHT,
+    FACE_WIDTH,
+    FEATURE_CATEGORIES,
+    UNARMOURED_LAYERS,
+    FaceGenerator,
+    blit_over,
+    part_window,
+)
+from stylize.content.picking import pick_face_parts
+from stylize.content.seeds import parse_seeds
+from stylize.content.tree import CATEGORIES, Part, PartTree
+from stylize.errors import StylizeError
+from stylize.imageio import (
+    atomic_write_bytes,
+    atomic_write_text,
+    encode_png,
+    read_image,
+    write_png,
+)
+from stylize.inference.image import ApplySettings, stylize_batch
+from stylize.inference.model_file import StyleModel, sha256_bytes, sha256_file
+from stylize.inference.styles import load_style
+from stylize.nets.device import resolve_device
+
+MANIFEST_NAME = "export_parts.json"
+FORMAT = "stylize-part-set"
+FORMAT_VERSION = 1
+METHOD_VERSION = 1  # bump when the stylization method changes, so older exports are no longer up to date
+CONTEXTS_DEFAULT = 4
+MAX_CONTEXTS = 64
+CONTEXT_SEED_DEFAULT = 0
+FALLBACK_VISIBILITY = 1.0  # below one face's worth of (weighted) visibility, the cut face fills in
+VISIBILITY_POWER = 4  # a view half covered (e.g. by a tinted visor) counts 1/16 of a clear one
+ISOLATED_CANVAS = 128  # contexts=0: the flat grey each part is stylized over
+MEASURE_SEEDS_DEFAULT = "0-199"
+GAP_JSON = "gap.json"
+GAP_GRID = "gap_grid.png"
+
+# Each category's offset on the canvas (the same in the armoured and unarmoured plans).
+OFFSETS: dict[str, tuple[int, int]] = {category: (x, y) for category, x, y in UNARMOURED_LAYERS + ARMOURED_LAYERS}
+
+Stylizer = Callable[[np.ndarray], np.ndarray]  # (N, H, W, 3) uint8 faces -> (N, H, W, 3) float32 in 0..255
+
+
+# --- results ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExportPartsResult:
+    out_dir: Path
+    manifest: Path
+    style: str
+    contexts: int
+    stylized: list[str] = field(default_factory=list)  # part paths (relative, '/') whose RGB was stylized
+    copied: list[str] = field(default_factory=list)  # files copied byte for byte
+    context_faces: int = 0
+    cut_faces: int = 0
+    seconds: float = 0.0
+    up_to_date: bool = False  # the folder already held this export; nothing was written
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if self.up_to_date:
+            return f"part set for {self.style} already up to date -> {self.out_dir}"
+        how = (
+            f"in context over {self.context_faces} faces + {self.cut_faces} cut faces"
+            if self.contexts
+            else "each alone on a grey canvas"
+        )
+        return (
+            f"exported {self.style}: {len(self.stylized)} parts stylized {how}, {len(self.copied)} files copied "
+            f"unchanged, in {self.seconds:.1f} s -> {self.out_dir}"
+        )
+
+
+# --- the part tree in memory ------------------------------------------------------------------------------
+
+
+@dataclass
+class _PartState:
+    """One part of the tree: its pixels, where the game puts it, and its running sums."""
+
+    part: Part
+    rgb: np.ndarray  # (h, w, 3) uint8, as read
+    alpha: np.ndarray | None  # (h, w) uint8 as read; None when the file has no alpha
+    x: int  # top-left on the canvas (may be negative: parts are clipped like SDL_BlitSurface)
+    y: int
+    box: tuple[int, int, int, int] | None  # canvas (y0, y1, x0, x1) of its alpha > 0 pixels on the canvas
+    a_box: np.ndarray | None = None  # (bh, bw) float32 alpha over the box, 0..1
+    sum_rgb: np.ndarray | None = None  # (bh, bw, 3) float64: sum of visibility * stylized colour
+    sum_w: np.ndarray | None = None  # (bh, bw) float64: sum of visibility
+    cut: np.ndarray | None = None  # (bh, bw, 3) float32: the stylized cut face over the box
+    first_face: int | None = None  # index of the first context face it is drawn in
+
+    @property
+    def relpath(self) -> str:
+        return self.part.relpath
+
+
+def _load_states(generator: FaceGenerator) -> dict[str, _PartState]:
+    """Every part the game draws, read again for its exact RGB and alpha (the generator keeps premultiplied)."""
+    states: dict[str, _PartState] = {}
+    tree = generator.tree
+    for part in tree.all_parts():
+        if part.relpath not in generator.pixels:
+            continue  # unreadable and skipped, as the game does: copied unchanged
+        image = read_image(part.path, what=f"{part.category} part")
+        height, width = image.rgb.shape[:2]
+        x, y, cx0, cy0, cx1, cy1 = part_window(width, height, *OFFSETS[part.category])
+        alpha = image.alpha if image.alpha is not None else np.full((height, width), 255, np.uint8)
+        visible = np.zeros((FACE_HEIGHT, FACE_WIDTH), bool)
+        box = None
+        a_box = None
+        if cx0 < cx1 and cy0 < cy1:
+            visible[cy0:cy1, cx0:cx1] = alpha[cy0 - y : cy1 - y, cx0 - x : cx1 - x] > 0
+            rows, cols = np.nonzero(visible)
+            if rows.size:
+                box = (int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1)
+                y0, y1, x0, x1 = box
+                a_box = alpha[y0 - y : y1 - y, x0 - x : x1 - x].astype(np.float32) / 255.0
+        states[part.relpath] = _PartState(part, image.rgb, image.alpha, x, y, box, a_box)
+    return states
+
+
+# --- which faces to stylize -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContextFace:
+    """A face to stylize: its layers in drawing order; ``cut_of`` names the part a cut face is for."""
+
+    layers: tuple[Part, ...]
+    armoured: bool = False
+    cut_of: str | None = None
+
+
+def _groups(tree: PartTree) -> list[dict[str, list[Part]]]:
+    """The candidates of each (species, race, gender) the game can draw (every category non-empty)."""
+    groups = []
+    for species, info in enumerate(tree.species):
+        for race in range(info.num_races):
+            for gender in range(info.num_genders):
+                candidates = {category: tree.candidates(category, species, race, gender) for category in CATEGORIES}
+                if all(candidates.values()):
+                    groups.append(candidates)
+    return groups
+
+
+def plan_context_faces(
+    tree: PartTree, active: set[str], contexts: int, seed: int = CONTEXT_SEED_DEFAULT
+) -> tuple[list[ContextFace], list[str]]:
+    """Faces in which every part of ``active`` (relative paths) is drawn at least ``contexts`` times.
+
+    Returns the faces and the active parts no drawable face can hold (their species has no race
+    the game can draw), which are left unstylized. Deterministic for a tree, ``contexts`` and ``seed``.
+    """
+    rng = np.random.default_rng(seed)
+    groups = _groups(tree)
+    order = [part for category in CATEGORIES for part in tree.parts[category] if part.relpath in active]
+    homes: dict[str, list[int]] = {}
+    for part in order:
+        homes[part.relpath] = [
+            index
+            for index, group in enumerate(groups)
+            if any(candidate.relpath == part.relpath for candidate in group[part.category])
+        ]
+    homeless = [part.relpath for part in order if not homes[part.relpath]]
+    order = [part for part in order if homes[part.relpath]]
+    rank = {part.relpath: index for index, part in enumerate(order)}
+    counts = {part.relpath: 0 for part in order}
+    faces: list[ContextFace] = []
+    if contexts <= 0 or not order:
+        return faces, homeless
+
+    def least_used(candidates: list[Part]) -> Part:
+        usable = [part for part in candidates if part.relpath in counts]
+        if not usable:
+            return candidates[0]
+        fewest = min(counts[part.relpath] for part in usable)
+        tied = [part for part in usable if counts[part.relpath] == fewest]
+        return tied[int(rng.integers(len(tied)))] if len(tied) > 1 else tied[0]
+
+    while True:
+        needy = [part for part in order if counts[part.relpath] < contexts]
+        if not needy:
+            break
+        forced = min(needy, key=lambda part: (counts[part.relpath], rank[part.relpath]))
+        home = homes[forced.relpath]
+        group = groups[home[counts[forced.relpath] % len(home)]]
+        armoured = forced.category == "armour"
+        plan = ARMOURED_LAYERS if armoured else UNARMOURED_LAYERS
+        layers: list[Part] = []
+        for category, _, _ in plan:
+            if category == "background":
+                layers.append(tree.background)
+            elif category == forced.category:
+                layers.append(forced)
+            elif category == "accessories":
+                with_accessory = bool(rng.integers(2))  # the game's has-accessory bit
+                layers.append(least_used(group[category]) if with_accessory else group[category][0])
+            else:
+                layers.append(least_used(group[category]))
+        for part in layers:
+            if part.relpath in counts:
+                counts[part.relpath] += 1
+        faces.append(ContextFace(tuple(layers), armoured))
+    return faces, homeless
+
+
+# --- stylizing and accumulating ---------------------------------------------------------------------------
+
+
+def network_stylizer(model: StyleModel, device: torch.device, settings: ApplySettings) -> Stylizer:
+    """A function from a batch of uint8 faces to their stylized colours (float32, 0..255)."""
+    network = model.network.to(device).eval()
+
+    def run(faces: np.ndarray) -> np.ndarray:
+        batch = torch.from_numpy(np.ascontiguousarray(faces)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+        styled = stylize_batch(network, batch, settings)
+        return styled.clamp(0, 1).mul(255.0).permute(0, 2, 3, 1).to("cpu", torch.float32).numpy()
+
+    return run
+
+
+def _composite(generator: FaceGenerator, layers: Sequence[Part], base: int = 0) -> np.ndarray:
+    canvas = np.full((FACE_HEIGHT, FACE_WIDTH, 3), base, np.uint8)
+    for part in layers:
+        xoff, yoff = OFFSETS[part.category]
+        blit_over(canvas, generator.pixels[part.relpath], xoff, yoff)
+    return canvas
+
+
+def _accumulate(states: dict[str, _PartState], layers: Sequence[Part], styled: np.ndarray) -> None:
+    """Add one stylized face to the sums of the parts it holds, weighted by how much each part shows."""
+    through = np.ones((FACE_HEIGHT, FACE_WIDTH), np.float32)  # 1 - coverage of the layers drawn above
+    for part in reversed(layers):
+        state = states.get(part.relpath)
+        if state is None or state.box is None:
+            continue
+        y0, y1, x0, x1 = state.box
+        weight = through[y0:y1, x0:x1].astype(np.float64) ** VISIBILITY_POWER
+        if state.sum_rgb is None:
+            state.sum_rgb = np.zeros((y1 - y0, x1 - x0, 3), np.float64)
+            state.sum_w = np.zeros((y1 - y0, x1 - x0), np.float64)
+        state.sum_rgb += weight[..., None] * styled[y0:y1, x0:x1]
+        state.sum_w += weight
+        through[y0:y1, x0:x1] *= 1.0 - state.a_box
+
+
+def _under_seen(state: _PartState) -> bool:
+    """Whether the weights of some pixel of the part add up to less than one clear view."""
+    if state.box is None:
+        return False
+    seen = state.sum_w if state.sum_w is not None else np.zeros(state.a_box.shape)
+    return bool(np.any((state.a_box > 0) & (seen < FALLBACK_VISIBILITY)))
+
+
+def _final_rgb(state: _PartState) -> np.ndarray:
+    """The part's new RGB: the weighted mean where it showed, the cut face where it hardly did."""
+    rgb = state.rgb.copy()
+    if state.box is None:
+        return rgb
+    y0, y1, x0, x1 = state.box
+    seen = state.sum_w if state.sum_w is not None else np.zeros((y1 - y0, x1 - x0))
+    total = state.sum_rgb if state.sum_rgb is not None else np.zeros((y1 - y0, x1 - x0, 3))
+    if state.cut is not None:
+        fill = np.maximum(FALLBACK_VISIBILITY - seen, 0.0)
+        total = total + fill[..., None] * state.cut
+        seen = seen + fill
+    mask = (state.a_box > 0) & (seen > 0)
+    value = np.clip(np.rint(total / np.maximum(seen, 1e-12)[..., None]), 0, 255).astype(np.uint8)
+    region = rgb[y0 - state.y : y1 - state.y, x0 - state.x : x1 - state.x]
+    region[mask] = value[mask]
+    return rgb
+
+
+def _run_faces(
+    generator: FaceGenerator,
+    faces: Sequence[ContextFace],
+    stylizer: Stylizer,
+    batch: int,
+    bar: tqdm,
+    handle: Callable[[ContextFace, np.ndarray], None],
+    base: int = 0,
+) -> None:
+    for start in range(0, len(faces), batch):
+        chunk = faces[start : start + batch]
+        styled = stylizer(np.stack([_composite(generator, face.layers, base) for face in chunk]))
+        for face, image in zip(chunk, styled):
+            handle(face, image)
+        bar.update(len(chunk))
+
+
+def stylize_part_set(
+    generator: FaceGenerator,
+    stylizer: Stylizer,
+    *,
+    contexts: int = CONTEXTS_DEFAULT,
+    seed: int = CONTEXT_SEED_DEFAULT,
+    batch: int = 1,
+    progress: bool = True,
+    description: str = "export-parts",
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The stylized RGB of every part of ``generator``'s tree, in memory; no files are touched.
+
+    Returns ``{relpath: (h, w, 3) uint8}`` for the parts that were stylized (every part the game
+    draws with a visible pixel on the canvas) and a record of the work (faces, cut faces, notes).
+    ``stylizer`` maps a batch of faces to stylized colours (:func:`network_stylizer`).
+    """
+    if not isinstance(contexts, int) or isinstance(contexts, bool) or not 0 <= contexts <= MAX_CONTEXTS:
+        raise StylizeError(
+            f"--contexts {contexts!r} is out of range; give 1 to {MAX_CONTEXTS} faces per part "
+            "(or 0 to stylize each part alone, for comparison)"
+        )
+    states = _load_states(generator)
+    active = {relpath for relpath, state in states.items() if state.box is not None}
+    notes: list[str] = []
+    tree = generator.tree
+    with tqdm(total=0, desc=description, unit="face", disable=None if progress else True) as bar:
+        if contexts == 0:
+            faces = [ContextFace((state.part,)) for relpath, state in states.items() if relpath in active]
+            bar.total = len(faces)
+            bar.refresh()
+            _run_faces(
+                generator,
+                faces,
+                stylizer,
+                batch,
+                bar,
+                lambda face, image: _accumulate(states, face.layers, image),
+                base=ISOLATED_CANVAS,
+            )
+            cuts: list[ContextFace] = []
+        else:
+            faces, homeless = plan_context_faces(tree, active - {tree.background.relpath}, contexts, seed)
+            for relpath in homeless:
+                active.discard(relpath)
+                notes.append(
+                    f"{relpath}: no face the game can draw holds it (its species has no complete race); "
+                    "copied unchanged"
+                )
+            if not faces:
+                active.discard(tree.background.relpath)
+            bar.total = len(faces)
+            bar.refresh()
+            for index, face in enumerate(faces):
+                for part in face.layers:
+                    state = states.get(part.relpath)
+                    if state is not None and state.first_face is None:
+                        state.first_face = index
+            _run_faces(
+                generator, faces, stylizer, batch, bar, lambda face, image: _accumulate(states, face.layers, image)
+            )
+            cuts = []
+            for relpath in sorted(
+                active,
+                key=lambda r: (
+                    CATEGORIES.index(states[r].part.category) if states[r].part.category in CATEGORIES else -1,
+                    r,
+                ),
+            ):
+                state = states[relpath]
+                if state.first_face is None or not _under_seen(state):
+                    continue
+                layers = faces[state.first_face].layers
+                upto = next(i for i, part in enumerate(layers) if part.relpath == relpath)
+                cuts.append(ContextFace(layers[: upto + 1], faces[state.first_face].armoured, cut_of=relpath))
+            bar.total = len(faces) + len(cuts)
+            bar.refresh()
+
+            def keep_cut(face: ContextFace, image: np.ndarray) -> None:
+                state = states[face.cut_of]
+                y0, y1, x0, x1 = state.box
+                state.cut = image[y0:y1, x0:x1].copy()
+
+            _run_faces(generator, cuts, stylizer, batch, bar, keep_cut)
+    rgb = {relpath: _final_rgb(states[relpath]) for relpath in sorted(active)}
+    context_counts: dict[str, int] = {}
+    for face in faces if contexts else []:
+        for part in face.layers:
+            context_counts[part.relpath] = context_counts.get(part.relpath, 0) + 1
+    work = {
+        "context_faces": len(faces) if contexts else 0,
+        "cut_faces": len(cuts),
+        "isolated_faces": len(faces) if not contexts else 0,
+        "notes": notes,
+        "min_contexts": min((context_counts.get(r, 0) for r in active), default=0) if contexts else 0,
+        "states": states,
+    }
+    return rgb, work
+
+
+# --- files ------------------------------------------------------------------------------------------------
+
+
+def _tree_files(root: Path) -> tuple[list[str], list[str]]:
+    """Every folder and regular file under ``root`` (relative, '/'), sorted, in the tree's own layout."""
+    folders, files = [], []
+    for current, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        base = Path(current)
+        for name in dirnames:
+            folders.append((base / name).relative_to(root).as_posix())
+        for name in sorted(filenames):
+            path = base / name
+            if path.is_file():
+                files.append(path.relative_to(root).as_posix())
+    return sorted(folders), sorted(files)
+
+
+def tree_fingerprint(root: Path, files: Sequence[str]) -> str:
+    """SHA-256 over every file's relative path and content hash: what the export was made from."""
+    digest = hashlib.sha256()
+    for relpath in files:
+        digest.update(relpath.encode("utf-8") + b"\0" + sha256_file(root / relpath).encode("ascii") + b"\n")
+    return digest.hexdigest()
+
+
+def _check_out_dir(out_dir: Path, tree_root: Path) -> None:
+    out_resolved, root_resolved = out_dir.resolve(), tree_root.resolve()
+    if out_resolved == root_resolved or root_resolved in out_resolved.parents:
+        raise StylizeError(f"{out_dir}: output folder is inside the part tree {tree_root}; choose a folder outside it")
+    if out_resolved in root_resolved.parents:
+        raise StylizeError(f"{out_dir}: output folder holds the part tree {tree_root}; choose a folder outside it")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise StylizeError(f"{out_dir}: exists and is not a folder; choose another --out")
+
+
+def _read_manifest(out_dir: Path) -> dict[str, Any] | None:
+    path = out_dir / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) and data.get("format") == FORMAT else None
+
+
+def _key(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The inputs an export depends on; equal keys mean the same tree."""
+    return {
+        name: manifest.get(name)
+        for name in (
+            "format_version",
+            "method_version",
+            "model_sha256",
+            "settings",
+            "contexts",
+            "context_seed",
+            "source_fingerprint",
+            "unreadable",
+        )
+    }
+
+
+def _first_difference(old: dict[str, Any], new: dict[str, Any], out_dir: Path) -> str | None:
+    for name, value in _key(new).items():
+        if _key(old).get(name) != value:
+            return f"{name} differs"
+    for relpath, digest in (old.get("files") or {}).items():
+        path = out_dir / relpath
+        if not path.is_file() or sha256_file(path) != digest:
+            return f"{relpath} is missing or altered"
+    return None
+
+
+def _folder_mode() -> int:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o777 & ~umask
+
+
+def _swap_into_place(built: Path, out_dir: Path) -> None:
+    """Rename the finished tree onto ``out_dir`` (an empty folder is replaced; an old export is removed)."""
+    old = None
+    if out_dir.exists() and any(out_dir.iterdir()):
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+        os.replace(out_dir, old / "tree")
+    elif out_dir.exists():
+        out_dir.rmdir()
+    os.replace(built, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# --- the public entry points ------------------------------------------------------------------------------
+
+
+def export_parts(
+    style: str,
+    out_dir: str | os.PathLike[str],
+    *,
+    parts: str | os.PathLike[str] | None = None,
+    contexts: int = CONTEXTS_DEFAULT,
+    settings: ApplySettings = ApplySettings(),
+    overwrite: bool = False,
+    seed: int = CONTEXT_SEED_DEFAULT,
+    styles_dir: str | os.PathLike[str] | None = None,
+    config: PipelineConfig | None = None,
+    device: str = "auto",
+    batch: int | None = None,
+    progress: bool = True,
+) -> ExportPartsResult:
+    """Write ``out_dir``: the part tree ``parts`` (default ``[parts] root``) with every part in ``style``.
+
+    See the module docstring for the method. ``contexts`` is how many faces each part is stylized
+    in (at least); 0 stylizes each part alone on a grey canvas. ``overwrite`` replaces an earlier
+    export in ``out_dir`` made with other inputs. ``batch`` faces go through the network at once
+    (default 1 on CPU, 8 on a GPU).
+    """
+    started = time.perf_counter()
+    config = config or default_config()
+    if not isinstance(contexts, int) or isinstance(contexts, bool) or not 0 <= contexts <= MAX_CONTEXTS:
+        raise StylizeError(
+            f"--contexts {contexts!r} is out of range; give 1 to {MAX_CONTEXTS} faces per part "
+            "(or 0 to stylize each part alone, for comparison)"
+        )
+    root = Path(parts) if parts is not None else config.parts.root
+    generator = FaceGenerator.load(root, unreadable=config.parts.unreadable)
+    out_path = Path(out_dir)
+    _check_out_dir(out_path, root)
+    model = load_style(style, styles_dir, config)
+    torch_device = resolve_device(device)
+    batch = batch if batch is not None else (8 if torch_device.type == "cuda" else 1)
+    if not isinstance(batch, int) or batch < 1:
+        raise StylizeError(f"--batch {batch!r} is out of range; give 1 or more faces per network call")
+
+    folders, files = _tree_files(root)
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "method_version": METHOD_VERSION,
+        "stylize_version": __version__,
+        "style": model.name,
+        "model_sha256": model.weights_sha256,
+        "settings": settings.record(),
+        "contexts": contexts,
+        "context_seed": seed,
+        "unreadable": config.parts.unreadable,
+        "source": os.fspath(root.resolve()),
+        "source_fingerprint": tree_fingerprint(root, files),
+    }
+    result = ExportPartsResult(out_path, out_path / MANIFEST_NAME, model.name, contexts)
+    if out_path.is_dir() and any(out_path.iterdir()):
+        old = _read_manifest(out_path)
+        if old is None:
+            raise StylizeError(
+                f"{out_path}: folder is not empty and was not made by export-parts; choose a new or empty --out folder"
+            )
+        difference = _first_difference(old, manifest, out_path)
+        if difference is None:
+            result.up_to_date = True
+            result.stylized = list(old.get("stylized", []))
+            result.copied = list(old.get("copied", []))
+            result.context_faces = int(old.get("context_faces", 0))
+            result.cut_faces = int(old.get("cut_faces", 0))
+            result.seconds = time.perf_counter() - started
+            return result
+        if not overwrite:
+            raise StylizeError(
+                f"{out_path}: holds a part set made from other inputs ({difference}); pass --overwrite "
+                "to replace it, or choose another --out"
+            )
+
+    stylizer = network_stylizer(model, torch_device, settings)
+    rgb, work = stylize_part_set(
+        generator,
+        stylizer,
+        contexts=contexts,
+        seed=seed,
+        batch=batch,
+        progress=progress,
+        description=f"export-parts {model.name}",
+    )
+    states: dict[str, _PartState] = work["states"]
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    built = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.export-", dir=out_path.parent))
+    try:
+        os.chmod(built, _folder_mode())
+        for folder in folders:
+            (built / folder).mkdir(parents=True, exist_ok=True)
+        outputs: dict[str, str] = {}
+        for relpath in files:
+            if relpath in rgb:
+                state = states[relpath]
+                data = encode_png(rgb[relpath], state.alpha)
+                result.stylized.append(relpath)
+            else:
+                data = (root / relpath).read_bytes()
+                result.copied.append(relpath)
+            atomic_write_bytes(built / relpath, data)
+            outputs[relpath] = sha256_bytes(data)
+        result.context_faces, result.cut_faces = work["context_faces"], work["cut_faces"]
+        result.notes = list(work["notes"]) + list(generator.tree.notes)
+        result.seconds = time.perf_counter() - started
+        manifest.update(
+            {
+                "context_faces": result.context_faces,
+                "cut_faces": result.cut_faces,
+                "isolated_faces": work["isolated_faces"],
+                "min_contexts": work["min_contexts"],
+                "seconds": round(result.seconds, 1),
+                "device": str(torch_device),
+                "stylized": result.stylized,
+                "copied": result.copied,
+                "notes": result.notes,
+                "files": outputs,
+            }
+        )
+        atomic_write_text(built / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+        _swap_into_place(built, out_path)
+    except OSError as err:
+        raise StylizeError(
+            f"{out_path}: cannot write the part set ({err.strerror}); check free space and permissions"
+        ) from err
+    finally:
+        if built.exists():
+            shutil.rmtree(built, ignore_errors=True)
+    return result
+
+
+def _seam_mask(generator: FaceGenerator, layers: Sequence[tuple[Part, int, int]]) -> np.ndarray:
+    """Canvas pixels at the edges of the eyes, nose and mouth: where their visible alpha changes by a
+    quarter or more within 2 px."""
+    mask = np.zeros((FACE_HEIGHT, FACE_WIDTH), bool)
+    for (part, _, _), shown in zip(layers, generator.visible_alpha(list(layers))):
+        if part.category not in FEATURE_CATEGORIES:
+            continue
+        tensor = torch.from_numpy(shown)[None, None]
+        high = torch.nn.functional.max_pool2d(tensor, 5, stride=1, padding=2)
+        low = -torch.nn.functional.max_pool2d(-tensor, 5, stride=1, padding=2)
+        mask |= ((high - low)[0, 0] >= 0.25).numpy()
+    return mask
+
+
+def _zoom(image: np.ndarray) -> np.ndarray:
+    """The eyes, nose and mouth area, enlarged 1.5x (for looking at seams)."""
+    from PIL import Image
+
+    crop = Image.fromarray(np.ascontiguousarray(image[38:228, 82:213]))
+    return np.asarray(crop.resize((round(crop.width * 1.5), round(crop.height * 1.5)), Image.Resampling.LANCZOS))
+
+
+def measure_part_set_gap(
+    style: str,
+    stylized_tree: str | os.PathLike[str],
+    original_tree: str | os.PathLike[str] | None = None,
+    seeds: str | int | list[int] = MEASURE_SEEDS_DEFAULT,
+    *,
+    settings: ApplySettings | None = None,
+    grid: str | os.PathLike[str] | None = None,
+    grid_faces: int = 8,
+    styles_dir: str | os.PathLike[str] | None = None,
+    config: PipelineConfig | None = None,
+    device: str = "auto",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """How far faces composited from a stylized part tree are from stylizing whole faces.
+
+    For each seed: the face from ``original_tree`` (default: the source recorded in the stylized
+    tree's ``export_parts.json``, else ``[parts] root``) stylized with ``style`` (the ``stylize
+    apply`` route), and the same seed composited from ``stylized_tree`` (the part-set route).
+    Returns the means over the faces of the Gram style loss of both routes and of the unstylized
+    faces (VGG19 relu1_1..relu5_1 against the style's references, as ``stylize eval`` measures),
+    their content loss (relu4_2 mean squared difference to the unstylized face), the content
+    distance between the two routes, and the mean absolute pixel difference between them (0..255)
+    over the whole face and at the edges of the eyes, nose and mouth. ``settings`` default to
+    those recorded in the export. ``grid`` names a PNG to write: per face (the first
+    ``grid_faces``), the original, both routes, their difference x4 and both routes' features
+    enlarged.
+    """
+    from stylize.evaluation.grid import contact_sheet
+    from stylize.inference.model_file import reference_files
+    from stylize.nets.vgg import (
+        CONTENT_LAYER_DEFAULT,
+        STYLE_LAYERS_DEFAULT,
+        VGGFeatures,
+    )
+    from stylize.training.data import load_reference
+    from stylize.training.losses import per_image_style_loss
+    from stylize.training.perceptual import PerceptualObjective
+
+    started = time.perf_counter()
+    config = config or default_config()
+    stylized_root = Path(stylized_tree)
+    manifest = _read_manifest(stylized_root) or {}
+    if original_tree is None:
+        original_tree = manifest.get("source") or config.parts.root
+    if settings is None:
+        recorded = manifest.get("settings") or {}
+        settings = ApplySettings(**recorded) if recorded else ApplySettings()
+    seed_list = parse_seeds(seeds)
+    original = FaceGenerator.load(original_tree, unreadable=config.parts.unreadable)
+    stylized = FaceGenerator.load(stylized_root, unreadable=config.parts.unreadable)
+    model = load_style(style, styles_dir, config)
+    if manifest.get("model_sha256") not in (None, model.weights_sha256):
+        raise StylizeError(
+            f"{stylized_root}: was exported with another model than {style!r} (weights differ); "
+            "measure it with the style it was made with"
+        )
+    references = reference_files(model)
+    if not references:
+        raise StylizeError(
+            f"{model.directory}: {model.name!r} records no style references, so there is no style to "
+            "measure against; use a style made by stylize train"
+        )
+    torch_device = resolve_device(device)
+    stylizer = network_stylizer(model, torch_device, settings)
+    vgg = VGGFeatures(tuple(dict.fromkeys((*STYLE_LAYERS_DEFAULT, CONTENT_LAYER_DEFAULT)))).to(torch_device)
+    objective = PerceptualObjective(
+        [load_reference(path).to(torch_device) for path in references], style_layers=STYLE_LAYERS_DEFAULT, vgg=vgg
+    )
+    targets = {layer: objective.target(layer) for layer in STYLE_LAYERS_DEFAULT}
+    rows: list[dict[str, Any]] = []
+    tiles: list[np.ndarray] = []
+    labels: list[str] = []
+    for seed in tqdm(seed_list, desc=f"gap {model.name}", unit="face", disable=None if progress else True):
+        picked_original = pick_face_parts(original.tree, seed)
+        picked_stylized = pick_face_parts(stylized.tree, seed)
+        names = {c: p.relpath for c, p in picked_original.parts.items()}
+        if names != {c: p.relpath for c, p in picked_stylized.parts.items()}:
+            raise StylizeError(
+                f"{stylized_root}: seed {seed} picks other parts than in {original_tree}; the trees "
+                "differ in layout, so export the part set again from this tree"
+            )
+        face = original.build_face_image(picked_original)
+        apply_route = np.clip(np.rint(stylizer(face[None])[0]), 0, 255).astype(np.uint8)  # as stylize apply writes it
+        part_route = stylized.build_face_image(picked_stylized)
+        with torch.no_grad():
+            batch = torch.from_numpy(np.stack([face, apply_route, part_route])).to(torch_device)
+            features = vgg(batch.permute(0, 3, 1, 2).float().div(255.0))
+            style_loss = per_image_style_loss(features, targets).cpu().numpy()
+            content = features[CONTENT_LAYER_DEFAULT]
+            content_loss = ((content[1:] - content[:1]) ** 2).mean(dim=(1, 2, 3)).cpu().numpy()
+            between = float(((content[1] - content[2]) ** 2).mean())
+        difference = np.abs(apply_route.astype(np.int16) - part_route.astype(np.int16))
+        seams = _seam_mask(original, original.layers(picked_original, False))
+        rows.append(
+            {
+                "seed": seed,
+                "style_input": float(style_loss[0]),
+                "style_apply": float(style_loss[1]),
+                "style_part_set": float(style_loss[2]),
+                "content_apply": float(content_loss[0]),
+                "content_part_set": float(content_loss[1]),
+                "content_between": between,
+                "mean_abs_diff": float(difference.mean()),
+                "mean_abs_diff_seams": float(difference[seams].mean()) if seams.any() else float("nan"),
+            }
+        )
+        if grid is not None and len(rows) <= grid_faces:
+            heat = np.clip(difference.astype(np.int32) * 4, 0, 255).astype(np.uint8)
+            tiles += [face, apply_route, part_route, heat, _zoom(apply_route), _zoom(part_route)]
+            labels += [
+                f"seed {seed}",
+                "apply (whole face)",
+                "part set",
+                "|difference| x4",
+                "apply: features",
+                "part set: features",
+            ]
+
+    def mean(key: str) -> float:
+        values = [row[key] for row in rows if not math.isnan(row[key])]
+        return float(np.mean(values)) if values else float("nan")
+
+    result = {
+        "style": model.name,
+        "model_sha256": model.weights_sha256,
+        "faces": len(rows),
+        "seeds": f"{seed_list[0]}-{seed_list[-1]}"
+        if seed_list == list(range(seed_list[0], seed_list[-1] + 1))
+        else seed_list,
+        "stylized_tree": os.fspath(stylized_root),
+        "original_tree": os.fspath(original_tree),
+        "contexts": manifest.get("contexts"),
+        "settings": settings.record(),
+        "style_loss": {"input": mean("style_input"), "apply": mean("style_apply"), "part_set": mean("style_part_set")},
+        "content_loss": {"apply": mean("content_apply"), "part_set": mean("content_part_set")},
+        "content_between_routes": mean("content_between"),
+        "mean_abs_diff": mean("mean_abs_diff"),
+        "mean_abs_diff_seams": mean("mean_abs_diff_seams"),
+        "seconds": round(time.perf_counter() - started, 1),
+        "per_face": rows,
+    }
+    if grid is not None and tiles:
+        write_png(grid, contact_sheet(tiles, columns=6, labels=labels))
+        result["grid"] = os.fspath(grid)
+    return result
+
+
+def format_gap(gap: dict[str, Any]) -> str:
+    """The gap figures in three lines."""
+    style, content = gap["style_loss"], gap["content_loss"]
+    return (
+        f"gap over {gap['faces']} faces ({gap['style']}, contexts {gap.get('contexts')}):\n"
+        f"  Gram style loss: input {style['input']:.4g}, apply {style['apply']:.4g}, part set {style['part_set']:.4g}"
+        f"\n  content loss: apply {content['apply']:.4g}, part set {content['part_set']:.4g}; between routes "
+        f"{gap['content_between_routes']:.4g}\n  mean |pixel difference| (0..255): {gap['mean_abs_diff']:.2f} "
+        f"(eyes, nose, mouth edges {gap['mean_abs_diff_seams']:.2f})"
+    )
+
+
+def write_gap(gap: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    def clean(value: Any) -> Any:
+        if isinstance(value, float):
+            return value if math.isfinite(value) else None
+        if isinstance(value, dict):
+            return {key: clean(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [clean(item) for item in value]
+        return value
+
+    atomic_write_text(path, json.dumps(clean(gap), indent=2) + "\n")
+
+
+__all__ = [
+    "CONTEXTS_DEFAULT",
+    "ContextFace",
+    "ExportPartsResult",
+    "MANIFEST_NAME",
+    "export_parts",
+    "format_gap",
+    "measure_part_set_gap",
+    "network_stylizer",
+    "plan_context_faces",
+    "stylize_part_set",
+    "tree_fingerprint",
+    "write_gap",
+]

@@ -1,0 +1,109 @@
+"""The warm-start base network of an architecture: trained to reproduce composited faces (L1 in
+pixels), so a style's training spends every step on style, not on learning to draw a face."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from stylize.bundled import bundled_bases_dir
+from stylize.config import PipelineConfig, default_config
+from stylize.inference.model_file import METADATA_NAME
+from stylize.nets.device import resolve_device
+from stylize.nets.transformer import build_network
+from stylize.training.data import build_content_pool
+from stylize.training.loop import TrainResult, fit_and_save, prepare_output
+from stylize.training.settings import TrainSettings
+
+BASE_DIR_NAME = "_base"
+
+
+def base_model_dir(arch: str, styles_dir: Path) -> Path:
+    """Where ``train-base`` writes the base network of ``arch`` for a styles folder."""
+    return styles_dir / BASE_DIR_NAME / arch
+
+
+def find_base_model(arch: str, styles_dir: Path) -> Path | None:
+    """The warm-start base for ``arch``: the styles folder's own, else the one shipped with stylize."""
+    for folder in (base_model_dir(arch, styles_dir), bundled_bases_dir() / arch):
+        if (folder / METADATA_NAME).is_file():
+            return folder
+    return None
+
+
+def train_base(
+    arch: str = "small",
+    *,
+    minutes: float | None = 3.0,
+    steps: int | None = None,
+    content: Sequence[str] = ("compose:0-1999",),
+    styles_dir: str | os.PathLike[str] | None = None,
+    parts: str | os.PathLike[str] | None = None,
+    config: PipelineConfig | None = None,
+    seed: int = 0,
+    size: int = 160,
+    batch: int = 4,
+    device: str = "auto",
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train the warm-start base network of ``arch``: reproduce composited faces (L1 in pixels)."""
+    from stylize.content.compose import open_part_tree
+
+    settings = TrainSettings(
+        arch=arch,
+        minutes=minutes,
+        steps=steps,
+        content=tuple(content),
+        seed=seed,
+        size=size,
+        batch=batch,
+        warm_start=False,
+        style_weight=0.0,
+        feature_weight=0.0,
+        learning_rate=2e-3,
+    )
+    settings.validate()
+    config = config or default_config()
+    directory = base_model_dir(arch, Path(styles_dir) if styles_dir is not None else config.styles.dir)
+    prepare_output(directory, resume, overwrite=True)
+    torch_device = resolve_device(device)
+    pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
+    torch.manual_seed(seed)
+    network = build_network(arch).to(torch_device)
+
+    def loss_fn(output: torch.Tensor, batch_: torch.Tensor):
+        l1 = (output - batch_).abs().mean()
+        return l1, {"l1": float(l1.detach())}
+
+    return fit_and_save(
+        directory=directory,
+        network=network,
+        loss_fn=loss_fn,
+        pool=pool,
+        settings=settings,
+        fingerprint={**settings.fingerprint(), "objective": "l1-reconstruction", "colour_jitter": True},
+        resume=resume,
+        device=torch_device,
+        progress=progress,
+        description=f"base {arch}",
+        interrupted="base training interrupted at step {step}; rerun with --resume to continue",
+        metadata={
+            "name": f"{BASE_DIR_NAME}/{arch}",
+            "kind": "base",
+            "training": {
+                **asdict(settings),
+                "objective": "l1-reconstruction",
+                "colour_jitter": True,
+                "content": list(settings.content),
+                "style_layers": list(settings.style_layers),
+            },
+            "references": [],
+            "content_source": {"sources": list(settings.content), "images": len(pool)},
+        },
+        colour_jitter=True,
+    )

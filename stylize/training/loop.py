@@ -1,0 +1,311 @@
+"""The training loop every network the project trains shares: settings checks, the resume
+fingerprint, the optimisation loop with its checkpoints and Ctrl-C handling, and writing the model file.
+
+Every batch is a pure function of (seed, step) and the network, optimizer and progress are
+checkpointed atomically, so Ctrl-C keeps the last checkpoint and ``resume=True`` reaches the same
+weights as an uninterrupted run (same machine, same thread count).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from tqdm import tqdm
+
+from stylize.errors import StylizeError
+from stylize.inference.model_file import METADATA_NAME, save_model, sha256_file
+from stylize.nets.transformer import PaddedNet
+from stylize.training.checkpoint import load_checkpoint, save_checkpoint
+from stylize.training.data import sample_batch
+
+CHECKPOINT_DIR = ".checkpoint"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class LoopSettings(Protocol):
+    """What the loop reads of a run's settings (TrainSettings, DistillSettings)."""
+
+    size: int
+    batch: int
+    minutes: float | None
+    steps: int | None
+    learning_rate: float
+    seed: int
+    checkpoint_seconds: float
+
+
+def check_loop_settings(settings: Any, what: str, extra: list[tuple[bool, str]]) -> None:
+    """Refuse bad settings of a run of :func:`run_training_loop` (crop, batch, budget, learning rate,
+    seed, and the run's own ``extra`` checks) with one line naming the first bad one."""
+    checks = [
+        (settings.size >= 32 and settings.size % 4 == 0, f"size {settings.size}: use a multiple of 4, at least 32"),
+        (settings.batch >= 1, f"batch {settings.batch}: use 1 or more"),
+        (settings.minutes is None or settings.minutes > 0, f"minutes {settings.minutes}: use a positive number"),
+        (settings.steps is None or settings.steps >= 1, f"steps {settings.steps}: use 1 or more"),
+        (settings.minutes is not None or settings.steps is not None, "give a budget: minutes, steps or both"),
+        *extra,
+        (0 < settings.learning_rate < 1, f"learning rate {settings.learning_rate}: use a value in (0, 1)"),
+        (settings.seed >= 0, f"seed {settings.seed}: use a whole number >= 0"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise StylizeError(f"{what} setting {message}")
+
+
+def loop_fingerprint(settings: Any) -> dict[str, Any]:
+    """What must match for a checkpoint to be resumed: every setting but the budget, which may change."""
+    data = asdict(settings)
+    for key in ("minutes", "steps", "checkpoint_seconds"):
+        data.pop(key)
+    return data
+
+
+@dataclass
+class TrainResult:
+    directory: Path
+    steps: int
+    wall_seconds: float
+    final_losses: dict[str, float]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def check_style_name(name: str) -> str:
+    if not _NAME.match(name or "") or name.startswith("_"):
+        raise StylizeError(
+            f"style name {name!r} is not allowed; use letters, digits, '_', '-', '.' (not starting with '_')"
+        )
+    return name
+
+
+class _StopFlag:
+    """SIGINT sets a flag; the loop stops after the step in progress, so the checkpoint is whole."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _StopFlag:
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: no handler, Ctrl-C behaves as usual
+            self._previous = None
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.stop:  # second Ctrl-C: give up at once
+            raise KeyboardInterrupt
+        self.stop = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _history_point(step: int, terms: dict[str, float], total: float) -> dict[str, float]:
+    return {"step": step, "total": round(total, 6), **{k: round(v, 6) for k, v in terms.items()}}
+
+
+def run_training_loop(
+    *,
+    network: PaddedNet,
+    loss_fn,  # (output, batch[, features=]) -> (total tensor, terms dict of floats); features= with with_features
+    pool,
+    settings: LoopSettings,
+    checkpoint_dir: Path,
+    colour_jitter: bool = False,
+    with_features: bool = False,
+    fingerprint: dict[str, Any],
+    resume: bool,
+    device: torch.device,
+    progress: bool,
+    description: str,
+) -> tuple[int, float, list[dict[str, float]], bool]:
+    """The shared optimisation loop: returns (steps done, wall seconds, loss history, interrupted)."""
+    optimizer = torch.optim.Adam(network.parameters(), lr=settings.learning_rate)
+    fingerprint = json.loads(json.dumps(fingerprint))  # as it reads back from the checkpoint (tuples -> lists)
+    step, elapsed, history = 0, 0.0, []
+    if resume:
+        state = load_checkpoint(checkpoint_dir, network, optimizer)
+        if state.get("fingerprint") != fingerprint:
+            theirs, ours = state.get("fingerprint", {}), fingerprint
+            differing = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+            raise StylizeError(
+                f"{checkpoint_dir}: the checkpoint was made with other settings ({', '.join(differing)} differ); "
+                "rerun with the same settings, or without --resume to start over"
+            )
+        step, elapsed, history = int(state["step"]), float(state["elapsed"]), list(state["history"])
+    budget_seconds = settings.minutes * 60 if settings.minutes is not None else None
+
+    def save() -> None:
+        save_checkpoint(
+            checkpoint_dir,
+            network,
+            optimizer,
+            {"step": step, "elapsed": elapsed, "history": history, "fingerprint": fingerprint},
+        )
+
+    def done() -> bool:
+        return (settings.steps is not None and step >= settings.steps) or (
+            budget_seconds is not None and elapsed >= budget_seconds
+        )
+
+    network.train()
+    interrupted = False
+    bar_total = settings.steps if settings.steps is not None else int(budget_seconds or 0)
+    bar = tqdm(
+        total=bar_total,
+        initial=min(step if settings.steps else int(elapsed), bar_total),
+        desc=description,
+        unit="step" if settings.steps else "s",
+        disable=None if progress else True,
+        dynamic_ncols=True,
+    )
+    last_save = time.monotonic()
+    running: dict[str, float] = {}
+    with _StopFlag() as flag:
+        while not done():
+            started = time.monotonic()
+            batch = sample_batch(
+                pool,
+                seed=settings.seed,
+                step=step,
+                batch=settings.batch,
+                size=settings.size,
+                colour_jitter=colour_jitter,
+                with_features=with_features,
+            ).to(device)
+            if with_features:  # the fourth channel marks eyes, nose and mouth for the feature term
+                batch, features = batch[:, :3], batch[:, 3:]
+                output = network(batch)
+                total, terms = loss_fn(output, batch, features=features)
+            else:
+                output = network(batch)
+                total, terms = loss_fn(output, batch)
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            step += 1
+            spent = time.monotonic() - started
+            elapsed += spent
+            for key, value in {"total": float(total.detach()), **terms}.items():
+                running[key] = running.get(key, value) * 0.9 + value * 0.1
+            if step % 10 == 0 or step == 1:
+                history.append(_history_point(step, dict(terms), float(total.detach())))
+            bar.update(1 if settings.steps else min(spent, max(0.0, bar_total - bar.n)))
+            bar.set_postfix(step=step, **{k: f"{v:.3g}" for k, v in running.items()}, refresh=False)
+            if time.monotonic() - last_save >= settings.checkpoint_seconds:
+                save()
+                last_save = time.monotonic()
+            if flag.stop:
+                interrupted = True
+                break
+    bar.close()
+    save()
+    return step, elapsed, history, interrupted
+
+
+def prepare_output(directory: Path, resume: bool, overwrite: bool) -> None:
+    if resume:
+        if not (directory / CHECKPOINT_DIR).is_dir():
+            raise StylizeError(f"{directory}: nothing to resume (no {CHECKPOINT_DIR}/); start without --resume")
+        return
+    if (directory / METADATA_NAME).exists() or (directory / CHECKPOINT_DIR).exists():
+        if not overwrite:
+            raise StylizeError(
+                f"{directory}: a style (or an interrupted training) is already there; pass --resume to continue it, "
+                "--overwrite to replace it, or choose another --name"
+            )
+        shutil.rmtree(directory / CHECKPOINT_DIR, ignore_errors=True)
+
+
+def copy_references(paths: Sequence[Path], refs_dir: Path) -> list[dict[str, str]]:
+    refs_dir.mkdir(parents=True, exist_ok=True)
+    records, used = [], set()
+    for index, path in enumerate(paths):
+        target_name = path.name if path.name not in used else f"{index}_{path.name}"
+        used.add(target_name)
+        target = refs_dir / target_name
+        if path.resolve() != target.resolve():
+            temp = target.with_name(f".{target.name}.tmp")
+            shutil.copyfile(path, temp)
+            os.replace(temp, target)
+        records.append({"file": f"refs/{target_name}", "source_name": path.name, "sha256": sha256_file(target)})
+    return records
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    return {
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+    }
+
+
+def fit_and_save(
+    *,
+    directory: Path,
+    network: PaddedNet,
+    loss_fn,
+    pool,
+    settings: LoopSettings,
+    fingerprint: dict[str, Any],
+    resume: bool,
+    device: torch.device,
+    progress: bool,
+    description: str,
+    interrupted: str,
+    metadata: dict[str, Any],
+    colour_jitter: bool = False,
+    with_features: bool = False,
+) -> TrainResult:
+    """Run the loop with checkpoints in ``directory/.checkpoint``, then write the model file.
+
+    ``metadata`` holds what is particular to the run; the loop's results are added here. After a
+    Ctrl-C the checkpoint is kept and ``StylizeError(interrupted)`` is raised.
+    """
+    checkpoint_dir = directory / CHECKPOINT_DIR
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    step, elapsed, history, stopped = run_training_loop(
+        network=network,
+        loss_fn=loss_fn,
+        pool=pool,
+        settings=settings,
+        checkpoint_dir=checkpoint_dir,
+        fingerprint=fingerprint,
+        resume=resume,
+        device=device,
+        progress=progress,
+        description=description,
+        colour_jitter=colour_jitter,
+        with_features=with_features,
+    )
+    if stopped:
+        raise StylizeError(interrupted.format(step=step, checkpoint=checkpoint_dir))
+    network.eval().to("cpu")
+    final = {k: v for k, v in (history[-1] if history else {}).items() if k != "step"}
+    metadata = {
+        **metadata,
+        "steps": step,
+        "wall_seconds": round(elapsed, 2),
+        "environment": environment(device),
+        "final_losses": final,
+        "loss_history": history,
+    }
+    save_model(directory, network, metadata)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return TrainResult(directory, step, elapsed, final, metadata)

@@ -1,0 +1,87 @@
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO_ROOT, make_tree
+
+from stylize.cli import main
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "stylize", *args], capture_output=True, text=True, cwd=cwd or REPO_ROOT, timeout=300
+    )
+
+
+def test_compose_cli(tmp_path):
+    tree = make_tree(tmp_path / "facegen")
+    done = run_cli("compose", "--parts", str(tree), "--seeds", "0-2", "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert "composed 3 faces" in done.stdout
+    assert len((tmp_path / "out/manifest.jsonl").read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["compose", "--parts", "/nonexistent/facegen", "--seeds", "0", "--out", "OUT"], "part tree not found"),
+        (["compose", "--seeds", "5-1", "--out", "OUT"], "runs backwards"),
+        (["compose", "--seeds", "99999999999", "--out", "OUT"], "out of range"),
+        (["content", "/nonexistent/portraits"], "content source not found"),
+    ],
+)
+def test_user_mistakes_are_one_line_errors(tmp_path, args, message):
+    args = [a.replace("OUT", str(tmp_path / "out")) for a in args]
+    done = run_cli(*args)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("stylize: error: ") and message in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_config_is_one_line(tmp_path):
+    (tmp_path / "pipeline.toml").write_text("[output]\ndir = 5\n")
+    done = run_cli("compose", "--seeds", "0", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"stylize: error: {tmp_path / 'pipeline.toml'}: [output] dir = 5 is not allowed; "
+        "where every command writes its results: write a path in quotes"
+    )
+
+
+def test_content_lists_portraits_and_reports_bad_files(tmp_path, capsys):
+    from PIL import Image
+
+    Image.new("RGBA", (12, 10), (1, 2, 3, 4)).save(tmp_path / "ok.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    code = main(["content", str(tmp_path), "--json"])
+    captured = capsys.readouterr()
+    assert code == 1
+    report = json.loads(captured.out)
+    assert report["portraits"] == [
+        {"name": "ok.png", "source": str(tmp_path / "ok.png"), "width": 12, "height": 10, "mode": "RGBA", "alpha": True}
+    ]
+    assert len(report["failed"]) == 1 and "broken.png" in report["failed"][0]
+
+
+def test_parts_and_config_commands(tmp_path, capsys):
+    tree = make_tree(tmp_path / "facegen", races=1)
+    assert main(["parts", "--parts", str(tree)]) == 0
+    out = capsys.readouterr().out
+    assert "species 0 (species_0): 1 races, 2 genders" in out and "race 0 gender 1: head 2, eyes 2" in out
+    assert main(["config", "--config", str(REPO_ROOT / "pipeline.toml")]) == 0
+    assert "[content] seeds = 0-15 (16 faces)" in capsys.readouterr().out
+
+
+def test_run_composes_the_configured_faces(tmp_path):
+    make_tree(tmp_path / "facegen")
+    (tmp_path / "legacy").mkdir()
+    (tmp_path / "legacy/bad.png").write_bytes(b"")
+    (tmp_path / "pipeline.toml").write_text(
+        '[parts]\nroot = "facegen"\n[content]\nseeds = "0-3"\nlegacy = ["legacy"]\n[output]\ndir = "result"\n'
+    )
+    done = run_cli("run", "--config", str(tmp_path / "pipeline.toml"))
+    assert "compose: 4 faces written" in done.stdout
+    assert "bad.png" in done.stdout and done.returncode == 1
+    assert len(list((tmp_path / "result/faces").glob("*.png"))) == 4

@@ -1,0 +1,202 @@
+"""The C++ consumer (examples/cpp, OpenCV's DNN module) of an fp32 ONNX export: it builds, and its
+outputs match `stylize apply` (alpha byte for byte, RGB within 2 levels, mean within 0.5 levels) on
+an RGBA portrait with holes at an odd size, an opaque composited face, greyscale, grey+alpha and
+16-bit files; --bench prints JSON; bad models and images give one-line errors. Skips without cmake,
+a C++ compiler or OpenCV's development files, unless STYLIZE_REQUIRE_TOOLS=1 (as in .ci/run)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import BUNDLED_PARTS, require_tool
+from PIL import Image
+
+from stylize import StylizeError
+from stylize.imageio import read_image, write_png
+from stylize.shipping.cpp import (
+    build_cpp_example,
+    find_cpp_tools,
+    run_cpp_bench,
+    run_cpp_stylize,
+)
+
+MAX_LEVELS = 2  # largest |C++ - Python| per channel, in 8-bit levels
+MEAN_LEVELS = 0.5  # largest mean |C++ - Python| over the image
+
+
+@pytest.fixture(scope="session")  # session: checked before the session fixture tiny_styles trains
+def cpp_binary(tmp_path_factory) -> Path:
+    missing = find_cpp_tools()
+    require_tool(f"{missing} for examples/cpp (apt-get install cmake g++ pkg-config libopencv-dev)", missing is None)
+    return build_cpp_example(tmp_path_factory.mktemp("cpp_build"))
+
+
+@pytest.fixture(scope="module")
+def exports(tiny_styles, tmp_path_factory) -> dict[str, Path]:
+    """The tiny 'inky' style exported at each precision."""
+    from stylize.inference.styles import load_style
+    from stylize.shipping.onnx_export import export_onnx
+
+    model = load_style("inky", tiny_styles)
+    folder = tmp_path_factory.mktemp("onnx")
+    return {
+        precision: export_onnx(
+            model, folder / f"inky_{precision}.onnx", precision=precision, check=precision == "fp32"
+        ).path
+        for precision in ("fp32", "fp16", "int8")
+    }
+
+
+def _gradient(width: int, height: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 // max(1, width - 1), y * 255 // max(1, height - 1), (x * 3 + y) % 256], axis=-1)
+    return np.clip(base + rng.integers(-25, 25, base.shape), 0, 255).astype(np.uint8)
+
+
+def _make_inputs(folder: Path) -> dict[str, Path]:
+    import cv2
+
+    from stylize.content.compose import iter_faces
+
+    folder.mkdir(parents=True)
+    rgba = np.dstack([_gradient(301, 287, 1), np.full((287, 301), 255, np.uint8)])
+    rgba[40:120, 30:90, 3] = 0  # transparent holes
+    rgba[150:170, 200:290, 3] = 0
+    rgba[230:, :, 3] = 128  # a half-transparent band
+    rgba[:, 295:, 3] = np.arange(6, dtype=np.uint8) * 40  # alpha ramps at the right edge
+    Image.fromarray(rgba, "RGBA").save(folder / "rgba_holes_301x287.png")
+    face = next(iter(iter_faces("7", parts=BUNDLED_PARTS)))
+    write_png(folder / "face_295x285.png", face.rgb)
+    Image.fromarray(_gradient(61, 45, 3)[..., 0], "L").save(folder / "grey_61x45.png")
+    Image.fromarray(_gradient(13, 9, 4)[..., 1], "L").save(folder / "grey_13x9.png")  # below the 16-pixel minimum
+    grey_alpha = np.dstack([_gradient(50, 40, 5)[..., 2], np.tile(np.arange(50, dtype=np.uint8) * 5, (40, 1))])
+    Image.fromarray(grey_alpha, "LA").save(folder / "grey_alpha_50x40.png")
+    Image.fromarray(_gradient(40, 30, 6)[..., 0].astype(np.uint16) * 257 + 100).save(folder / "grey16_40x30.png")
+    rgba16 = np.random.default_rng(7).integers(0, 65536, (29, 37, 4), dtype=np.uint16)  # BGRA for cv2.imwrite
+    cv2.imwrite(str(folder / "rgba16_37x29.png"), rgba16)
+    return {path.stem: path for path in sorted(folder.glob("*.png"))}
+
+
+@pytest.fixture(scope="module")
+def compared(cpp_binary, exports, tiny_styles, tmp_path_factory) -> dict[str, tuple[Path, Path, Path, float]]:
+    """Per input: (input, stylize apply's output, the C++ output, C++ ms per image)."""
+    from stylize.inference.bulk import apply
+
+    root = tmp_path_factory.mktemp("cpp_compare")
+    inputs = _make_inputs(root / "in")
+    apply("inky", [root / "in"], root / "python", styles_dir=tiny_styles, device="cpu", progress=False)
+    results = {}
+    for name, path in inputs.items():
+        out = root / "cpp" / f"{name}.png"
+        ms = run_cpp_stylize(cpp_binary, exports["fp32"], path, out)
+        results[name] = (path, root / "python" / f"{name}.png", out, ms)
+    return results
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "rgba_holes_301x287",
+        "face_295x285",
+        "grey_61x45",
+        "grey_13x9",
+        "grey_alpha_50x40",
+        "grey16_40x30",
+        "rgba16_37x29",
+    ],
+)
+def test_cpp_output_matches_stylize_apply(compared, name):
+    source, python_out, cpp_out, ms = compared[name]
+    expected, produced = read_image(python_out), read_image(cpp_out)
+    assert ms > 0
+    assert produced.size == expected.size == read_image(source).size
+    assert Image.open(cpp_out).mode == Image.open(python_out).mode  # RGBA exactly where apply writes RGBA
+    if expected.alpha is None:
+        assert produced.alpha is None
+    else:
+        assert produced.alpha is not None and np.array_equal(produced.alpha, expected.alpha)
+    diff = np.abs(produced.rgb.astype(np.int16) - expected.rgb.astype(np.int16))
+    assert diff.max() <= MAX_LEVELS and diff.mean() <= MEAN_LEVELS, (name, int(diff.max()), float(diff.mean()))
+    assert not [p.name for p in cpp_out.parent.iterdir() if p.name.endswith(".tmp")]  # atomic writes leave nothing
+
+
+def test_bench_prints_one_json_line(cpp_binary, exports):
+    figures = run_cpp_bench(cpp_binary, exports["fp32"], repeat=2, threads=1)
+    assert figures["threads"] == 1 and figures["opencv"].startswith("4.")
+    assert figures["portrait_ms"] > 0 and figures["thumbnail_ms"] > 0
+    raw = subprocess.run(
+        [str(cpp_binary), "--bench", str(exports["fp32"]), "--repeat", "1"], capture_output=True, text=True, timeout=120
+    )
+    assert raw.returncode == 0 and len(raw.stdout.strip().splitlines()) == 1
+    assert json.loads(raw.stdout)["portrait"] == [295, 285]
+
+
+def _fails_in_one_line(command: list[str], *needles: str) -> str:
+    done = subprocess.run([str(part) for part in command], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def test_missing_model_and_bad_images_give_one_line(cpp_binary, exports, tmp_path):
+    good = tmp_path / "good.png"
+    Image.fromarray(_gradient(30, 20, 7)).save(good)
+    _fails_in_one_line(
+        [cpp_binary, tmp_path / "nosuch.onnx", good, tmp_path / "o.png"], "nosuch.onnx", "not found", "stylize export"
+    )
+    _fails_in_one_line([cpp_binary, "--bench", tmp_path / "nosuch.onnx"], "nosuch.onnx", "not found")
+    not_onnx = tmp_path / "garbage.onnx"
+    not_onnx.write_bytes(b"not a model")
+    _fails_in_one_line([cpp_binary, not_onnx, good, tmp_path / "o.png"], "garbage.onnx", "cannot load")
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(good.read_bytes()[:200])
+    _fails_in_one_line(
+        [cpp_binary, exports["fp32"], truncated, tmp_path / "o.png"], "truncated.png", "cannot read image"
+    )
+    _fails_in_one_line(
+        [cpp_binary, exports["fp32"], tmp_path / "nosuch.png", tmp_path / "o.png"], "nosuch.png", "not found"
+    )
+    with pytest.raises(StylizeError, match="nosuch.onnx"):
+        run_cpp_stylize(cpp_binary, tmp_path / "nosuch.onnx", good, tmp_path / "o.png")
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_never_overwrites_the_input(cpp_binary, exports, tmp_path):
+    source = tmp_path / "in.png"
+    Image.fromarray(_gradient(30, 20, 8)).save(source)
+    before = source.read_bytes()
+    _fails_in_one_line([cpp_binary, exports["fp32"], source, source], "is the input file")
+    _fails_in_one_line([cpp_binary, exports["fp32"], source, tmp_path / "." / "in.png"], "is the input file")
+    (tmp_path / "link.png").hardlink_to(source)
+    _fails_in_one_line([cpp_binary, exports["fp32"], source, tmp_path / "link.png"], "is the input file")
+    assert source.read_bytes() == before
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_compressed_exports_are_refused_by_opencv_4_6(cpp_binary, exports, tmp_path, precision):
+    """Debian's OpenCV 4.6 refuses both (fp16: 'Unsupported data type: FLOAT16'; int8: DequantizeLinear
+    with a per-channel scale); the error says which export it is and to use fp32 or ONNX Runtime."""
+    version = run_cpp_bench(cpp_binary, exports["fp32"], repeat=1)["opencv"]
+    source = tmp_path / "in.png"
+    Image.fromarray(_gradient(30, 20, 9)).save(source)
+    command = [cpp_binary, exports[precision], source, tmp_path / "out.png"]
+    if not version.startswith("4.6."):
+        pytest.skip(f"the binary uses OpenCV {version}; the refusal is checked for Debian's 4.6")
+    _fails_in_one_line(command, exports[precision].name, f"{precision} export", "fp32", "ONNX Runtime")
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_build_names_the_packages_when_tools_are_missing(monkeypatch, tmp_path):
+    import stylize.shipping.cpp as cpp_example
+
+    monkeypatch.setattr(cpp_example, "find_cpp_tools", lambda: "cmake")
+    with pytest.raises(StylizeError, match="apt-get install cmake g\\+\\+ pkg-config libopencv-dev"):
+        cpp_example.build_cpp_example(tmp_path / "build")

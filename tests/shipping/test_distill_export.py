@@ -1,0 +1,240 @@
+"""Shipping: nano students distilled from a style, ONNX export checked against PyTorch, the bundled students."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO_ROOT
+
+import stylize.training.loop as loop_module
+from stylize import StylizeError
+from stylize.cli import main
+from stylize.inference.image import stylize_rgb
+from stylize.inference.model_file import METADATA_NAME, WEIGHTS_NAME
+from stylize.inference.styles import load_style
+from stylize.shipping.onnx_export import (
+    TOLERANCE,
+    export_onnx,
+    onnx_graph,
+    ort_session,
+    probe_images,
+    read_onnx_metadata,
+    run_session,
+)
+from stylize.training.distill import DistillSettings, distill
+
+TINY_DISTILL = dict(size=32, batch=1, minutes=None, content=("compose:0-9",), checkpoint_seconds=0.0)
+
+
+@pytest.fixture(scope="module")
+def teachers(tiny_styles, tmp_path_factory):
+    """A styles folder of this module's own with the tiny 'inky' and 'rusty' styles."""
+    styles = tmp_path_factory.mktemp("teachers") / "styles"
+    for name in ("inky", "rusty"):
+        shutil.copytree(tiny_styles / name, styles / name)
+    return styles
+
+
+def _parts(tiny_styles):
+    return tiny_styles.parent / "facegen"
+
+
+def test_distilled_student_is_a_style_of_its_own(teachers, tiny_styles):
+    styles = teachers
+    result = distill(
+        "inky",
+        settings=DistillSettings(steps=25, perceptual_weight=0.0, **TINY_DISTILL),
+        styles_dir=styles,
+        parts=_parts(tiny_styles),
+        device="cpu",
+        progress=False,
+    )
+    folder = styles / "inky-nano"
+    assert result.directory == folder and result.steps == 25
+    student, teacher = load_style("inky-nano", styles), load_style("inky", styles)
+    meta = student.metadata
+    assert meta["architecture"]["name"] == "nano" and student.network.spec.name == "nano"
+    assert meta["distilled_from"] == {"style": "inky", "arch": "tiny", "weights_sha256": teacher.weights_sha256}
+    assert meta["training"]["objective"] == "distillation" and meta["training"]["steps"] == 25
+    assert [r["sha256"] for r in meta["references"]] == [r["sha256"] for r in teacher.metadata["references"]]
+    assert (folder / meta["references"][0]["file"]).is_file()
+    assert set(meta["loss_history"][-1]) == {"step", "total", "pixel"}  # pixels only: no VGG terms
+    # It learns to copy the teacher: closer to it on faces than the seeded starting weights were.
+    from stylize.content.compose import open_part_tree
+    from stylize.nets.transformer import build_network
+    from stylize.training.data import build_content_pool, sample_batch
+
+    pool = build_content_pool(["compose:0-9"], lambda: open_part_tree(_parts(tiny_styles)))
+    faces = sample_batch(pool, seed=99, step=0, batch=4, size=32)
+    torch.manual_seed(0)
+    start = build_network("nano").eval()
+    with torch.no_grad():
+        target = teacher.network(faces)
+        assert (student.network(faces) - target).abs().mean() < 0.7 * (start(faces) - target).abs().mean()
+    image = np.random.default_rng(1).integers(0, 256, (37, 45, 3), dtype=np.uint8)
+    assert stylize_rgb(student.network, image).shape == (37, 45, 3)
+
+
+def test_interrupted_distillation_resumes_to_the_same_weights(teachers, tiny_styles, monkeypatch):
+    settings = DistillSettings(steps=5, **TINY_DISTILL)
+    common = dict(settings=settings, styles_dir=teachers, parts=_parts(tiny_styles), device="cpu", progress=False)
+    distill("inky", name="straight", **common)
+    real_sample = loop_module.sample_batch
+
+    def interrupt_at_step_2(pool, *, step, **kwargs):
+        if step == 2:
+            signal.raise_signal(signal.SIGINT)
+        return real_sample(pool, step=step, **kwargs)
+
+    name = "resumed"
+    monkeypatch.setattr(loop_module, "sample_batch", interrupt_at_step_2)
+    with pytest.raises(StylizeError, match="distillation of .* interrupted at step 3.*--resume"):
+        distill("inky", name=name, **common)
+    monkeypatch.setattr(loop_module, "sample_batch", real_sample)
+    distill("inky", name=name, resume=True, **common)
+    assert (teachers / name / WEIGHTS_NAME).read_bytes() == (teachers / "straight" / WEIGHTS_NAME).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(name="inky"), "the student needs its own name"),
+        (dict(settings=DistillSettings(pixel_weight=0, perceptual_weight=0, steps=1)), "nothing to learn"),
+        (dict(settings=DistillSettings(arch="huge", steps=1)), "architecture 'huge' is not known"),
+    ],
+)
+def test_bad_distillations_are_refused(teachers, kwargs, message):
+    with pytest.raises(StylizeError, match=message):
+        distill("inky", styles_dir=teachers, progress=False, **kwargs)
+    assert not (teachers / "inky-huge").exists()
+
+
+def test_distilling_a_missing_style_names_the_known_ones(teachers):
+    with pytest.raises(StylizeError, match="style 'nobody' not found .* known styles: .*inky"):
+        distill("nobody", styles_dir=teachers, progress=False)
+
+
+@pytest.fixture(scope="module")
+def exported(teachers, tmp_path_factory):
+    model = load_style("inky", teachers)
+    folder = tmp_path_factory.mktemp("onnx")
+    return model, {p: export_onnx(model, folder / f"inky-{p}.onnx", precision=p) for p in ("fp32", "fp16", "int8")}
+
+
+def test_export_matches_pytorch_and_says_how_to_call_it(exported):
+    model, results = exported
+    for precision, result in results.items():
+        runtime = result.checks[0]
+        assert runtime.runtime.startswith("onnxruntime") and runtime.ok and runtime.max_abs <= TOLERANCE[precision]
+        assert result.checks[1].runtime.startswith("opencv")  # reported, loaded or not
+        props = read_onnx_metadata(result.path)
+        assert props["style"] == "inky" and props["precision"] == precision
+        assert props["source_model_sha256"] == model.weights_sha256
+        assert props["colour_order"] == "RGB" and props["value_range"] == "0..1" and props["input_layout"] == "NCHW"
+        assert "multiples of 4" in props["input_contract"]
+    sizes = {p: r.path.stat().st_size for p, r in results.items()}
+    assert sizes["int8"] < sizes["fp16"] < sizes["fp32"]
+
+
+def test_exported_graph_gives_what_stylize_gives_at_any_size(exported):
+    model, results = exported
+    session = ort_session(results["fp32"].path.read_bytes())
+    rng = np.random.default_rng(3)
+    for height, width in ((285, 295), (72, 74), (1, 1), (17, 30)):
+        image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        got = run_session(session, image).astype(int)
+        want = stylize_rgb(model.network, image).astype(int)
+        assert got.shape == want.shape and np.abs(got - want).max() <= 1
+
+
+def test_export_has_dynamic_sizes_plain_operators_and_same_bytes_each_time(exported):
+    model, results = exported
+    graph = onnx_graph(model.network, precision="fp32", metadata=read_onnx_metadata(results["fp32"].path))
+    dims = graph.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in dims] == ["batch", 3, "height", "width"]
+    ops = {node.op_type for node in graph.graph.node}
+    assert ops <= {"Pad", "Conv", "InstanceNormalization", "Relu", "Add", "Resize", "Concat", "Sigmoid"}
+    again = export_onnx(model, results["fp32"].path.with_name("again.onnx"), check=False)
+    assert again.path.read_bytes() == results["fp32"].path.read_bytes()
+
+
+def test_export_refusals_are_one_line(exported, tmp_path):
+    model, results = exported
+    with pytest.raises(StylizeError, match="ending in .onnx"):
+        export_onnx(model, tmp_path / "x.png")
+    with pytest.raises(StylizeError, match="already exists; pass --overwrite"):
+        export_onnx(model, results["fp32"].path, overwrite=False)
+    with pytest.raises(StylizeError, match="precision 'fp8' is not known"):
+        export_onnx(model, tmp_path / "x.onnx", precision="fp8")
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    with pytest.raises(StylizeError, match="junk.onnx: not a readable ONNX file"):
+        read_onnx_metadata(tmp_path / "junk.onnx")
+
+
+def test_cli_distill_and_export(teachers, tiny_styles, tmp_path, capsys):
+    out = tmp_path / "inky.onnx"
+    assert main(["export", "--style", "inky", "--styles-dir", str(teachers), "--out", str(out), "--int8"]) == 0
+    printed = capsys.readouterr().out
+    assert "check: onnxruntime" in printed and "int8" in printed and out.is_file()
+    assert main(["export", "--style", "inky", "--styles-dir", str(teachers), "--out", str(out)]) == 1
+    assert capsys.readouterr().err.strip().count("\n") == 0
+    assert main(["export", "--style", "inky", "--styles-dir", str(teachers), "--fp16", "--int8"]) == 1
+    assert "exclude each other" in capsys.readouterr().err
+    name = "cli-student"
+    assert (
+        main(
+            [
+                "distill",
+                "--style",
+                "rusty",
+                "--name",
+                name,
+                "--steps",
+                "2",
+                "--size",
+                "32",
+                "--batch",
+                "1",
+                "--content",
+                "compose:0-3",
+                "--styles-dir",
+                str(teachers),
+                "--parts",
+                str(_parts(tiny_styles)),
+                "--device",
+                "cpu",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    assert f"distilled rusty -> {name} (nano): 2 steps" in capsys.readouterr().out
+    history = load_style(name, teachers).metadata["loss_history"]
+    assert {"pixel", "style", "content"} <= set(history[-1])  # by default the teacher's objective joins in
+    assert (
+        main(["distill", "--style", "rusty", "--name", name, "--steps", "2", "--styles-dir", str(teachers), "-q"]) == 1
+    )
+    assert "already there" in capsys.readouterr().err
+
+
+BUNDLED = ("pencil", "ink_wash", "paint")
+
+
+@pytest.mark.parametrize("style", BUNDLED)
+def test_bundled_students_are_small_and_match_their_teachers(style):
+    styles = REPO_ROOT / "stylize" / "assets" / "styles"
+    student, teacher = load_style(f"{style}-nano", styles), load_style(style, styles)
+    assert student.metadata["distilled_from"]["weights_sha256"] == teacher.weights_sha256
+    assert (styles / f"{style}-nano" / WEIGHTS_NAME).stat().st_size <= 1_000_000
+    meta = json.loads((styles / f"{style}-nano" / METADATA_NAME).read_text())
+    assert meta["architecture"]["name"] == "nano"
+    image = probe_images(teacher)[0]
+    difference = np.abs(
+        stylize_rgb(student.network, image).astype(int) - stylize_rgb(teacher.network, image).astype(int)
+    )
+    assert difference.mean() < 20  # a student that copies its teacher, not another style

@@ -1,0 +1,1 @@
+"""Generators of the bundled assets (sample part tree, references, bundled styles); not part of the package."""
