@@ -103,7 +103,7 @@ def test_deterministic_up_to_date_and_overwrite_replaces_whole_tree(exported, tm
     assert rerun.up_to_date and len(rerun.stylized) == len(again.stylized)
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "again").rglob("*")} == before
 
-    with pytest.raises(StylizeError, match="contexts differs.*--overwrite"):
+    with pytest.raises(StylizeError, match="contexts differs.*overwrite=True"):
         export_parts(
             "inky", tmp_path / "again", parts=BUNDLED, contexts=1, styles_dir=tiny_styles, device="cpu", progress=False
         )
