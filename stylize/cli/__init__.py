@@ -45,7 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except StylizeError as err:  # a value an option's kind refuses: the same line as from the library
+        print(f"stylize: error: {err}", file=sys.stderr)
+        return 1
     try:
         return int(args.func(args))
     except StylizeError as err:

@@ -11,13 +11,13 @@ from stylize.config import parameter_default
 from stylize.errors import StylizeError
 
 
-def ceiling_settings(args: argparse.Namespace) -> dict[str, int]:
+def ceiling_settings(args: argparse.Namespace) -> tuple[int, int]:
     """``ceiling_faces`` and ``ceiling_steps`` for :func:`stylize.evaluate`: no ceiling unless ``--ceiling``
     or one of its settings is given."""
     wanted = args.ceiling or args.ceiling_faces is not None or args.ceiling_steps is not None
     faces = args.ceiling_faces if args.ceiling_faces is not None else parameter_default("ceiling_faces")
     steps = args.ceiling_steps if args.ceiling_steps is not None else parameter_default("ceiling_steps")
-    return {"ceiling_faces": faces if wanted else 0, "ceiling_steps": steps}
+    return (faces if wanted else 0), steps
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -34,6 +34,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise StylizeError(
                 f"{folder}: cannot create the output folder ({err.strerror}); choose a writable one"
             ) from err
+    ceiling_faces, ceiling_steps = ceiling_settings(args)
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     scores = evaluate(
         args.styles,
@@ -42,7 +43,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         parts=args.parts,
         config=config,
         log=log,
-        **ceiling_settings(args),
+        ceiling_faces=ceiling_faces,
+        ceiling_steps=ceiling_steps,
     )
     for score in scores:
         for note in score.notes:

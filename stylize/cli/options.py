@@ -15,21 +15,25 @@ from collections.abc import Callable
 from typing import Any
 
 from stylize.config import PARAMETERS, SCHEMA, Key, PipelineConfig, load_config, toml_value
-from stylize.errors import StylizeError
+from stylize.errors import SettingError, StylizeError
 from stylize.values import BadValue, Bool, Choice, Float, Int, Kind, Optional
 
 # "section.key" (or a parameter's name) -> {flag: [commands]}: which options set it, for docs/config.md.
 FLAGS: dict[str, dict[str, list[str]]] = {}
 
 
-def kind_type(kind: Kind) -> Callable[[str], Any]:
-    """An argparse ``type`` that checks a word as ``kind`` (refusals as in pipeline.toml and the API)."""
+def kind_type(kind: Kind, flag: str) -> Callable[[str], Any]:
+    """An argparse ``type`` that checks the word given to ``flag`` as ``kind``. A refusal is the line the
+    library gives for the same value, with the flag for the parameter (``--minutes 0 is not allowed; use
+    a finite number > 0``); it is raised as a :class:`SettingError`, which argparse lets through, so
+    :func:`stylize.cli.main` prints it as one line and exits 1 like any other error."""
 
     def parse(word: str) -> Any:
         try:
             return kind.parse(word)
         except BadValue as err:
-            raise argparse.ArgumentTypeError(f"{word} is not allowed; {err}") from None
+            shown = word if word and not any(c.isspace() for c in word) else repr(word)
+            raise SettingError(f"{flag} {shown} is not allowed; {err}") from None
 
     parse.__name__ = kind.type_name  # argparse names the type in some of its own messages
     return parse
@@ -53,8 +57,8 @@ def _add(
         )
     else:
         flag = flag or "--" + dest.replace("_", "-")
-        if kind.__class__.parse is not Kind.parse or isinstance(kind, Choice):
-            extra.setdefault("type", kind_type(kind))
+        if isinstance(kind, (Int, Float, Choice)):  # paths, seeds and sources are checked where they are used
+            extra.setdefault("type", kind_type(kind, flag))
         if isinstance(kind, Choice):
             extra.setdefault("choices", kind.choices)
         elif isinstance(kind, (Int, Float)):

@@ -217,7 +217,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     report_parser.add_argument("--refs", required=True, nargs="+", metavar="IMAGE")
     report_parser.add_argument(
         "--minutes-list",
-        type=kind_type(POSITIVE),
+        type=kind_type(POSITIVE, "--minutes-list"),
         nargs="+",
         metavar="M",
         help="training budgets in minutes (default: [train] minutes)",

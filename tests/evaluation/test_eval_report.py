@@ -276,6 +276,8 @@ def test_cli_eval_writes_the_report(tiny_styles, held_out, tmp_path):
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
+        (["--ceiling-faces", "-1"], "--ceiling-faces -1 is not allowed"),
+        (["--ceiling-steps", "0"], "--ceiling-steps 0 is not allowed"),
         (["--style", "nope"], "style 'nope' not found"),
         (["--content", "missing_folder"], "missing_folder: content source not found"),
         (["--report", "/proc/no/report"], "cannot create the output folder"),

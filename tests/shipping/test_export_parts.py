@@ -141,8 +141,8 @@ def test_refuses_unsafe_destinations_with_one_line(tmp_path, tiny_styles):
         (dict(out_dir=foreign), "not made by export-parts"),
         (dict(out_dir=a_file), "not a folder"),
         (dict(out_dir=tmp_path / "ok", style="no_such_style"), "not found"),
-        (dict(out_dir=tmp_path / "ok", contexts=-1), "--contexts"),
-        (dict(out_dir=tmp_path / "ok", contexts=65), "--contexts"),
+        (dict(out_dir=tmp_path / "ok", contexts=-1), "contexts=-1 is not allowed"),
+        (dict(out_dir=tmp_path / "ok", contexts=65), "contexts=65 is not allowed"),
         (dict(out_dir=tmp_path / "ok", parts=tmp_path / "missing"), "part tree not found"),
     ]
     for overrides, message in cases:
