@@ -109,7 +109,8 @@ def parameter(
     spec = PARAMETERS[name]
     value = spec.default if default is ... else default
     if help is None:
-        help = spec.help if spec.default is None else f"{spec.help} (default {toml_value(spec.default)})"
+        silent = spec.default is None or isinstance(spec.kind, Bool)  # a switch is off unless given
+        help = spec.help if silent else f"{spec.help} (default {toml_value(spec.default)})"
     return _add(parser, name, spec, flag, dest or name, _help(help), value, extra)
 
 

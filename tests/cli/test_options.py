@@ -164,17 +164,11 @@ def test_train_base_refuses_zero_minutes_instead_of_the_default(capsys):
         assert capsys.readouterr().err.startswith("stylize: error: --minutes 0 is not allowed; ")
 
 
-def test_a_bad_config_value_is_refused_before_any_work(tmp_path):
+def test_a_bad_config_value_is_refused_before_any_work(tmp_path, capsys):
     (tmp_path / "pipeline.toml").write_text("[base]\nminutes = inf\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "stylize", "train-base", "--config", str(tmp_path / "pipeline.toml")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 1
-    assert done.stderr.strip() == (
-        f"stylize: error: {tmp_path / 'pipeline.toml'}: [base] minutes = inf is not allowed; use a finite number > 0"
+    assert main(["train-base", "--config", str(tmp_path / "pipeline.toml")]) == 1
+    assert capsys.readouterr().err == (
+        f"stylize: error: {tmp_path / 'pipeline.toml'}: [base] minutes = inf is not allowed; use a finite number > 0\n"
     )
 
 
