@@ -6,9 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from stylize.cli.options import config_of, locations, parameter
+from stylize.cli.options import config_of, locations, parameter, with_flags
 from stylize.config import parameter_default
 from stylize.errors import StylizeError
+
+NOTE_PARAMS = ("ceiling_steps", "ceiling_faces")  # what the notes of evaluate() may name
 
 
 def ceiling_settings(args: argparse.Namespace) -> tuple[int, int]:
@@ -48,7 +50,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
     for score in scores:
         for note in score.notes:
-            print(f"note: {score.style}: {note}", file=sys.stderr)
+            print(f"note: {score.style}: {with_flags(note, NOTE_PARAMS, args.command_parser)}", file=sys.stderr)
     print(format_text_table(scores))
     if args.json:
         write_json(scores, args.json, content=content)

@@ -145,11 +145,15 @@ def as_flags(err: StylizeError, parser: argparse.ArgumentParser | None) -> str:
     """``err``'s line with each parameter it names (``resume=True``, ``minutes=0.0``, ``parts=DIR``)
     written as the flag of ``parser``'s command that sets it (``--resume``, ``--minutes 0.0``,
     ``--parts DIR``); parameters the command has no option for stay as they are."""
-    message = str(err)
-    if parser is None or not err.params:
+    return with_flags(str(err), err.params, parser)
+
+
+def with_flags(message: str, params: tuple[str, ...], parser: argparse.ArgumentParser | None) -> str:
+    """``message`` with the parameters ``params`` (written ``NAME=VALUE``) as ``parser``'s flags; see :func:`as_flags`."""
+    if parser is None or not params:
         return message
     actions = {action.dest: action for action in parser._actions if action.option_strings}
-    for param in err.params:
+    for param in params:
         action = actions.get(param)
         if action is None:
             continue

@@ -278,7 +278,7 @@ def _score_ceiling(
         score.notes.append(
             f"the ceiling's {steps} L-BFGS iterations left a higher training loss "
             f"({score.ceiling_training_loss:.3g}) than the network's outputs ({score.network_training_loss_on_ceiling:.3g}), "
-            "so it is not yet a ceiling: raise ceiling_steps"
+            "so it is not yet a ceiling: raise ceiling_steps=N"
         )
 
 

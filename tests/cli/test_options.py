@@ -322,3 +322,11 @@ def test_the_command_line_and_the_api_say_the_same_about_a_value(capsys):
         as_flags(from_api.value, command("train"))
         == "training setting --minutes inf is not allowed; use a finite number > 0"
     )
+
+
+def test_eval_notes_name_its_flags():
+    from stylize.cli.evaluate import NOTE_PARAMS
+    from stylize.cli.options import with_flags
+
+    note = "the ceiling's 5 L-BFGS iterations left a higher training loss, so it is not yet a ceiling: raise ceiling_steps=N"
+    assert with_flags(note, NOTE_PARAMS, command("eval")).endswith("raise --ceiling-steps N")

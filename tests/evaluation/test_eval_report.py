@@ -189,7 +189,7 @@ def test_evaluate_scores_every_figure_and_writes_the_report(tiny_styles, held_ou
         assert isinstance(score.meets_ceiling_goal, bool)
         assert score.ceiling_training_loss > 0 and score.network_training_loss_on_ceiling > 0
         assert score.loss_history and score.training["steps"] == 4
-        assert all("not yet a ceiling: raise --ceiling-steps" in note for note in score.notes)
+        assert all("not yet a ceiling: raise ceiling_steps=N" in note for note in score.notes)
     assert any(line.startswith("ceiling inky 1/1 p0.png: 3 L-BFGS iterations") for line in lines)
 
     folder = tmp_path / "report"
