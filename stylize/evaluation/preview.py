@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from stylize.config import PipelineConfig, default_config
+from stylize.config import PipelineConfig, default_config, parameter_default
 from stylize.content.sources import (
     ContentFailures,
     Portrait,
@@ -42,11 +42,12 @@ from stylize.inference.image import ApplySettings, stylize_rgb
 from stylize.inference.model_file import StyleModel, reference_files
 from stylize.inference.styles import load_style, parse_style_names
 from stylize.nets.device import resolve_device
+from stylize.values import COUNT, check_setting
 
 GRID_NAME = "grid.png"
 HTML_NAME = "index.html"
 REFERENCE_LONG_SIDE = 320
-DEFAULT_LIMIT = 16
+DEFAULT_LIMIT = parameter_default("limit")
 
 
 @dataclass
@@ -100,8 +101,8 @@ def preview(
     names = parse_style_names(styles)
     if any(name in ("content", "refs") for name in names):
         raise StylizeError("a style named 'content' or 'refs' clashes with the preview's own folders; rename the style")
-    if limit is not None and limit < 1:
-        raise StylizeError(f"--limit {limit} must be at least 1 portrait")
+    if limit is not None:
+        check_setting("limit", limit, COUNT)
     check_sources(content)
     models = {name: load_style(name, styles_dir, config) for name in names}
     torch_device = resolve_device(device)

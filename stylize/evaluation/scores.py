@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from stylize.config import PipelineConfig, default_config
+from stylize.config import PipelineConfig, default_config, parameter_default
 from stylize.content.seeds import COMPOSE_PREFIX, parse_compose_spec
 from stylize.content.sources import Portrait, check_sources, iter_content
 from stylize.errors import StylizeError
@@ -65,7 +65,7 @@ __all__ = [
     "score_style",
 ]
 
-HELD_OUT_DEFAULT = "compose:100000-100015"
+HELD_OUT_DEFAULT: str = parameter_default("held_out")[0]
 CEILING_STYLE_GOAL = 1.3  # style distance within 1.3x of the optimisation's, at no worse content distance
 TIMING_THREADS = 1
 
@@ -278,7 +278,7 @@ def _score_ceiling(
         score.notes.append(
             f"the ceiling's {steps} L-BFGS iterations left a higher training loss "
             f"({score.ceiling_training_loss:.3g}) than the network's outputs ({score.network_training_loss_on_ceiling:.3g}), "
-            "so it is not yet a ceiling: raise --ceiling-steps"
+            "so it is not yet a ceiling: raise ceiling_steps=N"
         )
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from stylize.config import PipelineConfig, default_config
+from stylize.config import APPLY_BATCH, WORKERS, PipelineConfig, default_config
 from stylize.errors import ImageReadError, StylizeError
 from stylize.imageio import (
     LoadedImage,
@@ -43,10 +43,11 @@ from stylize.inference.image import ApplySettings, stylize_batch, to_tensor, to_
 from stylize.inference.model_file import StyleModel, sha256_bytes, sha256_file
 from stylize.inference.styles import load_style, parse_style_names, style_dir
 from stylize.nets.device import resolve_device
+from stylize.values import check_setting
 
 MANIFEST_NAME = "manifest.jsonl"
-MAX_WORKERS = 64
-MAX_BATCH = 256
+MAX_WORKERS = WORKERS.maximum
+MAX_BATCH = APPLY_BATCH.maximum
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,8 @@ def _input_files(inputs: Sequence[str | os.PathLike[str]], out_dir: Path) -> lis
     for item in inputs:
         if Path(item).is_dir() and Path(item).resolve() == out_resolved:
             raise StylizeError(
-                f"{out_dir}: the output folder is an input folder; choose an --out folder apart from the inputs"
+                f"{out_dir}: the output folder is an input folder; choose an out_dir=DIR apart from the inputs",
+                params=("out_dir",),
             )
     files = [(path, relative) for path, relative in find_images(inputs) if out_resolved not in path.resolve().parents]
     if not files:
@@ -275,20 +277,21 @@ def apply(
     config = config or default_config()
     settings = ApplySettings(strength=strength, preserve_color=preserve_color, scale=scale)
     names = parse_style_names(styles)
-    if not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
-        raise StylizeError(f"--workers {workers!r} is out of range; give 1 to {MAX_WORKERS} processes")
+    check_setting("workers", workers, WORKERS)
     torch_device = resolve_device(device)
     if workers > 1 and torch_device.type != "cpu":
-        raise StylizeError("--workers is for CPU runs; on a GPU use --batch instead (or --device cpu)")
+        raise StylizeError(
+            f"workers={workers} is for CPU runs; on a GPU use batch=N instead (or device=cpu)",
+            params=("workers", "batch", "device"),
+        )
     batch = batch if batch is not None else (8 if torch_device.type == "cuda" else 1)
-    if not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
-        raise StylizeError(f"--batch {batch!r} is out of range; give 1 to {MAX_BATCH} portraits per network call")
+    check_setting("batch", batch, APPLY_BATCH)
 
     folders = {name: style_dir(name, styles_dir, config) for name in names}
     models: dict[str, StyleModel] = {name: load_style(name, styles_dir, config) for name in names}
     out_path = Path(out_dir)
     if out_path.exists() and not out_path.is_dir():
-        raise StylizeError(f"{out_path}: exists and is not a folder; choose another --out")
+        raise StylizeError(f"{out_path}: exists and is not a folder; choose another out_dir=DIR", params=("out_dir",))
     files = _input_files(inputs, out_path)
     style_folders = len(names) > 1 if style_folders is None else style_folders
     if len(names) > 1 and not style_folders:
@@ -299,7 +302,8 @@ def apply(
         for _, target in targets:
             if (out_path / target).resolve() in input_paths:
                 raise StylizeError(
-                    f"{out_path / target}: output would overwrite an input; choose an --out folder apart from the inputs"
+                    f"{out_path / target}: output would overwrite an input; choose an out_dir=DIR apart from the inputs",
+                    params=("out_dir",),
                 )
 
     manifest_path = out_path / MANIFEST_NAME

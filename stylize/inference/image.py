@@ -12,39 +12,31 @@ it through unchanged. The controls:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stylize.errors import StylizeError
+from stylize.config import PARAMETERS, SCALE, parameter_default
 from stylize.nets.transformer import PaddedNet
+from stylize.values import check_setting
 
-MAX_SCALE = 8.0
-MIN_SCALE = 0.125
+MAX_SCALE = SCALE.maximum
+MIN_SCALE = SCALE.minimum
 
 
 @dataclass(frozen=True)
 class ApplySettings:
     """How a style is applied; recorded in the apply manifest so changed settings redo outputs."""
 
-    strength: float = 1.0
-    preserve_color: bool = False
-    scale: float = 1.0
+    strength: float = parameter_default("strength")  # 0 (the content) .. 1 (full style)
+    preserve_color: bool = parameter_default("preserve_color")
+    scale: float = parameter_default("scale")  # stroke size, 1 = as trained
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.strength, (int, float)) and 0.0 <= self.strength <= 1.0):
-            raise StylizeError(
-                f"--strength {self.strength!r} is out of range; give a number from 0 (content) to 1 (full style)"
-            )
-        if not (
-            isinstance(self.scale, (int, float)) and math.isfinite(self.scale) and MIN_SCALE <= self.scale <= MAX_SCALE
-        ):
-            raise StylizeError(
-                f"--scale {self.scale!r} is out of range; give a stroke-size factor from {MIN_SCALE} to {MAX_SCALE} (1 = as trained)"
-            )
+        for name in ("strength", "scale"):
+            check_setting(name, getattr(self, name), PARAMETERS[name].kind)
 
     def record(self) -> dict[str, object]:
         return {

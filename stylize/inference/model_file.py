@@ -98,7 +98,7 @@ def read_metadata(directory: str | os.PathLike[str]) -> dict[str, Any]:
     meta_path = folder / METADATA_NAME
     if not meta_path.is_file():
         raise ModelFileError(
-            f"{meta_path}: model metadata not found; train the style first (stylize train --name {folder.name} ...)"
+            f"{meta_path}: model metadata not found; train style {folder.name!r} first (stylize train, or stylize.train)"
         )
     try:
         metadata = json.loads(meta_path.read_text(encoding="utf-8"))

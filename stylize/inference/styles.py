@@ -17,7 +17,7 @@ def parse_style_names(styles: str | Sequence[str]) -> list[str]:
     items = [styles] if isinstance(styles, str) else list(styles)
     names = [name.strip() for item in items for name in str(item).split(",") if name.strip()]
     if not names:
-        raise StylizeError("no style given; name one with --style NAME (or --styles a,b,c)")
+        raise StylizeError("no style given; name one or more with styles=NAME (or styles=a,b,c)", params=("styles",))
     return list(dict.fromkeys(names))
 
 
@@ -49,7 +49,7 @@ def style_dir(
     known = list_styles(root)
     raise StylizeError(
         f"style {name!r} not found in {root} or the bundled styles; known styles: {', '.join(known) or 'none'} "
-        "(train one with stylize train --name NAME --refs IMAGE)"
+        "(train one with stylize train, or stylize.train)"
     )
 
 

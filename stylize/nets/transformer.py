@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stylize.errors import StylizeError
+from stylize.nets.archs import ARCH_NAMES
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ ARCHITECTURES: dict[str, ArchSpec | NanoSpec] = {
         ),
     )
 }
+assert tuple(ARCHITECTURES) == ARCH_NAMES, "stylize/nets/archs.py ARCH_NAMES must list the registry's architectures"
 
 
 def arch_spec(name: str) -> ArchSpec | NanoSpec:

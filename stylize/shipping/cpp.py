@@ -136,7 +136,9 @@ def _run(command: list[str], timeout: float) -> subprocess.CompletedProcess:
     except FileNotFoundError as err:
         raise StylizeError(f"{command[0]}: not found; build it with build_cpp_example() or cmake --build") from err
     except subprocess.TimeoutExpired as err:
-        raise StylizeError(f"{command[0]}: no result after {timeout:.0f} s; try a smaller --repeat") from err
+        raise StylizeError(
+            f"{command[0]}: no result after {timeout:.0f} s; try a smaller repeat=N", params=("repeat",)
+        ) from err
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
         message = lines[-1].removeprefix(f"{BINARY_NAME}: error: ")
@@ -189,6 +191,6 @@ def run_cpp_bench(
         figures = json.loads(lines[-1])
     except (IndexError, ValueError) as err:
         raise StylizeError(
-            f"{binary}: --bench printed no JSON line ({done.stdout.strip()[:120]!r}); rebuild the C++ example"
+            f"{binary}: its benchmark printed no JSON line ({done.stdout.strip()[:120]!r}); rebuild the C++ example"
         ) from err
     return figures

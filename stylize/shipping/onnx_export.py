@@ -383,7 +383,7 @@ def export_onnx(
     if path.is_dir():
         raise StylizeError(f"{path}: is a folder; give a file name like {path / (model.name + '.onnx')}")
     if path.exists() and not overwrite:
-        raise StylizeError(f"{path}: already exists; pass --overwrite to replace it")
+        raise StylizeError(f"{path}: already exists; pass overwrite=True to replace it", params=("overwrite",))
     metadata = model_metadata(model, precision)
     graph = onnx_graph(model.network, precision=precision, metadata=metadata)
     data = graph.SerializeToString()

@@ -65,7 +65,7 @@ import torch
 from tqdm import tqdm
 
 from stylize import __version__
-from stylize.config import PipelineConfig, default_config
+from stylize.config import CONTEXTS, PipelineConfig, default_config, parameter_default
 from stylize.content.composite import (
     ARMOURED_LAYERS,
     FACE_HEIGHT,
@@ -91,13 +91,14 @@ from stylize.inference.image import ApplySettings, stylize_batch
 from stylize.inference.model_file import StyleModel, sha256_bytes, sha256_file
 from stylize.inference.styles import load_style
 from stylize.nets.device import resolve_device
+from stylize.values import COUNT, check_setting
 
 MANIFEST_NAME = "export_parts.json"
 FORMAT = "stylize-part-set"
 FORMAT_VERSION = 1
 METHOD_VERSION = 1  # bump when the stylization method changes, so older exports are no longer up to date
-CONTEXTS_DEFAULT = 4
-MAX_CONTEXTS = 64
+CONTEXTS_DEFAULT = parameter_default("contexts")
+MAX_CONTEXTS = CONTEXTS.maximum
 CONTEXT_SEED_DEFAULT = 0
 FALLBACK_VISIBILITY = 1.0  # below one face's worth of (weighted) visibility, the cut face fills in
 VISIBILITY_POWER = 4  # a view half covered (e.g. by a tinted visor) counts 1/16 of a clear one
@@ -377,11 +378,7 @@ def stylize_part_set(
     draws with a visible pixel on the canvas) and a record of the work (faces, cut faces, notes).
     ``stylizer`` maps a batch of faces to stylized colours (:func:`network_stylizer`).
     """
-    if not isinstance(contexts, int) or isinstance(contexts, bool) or not 0 <= contexts <= MAX_CONTEXTS:
-        raise StylizeError(
-            f"--contexts {contexts!r} is out of range; give 1 to {MAX_CONTEXTS} faces per part "
-            "(or 0 to stylize each part alone, for comparison)"
-        )
+    check_setting("contexts", contexts, CONTEXTS)
     states = _load_states(generator)
     active = {relpath for relpath, state in states.items() if state.box is not None}
     notes: list[str] = []
@@ -493,7 +490,7 @@ def _check_out_dir(out_dir: Path, tree_root: Path) -> None:
     if out_resolved in root_resolved.parents:
         raise StylizeError(f"{out_dir}: output folder holds the part tree {tree_root}; choose a folder outside it")
     if out_dir.exists() and not out_dir.is_dir():
-        raise StylizeError(f"{out_dir}: exists and is not a folder; choose another --out")
+        raise StylizeError(f"{out_dir}: exists and is not a folder; choose another out_dir=DIR", params=("out_dir",))
 
 
 def _read_manifest(out_dir: Path) -> dict[str, Any] | None:
@@ -581,11 +578,7 @@ def export_parts(
     """
     started = time.perf_counter()
     config = config or default_config()
-    if not isinstance(contexts, int) or isinstance(contexts, bool) or not 0 <= contexts <= MAX_CONTEXTS:
-        raise StylizeError(
-            f"--contexts {contexts!r} is out of range; give 1 to {MAX_CONTEXTS} faces per part "
-            "(or 0 to stylize each part alone, for comparison)"
-        )
+    check_setting("contexts", contexts, CONTEXTS)
     root = Path(parts) if parts is not None else config.parts.root
     generator = FaceGenerator.load(root, unreadable=config.parts.unreadable)
     out_path = Path(out_dir)
@@ -593,8 +586,7 @@ def export_parts(
     model = load_style(style, styles_dir, config)
     torch_device = resolve_device(device)
     batch = batch if batch is not None else (8 if torch_device.type == "cuda" else 1)
-    if not isinstance(batch, int) or batch < 1:
-        raise StylizeError(f"--batch {batch!r} is out of range; give 1 or more faces per network call")
+    check_setting("batch", batch, COUNT)
 
     folders, files = _tree_files(root)
     manifest: dict[str, Any] = {
@@ -616,7 +608,8 @@ def export_parts(
         old = _read_manifest(out_path)
         if old is None:
             raise StylizeError(
-                f"{out_path}: folder is not empty and was not made by export-parts; choose a new or empty --out folder"
+                f"{out_path}: folder is not empty and was not made by export-parts; choose a new or empty out_dir=DIR",
+                params=("out_dir",),
             )
         difference = _first_difference(old, manifest, out_path)
         if difference is None:
@@ -629,8 +622,9 @@ def export_parts(
             return result
         if not overwrite:
             raise StylizeError(
-                f"{out_path}: holds a part set made from other inputs ({difference}); pass --overwrite "
-                "to replace it, or choose another --out"
+                f"{out_path}: holds a part set made from other inputs ({difference}); pass overwrite=True "
+                "to replace it, or choose another out_dir=DIR",
+                params=("overwrite", "out_dir"),
             )
 
     stylizer = network_stylizer(model, torch_device, settings)

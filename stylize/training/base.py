@@ -36,44 +36,48 @@ def find_base_model(arch: str, styles_dir: Path) -> Path | None:
 
 
 def train_base(
-    arch: str = "small",
+    arch: str | None = None,
     *,
-    minutes: float | None = 3.0,
+    minutes: float | None = None,
     steps: int | None = None,
-    content: Sequence[str] = ("compose:0-1999",),
+    content: Sequence[str] | None = None,
     styles_dir: str | os.PathLike[str] | None = None,
     parts: str | os.PathLike[str] | None = None,
     config: PipelineConfig | None = None,
-    seed: int = 0,
-    size: int = 160,
-    batch: int = 4,
+    seed: int | None = None,
+    size: int | None = None,
+    batch: int | None = None,
+    learning_rate: float | None = None,
     device: str = "auto",
     resume: bool = False,
     progress: bool = True,
 ) -> TrainResult:
-    """Train the warm-start base network of ``arch``: reproduce composited faces (L1 in pixels)."""
+    """Train the warm-start base network of ``arch``: reproduce composited faces (L1 in pixels).
+
+    A setting left ``None`` is ``config``'s (:meth:`TrainSettings.for_base`: ``[base]``, with ``[train]
+    content`` and ``[run] seed``); ``steps`` without ``minutes`` is a step budget only.
+    """
     from stylize.content.compose import open_part_tree
 
-    settings = TrainSettings(
+    config = config or default_config()
+    settings = TrainSettings.for_base(
+        config,
         arch=arch,
         minutes=minutes,
         steps=steps,
-        content=tuple(content),
+        content=content,
         seed=seed,
         size=size,
         batch=batch,
-        warm_start=False,
-        style_weight=0.0,
-        feature_weight=0.0,
-        learning_rate=2e-3,
+        learning_rate=learning_rate,
     )
     settings.validate()
-    config = config or default_config()
+    arch = settings.arch
     directory = base_model_dir(arch, Path(styles_dir) if styles_dir is not None else config.styles.dir)
     prepare_output(directory, resume, overwrite=True)
     torch_device = resolve_device(device)
     pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
-    torch.manual_seed(seed)
+    torch.manual_seed(settings.seed)
     network = build_network(arch).to(torch_device)
 
     def loss_fn(output: torch.Tensor, batch_: torch.Tensor):
@@ -91,7 +95,7 @@ def train_base(
         device=torch_device,
         progress=progress,
         description=f"base {arch}",
-        interrupted="base training interrupted at step {step}; rerun with --resume to continue",
+        interrupted="base training interrupted at step {step}; rerun with resume=True to continue",
         metadata={
             "name": f"{BASE_DIR_NAME}/{arch}",
             "kind": "base",

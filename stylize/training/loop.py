@@ -45,24 +45,6 @@ class LoopSettings(Protocol):
     checkpoint_seconds: float
 
 
-def check_loop_settings(settings: Any, what: str, extra: list[tuple[bool, str]]) -> None:
-    """Refuse bad settings of a run of :func:`run_training_loop` (crop, batch, budget, learning rate,
-    seed, and the run's own ``extra`` checks) with one line naming the first bad one."""
-    checks = [
-        (settings.size >= 32 and settings.size % 4 == 0, f"size {settings.size}: use a multiple of 4, at least 32"),
-        (settings.batch >= 1, f"batch {settings.batch}: use 1 or more"),
-        (settings.minutes is None or settings.minutes > 0, f"minutes {settings.minutes}: use a positive number"),
-        (settings.steps is None or settings.steps >= 1, f"steps {settings.steps}: use 1 or more"),
-        (settings.minutes is not None or settings.steps is not None, "give a budget: minutes, steps or both"),
-        *extra,
-        (0 < settings.learning_rate < 1, f"learning rate {settings.learning_rate}: use a value in (0, 1)"),
-        (settings.seed >= 0, f"seed {settings.seed}: use a whole number >= 0"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise StylizeError(f"{what} setting {message}")
-
-
 def loop_fingerprint(settings: Any) -> dict[str, Any]:
     """What must match for a checkpoint to be resumed: every setting but the budget, which may change."""
     data = asdict(settings)
@@ -142,7 +124,8 @@ def run_training_loop(
             differing = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
             raise StylizeError(
                 f"{checkpoint_dir}: the checkpoint was made with other settings ({', '.join(differing)} differ); "
-                "rerun with the same settings, or without --resume to start over"
+                "rerun with the same settings, or without resume=True to start over",
+                params=("resume",),
             )
         step, elapsed, history = int(state["step"]), float(state["elapsed"]), list(state["history"])
     budget_seconds = settings.minutes * 60 if settings.minutes is not None else None
@@ -218,13 +201,16 @@ def run_training_loop(
 def prepare_output(directory: Path, resume: bool, overwrite: bool) -> None:
     if resume:
         if not (directory / CHECKPOINT_DIR).is_dir():
-            raise StylizeError(f"{directory}: nothing to resume (no {CHECKPOINT_DIR}/); start without --resume")
+            raise StylizeError(
+                f"{directory}: nothing to resume (no {CHECKPOINT_DIR}/); start without resume=True", params=("resume",)
+            )
         return
     if (directory / METADATA_NAME).exists() or (directory / CHECKPOINT_DIR).exists():
         if not overwrite:
             raise StylizeError(
-                f"{directory}: a style (or an interrupted training) is already there; pass --resume to continue it, "
-                "--overwrite to replace it, or choose another --name"
+                f"{directory}: a style (or an interrupted training) is already there; pass resume=True to continue "
+                "it, overwrite=True to replace it, or choose another name=NAME",
+                params=("resume", "overwrite", "name"),
             )
         shutil.rmtree(directory / CHECKPOINT_DIR, ignore_errors=True)
 
@@ -295,7 +281,7 @@ def fit_and_save(
         with_features=with_features,
     )
     if stopped:
-        raise StylizeError(interrupted.format(step=step, checkpoint=checkpoint_dir))
+        raise StylizeError(interrupted.format(step=step, checkpoint=checkpoint_dir), params=("resume",))
     network.eval().to("cpu")
     final = {k: v for k, v in (history[-1] if history else {}).items() if k != "step"}
     metadata = {

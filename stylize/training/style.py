@@ -75,10 +75,10 @@ def train(
     """
     from stylize.content.compose import open_part_tree
 
-    settings = settings or TrainSettings()
+    config = config or default_config()
+    settings = settings or TrainSettings.from_config(config)
     settings.validate()
     check_style_name(name)
-    config = config or default_config()
     root = Path(styles_dir) if styles_dir is not None else config.styles.dir
     directory = root / name
     prepare_output(directory, resume, overwrite)
@@ -95,8 +95,9 @@ def train(
         base_dir = find_base_model(settings.arch, root)
         if base_dir is None:
             raise StylizeError(
-                f"{base_model_dir(settings.arch, root)}: no base network for warm start of arch {settings.arch!r}; run "
-                f"stylize train-base --arch {settings.arch}, or pass --no-warm-start"
+                f"{base_model_dir(settings.arch, root)}: no base network for warm start of arch {settings.arch!r}; "
+                f"train one (train_base, or stylize train-base) with arch={settings.arch}, or pass warm_start=False",
+                params=("arch", "warm_start"),
             )
         warm_from = {
             "path": f"{BASE_DIR_NAME}/{settings.arch}",
@@ -150,7 +151,7 @@ def train(
         description=f"train {name}",
         interrupted=(
             f"training of {name} interrupted at step {{step}}; the checkpoint in {{checkpoint}} is kept: "
-            "rerun the same command with --resume to continue"
+            "rerun with resume=True to continue"
         ),
         metadata={
             "name": name,

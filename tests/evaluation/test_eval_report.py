@@ -189,7 +189,7 @@ def test_evaluate_scores_every_figure_and_writes_the_report(tiny_styles, held_ou
         assert isinstance(score.meets_ceiling_goal, bool)
         assert score.ceiling_training_loss > 0 and score.network_training_loss_on_ceiling > 0
         assert score.loss_history and score.training["steps"] == 4
-        assert all("not yet a ceiling: raise --ceiling-steps" in note for note in score.notes)
+        assert all("not yet a ceiling: raise ceiling_steps=N" in note for note in score.notes)
     assert any(line.startswith("ceiling inky 1/1 p0.png: 3 L-BFGS iterations") for line in lines)
 
     folder = tmp_path / "report"
@@ -276,8 +276,8 @@ def test_cli_eval_writes_the_report(tiny_styles, held_out, tmp_path):
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--ceiling-faces", "-1"], "ceiling faces -1"),
-        (["--ceiling-steps", "0"], "ceiling steps 0"),
+        (["--ceiling-faces", "-1"], "--ceiling-faces -1 is not allowed"),
+        (["--ceiling-steps", "0"], "--ceiling-steps 0 is not allowed"),
         (["--style", "nope"], "style 'nope' not found"),
         (["--content", "missing_folder"], "missing_folder: content source not found"),
         (["--report", "/proc/no/report"], "cannot create the output folder"),

@@ -103,7 +103,7 @@ def test_deterministic_up_to_date_and_overwrite_replaces_whole_tree(exported, tm
     assert rerun.up_to_date and len(rerun.stylized) == len(again.stylized)
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "again").rglob("*")} == before
 
-    with pytest.raises(StylizeError, match="contexts differs.*--overwrite"):
+    with pytest.raises(StylizeError, match="contexts differs.*overwrite=True"):
         export_parts(
             "inky", tmp_path / "again", parts=BUNDLED, contexts=1, styles_dir=tiny_styles, device="cpu", progress=False
         )
@@ -141,8 +141,8 @@ def test_refuses_unsafe_destinations_with_one_line(tmp_path, tiny_styles):
         (dict(out_dir=foreign), "not made by export-parts"),
         (dict(out_dir=a_file), "not a folder"),
         (dict(out_dir=tmp_path / "ok", style="no_such_style"), "not found"),
-        (dict(out_dir=tmp_path / "ok", contexts=-1), "--contexts"),
-        (dict(out_dir=tmp_path / "ok", contexts=65), "--contexts"),
+        (dict(out_dir=tmp_path / "ok", contexts=-1), "contexts=-1 is not allowed"),
+        (dict(out_dir=tmp_path / "ok", contexts=65), "contexts=65 is not allowed"),
         (dict(out_dir=tmp_path / "ok", parts=tmp_path / "missing"), "part tree not found"),
     ]
     for overrides, message in cases:

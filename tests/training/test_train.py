@@ -76,13 +76,13 @@ def test_interrupted_and_resumed_training_reaches_the_same_weights(tmp_path, tre
         return real_sample(pool, step=step, **kwargs)
 
     monkeypatch.setattr(loop_module, "sample_batch", interrupt_at_step_3)
-    with pytest.raises(StylizeError, match="interrupted at step 4.*--resume"):
+    with pytest.raises(StylizeError, match="interrupted at step 4.*resume=True"):
         train("resumed", [reference], settings=settings, styles_dir=tmp_path, parts=tree, device="cpu", progress=False)
     assert (tmp_path / "resumed/.checkpoint/checkpoint.json").is_file()
     assert not (tmp_path / "resumed" / METADATA_NAME).exists()
     monkeypatch.setattr(loop_module, "sample_batch", real_sample)
 
-    with pytest.raises(StylizeError, match="already there; pass --resume"):
+    with pytest.raises(StylizeError, match="already there; pass resume=True"):
         train("resumed", [reference], settings=settings, styles_dir=tmp_path, parts=tree, device="cpu", progress=False)
     other = TrainSettings(**{**TINY, "steps": 6, "style_weight": 3.0})
     with pytest.raises(StylizeError, match="other settings \\(style_weight differ"):
@@ -176,9 +176,10 @@ def test_unreadable_reference_is_named(tmp_path, tree):
     ("change", "message"),
     [
         (dict(size=30), "multiple of 4"),
-        (dict(arch="huge"), "architecture 'huge' is not known"),
-        (dict(steps=0), "steps 0"),
-        (dict(style_scale=9.0), "style scale"),
+        (dict(arch="huge"), "arch='huge' is not allowed"),
+        (dict(steps=0), "steps=0 is not allowed"),
+        (dict(style_scale=9.0), "style_scale=9.0 is not allowed"),
+        (dict(minutes=float("inf")), "minutes=inf is not allowed"),
     ],
 )
 def test_bad_settings_are_refused(tmp_path, tree, reference, change, message):

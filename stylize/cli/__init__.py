@@ -1,0 +1,67 @@
+"""The ``stylize`` command: a thin shell over the Python API.
+
+Each sub-command parses its arguments, calls one API function and prints a short summary. The
+commands live by stage, each module registering its own: :mod:`~stylize.cli.content` (compose, parts,
+content), :mod:`~stylize.cli.train` (train, train-base, distill, train-report),
+:mod:`~stylize.cli.apply_cmds` (apply, preview), :mod:`~stylize.cli.ship` (export, export-parts, bench),
+:mod:`~stylize.cli.evaluate` (eval) and :mod:`~stylize.cli.project` (run, config). Options that set a
+config key or a library parameter are made from the schema (:mod:`~stylize.cli.options`).
+
+A ``StylizeError`` becomes one line on stderr (its parameters written as this command's flags) and
+exit status 1; Ctrl-C exits 130 with a hint that rerunning resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from stylize import __version__
+from stylize.cli import apply_cmds, content, evaluate, project, ship, train
+from stylize.cli.options import as_flags
+from stylize.errors import StylizeError
+
+__all__ = ["build_parser", "main"]
+
+_GROUPS = (content, train, apply_cmds, ship, evaluate, project)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stylize",
+        description="Neural style transfer post-processing for Pioneer's face portraits.",
+    )
+    parser.add_argument("--version", action="version", version=f"stylize {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", help="pipeline config (default: ./pipeline.toml if present)")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for group in _GROUPS:
+        group.register(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except StylizeError as err:  # a value an option's kind refuses: the same line as from the library
+        print(f"stylize: error: {err}", file=sys.stderr)
+        return 1
+    try:
+        return int(args.func(args))
+    except StylizeError as err:
+        print(f"stylize: error: {as_flags(err, getattr(args, 'command_parser', None))}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("stylize: interrupted; finished work is kept, rerun the same command to resume", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `stylize parts | head`: the reader left, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""Shipping commands: ``export`` (a style as ONNX), ``export-parts`` (a pre-stylized part tree for the
+game) and ``bench`` (runtimes of the networks and of bulk apply)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from stylize.cli.options import config_of, controls, kind_type, locations, parameter, setting
+from stylize.config import WORKERS
+from stylize.errors import StylizeError
+from stylize.nets.archs import ARCH_NAMES
+from stylize.values import COUNT, COUNT_OR_ZERO, POSITIVE
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from stylize.inference.styles import load_style
+    from stylize.shipping.onnx_export import export_onnx
+
+    config = config_of(args)
+    if args.fp16 and args.int8:
+        raise StylizeError("--fp16 and --int8 exclude each other; choose one (or neither for float32)")
+    precision = "fp16" if args.fp16 else "int8" if args.int8 else "fp32"
+    model = load_style(args.style, args.styles_dir, config)
+    out = Path(args.out) if args.out else config.output.dir / "export" / f"{model.name}.onnx"
+    result = export_onnx(model, out, precision=precision, check=not args.no_check, overwrite=args.overwrite)
+    for check in result.checks:
+        print(f"check: {check.line()}")
+    print(
+        f"exported {model.name} ({result.metadata['architecture']}, {precision}) -> {result.path} "
+        f"({result.bytes / 1024:.0f} KiB); input: {result.metadata['input_contract']}"
+    )
+    return 0
+
+
+def cmd_export_parts(args: argparse.Namespace) -> int:
+    from stylize.inference.image import ApplySettings
+    from stylize.shipping.part_sets import GAP_GRID, GAP_JSON, export_parts, format_gap, measure_part_set_gap, write_gap
+
+    config = config_of(args)
+    settings = ApplySettings(strength=args.strength, preserve_color=args.preserve_color, scale=args.scale)
+    out_dir = Path(args.out_dir) if args.out_dir else config.output.dir / "parts" / Path(args.style).name
+    result = export_parts(
+        args.style,
+        out_dir,
+        parts=args.parts,
+        contexts=args.contexts,
+        settings=settings,
+        overwrite=args.overwrite,
+        styles_dir=args.styles_dir,
+        config=config,
+        device=args.device or config.run.device,
+        progress=not args.quiet,
+    )
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(result.summary())
+    if args.measure:
+        gap = measure_part_set_gap(
+            args.style,
+            out_dir,
+            seeds=f"0-{args.measure - 1}",
+            grid=out_dir / GAP_GRID,
+            styles_dir=args.styles_dir,
+            config=config,
+            device=args.device or config.run.device,
+            progress=not args.quiet,
+        )
+        write_gap(gap, out_dir / GAP_JSON)
+        print(format_gap(gap))
+        print(f"-> {out_dir / GAP_JSON}, {out_dir / GAP_GRID}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from stylize.shipping.bench import (
+        bench_apply,
+        bench_networks,
+        bench_report,
+        bench_runtimes,
+        format_apply_table,
+        format_network_table,
+        format_runtime_table,
+    )
+
+    config = config_of(args)
+    log = None if args.quiet else (lambda line: print(line, file=sys.stderr))
+    cpp_binary = None
+    if not args.no_cpp:
+        from stylize.shipping.cpp import build_cpp_example, find_cpp_tools
+
+        missing = find_cpp_tools()
+        if missing:
+            print(f"note: no C++ column ({missing})", file=sys.stderr)
+        else:
+            cpp_binary = build_cpp_example(Path(args.cpp_build))
+    runtime_rows = bench_runtimes(
+        args.archs, min_runs=args.min_runs, min_seconds=args.min_seconds, cpp_binary=cpp_binary, progress=log
+    )
+    print(format_runtime_table(runtime_rows))
+    print()
+    network_rows = bench_networks(
+        args.archs, args.threads, min_runs=args.min_runs, min_seconds=args.min_seconds, progress=log
+    )
+    print("eager PyTorch per thread count, with batch-4 throughput:")
+    print(format_network_table(network_rows))
+    apply_rows = []
+    if args.apply_images > 0:
+        apply_rows = bench_apply(
+            args.apply_style,
+            args.workers,
+            images=args.apply_images,
+            parts=args.parts,
+            styles_dir=args.styles_dir,
+            config=config,
+        )
+        print()
+        print(format_apply_table(apply_rows))
+    report = bench_report(network_rows, apply_rows, runtime_rows)
+    if args.kill_resume:
+        from stylize.shipping.bench import bench_kill_resume
+
+        row = bench_kill_resume(
+            args.apply_style, images=args.kill_resume, parts=args.parts, styles_dir=args.styles_dir, config=config
+        )
+        print(
+            f"\nkill/resume: {row.images} images with {row.style}; SIGKILL after {row.killed_after} outputs, the "
+            f"rerun wrote {row.resumed_wrote}; outputs identical to an uninterrupted run: "
+            f"{'yes' if row.identical else 'NO'} ({row.uninterrupted_s:.1f} s uninterrupted, "
+            f"{row.killed_plus_resumed_s:.1f} s killed + resumed)"
+        )
+        report["kill_resume"] = asdict(row)
+    if args.json:
+        from stylize.imageio import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    export_parser = sub.add_parser(
+        "export",
+        parents=[common],
+        help="export a style as ONNX for a C++ runtime",
+        description="Write a style network as an ONNX file (dynamic height and width, "
+        "metadata properties saying how to call it) and check it against "
+        "PyTorch in ONNX Runtime and OpenCV's DNN module.",
+    )
+    export_parser.add_argument("--style", required=True, help="style name or folder")
+    export_parser.add_argument("--format", default="onnx", choices=("onnx",), help="onnx (the only format)")
+    export_parser.add_argument(
+        "--fp16", action="store_true", help="half-precision weights (ONNX Runtime; not OpenCV 4.6)"
+    )
+    export_parser.add_argument("--int8", action="store_true", help="8-bit conv weights (ONNX Runtime; not OpenCV 4.6)")
+    export_parser.add_argument(
+        "--out", metavar="FILE", help="output .onnx file (default [output] dir/export/STYLE.onnx)"
+    )
+    export_parser.add_argument("--no-check", action="store_true", help="skip the round-trip check against PyTorch")
+    export_parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    locations(export_parser, device=False, parts=False)
+    export_parser.set_defaults(func=cmd_export, command_parser=export_parser)
+
+    parts_export_parser = sub.add_parser(
+        "export-parts",
+        parents=[common],
+        help="a pre-stylized copy of a part tree for the game",
+        description="Write a complete data/facegen tree (same files, sizes and alpha) whose parts are stylized in "
+        "context: each part is cut out of whole stylized faces it appears in, so the game composites "
+        "styled faces at no run-time cost. OUT/export_parts.json records the inputs; a rerun with the "
+        "same inputs does nothing, other inputs need --overwrite. --measure N compares N faces from "
+        "the tree with stylize apply on the original faces (OUT/gap.json, OUT/gap_grid.png).",
+    )
+    parts_export_parser.add_argument("--style", required=True, help="style name or folder")
+    setting(parts_export_parser, "parts", "root", dest="parts", metavar="DIR")
+    parts_export_parser.add_argument(
+        "--out", dest="out_dir", metavar="DIR", help="output tree (default [output] dir/parts/STYLE)"
+    )
+    parameter(parts_export_parser, "contexts", metavar="K")
+    parts_export_parser.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
+    parameter(
+        parts_export_parser,
+        "measure",
+        metavar="N",
+        help="also measure the gap to stylize apply on seeds 0..N-1, e.g. 200 (default 0: no measurement)",
+    )
+    controls(parts_export_parser)
+    locations(parts_export_parser, parts=False)
+    parts_export_parser.set_defaults(func=cmd_export_parts, command_parser=parts_export_parser)
+
+    bench_parser = sub.add_parser(
+        "bench",
+        parents=[common],
+        help="time the networks and bulk apply",
+        description="ms per 295x285 portrait and 74x72 thumbnail per network: on one "
+        "thread in eager PyTorch, ONNX Runtime, OpenCV DNN and the C++ example, "
+        "then per thread count in PyTorch, as ratios to the Johnson-size "
+        "network in the same run; and end-to-end apply throughput per worker "
+        "count.",
+    )
+    bench_parser.add_argument(
+        "--archs",
+        nargs="+",
+        default=list(ARCH_NAMES),
+        choices=ARCH_NAMES,
+        metavar="ARCH",
+        help=f"networks to time: {', '.join(ARCH_NAMES)} (default: all; johnson, the baseline, is always timed)",
+    )
+    bench_parser.add_argument(
+        "--no-cpp",
+        action="store_true",
+        help="skip the column of the C++ example (stylize/assets/cpp, built with the system OpenCV)",
+    )
+    bench_parser.add_argument(
+        "--cpp-build", default="build/cpp", metavar="DIR", help="where the C++ example is built (default build/cpp)"
+    )
+    bench_parser.add_argument("--threads", nargs="+", type=kind_type(COUNT, "--threads"), default=[1, 2], metavar="N")
+    bench_parser.add_argument(
+        "--min-runs", type=kind_type(COUNT, "--min-runs"), default=5, help="timed runs per figure (median; default 5)"
+    )
+    bench_parser.add_argument(
+        "--min-seconds",
+        type=kind_type(POSITIVE, "--min-seconds"),
+        default=1.0,
+        help="time each figure at least this long (default 1)",
+    )
+    bench_parser.add_argument("--apply-style", default="pencil", help="style for the apply throughput (default pencil)")
+    bench_parser.add_argument(
+        "--apply-images",
+        type=kind_type(COUNT_OR_ZERO, "--apply-images"),
+        default=48,
+        help="faces for the apply throughput (default 48; 0: skip)",
+    )
+    bench_parser.add_argument("--workers", nargs="+", type=kind_type(WORKERS, "--workers"), default=[1, 2], metavar="N")
+    bench_parser.add_argument(
+        "--kill-resume",
+        type=kind_type(COUNT_OR_ZERO, "--kill-resume"),
+        default=0,
+        metavar="N",
+        help="also kill an apply run of N faces half-way, resume it and compare the bytes",
+    )
+    bench_parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    locations(bench_parser, device=False)
+    bench_parser.set_defaults(func=cmd_bench, command_parser=bench_parser)

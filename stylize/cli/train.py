@@ -1,0 +1,239 @@
+"""Training commands: ``train`` (a style), ``train-base`` (the warm-start base network), ``distill``
+(a small student for the game) and ``train-report`` (styles trained and scored under budgets).
+
+Every setting's option comes from its config key (``[train]``, ``[base]``, ``[distill]``); a value not
+given on the command line is the config's.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from stylize.cli.options import config_of, given, kind_type, locations, parameter, setting
+from stylize.config import PipelineConfig
+from stylize.values import POSITIVE
+
+# The [train] keys `stylize train` and `train-report` override, in the order --help lists them.
+_STYLE_KEYS = ("style_weight", "content_weight", "tv_weight", "feature_weight", "style_scale")
+
+
+def _learning_rate(parser: argparse.ArgumentParser, section: str) -> None:
+    setting(parser, section, "learning_rate", flag="--lr")
+
+
+def _train_settings(args: argparse.Namespace, config: PipelineConfig) -> Any:
+    from stylize.training.settings import TrainSettings
+
+    return TrainSettings.from_config(
+        config,
+        **given(args, "arch", "size", "batch", "minutes", "steps", *_STYLE_KEYS, "learning_rate", "seed"),
+        warm_start=args.warm_start,
+        content=args.content,
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from stylize.training.style import train
+
+    config = config_of(args)
+    result = train(
+        args.name,
+        args.refs,
+        settings=_train_settings(args, config),
+        styles_dir=args.styles_dir,
+        parts=args.parts,
+        config=config,
+        device=args.device or config.run.device,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    losses = ", ".join(f"{k} {v:.4g}" for k, v in result.final_losses.items())
+    print(
+        f"trained {args.name}: {result.steps} steps in {result.wall_seconds / 60:.1f} min ({losses}) -> {result.directory}"
+    )
+    return 0
+
+
+def cmd_train_base(args: argparse.Namespace) -> int:
+    from stylize.training.base import train_base
+
+    config = config_of(args)
+    arch = args.arch or config.base.arch
+    result = train_base(
+        arch,
+        **given(args, "minutes", "steps", "content", "seed", "size", "batch", "learning_rate"),
+        styles_dir=args.styles_dir,
+        parts=args.parts,
+        config=config,
+        device=args.device or config.run.device,
+        resume=args.resume,
+        progress=not args.quiet,
+    )
+    print(
+        f"base {arch}: {result.steps} steps in {result.wall_seconds / 60:.1f} min "
+        f"(L1 {result.final_losses.get('l1', float('nan')):.4f}) -> {result.directory}"
+    )
+    return 0
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from stylize.training.distill import DistillSettings, distill
+
+    config = config_of(args)
+    settings = DistillSettings.from_config(
+        config,
+        **given(
+            args, "arch", "minutes", "steps", "size", "batch", "pixel_weight", "perceptual_weight", "learning_rate"
+        ),
+        seed=args.seed,
+        content=args.content,
+    )
+    result = distill(
+        args.style,
+        name=args.name,
+        settings=settings,
+        styles_dir=args.styles_dir,
+        parts=args.parts,
+        config=config,
+        device=args.device or config.run.device,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    losses = ", ".join(f"{k} {v:.4g}" for k, v in result.final_losses.items())
+    print(
+        f"distilled {args.style} -> {result.directory.name} ({settings.arch}): {result.steps} steps in "
+        f"{result.wall_seconds / 60:.1f} min ({losses}) -> {result.directory}"
+    )
+    return 0
+
+
+def cmd_train_report(args: argparse.Namespace) -> int:
+    from stylize.evaluation.train_report import format_table, train_report, write_report
+
+    config = config_of(args)
+    rows = train_report(
+        args.refs,
+        minutes=args.minutes_list or [config.train.minutes],
+        starts=args.starts,
+        settings=_train_settings(args, config),
+        held_out=args.held_out,
+        parts=args.parts,
+        config=config,
+        work_dir=args.work_dir,
+        device=args.device or config.run.device,
+        progress=not args.quiet,
+    )
+    print(format_table(rows))
+    if args.json:
+        write_report(rows, args.json)
+    return 0
+
+
+def _content(parser: argparse.ArgumentParser) -> None:
+    setting(parser, "train", "content", nargs="+", metavar="SOURCE")
+
+
+def _seed(parser: argparse.ArgumentParser) -> None:
+    setting(parser, "run", "seed")
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    train_parser = sub.add_parser(
+        "train",
+        parents=[common],
+        help="train a style from reference images",
+        description="Train a feed-forward style network from an artist's references "
+        "into styles/NAME/ (model.safetensors, model.json, refs/). "
+        "Defaults come from [train] in pipeline.toml.",
+    )
+    train_parser.add_argument("--name", required=True, help="style name (folder under the styles folder)")
+    train_parser.add_argument("--refs", required=True, nargs="+", metavar="IMAGE", help="reference images or folders")
+    _content(train_parser)
+    setting(train_parser, "train", "minutes")
+    parameter(train_parser, "steps")
+    for key in ("arch", "size", "batch", *_STYLE_KEYS):
+        setting(train_parser, "train", key)
+    _learning_rate(train_parser, "train")
+    _seed(train_parser)
+    setting(train_parser, "train", "warm_start", help="start from random weights, not the base network")
+    train_parser.add_argument("--resume", action="store_true", help="continue an interrupted training")
+    train_parser.add_argument("--overwrite", action="store_true", help="replace an existing style of this name")
+    locations(train_parser)
+    train_parser.set_defaults(func=cmd_train, command_parser=train_parser)
+
+    base_parser = sub.add_parser(
+        "train-base",
+        parents=[common],
+        help="train the warm-start base network of an arch",
+        description="Train a network to reproduce composited faces; styles start from it. "
+        "Defaults come from [base] in pipeline.toml.",
+    )
+    setting(base_parser, "base", "arch")
+    setting(base_parser, "base", "minutes")
+    parameter(base_parser, "steps")
+    _content(base_parser)
+    _seed(base_parser)
+    setting(base_parser, "base", "size")
+    setting(base_parser, "base", "batch")
+    _learning_rate(base_parser, "base")
+    base_parser.add_argument("--resume", action="store_true", help="continue an interrupted training")
+    locations(base_parser)
+    base_parser.set_defaults(func=cmd_train_base, command_parser=base_parser)
+
+    distill_parser = sub.add_parser(
+        "distill",
+        parents=[common],
+        help="distill a style into a tiny network for the game",
+        description="Train a small student network (default: nano) to reproduce a trained "
+        "style's output on composited faces (L1 to the teacher plus its own "
+        "perceptual objective); written as style STYLE-ARCH beside it. "
+        "Defaults come from [distill] in pipeline.toml.",
+    )
+    distill_parser.add_argument("--style", required=True, help="the trained style to distill (the teacher)")
+    distill_parser.add_argument("--name", help="the student's style name (default STYLE-ARCH)")
+    setting(distill_parser, "distill", "arch")
+    setting(distill_parser, "distill", "minutes")
+    parameter(distill_parser, "steps")
+    _content(distill_parser)
+    for key in ("size", "batch", "pixel_weight", "perceptual_weight"):
+        setting(distill_parser, "distill", key)
+    _learning_rate(distill_parser, "distill")
+    _seed(distill_parser)
+    distill_parser.add_argument("--resume", action="store_true", help="continue an interrupted distillation")
+    distill_parser.add_argument("--overwrite", action="store_true", help="replace an existing style of that name")
+    locations(distill_parser)
+    distill_parser.set_defaults(func=cmd_distill, command_parser=distill_parser)
+
+    report_parser = sub.add_parser(
+        "train-report",
+        parents=[common],
+        help="train and score styles under budgets",
+        description="Train a style per reference, budget and start (warm/cold) in a "
+        "scratch folder and score each on held-out faces.",
+    )
+    report_parser.add_argument("--refs", required=True, nargs="+", metavar="IMAGE")
+    report_parser.add_argument(
+        "--minutes-list",
+        type=kind_type(POSITIVE, "--minutes-list"),
+        nargs="+",
+        metavar="M",
+        help="training budgets in minutes (default: [train] minutes)",
+    )
+    report_parser.add_argument("--starts", nargs="+", choices=("warm", "cold"), default=["warm"])
+    parameter(report_parser, "held_out", nargs="+", metavar="SOURCE")
+    _content(report_parser)
+    report_parser.add_argument("--json", metavar="FILE")
+    report_parser.add_argument("--work-dir", metavar="DIR", help="where the trained styles go (default: a temp folder)")
+    for key in ("arch", *_STYLE_KEYS):
+        setting(report_parser, "train", key)
+    _learning_rate(report_parser, "train")
+    setting(report_parser, "train", "size")
+    setting(report_parser, "train", "batch")
+    _seed(report_parser)
+    locations(report_parser, styles=False)
+    report_parser.set_defaults(
+        func=cmd_train_report, command_parser=report_parser, minutes=None, steps=None, warm_start=None
+    )
