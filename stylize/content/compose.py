@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -72,16 +74,16 @@ def compose_face(generator: FaceGenerator, seed: int, armoured: bool = False) ->
 
 def iter_faces(
     seeds: str | int | list[int], parts: str | os.PathLike[str] | FaceGenerator | None = None, armoured: bool = False
-):
+) -> Iterator[ComposedFace]:
     """Yield ``ComposedFace`` for each seed, in memory (no files written)."""
     generator = parts if isinstance(parts, FaceGenerator) else open_part_tree(parts)
     for seed in parse_seeds(seeds):
         yield compose_face(generator, seed, armoured)
 
 
-def read_manifest(path: Path) -> dict[tuple[int, bool], dict]:
+def read_manifest(path: Path) -> dict[tuple[int, bool], dict[str, Any]]:
     """Records of an existing manifest keyed by (seed, armoured); torn or foreign lines are ignored."""
-    records: dict[tuple[int, bool], dict] = {}
+    records: dict[tuple[int, bool], dict[str, Any]] = {}
     if not path.is_file():
         return records
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -94,7 +96,7 @@ def read_manifest(path: Path) -> dict[tuple[int, bool], dict]:
     return records
 
 
-def _manifest_text(records: dict[tuple[int, bool], dict]) -> str:
+def _manifest_text(records: dict[tuple[int, bool], dict[str, Any]]) -> str:
     return "".join(json.dumps(records[key]) + "\n" for key in sorted(records))
 
 

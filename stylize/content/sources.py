@@ -56,13 +56,18 @@ def iter_content(
     An unreadable file raises ``ImageReadError``, unless ``failures`` is given: then it is recorded
     there and skipped, so one bad file in a folder of thousands does not stop the run.
     """
-    generator: FaceGenerator | None = parts if isinstance(parts, FaceGenerator) else None
+    generator: FaceGenerator | None = None
+    tree: str | os.PathLike[str] | None = None
+    if isinstance(parts, FaceGenerator):
+        generator = parts
+    else:
+        tree = parts
     for source in sources:
         text = os.fspath(source)
         if text.startswith(COMPOSE_PREFIX):
             seeds, armoured = parse_compose_spec(text)
             if generator is None:
-                generator = open_part_tree(parts, config)
+                generator = open_part_tree(tree, config)
             for seed in seeds:
                 face = compose_face(generator, seed, armoured)
                 yield Portrait(face.file_name, face.rgb, None, f"compose:{seed}{':armoured' if armoured else ''}")

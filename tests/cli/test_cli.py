@@ -74,6 +74,7 @@ def test_parts_and_config_commands(tmp_path, capsys):
     assert "[content] seeds = 0-15 (16 faces)" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_run_composes_the_configured_faces(tmp_path):
     make_tree(tmp_path / "facegen")
     (tmp_path / "legacy").mkdir()

@@ -1,6 +1,7 @@
 """The bundled sample part tree: regenerated bit for bit by project code, and usable as a tree."""
 
 import numpy as np
+import pytest
 from conftest import REPO_ROOT
 
 from stylize import compose
@@ -11,6 +12,7 @@ from tools.sample_parts import draw_sample_tree
 BUNDLED = REPO_ROOT / "stylize" / "assets" / "facegen"
 
 
+@pytest.mark.slow
 def test_bundled_tree_regenerates_bit_for_bit(tmp_path):
     written = draw_sample_tree(tmp_path / "facegen")
     regenerated = {p.relative_to(tmp_path / "facegen").as_posix(): p.read_bytes() for p in written}
@@ -50,6 +52,7 @@ def test_bundled_faces_are_not_flat_test_patterns():
     assert len({face.tobytes() for face in faces}) == 8
 
 
+@pytest.mark.slow
 def test_bundled_references_regenerate_bit_for_bit(tmp_path):
     from tools.reference_art import REFERENCE_NAMES, write_references
 

@@ -147,6 +147,7 @@ def composed(shared_facegen, tmp_path_factory):
     return out, records
 
 
+@pytest.mark.slow
 def test_manifest_is_the_games_selection_for_seeds_0_to_999(shared_facegen, composed):
     _, records = composed
     assert [r["seed"] for r in records] == list(range(1000))
@@ -159,6 +160,12 @@ def test_manifest_is_the_games_selection_for_seeds_0_to_999(shared_facegen, comp
         assert record["file"] == f"face_{record['seed']:010d}.png"
 
 
+@pytest.fixture(scope="module")
+def game_tree(shared_facegen):
+    """The game's part tree as the generator opens it (every part decoded once for the module)."""
+    return FaceGenerator.load(shared_facegen).tree
+
+
 @pytest.mark.parametrize(
     ("seed", "race", "gender", "names"),
     [
@@ -166,8 +173,8 @@ def test_manifest_is_the_games_selection_for_seeds_0_to_999(shared_facegen, comp
         (2026, 1, 1, ["head_1_0", "eyes_1_7", "nose_1_2", "mouth_1_5", "hair_1_4", "acc_0", "cloth_1_10", "armour_1"]),
     ],
 )
-def test_known_seeds(shared_facegen, seed, race, gender, names):
-    picked = pick_face_parts(FaceGenerator.load(shared_facegen).tree, seed)
+def test_known_seeds(game_tree, seed, race, gender, names):
+    picked = pick_face_parts(game_tree, seed)
     record = picked.manifest_record("x", False)
     assert (record["race"], record["gender"]) == (race, gender)
     got = [
@@ -209,6 +216,7 @@ def _float_alpha_over(root, record, armoured):
     return canvas
 
 
+@pytest.mark.slow
 def test_composites_match_a_plain_alpha_over_within_one_level(shared_facegen, composed):
     out, records = composed
     worst = 0.0
@@ -220,6 +228,7 @@ def test_composites_match_a_plain_alpha_over_within_one_level(shared_facegen, co
     assert worst <= 1.0
 
 
+@pytest.mark.slow
 def test_armoured_composites_match_too(shared_facegen, tmp_path):
     compose("0-19", tmp_path, parts=shared_facegen, armoured=True, progress=False)
     for line in (tmp_path / "manifest.jsonl").read_text().splitlines():
@@ -229,6 +238,7 @@ def test_armoured_composites_match_too(shared_facegen, tmp_path):
         assert np.abs(got - _float_alpha_over(shared_facegen, record, True)).max() <= 1.0
 
 
+@pytest.mark.slow
 def test_stray_copy_file_is_ignored(shared_facegen, composed):
     _, records = composed
     assert (shared_facegen / "species_0/race_1/eyes/eyes3 copy.png").exists()

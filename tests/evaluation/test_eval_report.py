@@ -123,6 +123,7 @@ def test_faces_and_eyes_are_found_on_composited_faces_and_not_on_a_blank():
     assert find_face(portrait.rgb) == FaceFinding(True, True) and has_face(portrait.rgb)
 
 
+@pytest.mark.slow
 def test_ceiling_lowers_the_style_loss_deterministically(tmp_path, held_out):
     import torch
 
@@ -162,6 +163,7 @@ def test_ceiling_lowers_the_style_loss_deterministically(tmp_path, held_out):
 # --- evaluate and the report ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_evaluate_scores_every_figure_and_writes_the_report(tiny_styles, held_out, tmp_path):
     from stylize.evaluation.scores import evaluate
 
@@ -207,6 +209,7 @@ def test_evaluate_scores_every_figure_and_writes_the_report(tiny_styles, held_ou
         _not_blank(folder / name)
 
 
+@pytest.mark.slow
 def test_evaluate_without_ceiling_and_its_errors(tiny_styles, held_out):
     import torch
 
@@ -232,6 +235,7 @@ def test_evaluate_without_ceiling_and_its_errors(tiny_styles, held_out):
     assert training_overlap(inky, [str(held_out)]) == 0
 
 
+@pytest.mark.slow
 def test_cli_eval_writes_the_report(tiny_styles, held_out, tmp_path):
     done = subprocess.run(
         [
@@ -307,6 +311,7 @@ def test_cli_eval_help_names_the_ceiling_defaults(capsys):
 # --- a style from a reference the repo has never seen -----------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_style_from_an_unseen_reference_ranks_between_its_content_and_zero(tmp_path, held_out):
     from stylize.evaluation.scores import evaluate
     from stylize.training.settings import TrainSettings

@@ -47,6 +47,7 @@ def sheet(tmp_path_factory, tree, tiny_styles):
     return result
 
 
+@pytest.mark.slow
 def test_preview_writes_grid_html_and_images(sheet):
     out = sheet.out_dir
     assert sheet.styles == ["inky", "rusty"] and len(sheet.rows) == 4
@@ -67,6 +68,7 @@ def test_preview_writes_grid_html_and_images(sheet):
     assert "<link" not in page and "@import" not in page
 
 
+@pytest.mark.slow
 def test_preview_in_headless_chromium(sheet, tmp_path):
     executable = find_chromium()
     require_tool("chromium (Debian package chromium)", executable)
@@ -122,6 +124,7 @@ def test_preview_refuses_bad_requests(tmp_path, tree, tiny_styles):
         preview([], ["compose:0-1"], tmp_path / "out", parts=tree, styles_dir=tiny_styles)
 
 
+@pytest.mark.slow
 def test_run_trains_missing_styles_applies_and_previews(tmp_path, tree, tiny_styles):
     import shutil
 
@@ -146,6 +149,7 @@ def test_run_trains_missing_styles_applies_and_previews(tmp_path, tree, tiny_sty
     assert again.returncode == 0 and "train fresh" not in again.stdout and "0 written, 6 up to date" in again.stdout
 
 
+@pytest.mark.slow
 def test_run_names_a_style_it_cannot_train(tmp_path, tree):
     (tmp_path / "pipeline.toml").write_text(
         f'[parts]\nroot = "{tree}"\n[content]\nseeds = "0"\n[styles]\ndir = "styles"\nuse = ["ghost"]\n'
@@ -157,6 +161,7 @@ def test_run_names_a_style_it_cannot_train(tmp_path, tree):
     assert "style 'ghost' has no model" in done.stderr and "[styles.references] ghost" in done.stderr
 
 
+@pytest.mark.slow
 def test_bench_measures_against_the_johnson_baseline(tmp_path, tiny_styles, tree):
     from stylize.shipping.bench import bench_apply, bench_networks, bench_report
 
@@ -171,6 +176,7 @@ def test_bench_measures_against_the_johnson_baseline(tmp_path, tiny_styles, tree
     assert report["baseline"] == "johnson" and report["networks"][0]["arch"] == "tiny"
 
 
+@pytest.mark.slow
 def test_bench_runtimes_time_every_runtime_against_johnson():
     from stylize.shipping.bench import bench_runtimes, format_runtime_table
 

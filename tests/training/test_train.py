@@ -37,6 +37,7 @@ def reference(tmp_path_factory):
     return stroke_reference(tmp_path_factory.mktemp("refs") / "strokes.png")
 
 
+@pytest.mark.slow
 def test_training_writes_a_model_with_full_metadata(tmp_path, tree, reference):
     result = train(
         "tiny_style",
@@ -64,6 +65,7 @@ def test_training_writes_a_model_with_full_metadata(tmp_path, tree, reference):
     assert loaded.metadata == meta and loaded.network.spec.name == "tiny"
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_training_reaches_the_same_weights(tmp_path, tree, reference, monkeypatch):
     settings = TrainSettings(steps=6, **TINY)
     train("straight", [reference], settings=settings, styles_dir=tmp_path, parts=tree, device="cpu", progress=False)
@@ -110,6 +112,7 @@ def test_interrupted_and_resumed_training_reaches_the_same_weights(tmp_path, tre
     assert (tmp_path / "resumed" / WEIGHTS_NAME).read_bytes() == (tmp_path / "straight" / WEIGHTS_NAME).read_bytes()
 
 
+@pytest.mark.slow
 def test_warm_start_uses_the_base_network(tmp_path, tree, reference, monkeypatch):
     monkeypatch.setattr(base_module, "bundled_bases_dir", lambda: tmp_path / "no_shipped_bases")
     with pytest.raises(StylizeError, match="no base network for warm start.*train-base"):
@@ -259,6 +262,7 @@ def test_weights_of_another_architecture_are_refused(trained, tmp_path):
         load_model(folder)
 
 
+@pytest.mark.slow
 def test_cli_train_and_apply(tmp_path, tree, reference):
     from stylize.cli import main
 
@@ -320,6 +324,7 @@ def test_cli_train_and_apply(tmp_path, tree, reference):
     assert (inputs / "p.png").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_run_applies_the_configured_styles_and_writes_a_preview(tmp_path, tree, reference):
     import subprocess
     import sys
@@ -349,6 +354,7 @@ def test_run_applies_the_configured_styles_and_writes_a_preview(tmp_path, tree, 
         assert out.size == (295, 285)
 
 
+@pytest.mark.slow
 def test_eval_scores_a_style(trained, tree, tmp_path):
     from stylize.cli import main
     from stylize.evaluation.scores import evaluate
@@ -378,6 +384,7 @@ def test_eval_scores_a_style(trained, tree, tmp_path):
     assert json.loads((tmp_path / "e.json").read_text())["styles"][0]["portraits"] == 2
 
 
+@pytest.mark.slow
 def test_feature_term_keeps_the_light_and_dark_of_eyes_nose_and_mouth(tmp_path, tree, reference):
     """Composited crops carry where the eyes, nose and mouth show; the feature term scores only there,
     ignores a change of overall colour, and is recorded in the model file."""
