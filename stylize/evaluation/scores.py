@@ -47,11 +47,12 @@ from stylize.evaluation.ceiling import (
 from stylize.evaluation.faces import find_face
 from stylize.evaluation.quality import edge_ssim, histogram_distance, lab_histogram
 from stylize.inference.image import stylize_rgb, to_tensor, to_uint8
-from stylize.inference.model_file import StyleModel, reference_files
+from stylize.inference.model_file import StyleModel, measured_references, reference_files
 from stylize.inference.styles import load_style
-from stylize.nets.vgg import CONTENT_LAYER_DEFAULT, STYLE_LAYERS_DEFAULT, VGGFeatures
+from stylize.nets.vgg import MEASURE_LAYERS, STYLE_LAYERS_DEFAULT, VGGFeatures
 from stylize.training.data import load_reference
 from stylize.training.perceptual import PerceptualObjective
+from stylize.training.vgg_weights import load_vgg
 
 __all__ = [
     "HELD_OUT_DEFAULT",
@@ -299,12 +300,7 @@ def score_style(
     styles; ``ceiling_faces`` > 0 also runs the optimisation ceiling on that many portraits.
     """
     _check_ceiling(ceiling_faces, ceiling_steps)
-    refs = list(references) if references is not None else reference_files(model)
-    if not refs:
-        raise StylizeError(
-            f"{model.directory}: {model.name!r} records no style references (a base network?), so "
-            "there is no style to measure against; evaluate a style made by stylize train"
-        )
+    refs = measured_references(model, references)
     reference_images = [load_reference(p) for p in refs]  # 512 px on the long side
     objective = objective or PerceptualObjective(reference_images, style_layers=STYLE_LAYERS_DEFAULT, vgg=vgg)
     reference_hist = lab_histogram([to_uint8(image) for image in reference_images])
@@ -434,7 +430,7 @@ def evaluate(
     portraits = list(iter_content(sources, parts=parts, config=config))
     if not portraits:
         raise StylizeError(f"no portraits in {', '.join(sources)}; give compose:SEEDS or a folder of images")
-    vgg = VGGFeatures(tuple(dict.fromkeys((*STYLE_LAYERS_DEFAULT, CONTENT_LAYER_DEFAULT))))
+    vgg = load_vgg(MEASURE_LAYERS)
     scores = []
     for model in models:
         score = score_style(
