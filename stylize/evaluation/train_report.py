@@ -2,7 +2,7 @@
 
 For each reference, each budget (minutes) and each start (warm from the base network, or cold from
 random weights) it trains a style into a scratch styles folder (never the project's) and scores it
-with :func:`stylize.evaluate.score_style` on held-out faces no training sees. This is the command
+with :func:`stylize.evaluation.scores.score_style` on held-out faces no training sees. This is the command
 behind the training figures in the README.
 """
 

@@ -232,6 +232,44 @@ def test_evaluate_without_ceiling_and_its_errors(tiny_styles, held_out):
     assert training_overlap(inky, [str(held_out)]) == 0
 
 
+def test_evaluate_runs_no_ceiling_unless_asked(tiny_styles, held_out):
+    """The ceiling (minutes of L-BFGS a style) is opt-in: the default evaluation is the quick one."""
+    from stylize.evaluation.scores import evaluate
+
+    lines: list[str] = []
+    (score,) = evaluate(["inky"], [str(held_out)], styles_dir=tiny_styles, log=lines.append)
+    assert score.ceiling_portraits == 0 and score.ceiling_per_portrait == [] and score.meets_ceiling_goal is None
+    assert not any(line.startswith("ceiling") for line in lines)
+
+
+def test_the_unstylized_portraits_are_measured_once_for_every_style(tiny_styles, held_out, monkeypatch):
+    """Scoring several styles on one HeldOut passes each unstylized portrait through VGG once, and
+    gives each style the figures it gets when scored alone (the measures are the same numbers)."""
+    from stylize.content.sources import iter_content
+    from stylize.evaluation.scores import HeldOut, score_style
+    from stylize.inference.styles import load_style
+    from stylize.nets.vgg import MEASURE_LAYERS
+    from stylize.training.perceptual import PerceptualObjective
+    from stylize.training.vgg_weights import load_vgg
+
+    portraits = list(iter_content([str(held_out)]))
+    styles = [load_style(name, tiny_styles) for name in ("inky", "rusty")]
+    alone = [score_style(style, portraits).per_portrait for style in styles]
+
+    measured: list[int] = []
+    original = PerceptualObjective.measures
+
+    def counting(self, images):
+        measured.append(len(images))
+        return original(self, images)
+
+    monkeypatch.setattr(PerceptualObjective, "measures", counting)
+    shared, vgg = HeldOut(portraits), load_vgg(MEASURE_LAYERS)
+    together = [score_style(style, shared, vgg=vgg).per_portrait for style in styles]
+    assert sum(measured) == len(portraits) * (1 + len(styles))  # the inputs once, each style's outputs
+    assert together == alone
+
+
 def test_cli_eval_writes_the_report(tiny_styles, held_out, tmp_path):
     done = subprocess.run(
         [
