@@ -19,6 +19,7 @@ from typing import Any
 from stylize.config import PipelineConfig, default_config
 from stylize.content.sources import iter_content
 from stylize.evaluation.scores import HELD_OUT_DEFAULT, score_style
+from stylize.files import json_ready
 from stylize.imageio import atomic_write_text
 from stylize.inference.model_file import load_model
 from stylize.training.settings import TrainSettings
@@ -94,4 +95,4 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def write_report(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> None:
-    atomic_write_text(path, json.dumps(list(rows), indent=2) + "\n")
+    atomic_write_text(path, json.dumps(json_ready(list(rows)), indent=2) + "\n")  # a NaN share (no faces) as null

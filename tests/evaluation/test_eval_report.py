@@ -360,3 +360,25 @@ def test_a_style_from_an_unseen_reference_ranks_between_its_content_and_zero(tmp
     assert 0 < score.ceiling_style_distance / ceiling_floor < 1  # the optimisation moves toward the style too
     assert 0 < score.style_vs_ceiling < 10 and 0 < score.content_vs_ceiling
     assert score.colour_distance_output < score.colour_distance_input  # the dots' colours came with the style
+
+
+def test_train_report_json_is_strict_when_a_share_has_no_faces(tmp_path):
+    """A held-out set where no face is found gives a NaN share: written as null, never as NaN."""
+    from stylize.evaluation.train_report import format_table, write_report
+
+    row = {
+        "reference": "dots.png",
+        "minutes": 0.5,
+        "start": "warm",
+        "steps": 7,
+        "style_ratio": 0.5,
+        "content_distance": 12.0,
+        "faces_in_input": 0,
+        "faces_kept": 0,
+        "faces_kept_share": float("nan"),
+        "ms_per_portrait": 3.0,
+        "model": "styles/dots",
+    }
+    write_report([row], tmp_path / "rows.json")
+    assert _strict_json(tmp_path / "rows.json") == [{**row, "faces_kept_share": None}]
+    assert "| dots.png | 0.5 | warm | 7 | 0.500 | 0/0 |" in format_table([row])
