@@ -25,11 +25,11 @@ from stylize.errors import ImageReadError, StylizeError
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
 
 
-def _file_mode() -> int:
-    """The mode a plain ``open()`` would give a new file under the current umask."""
+def new_mode(*, folder: bool = False) -> int:
+    """The mode a plain ``open()`` (``mkdir()`` with ``folder``) would give a new file under the current umask."""
     umask = os.umask(0o022)
     os.umask(umask)
-    return 0o666 & ~umask
+    return (0o777 if folder else 0o666) & ~umask
 
 
 PNG_COMPRESS_LEVEL = 3  # 3x faster than 6 on portraits for ~9% larger files
@@ -162,7 +162,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     except OSError as err:
         raise StylizeError(f"{target}: cannot write ({err.strerror}); choose a writable output folder") from err
     try:
-        os.fchmod(handle, _file_mode())  # mkstemp makes 0600 files; outputs should be like any other file
+        os.fchmod(handle, new_mode())  # mkstemp makes 0600 files; outputs should be like any other file
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             stream.flush()

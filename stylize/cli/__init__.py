@@ -23,7 +23,7 @@ from stylize.cli import apply_cmds, content, evaluate, project, ship, train
 from stylize.cli.options import as_flags
 from stylize.errors import StylizeError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "config_markdown", "main"]
 
 _GROUPS = (content, train, apply_cmds, ship, evaluate, project)
 
@@ -41,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     for group in _GROUPS:
         group.register(sub, common)
     return parser
+
+
+def config_markdown() -> str:
+    """docs/config.md: every key of the schema with the options of each command that set it."""
+    build_parser()  # registers every option in FLAGS
+    return project.flags_markdown()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

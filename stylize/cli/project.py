@@ -18,11 +18,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
-def config_markdown() -> str:
-    """docs/config.md: the schema, with the options of every command that set each key."""
-    from stylize.cli import build_parser
-
-    build_parser()  # registers every option in FLAGS
+def flags_markdown() -> str:
+    """docs/config.md: the schema, with the options of every command that set each key (as registered in
+    FLAGS while the parser was built: see :func:`stylize.cli.config_markdown`)."""
     flags = {
         ident: [f"`{flag}` ({', '.join(commands)})" for flag, commands in options.items()]
         for ident, options in FLAGS.items()
@@ -35,7 +33,7 @@ def cmd_config(args: argparse.Namespace) -> int:
         parser: argparse.ArgumentParser = args.command_parser
         parser.error("--markdown goes with --schema: stylize config --schema --markdown")
     if args.schema:
-        print(config_markdown() if args.markdown else describe_schema(), end="")
+        print(flags_markdown() if args.markdown else describe_schema(), end="")  # main built the parser
         return 0
     config = config_of(args)
     print(f"config: {config.path or 'built-in defaults (no pipeline.toml here)'}")

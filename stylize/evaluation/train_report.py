@@ -2,7 +2,7 @@
 
 For each reference, each budget (minutes) and each start (warm from the base network, or cold from
 random weights) it trains a style into a scratch styles folder (never the project's) and scores it
-with :func:`stylize.evaluate.score_style` on held-out faces no training sees. This is the command
+with :func:`stylize.evaluation.scores.score_style` on held-out faces no training sees. This is the command
 behind the training figures in the README.
 """
 
@@ -19,6 +19,7 @@ from typing import Any
 from stylize.config import PipelineConfig, default_config
 from stylize.content.sources import iter_content
 from stylize.evaluation.scores import HELD_OUT_DEFAULT, score_style
+from stylize.files import json_ready
 from stylize.imageio import atomic_write_text
 from stylize.inference.model_file import load_model
 from stylize.training.settings import TrainSettings
@@ -94,4 +95,4 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def write_report(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> None:
-    atomic_write_text(path, json.dumps(list(rows), indent=2) + "\n")
+    atomic_write_text(path, json.dumps(json_ready(list(rows)), indent=2) + "\n")  # a NaN share (no faces) as null

@@ -16,7 +16,6 @@ the run goes on and ``ApplyResult.failed`` lists it. CPU runs can use a process 
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import signal
@@ -31,16 +30,10 @@ from tqdm import tqdm
 
 from stylize.config import APPLY_BATCH, WORKERS, PipelineConfig, default_config
 from stylize.errors import ImageReadError, StylizeError
-from stylize.imageio import (
-    LoadedImage,
-    atomic_write_bytes,
-    atomic_write_text,
-    encode_png,
-    find_images,
-    read_image,
-)
-from stylize.inference.image import ApplySettings, stylize_batch, to_tensor, to_uint8
-from stylize.inference.model_file import StyleModel, sha256_bytes, sha256_file
+from stylize.files import Journal, read_journal, sha256_bytes, sha256_file
+from stylize.imageio import LoadedImage, atomic_write_bytes, encode_png, find_images, read_image
+from stylize.inference.image import ApplySettings, default_batch, stylize_batch, to_tensor, to_uint8
+from stylize.inference.model_file import StyleModel
 from stylize.inference.styles import load_style, parse_style_names, style_dir
 from stylize.nets.device import resolve_device
 from stylize.values import check_setting
@@ -217,18 +210,13 @@ def _plan_targets(
     return plan
 
 
+def _output_key(record: dict) -> str:
+    return str(record["output"])
+
+
 def read_apply_manifest(path: Path) -> dict[str, dict]:
     """Records of an apply manifest keyed by output path; torn or foreign lines are ignored."""
-    records: dict[str, dict] = {}
-    if not path.is_file():
-        return records
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-            records[str(record["output"])] = record
-        except (ValueError, KeyError, TypeError):
-            continue  # e.g. the last line of a killed append
-    return records
+    return read_journal(path, _output_key)
 
 
 def _up_to_date(record: dict | None, input_sha: str, model_sha: str, settings: dict, target: Path) -> bool:
@@ -284,7 +272,7 @@ def apply(
             f"workers={workers} is for CPU runs; on a GPU use batch=N instead (or device=cpu)",
             params=("workers", "batch", "device"),
         )
-    batch = batch if batch is not None else (8 if torch_device.type == "cuda" else 1)
+    batch = batch if batch is not None else default_batch(torch_device)
     check_setting("batch", batch, APPLY_BATCH)
 
     folders = {name: style_dir(name, styles_dir, config) for name in names}
@@ -307,7 +295,7 @@ def apply(
                 )
 
     manifest_path = out_path / MANIFEST_NAME
-    records = read_apply_manifest(manifest_path)
+    journal = Journal(manifest_path, _output_key, sort_keys=True)
     result = ApplyResult(out_path, manifest_path)
     settings_record = settings.record()
     tasks: list[ApplyTask] = []
@@ -320,7 +308,11 @@ def apply(
         pending = []
         for style, target in targets:
             if _up_to_date(
-                records.get(target), input_sha, models[style].weights_sha256, settings_record, out_path / target
+                journal.records.get(target),
+                input_sha,
+                models[style].weights_sha256,
+                settings_record,
+                out_path / target,
             ):
                 result.skipped.append(out_path / target)
             else:
@@ -333,7 +325,7 @@ def apply(
         outputs_total = sum(len(task.outputs) for task in tasks)
         try:
             with (
-                open(manifest_path, "a", encoding="utf-8") as journal,
+                journal,
                 tqdm(
                     total=outputs_total, desc=f"apply {','.join(names)}", unit="img", disable=None if progress else True
                 ) as bar,
@@ -343,21 +335,13 @@ def apply(
                         result.failed.append(outcome.error)
                         bar.set_postfix(failed=len(result.failed))
                     for record in outcome.records:
-                        records[record["output"]] = record
-                        journal.write(json.dumps(record, sort_keys=True) + "\n")
+                        journal.append(record)
                         result.written.append(out_path / record["output"])
-                    journal.flush()
                     bar.update(len(outcome.records))
-        except OSError as err:
-            raise StylizeError(
-                f"{manifest_path}: cannot write ({err.strerror}); check free space and permissions"
-            ) from err
         finally:
             # One clean, sorted manifest (atomic), also after Ctrl-C: finished outputs are kept.
             if manifest_path.exists():
-                atomic_write_text(
-                    manifest_path, "".join(json.dumps(records[k], sort_keys=True) + "\n" for k in sorted(records))
-                )
+                journal.rewrite()
     result.seconds = time.perf_counter() - started
     return result
 

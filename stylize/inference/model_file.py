@@ -9,9 +9,9 @@ refused with one line naming it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from stylize.errors import StylizeError
+from stylize.files import sha256_bytes, sha256_file  # noqa: F401 (sha256_file: part of this module's API)
 from stylize.imageio import atomic_write_bytes, atomic_write_text
 from stylize.nets.transformer import ARCHITECTURES, PaddedNet, arch_spec
 
@@ -55,16 +56,16 @@ def reference_files(model: StyleModel) -> list[Path]:
     return [model.directory / record["file"] for record in model.metadata.get("references", [])]
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def measured_references(model: StyleModel, references: Sequence[Path] | None = None) -> list[Path]:
+    """The reference images to measure ``model``'s style against: ``references``, else its own; refused
+    when there are none (a base network records none)."""
+    refs = list(references) if references is not None else reference_files(model)
+    if not refs:
+        raise StylizeError(
+            f"{model.directory}: {model.name!r} records no style references (a base network?), so "
+            "there is no style to measure against; use a style made by stylize train"
+        )
+    return refs
 
 
 def state_to_bytes(network: torch.nn.Module) -> bytes:

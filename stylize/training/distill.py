@@ -26,7 +26,7 @@ from stylize.inference.model_file import reference_files
 from stylize.inference.styles import load_style
 from stylize.nets.device import resolve_device
 from stylize.nets.transformer import build_network
-from stylize.training.data import build_content_pool, load_reference
+from stylize.training.data import build_content_pool
 from stylize.training.loop import (
     TrainResult,
     check_style_name,
@@ -34,7 +34,8 @@ from stylize.training.loop import (
     fit_and_save,
     prepare_output,
 )
-from stylize.training.settings import DistillSettings, TrainSettings
+from stylize.training.perceptual import LossWeights, trained_objective
+from stylize.training.settings import DistillSettings
 
 __all__ = ["DistillSettings", "distill"]
 
@@ -75,24 +76,11 @@ def distill(
         parameter.requires_grad_(False)
 
     training: dict[str, Any] = teacher.metadata.get("training", {})
-    trained = TrainSettings()  # what a model.json that predates a setting was trained with
     ref_paths = reference_files(teacher)
-    objective = None
-    if settings.perceptual_weight > 0:
-        from stylize.training.perceptual import PerceptualObjective
-
-        references = [
-            load_reference(p, style_scale=float(training.get("style_scale", trained.style_scale))).to(torch_device)
-            for p in ref_paths
-        ]
-        objective = PerceptualObjective(
-            references,
-            style_layers=tuple(training.get("style_layers", trained.style_layers)),
-            content_layer=str(training.get("content_layer", trained.content_layer)),
-            loss_network=str(training.get("loss_network", trained.loss_network)),
-        ).to(torch_device)
-    style_weight = float(training.get("style_weight", trained.style_weight))
-    content_weight = float(training.get("content_weight", trained.content_weight))
+    # The teacher's own objective and weights; references are read (and style targets made) on the CPU,
+    # like the loss network, then moved to the device.
+    objective = trained_objective(training, ref_paths, device=torch_device) if settings.perceptual_weight > 0 else None
+    weights = LossWeights.from_training(training)
 
     pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
     torch.manual_seed(settings.seed)
@@ -107,7 +95,7 @@ def distill(
         if objective is not None:
             perceptual = objective.training_terms(output, batch)
             total = total + settings.perceptual_weight * (
-                style_weight * perceptual["style"] + content_weight * perceptual["content"]
+                weights.style * perceptual["style"] + weights.content * perceptual["content"]
             )
             terms.update(
                 {"style": float(perceptual["style"].detach()), "content": float(perceptual["content"].detach())}
@@ -136,12 +124,7 @@ def distill(
             "training": {**training, **_settings_record(settings), "objective": "distillation"},
             "distilled_from": distilled_from,
             "references": copy_references(ref_paths, directory / "refs"),
-            "content_source": {
-                "sources": list(settings.content),
-                "parts_root": str(pool.generator.root) if pool.generator else None,
-                "images": len(pool),
-                "skipped": pool.skipped,
-            },
+            "content_source": pool.record(settings.content),
             "warm_start_from": None,
         },
     )

@@ -24,7 +24,8 @@ import torch
 from tqdm import tqdm
 
 from stylize.errors import StylizeError
-from stylize.inference.model_file import METADATA_NAME, save_model, sha256_file
+from stylize.files import sha256_file
+from stylize.inference.model_file import METADATA_NAME, save_model
 from stylize.nets.transformer import PaddedNet
 from stylize.training.checkpoint import load_checkpoint, save_checkpoint
 from stylize.training.data import sample_batch

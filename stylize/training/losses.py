@@ -29,15 +29,21 @@ def style_loss(
     return total
 
 
-def per_image_style_loss(features: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor]) -> torch.Tensor:
-    """(B,) style loss of each image separately (for evaluation)."""
+def per_image_gram_distance(grams: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(B,) sum over the layers of ``target_grams`` (in its order) of each image's mean squared
+    difference between its (B, C, C) Gram matrices and the (C, C) targets."""
     total = None
     for layer, target in target_grams.items():
-        gram = gram_matrix(features[layer])
+        gram = grams[layer]
         term = ((gram - target.expand_as(gram)) ** 2).mean(dim=(1, 2))
         total = term if total is None else total + term
     assert total is not None
     return total
+
+
+def per_image_style_loss(features: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(B,) style loss of each image separately (for evaluation)."""
+    return per_image_gram_distance({layer: gram_matrix(features[layer]) for layer in target_grams}, target_grams)
 
 
 def total_variation(images: torch.Tensor) -> torch.Tensor:

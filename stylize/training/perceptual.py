@@ -2,21 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
-from stylize.nets.vgg import CONTENT_LAYER_DEFAULT, STYLE_LAYERS_DEFAULT, VGGFeatures
-from stylize.training.losses import gram_matrix, per_image_style_loss, total_variation
+from stylize.config import default
+from stylize.nets.vgg import CONTENT_LAYER_DEFAULT, STYLE_LAYERS_DEFAULT, VGGFeatures, loss_layers
+from stylize.training.data import load_reference
+from stylize.training.losses import gram_matrix, per_image_gram_distance, total_variation
+from stylize.training.vgg_weights import load_vgg
+
+
+class ImageMeasures(NamedTuple):
+    """Of a batch of images, what the evaluation compares: style-layer Gram matrices and content features."""
+
+    grams: dict[str, torch.Tensor]  # (B, C, C) per style layer
+    content: torch.Tensor  # (B, C, H, W) of the content layer
 
 
 @dataclass(frozen=True)
 class LossWeights:
-    style: float = 1.0
-    content: float = 1.0
-    tv: float = 0.0
+    """Weights of the normalised terms of :meth:`PerceptualObjective.training_terms`; the defaults are
+    the training's (what a model.json without them was trained with)."""
+
+    style: float = default("train", "style_weight")
+    content: float = default("train", "content_weight")
+    tv: float = default("train", "tv_weight")
+
+    @classmethod
+    def from_training(cls, training: Mapping[str, Any]) -> LossWeights:
+        """The weights recorded in a model.json's ``training`` section."""
+        return cls(
+            float(training.get("style_weight", cls.style)),
+            float(training.get("content_weight", cls.content)),
+            float(training.get("tv_weight", cls.tv)),
+        )
+
+    def total(self, terms: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The weighted sum of the style, content and TV terms."""
+        return self.style * terms["style"] + self.content * terms["content"] + self.tv * terms["tv"]
 
 
 class PerceptualObjective(nn.Module):
@@ -39,8 +67,7 @@ class PerceptualObjective(nn.Module):
         super().__init__()
         self.style_layers = tuple(style_layers)
         self.content_layer = content_layer
-        layers = tuple(dict.fromkeys((*self.style_layers, content_layer)))
-        self.vgg = vgg if vgg is not None else VGGFeatures(layers, loss_network)
+        self.vgg = vgg if vgg is not None else load_vgg(loss_layers(self.style_layers, content_layer), loss_network)
         with torch.no_grad():
             grams: dict[str, list[torch.Tensor]] = {layer: [] for layer in self.style_layers}
             for reference in references:
@@ -82,19 +109,57 @@ class PerceptualObjective(nn.Module):
         ).mean().clamp_min(1e-12)
         return {"style": style, "content": content_term, "tv": total_variation(output)}
 
-    def _gram_distance(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+    @torch.no_grad()
+    def measures(self, images: torch.Tensor) -> ImageMeasures:
+        """What :meth:`distances` compares of a batch, from one VGG pass: the Gram matrices of the
+        style layers and the content layer's features. Those of unstylized images can be kept and
+        given back to :meth:`distances` for every style measured with the same loss network."""
+        features = self.vgg(images)
+        grams = {layer: gram_matrix(features[layer]) for layer in self.style_layers}
+        return ImageMeasures(grams, features[self.content_layer])
+
+    def style_distance(self, measures: ImageMeasures) -> torch.Tensor:
         """(B,) raw Gram style loss per image: sum over layers of the mean squared Gram difference
         (Gram normalised by C*H*W) to the style's target; the measure used in reports."""
-        return per_image_style_loss(features, {layer: self.target(layer) for layer in self.style_layers})
+        return per_image_gram_distance(measures.grams, {layer: self.target(layer) for layer in self.style_layers})
 
     @torch.no_grad()
-    def distances(self, outputs: torch.Tensor, originals: torch.Tensor) -> dict[str, torch.Tensor]:
+    def distances(
+        self, outputs: torch.Tensor, originals: torch.Tensor | None = None, *, original: ImageMeasures | None = None
+    ) -> dict[str, torch.Tensor]:
         """Style distance of the outputs and of the originals, and the content distance between
-        them (relu4_2 mean squared difference), each (B,), from one VGG pass per image set."""
-        out_features, in_features = self.vgg(outputs), self.vgg(originals)
-        content = ((out_features[self.content_layer] - in_features[self.content_layer]) ** 2).mean(dim=(1, 2, 3))
-        return {
-            "style_out": self._gram_distance(out_features),
-            "style_in": self._gram_distance(in_features),
-            "content": content,
-        }
+        them (relu4_2 mean squared difference), each (B,), from one VGG pass per image set.
+        ``original`` (from :meth:`measures`) stands in for ``originals``."""
+        out = self.measures(outputs)
+        if original is None:
+            assert originals is not None, "give originals or original"
+            original = self.measures(originals)
+        content = ((out.content - original.content) ** 2).mean(dim=(1, 2, 3))
+        return {"style_out": self.style_distance(out), "style_in": self.style_distance(original), "content": content}
+
+
+def trained_objective(
+    training: Mapping[str, Any],
+    references: Sequence[Path],
+    *,
+    device: torch.device | str = "cpu",
+    vgg: VGGFeatures | None = None,
+) -> PerceptualObjective:
+    """The objective a model was trained with, from its model.json's ``training`` section and its
+    reference files: the same style scale, layers and loss network.
+
+    ``vgg`` serves as the loss network when it computes exactly those layers from the same weights
+    (to share one between several styles); otherwise the objective builds its own.
+    """
+    style_layers = tuple(training.get("style_layers", default("train", "style_layers")))
+    content_layer = str(training.get("content_layer", default("train", "content_layer")))
+    loss_network = str(training.get("loss_network", default("train", "loss_network")))
+    fits = vgg is not None and vgg.source == loss_network and set(vgg.layers) == {*style_layers, content_layer}
+    style_scale = float(training.get("style_scale", default("train", "style_scale")))
+    return PerceptualObjective(
+        [load_reference(path, style_scale=style_scale) for path in references],
+        style_layers=style_layers,
+        content_layer=content_layer,
+        loss_network=loss_network,
+        vgg=vgg if fits else None,
+    ).to(device)

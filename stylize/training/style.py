@@ -31,7 +31,8 @@ import torch
 from stylize.config import PipelineConfig, default_config
 from stylize.content.composite import FEATURE_CATEGORIES
 from stylize.errors import StylizeError
-from stylize.inference.model_file import load_model, read_metadata, sha256_file
+from stylize.files import sha256_file
+from stylize.inference.model_file import load_model, read_metadata
 from stylize.nets.device import resolve_device
 from stylize.nets.transformer import build_network
 from stylize.training.base import BASE_DIR_NAME, base_model_dir, find_base_model
@@ -44,7 +45,7 @@ from stylize.training.loop import (
     prepare_output,
 )
 from stylize.training.losses import grow_mask, masked_detail_loss
-from stylize.training.perceptual import PerceptualObjective
+from stylize.training.perceptual import LossWeights, PerceptualObjective
 from stylize.training.settings import TrainSettings
 
 # The feature term: light and dark below this Gaussian blur (pixels of the training crop) is kept on
@@ -85,7 +86,7 @@ def train(
     torch_device = resolve_device(device)
 
     ref_paths = reference_paths(refs)
-    references = [load_reference(p, style_scale=settings.style_scale).to(torch_device) for p in ref_paths]
+    references = [load_reference(p, style_scale=settings.style_scale) for p in ref_paths]
     pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
 
     torch.manual_seed(settings.seed)
@@ -106,6 +107,7 @@ def train(
         if not resume:  # a resumed run takes its weights from the checkpoint
             network.load_state_dict(load_model(base_dir).network.state_dict())
     network.to(torch_device)
+    # Style targets are made on the CPU, where the loss network is built, then moved with it.
     objective = PerceptualObjective(
         references,
         style_layers=settings.style_layers,
@@ -113,6 +115,7 @@ def train(
         loss_network=settings.loss_network,
     ).to(torch_device)
 
+    weights = LossWeights(settings.style_weight, settings.content_weight, settings.tv_weight)
     feature_term = {
         "luminance": "rec601",
         "detail_sigma_px": FEATURE_DETAIL_SIGMA,
@@ -122,11 +125,7 @@ def train(
 
     def loss_fn(output: torch.Tensor, batch: torch.Tensor, features: torch.Tensor | None = None):
         terms = objective.training_terms(output, batch)
-        total = (
-            settings.style_weight * terms["style"]
-            + settings.content_weight * terms["content"]
-            + settings.tv_weight * terms["tv"]
-        )
+        total = weights.total(terms)
         if features is not None:  # composited faces: where their eyes, nose and mouth show
             mask = grow_mask(features, FEATURE_MASK_GROW)
             terms["features"] = masked_detail_loss(output, batch, mask, FEATURE_DETAIL_SIGMA)
@@ -163,12 +162,7 @@ def train(
                 "feature_term": feature_term,
             },
             "references": copy_references(ref_paths, directory / "refs"),
-            "content_source": {
-                "sources": list(settings.content),
-                "parts_root": str(pool.generator.root) if pool.generator else None,
-                "images": len(pool),
-                "skipped": pool.skipped,
-            },
+            "content_source": pool.record(settings.content),
             "warm_start_from": warm_from,
         },
         with_features=settings.feature_weight > 0,

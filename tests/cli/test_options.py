@@ -12,10 +12,9 @@ import sys
 import pytest
 from conftest import REPO_ROOT
 
-from stylize.cli import build_parser, main
+from stylize.cli import build_parser, config_markdown, main
 from stylize.cli.evaluate import ceiling_settings
 from stylize.cli.options import as_flags
-from stylize.cli.project import config_markdown
 from stylize.config import PARAMETERS, SCHEMA, toml_value
 from stylize.errors import StylizeError
 from stylize.nets.archs import ARCH_NAMES

@@ -236,6 +236,46 @@ def test_evaluate_without_ceiling_and_its_errors(tiny_styles, held_out):
 
 
 @pytest.mark.slow
+def test_evaluate_runs_no_ceiling_unless_asked(tiny_styles, held_out):
+    """The ceiling (minutes of L-BFGS a style) is opt-in: the default evaluation is the quick one."""
+    from stylize.evaluation.scores import evaluate
+
+    lines: list[str] = []
+    (score,) = evaluate(["inky"], [str(held_out)], styles_dir=tiny_styles, log=lines.append)
+    assert score.ceiling_portraits == 0 and score.ceiling_per_portrait == [] and score.meets_ceiling_goal is None
+    assert not any(line.startswith("ceiling") for line in lines)
+
+
+@pytest.mark.slow
+def test_the_unstylized_portraits_are_measured_once_for_every_style(tiny_styles, held_out, monkeypatch):
+    """Scoring several styles on one HeldOut passes each unstylized portrait through VGG once, and
+    gives each style the figures it gets when scored alone (the measures are the same numbers)."""
+    from stylize.content.sources import iter_content
+    from stylize.evaluation.scores import HeldOut, score_style
+    from stylize.inference.styles import load_style
+    from stylize.nets.vgg import MEASURE_LAYERS
+    from stylize.training.perceptual import PerceptualObjective
+    from stylize.training.vgg_weights import load_vgg
+
+    portraits = list(iter_content([str(held_out)]))
+    styles = [load_style(name, tiny_styles) for name in ("inky", "rusty")]
+    alone = [score_style(style, portraits).per_portrait for style in styles]
+
+    measured: list[int] = []
+    original = PerceptualObjective.measures
+
+    def counting(self, images):
+        measured.append(len(images))
+        return original(self, images)
+
+    monkeypatch.setattr(PerceptualObjective, "measures", counting)
+    shared, vgg = HeldOut(portraits), load_vgg(MEASURE_LAYERS)
+    together = [score_style(style, shared, vgg=vgg).per_portrait for style in styles]
+    assert sum(measured) == len(portraits) * (1 + len(styles))  # the inputs once, each style's outputs
+    assert together == alone
+
+
+@pytest.mark.slow
 def test_cli_eval_writes_the_report(tiny_styles, held_out, tmp_path):
     done = subprocess.run(
         [
@@ -327,3 +367,25 @@ def test_a_style_from_an_unseen_reference_ranks_between_its_content_and_zero(tmp
     assert 0 < score.ceiling_style_distance / ceiling_floor < 1  # the optimisation moves toward the style too
     assert 0 < score.style_vs_ceiling < 10 and 0 < score.content_vs_ceiling
     assert score.colour_distance_output < score.colour_distance_input  # the dots' colours came with the style
+
+
+def test_train_report_json_is_strict_when_a_share_has_no_faces(tmp_path):
+    """A held-out set where no face is found gives a NaN share: written as null, never as NaN."""
+    from stylize.evaluation.train_report import format_table, write_report
+
+    row = {
+        "reference": "dots.png",
+        "minutes": 0.5,
+        "start": "warm",
+        "steps": 7,
+        "style_ratio": 0.5,
+        "content_distance": 12.0,
+        "faces_in_input": 0,
+        "faces_kept": 0,
+        "faces_kept_share": float("nan"),
+        "ms_per_portrait": 3.0,
+        "model": "styles/dots",
+    }
+    write_report([row], tmp_path / "rows.json")
+    assert _strict_json(tmp_path / "rows.json") == [{**row, "faces_kept_share": None}]
+    assert "| dots.png | 0.5 | warm | 7 | 0.500 | 0/0 |" in format_table([row])

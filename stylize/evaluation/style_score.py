@@ -1,0 +1,116 @@
+"""What ``stylize eval`` measures of one style, as data: :class:`StyleScore` and the :func:`overall` row.
+
+Torch-free, so the report (:mod:`stylize.evaluation.report`) and anything reading the figures need no
+network; :mod:`stylize.evaluation.scores` fills these in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from stylize.files import json_ready
+
+CEILING_STYLE_GOAL = 1.3  # style distance within 1.3x of the optimisation's, at no worse content distance
+TIMING_THREADS = 1
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator > 0 and math.isfinite(denominator) else float("nan")
+
+
+def mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if len(values) else float("nan")
+
+
+@dataclass
+class StyleScore:
+    style: str
+    portraits: int
+    style_loss_input: float
+    style_loss_output: float
+    style_ratio: float
+    content_distance: float
+    faces_in_input: int
+    faces_kept: int
+    ms_per_portrait: float  # on TIMING_THREADS CPU thread(s)
+    per_portrait: list[dict[str, Any]] = field(default_factory=list)
+    edge_ssim: float = float("nan")
+    eyes_in_input: int = 0  # portraits whose input shows a face with an eye on each side
+    eyes_kept: int = 0
+    colour_distance_output: float = float("nan")
+    colour_distance_input: float = float("nan")
+    timing_threads: int = TIMING_THREADS
+    ceiling_portraits: int = 0
+    ceiling_steps: int = 0
+    ceiling_style_distance: float = float("nan")  # the optimisation's outputs, mean over the ceiling portraits
+    ceiling_content_distance: float = float("nan")
+    network_style_distance_on_ceiling: float = float("nan")  # the network's, on the same portraits
+    network_content_distance_on_ceiling: float = float("nan")
+    style_vs_ceiling: float = float("nan")  # network / optimisation; goal <= CEILING_STYLE_GOAL
+    content_vs_ceiling: float = float("nan")  # goal <= 1
+    ceiling_ms_per_iteration: float = float("nan")
+    ceiling_training_loss: float = float("nan")  # the style's own weighted training loss, optimisation's outputs
+    network_training_loss_on_ceiling: float = float("nan")  # the same loss of the network's outputs
+    ceiling_per_portrait: list[dict[str, Any]] = field(default_factory=list)
+    training: dict[str, Any] = field(default_factory=dict)  # the style's training settings, steps, minutes
+    loss_history: list[dict[str, float]] = field(default_factory=list)  # from model.json
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def faces_kept_share(self) -> float:
+        return self.faces_kept / self.faces_in_input if self.faces_in_input else float("nan")
+
+    @property
+    def eyes_kept_share(self) -> float:
+        return self.eyes_kept / self.eyes_in_input if self.eyes_in_input else float("nan")
+
+    @property
+    def meets_ceiling_goal(self) -> bool | None:
+        """Style within 1.3x of the optimisation at no worse content distance; None without a ceiling."""
+        if not self.ceiling_portraits:
+            return None
+        return bool(self.style_vs_ceiling <= CEILING_STYLE_GOAL and self.content_vs_ceiling <= 1.0)
+
+    def record(self, *, details: bool = True) -> dict[str, Any]:
+        """The figures as JSON-ready data (NaN as null); ``details`` adds the per-portrait rows and
+        the loss history."""
+        data = asdict(self)
+        if not details:
+            for key in ("per_portrait", "ceiling_per_portrait", "loss_history"):
+                data.pop(key)
+        data.update(
+            faces_kept_share=self.faces_kept_share,
+            eyes_kept_share=self.eyes_kept_share,
+            meets_ceiling_goal=self.meets_ceiling_goal,
+        )
+        return json_ready(data)
+
+
+def overall(scores: Sequence[StyleScore]) -> dict[str, Any]:
+    """One row over all styles: means of the ratios and distances, totals of the face counts."""
+    with_ceiling = [s for s in scores if s.ceiling_portraits]
+    return json_ready(
+        {
+            "styles": len(scores),
+            "portraits": sum(s.portraits for s in scores),
+            "style_ratio": mean([s.style_ratio for s in scores]),
+            "content_distance": mean([s.content_distance for s in scores]),
+            "edge_ssim": mean([s.edge_ssim for s in scores]),
+            "faces_in_input": sum(s.faces_in_input for s in scores),
+            "faces_kept": sum(s.faces_kept for s in scores),
+            "eyes_in_input": sum(s.eyes_in_input for s in scores),
+            "eyes_kept": sum(s.eyes_kept for s in scores),
+            "colour_distance_output": mean([s.colour_distance_output for s in scores]),
+            "colour_distance_input": mean([s.colour_distance_input for s in scores]),
+            "ms_per_portrait": mean([s.ms_per_portrait for s in scores]),
+            "style_vs_ceiling": mean([s.style_vs_ceiling for s in with_ceiling]),
+            "content_vs_ceiling": mean([s.content_vs_ceiling for s in with_ceiling]),
+            "meeting_ceiling_goal": sum(1 for s in with_ceiling if s.meets_ceiling_goal),
+            "with_ceiling": len(with_ceiling),
+        }
+    )

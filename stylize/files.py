@@ -1,0 +1,131 @@
+"""Small file helpers every stage shares; torch-free.
+
+* :func:`sha256_bytes`, :func:`sha256_file`: the hex SHA-256 that manifests and model files record;
+* :func:`json_ready`: data with NaN and infinities as ``None``, so ``json.dumps`` writes strict JSON;
+* :func:`check_out_dir`: refuse an output folder that would write into a part tree (or hold it);
+* :class:`Journal`: a ``manifest.jsonl`` of one record per output, appended to as each output is
+  finished (so a killed run loses nothing and resumes) and rewritten sorted, atomically, at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Callable, Hashable
+from pathlib import Path
+from typing import IO, Any, Generic, TypeVar
+
+from stylize.errors import StylizeError
+from stylize.imageio import atomic_write_text
+
+K = TypeVar("K", bound=Hashable)
+
+_BLOCK = 1 << 20
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, inf) as ``None``, through dicts, lists and tuples
+    (tuples become lists, as JSON writes them anyway)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    return value
+
+
+def check_out_dir(out_dir: Path, tree_root: Path, *, may_hold_tree: bool = True) -> None:
+    """Refuse ``out_dir`` when it is the part tree ``tree_root`` or inside it, when it exists and is no
+    folder, and (unless ``may_hold_tree``) when the tree is inside it."""
+    out_resolved, root_resolved = out_dir.resolve(), tree_root.resolve()
+    if out_resolved == root_resolved or root_resolved in out_resolved.parents:
+        raise StylizeError(f"{out_dir}: output folder is inside the part tree {tree_root}; choose a folder outside it")
+    if not may_hold_tree and out_resolved in root_resolved.parents:
+        raise StylizeError(f"{out_dir}: output folder holds the part tree {tree_root}; choose a folder outside it")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise StylizeError(f"{out_dir}: exists and is not a folder; choose another out_dir=DIR", params=("out_dir",))
+
+
+class Journal(Generic[K]):
+    """A JSON-lines manifest: the records of ``path`` keyed by ``key(record)``, appended to one record a
+    line (flushed at once) inside ``with``, and rewritten as one clean, sorted file by :meth:`rewrite`.
+
+    Reading ignores torn or foreign lines (the last line of a killed append); a later line for the
+    same key wins. ``sort_keys`` is passed to ``json.dumps`` for every line written.
+    """
+
+    def __init__(self, path: Path, key: Callable[[dict[str, Any]], K], *, sort_keys: bool = False) -> None:
+        self.path = path
+        self.key = key
+        self.sort_keys = sort_keys
+        self.records: dict[K, dict[str, Any]] = read_journal(path, key)
+        self._stream: IO[str] | None = None
+
+    def _line(self, record: dict[str, Any]) -> str:
+        return json.dumps(record, sort_keys=self.sort_keys) + "\n"
+
+    def _cannot_write(self, err: OSError) -> StylizeError:
+        return StylizeError(f"{self.path}: cannot write ({err.strerror}); check free space and permissions")
+
+    def __enter__(self) -> Journal[K]:
+        try:
+            self._stream = open(self.path, "a", encoding="utf-8")
+        except OSError as err:
+            raise self._cannot_write(err) from err
+        return self
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Record one finished output: in memory, and as a line of the file, flushed."""
+        assert self._stream is not None, "append inside `with journal:`"
+        self.records[self.key(record)] = record
+        try:
+            self._stream.write(self._line(record))
+            self._stream.flush()
+        except OSError as err:
+            raise self._cannot_write(err) from err
+
+    def __exit__(self, *exc: object) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError as err:
+                if exc[0] is None:
+                    raise self._cannot_write(err) from err
+
+    def text(self) -> str:
+        """Every record, one a line, sorted by key."""
+        return "".join(self._line(self.records[key]) for key in sorted(self.records))  # type: ignore[type-var]
+
+    def rewrite(self) -> None:
+        """Replace the file by :meth:`text`, atomically (the old file stays until the new one is whole)."""
+        atomic_write_text(self.path, self.text())
+
+
+def read_journal(path: Path, key: Callable[[dict[str, Any]], K]) -> dict[K, dict[str, Any]]:
+    """Records of a JSON-lines manifest keyed by ``key(record)``; torn or foreign lines are ignored."""
+    records: dict[K, dict[str, Any]] = {}
+    if not path.is_file():
+        return records
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+            records[key(record)] = record
+        except (ValueError, KeyError, TypeError):
+            continue  # e.g. the last line of an interrupted append
+    return records

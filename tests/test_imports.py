@@ -1,0 +1,247 @@
+"""The package's import structure: no cycles, data flowing one way, and top-level verbs that stay verbs.
+
+The graph is read from the source with ``ast`` (every ``import`` and ``from`` statement, also those inside
+functions), not from what happens to be imported at run time.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import stylize
+
+PACKAGE = Path(stylize.__file__).parent
+STAGES = ("content", "nets", "training", "inference", "shipping", "evaluation")
+
+
+def _module_files() -> dict[str, Path]:
+    """Every module of the package (``stylize.x.y`` -> its file), package data left out."""
+    modules = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE.parent).with_suffix("")
+        if "assets" in relative.parts:
+            continue
+        parts = relative.parts[:-1] if relative.name == "__init__" else relative.parts
+        modules[".".join(parts)] = path
+    return modules
+
+
+MODULES = _module_files()
+
+
+def _is_package(module: str) -> bool:
+    return MODULES[module].name == "__init__.py"
+
+
+def _resolve(module: str, node: ast.ImportFrom) -> str:
+    """The absolute module named by a ``from`` statement (relative ones resolved against ``module``)."""
+    if not node.level:
+        return node.module or ""
+    package = module if _is_package(module) else module.rpartition(".")[0]
+    for _ in range(node.level - 1):
+        package = package.rpartition(".")[0]
+    return f"{package}.{node.module}" if node.module else package
+
+
+def _owning_module(name: str) -> str | None:
+    """The longest module of the package that ``name`` (a dotted import target) is or lies in."""
+    while name:
+        if name in MODULES:
+            return name
+        name = name.rpartition(".")[0]
+    return None
+
+
+def imports_of(module: str) -> set[str]:
+    """The package's modules that ``module`` imports anywhere in its source. ``from stylize.x import y``
+    counts as importing ``stylize.x.y`` when that is a module, else ``stylize.x``."""
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"), filename=str(MODULES[module]))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = _resolve(module, node)
+            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base for alias in node.names]
+        for target in targets:
+            owner = _owning_module(target)
+            if owner is not None and owner != module:
+                found.add(owner)
+    return found
+
+
+GRAPH = {module: imports_of(module) for module in MODULES}
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as a path (first module repeated at the end), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            if nxt not in state:
+                cycle = visit(nxt)
+                if cycle:
+                    return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state:
+            cycle = visit(start)
+            if cycle:
+                return cycle
+    return None
+
+
+def test_the_walk_sees_the_package_and_its_lazy_imports():
+    assert {"stylize", "stylize.files", "stylize.evaluation.scores", "stylize.nets.vgg"} <= set(MODULES)
+    assert "stylize.evaluation.report" in GRAPH["stylize.evaluation.scores"]  # an import inside evaluate()
+    assert "stylize.content.compose" in GRAPH["stylize.training.style"]  # from stylize.content.compose import ...
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_no_import_cycles():
+    cycle = _find_cycle(GRAPH)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def _in_stage(module: str, stage: str) -> bool:
+    return module == f"stylize.{stage}" or module.startswith(f"stylize.{stage}.")
+
+
+@pytest.mark.parametrize(
+    ("stage", "forbidden"),
+    [
+        ("content", ("nets", "training", "inference", "shipping", "evaluation")),
+        ("nets", ("content", "training", "inference", "shipping", "evaluation")),
+    ],
+)
+def test_data_flows_one_way(stage, forbidden):
+    wrong = sorted(
+        f"{module} imports {target}"
+        for module, targets in GRAPH.items()
+        if _in_stage(module, stage)
+        for target in targets
+        if any(_in_stage(target, other) for other in forbidden)
+    )
+    assert not wrong, "; ".join(wrong)
+
+
+# What reading or writing files looks like in source: calls and the libraries that do it.
+_FILE_CALLS = {"open", "load", "save", "read_bytes", "read_text", "write_bytes", "write_text", "load_file", "save_file"}
+_FILE_MODULES = {"json", "safetensors", "pathlib", "os", "io", "shutil", "tempfile", "stylize.files", "stylize.imageio"}
+
+
+def test_nets_read_and_write_no_files():
+    """The networks are built from weights they are given: model files (stylize's own and the VGG19
+    weights) are read and written elsewhere (inference.model_file, training.vgg_weights)."""
+    wrong = []
+    for module, path in MODULES.items():
+        if not _in_stage(module, "nets"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+                if name in _FILE_CALLS:
+                    wrong.append(f"{module}:{node.lineno} calls {name}()")
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                wrong += [
+                    f"{module}:{node.lineno} imports {n}"
+                    for n in names
+                    if n.split(".")[0] in _FILE_MODULES or n in _FILE_MODULES
+                ]
+    assert not wrong, "; ".join(wrong)
+
+
+def test_the_torch_free_modules_import_without_torch():
+    """The shared helpers, the layer names and the eval report load without torch (a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    modules = [
+        "stylize.files",
+        "stylize.nets.vgg_layers",
+        "stylize.evaluation.style_score",
+        "stylize.evaluation.report",
+    ]
+    code = f"import sys\nfor m in {modules!r}: __import__(m)\nprint(sorted(n for n in sys.modules if n.startswith('torch')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+# --- the top-level verbs ------------------------------------------------------------------------------------
+
+
+def _every_submodule() -> list[str]:
+    return [
+        info.name
+        for info in pkgutil.walk_packages(stylize.__path__, "stylize.")
+        if info.name.rpartition(".")[2] != "__main__"  # running it is the CLI, not an import
+    ]
+
+
+def _verbs_are_callable() -> list[str]:
+    return [name for name in stylize._LAZY if not callable(getattr(stylize, name))]
+
+
+def test_no_top_level_name_is_both_a_verb_and_a_module():
+    clashes = sorted(set(stylize._LAZY) & {name.split(".")[1] for name in MODULES if name.count(".") >= 1})
+    assert not clashes, f"these verbs share their name with a submodule: {clashes}"
+
+
+def test_verbs_stay_callable_after_importing_every_submodule():
+    for name in _every_submodule():
+        importlib.import_module(name)
+    assert _verbs_are_callable() == []
+    for name in ("preview", "distill", "export_parts"):
+        assert callable(getattr(stylize, name))
+
+
+def test_verbs_stay_callable_after_run_pipeline(tmp_path, tiny_styles):
+    """A whole ``stylize run`` (compose, apply, preview) on two faces with a tiny style, then the verbs."""
+    import shutil
+
+    from conftest import BUNDLED_PARTS
+
+    styles = tmp_path / "styles"
+    shutil.copytree(tiny_styles / "inky", styles / "inky")
+    config = stylize.parse_config(
+        f"""
+[parts]
+root = "{BUNDLED_PARTS}"
+[content]
+seeds = "0-1"
+[styles]
+dir = "{styles}"
+use = ["inky"]
+[output]
+dir = "{tmp_path / "out"}"
+[run]
+device = "cpu"
+""",
+        base=tmp_path,
+    )
+    summary = stylize.run_pipeline(config, progress=False)
+    assert not summary.failed and summary.preview is not None and summary.preview.is_file()
+    assert _verbs_are_callable() == []
+    for name in ("preview", "distill", "export_parts"):
+        assert callable(getattr(stylize, name))
