@@ -151,7 +151,7 @@ class Choice(Kind):
         return ", ".join(f'"{c}"' for c in self.choices)
 
     def check(self, value: Any) -> str:
-        if value not in self.choices:
+        if not isinstance(value, str) or value not in self.choices:
             raise BadValue(self.fix)
         return value
 
