@@ -59,7 +59,7 @@ def face_file_name(seed: int, armoured: bool) -> str:
 
 
 def open_part_tree(parts: str | os.PathLike[str] | None = None, config: PipelineConfig | None = None) -> FaceGenerator:
-    """The part tree ``parts``, or the one ``pipeline.toml`` names (by default the bundled sample)."""
+    """The part tree ``parts``, or the one ``config`` names (by default the bundled sample tree)."""
     config = config or default_config()
     root = Path(parts) if parts is not None else config.parts.root
     return FaceGenerator.load(root, unreadable=config.parts.unreadable)
@@ -100,7 +100,7 @@ def compose(
 ) -> ComposeResult:
     """Write the game's portraits for ``seeds`` to ``out_dir`` with ``manifest.jsonl``.
 
-    ``parts`` is a part tree folder (default: the one ``pipeline.toml`` names) or an opened
+    ``parts`` is a part tree folder (default: the one ``config`` names) or an opened
     ``FaceGenerator``. Faces already written with the same picks are skipped.
     """
     seed_list = parse_seeds(seeds)

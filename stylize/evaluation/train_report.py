@@ -3,7 +3,7 @@
 For each reference, each budget (minutes) and each start (warm from the base network, or cold from
 random weights) it trains a style into a scratch styles folder (never the project's) and scores it
 with :func:`stylize.evaluation.scores.score_style` on held-out faces no training sees. This is the command
-behind the training figures in the README.
+behind docs/results/training.md.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ ARCHITECTURES: dict[str, ArchSpec | NanoSpec] = {
     for spec in (
         ArchSpec("johnson", 1, 32, 5, 9, "Johnson et al. 2016 transformer (quality reference, ~1.7M params)"),
         ArchSpec("small", 1, 16, 3, 9, "half width, 3 residual blocks (~0.3M params; default for bundled styles)"),
-        ArchSpec("tiny", 1, 8, 2, 5, "quarter width, 2 residual blocks, 5x5 outer kernels (~35k params)"),
+        ArchSpec("tiny", 1, 8, 2, 5, "quarter width, 2 residual blocks, 5x5 outer kernels (~50k params)"),
         NanoSpec(
             "nano",
             1,
@@ -74,7 +74,7 @@ ARCHITECTURES: dict[str, ArchSpec | NanoSpec] = {
             16,
             4,
             "strided input, depthwise-separable blocks at 1/4 resolution "
-            "(~15k params; for the game, distilled from a trained style)",
+            "(~19k params; for the game, distilled from a trained style)",
         ),
     )
 }

@@ -4,7 +4,7 @@ Three measurements:
 
 - **runtimes** (the shipping table): each network on one CPU thread (the game's budget is one
   second of one core per portrait) in eager PyTorch, ONNX Runtime, opencv-python's DNN module and,
-  when it can be built, the C++ example (examples/cpp) against the system OpenCV (Debian's 4.6): ms
+  when it can be built, the C++ example (stylize/assets/cpp) against the system OpenCV (Debian's 4.6): ms
   per 295x285 portrait and per 74x72 thumbnail, parameters, safetensors and ONNX file sizes, the
   ratio to the ``johnson`` network in each runtime, and the share of the 1 s budget. The graphs are
   exactly what ``stylize export`` writes (fp32); opencv-python's importer refuses their dynamic
@@ -150,7 +150,7 @@ class RuntimeRow:
     ort_thumbnail_ms: float
     opencv_portrait_ms: float | None  # opencv-python's DNN, on a copy of the graph at each fixed size
     opencv_thumbnail_ms: float | None
-    cpp_portrait_ms: float | None  # examples/cpp against the system OpenCV (Debian's 4.6), dynamic-shape file
+    cpp_portrait_ms: float | None  # the C++ example against the system OpenCV (Debian's 4.6), dynamic-shape file
     cpp_thumbnail_ms: float | None
     vs_johnson: dict[str, float | None]  # johnson ms / this ms, per runtime (portrait), same run
     budget_share: float  # best runtime's portrait ms / the game's 1 s budget

@@ -1,6 +1,6 @@
-"""Building and running the C++ consumer of exported styles (``examples/cpp``, OpenCV's DNN module).
+"""Building and running the C++ consumer of exported styles (``stylize/assets/cpp``, package data; OpenCV's DNN module).
 
-``build_cpp_example(build_dir)`` configures and builds ``examples/cpp`` with CMake and returns the
+``build_cpp_example(build_dir)`` configures and builds the C++ example with CMake and returns the
 ``stylize_portrait`` binary; ``run_cpp_stylize`` stylizes one PNG with it and returns the time per
 image, and ``run_cpp_bench`` returns its ``--bench`` figures (ms per 295x285 portrait and 74x72
 thumbnail), which ``stylize bench`` reports as the "OpenCV 4.6 (C++)" column. Needs cmake, a C++17
@@ -94,7 +94,7 @@ def _binary_in(build_dir: Path) -> Path | None:
 
 
 def build_cpp_example(build_dir: str | os.PathLike[str], *, source_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Configure and build ``examples/cpp`` (Release) into ``build_dir``, quietly; return the binary's path.
+    """Configure and build the C++ example (Release) into ``build_dir``, quietly; return the binary's path.
 
     Raises ``StylizeError`` (one line) when cmake, the compiler or OpenCV are missing or the build fails.
     """
@@ -102,8 +102,8 @@ def build_cpp_example(build_dir: str | os.PathLike[str], *, source_dir: str | os
     build = Path(build_dir)
     if not (source / "CMakeLists.txt").is_file():
         raise StylizeError(
-            f"{source}: the C++ example's CMakeLists.txt is missing; run from a checkout of the stylize "
-            "repository (examples/cpp is not installed with the package)"
+            f"{source}: the C++ example's CMakeLists.txt is missing; reinstall stylize (its sources are "
+            "package data in stylize/assets/cpp) or pass source_dir= a copy of them"
         )
     missing = find_cpp_tools()
     if missing:

@@ -3,7 +3,7 @@
 The graph is the network's ``core``: float32 NCHW RGB in 0..1 in, the same out, with dynamic batch,
 height and width. Height and width must be multiples of 4 and at least 16: the caller pads the
 bottom and right edges by replicating the last row and column and crops the output back (exactly
-what ``PaddedNet.forward`` does in PyTorch, and what ``examples/cpp`` does). Keeping that padding
+what ``PaddedNet.forward`` does in PyTorch, and what the C++ example in ``stylize/assets/cpp`` does). Keeping that padding
 out of the graph leaves no shape arithmetic in it; after graph simplification (onnxslim) it holds
 only Pad (reflect), Conv, InstanceNormalization, Relu, Add, Resize (nearest, constant scales),
 Concat and Sigmoid, which Debian's OpenCV 4.6 loads.
