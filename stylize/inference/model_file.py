@@ -120,13 +120,18 @@ def read_metadata(directory: str | os.PathLike[str]) -> dict[str, Any]:
     return metadata
 
 
+def _structure(arch: dict[str, Any]) -> dict[str, Any]:
+    """An architecture record without its description: what the weights depend on."""
+    return {key: value for key, value in arch.items() if key != "description"}
+
+
 def _network_for(metadata: dict[str, Any], meta_path: Path) -> PaddedNet:
     arch = metadata.get("architecture")
     if not isinstance(arch, dict) or arch.get("name") not in ARCHITECTURES:
         name = arch.get("name") if isinstance(arch, dict) else arch
         raise ModelFileError(f"{meta_path}: unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
     spec = arch_spec(str(arch["name"]))
-    if spec.to_json() != arch:
+    if _structure(spec.to_json()) != _structure(arch):  # the prose description may change between versions
         raise ModelFileError(
             f"{meta_path}: architecture {arch} differs from this stylize's {spec.name} v{spec.version} "
             f"({spec.to_json()}); retrain the style with this version"

@@ -262,6 +262,19 @@ def test_weights_of_another_architecture_are_refused(trained, tmp_path):
         load_model(folder)
 
 
+def test_an_architecture_is_matched_by_its_structure_not_its_description(trained, tmp_path):
+    """The prose description may change between versions; width, blocks or version may not."""
+    folder = _copy(trained, tmp_path)
+    meta = json.loads((folder / METADATA_NAME).read_text())
+    described = {**meta, "architecture": {**meta["architecture"], "description": "older words"}}
+    (folder / METADATA_NAME).write_text(json.dumps(described))
+    assert load_model(folder).metadata["architecture"]["description"] == "older words"
+    wider = {**meta, "architecture": {**meta["architecture"], "width": 9}}
+    (folder / METADATA_NAME).write_text(json.dumps(wider))
+    with pytest.raises(ModelFileError, match="differs from this stylize's tiny v1"):
+        load_model(folder)
+
+
 @pytest.mark.slow
 def test_cli_train_and_apply(tmp_path, tree, reference):
     from stylize.cli import main
