@@ -356,8 +356,9 @@ def evaluate(
     """Score each named style on the same held-out content (default: 16 faces no training uses).
 
     ``ceiling_faces`` portraits (default 0: none; :data:`CEILING_FACES_DEFAULT` is the usual number) are
-    also optimised with L-BFGS for ``ceiling_steps`` iterations per style as the ceiling: about
-    ``ceiling_steps`` x 0.5 s a portrait on an idle 2-core CPU, so minutes where the rest takes seconds. ``report`` names a folder for report.md, eval.json and the
+    also optimised with L-BFGS for ``ceiling_steps`` iterations per style as the ceiling. It costs
+    about ``ceiling_steps`` x 0.5 s a portrait on an idle 2-core CPU: minutes a style, where the rest
+    of an evaluation takes well under one. ``report`` names a folder for report.md, eval.json and the
     plots (:func:`stylize.evaluation.report.write_report`). ``log`` receives progress lines.
     """
     _check_ceiling(ceiling_faces, ceiling_steps)
