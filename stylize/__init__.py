@@ -50,7 +50,7 @@ _LAZY = {
     "TrainSettings": "stylize.training.settings",
     "train_base": "stylize.training.base",
     "distill": "stylize.training.distill",
-    "DistillSettings": "stylize.training.distill",
+    "DistillSettings": "stylize.training.settings",
     "load_style": "stylize.inference.styles",
     "list_styles": "stylize.inference.styles",
     "apply": "stylize.inference.bulk",
