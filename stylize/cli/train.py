@@ -33,6 +33,23 @@ def _train_settings(args: argparse.Namespace, config: PipelineConfig) -> Any:
     )
 
 
+def _run_options(args: argparse.Namespace, config: PipelineConfig) -> dict[str, Any]:
+    """Where a style-writing run reads and writes, and how it runs (train and distill alike)."""
+    return {
+        "styles_dir": args.styles_dir,
+        "parts": args.parts,
+        "config": config,
+        "device": args.device or config.run.device,
+        "resume": args.resume,
+        "overwrite": args.overwrite,
+        "progress": not args.quiet,
+    }
+
+
+def _losses(final: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.4g}" for k, v in final.items())
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from stylize.training.style import train
 
@@ -41,15 +58,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.name,
         args.refs,
         settings=_train_settings(args, config),
-        styles_dir=args.styles_dir,
-        parts=args.parts,
-        config=config,
-        device=args.device or config.run.device,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
+        **_run_options(args, config),
     )
-    losses = ", ".join(f"{k} {v:.4g}" for k, v in result.final_losses.items())
+    losses = _losses(result.final_losses)
     print(
         f"trained {args.name}: {result.steps} steps in {result.wall_seconds / 60:.1f} min ({losses}) -> {result.directory}"
     )
@@ -94,15 +105,9 @@ def cmd_distill(args: argparse.Namespace) -> int:
         args.style,
         name=args.name,
         settings=settings,
-        styles_dir=args.styles_dir,
-        parts=args.parts,
-        config=config,
-        device=args.device or config.run.device,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
+        **_run_options(args, config),
     )
-    losses = ", ".join(f"{k} {v:.4g}" for k, v in result.final_losses.items())
+    losses = _losses(result.final_losses)
     print(
         f"distilled {args.style} -> {result.directory.name} ({settings.arch}): {result.steps} steps in "
         f"{result.wall_seconds / 60:.1f} min ({losses}) -> {result.directory}"
