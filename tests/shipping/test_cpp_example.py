@@ -1,4 +1,4 @@
-"""The C++ consumer (examples/cpp, OpenCV's DNN module) of an fp32 ONNX export: it builds, and its
+"""The C++ consumer (stylize/assets/cpp, OpenCV's DNN module) of an fp32 ONNX export: it builds, and its
 outputs match `stylize apply` (alpha byte for byte, RGB within 2 levels, mean within 0.5 levels) on
 an RGBA portrait with holes at an odd size, an opaque composited face, greyscale, grey+alpha and
 16-bit files; --bench prints JSON; bad models and images give one-line errors. Skips without cmake,
