@@ -31,14 +31,6 @@ def bundled_bases_dir() -> Path:
     return asset_path("bases")
 
 
-def bundled_parts_dir() -> Path:
-    return asset_path("facegen")
-
-
-def bundled_references_dir() -> Path:
-    return asset_path("references")
-
-
 def cpp_example_dir() -> Path:
     """The CMake project of the C++ example that consumes exported styles."""
     return asset_path("cpp")

@@ -10,7 +10,6 @@ never bools or floats. Torch-free, like the config.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,12 +204,6 @@ def check_setting(name: str, value: Any, kind: Kind, *, what: str = "") -> Any:
     except BadValue as err:
         prefix = f"{what} " if what else ""
         raise SettingError(f"{prefix}{name}={value!r} is not allowed; {err}", params=(name,)) from None
-
-
-def check_settings(values: Sequence[tuple[str, Any, Kind]], *, what: str = "") -> None:
-    """:func:`check_setting` for each ``(name, value, kind)``, in order: the first bad one is named."""
-    for name, value, kind in values:
-        check_setting(name, value, kind, what=what)
 
 
 # The kinds several settings share.

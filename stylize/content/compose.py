@@ -22,7 +22,7 @@ from stylize.config import PipelineConfig, default_config
 from stylize.content.composite import FaceGenerator
 from stylize.content.picking import PickedFace, pick_face_parts
 from stylize.content.seeds import parse_seeds
-from stylize.files import Journal, check_out_dir, read_journal
+from stylize.files import Journal, check_out_dir
 from stylize.imageio import write_png
 
 MANIFEST_NAME = "manifest.jsonl"
@@ -82,11 +82,6 @@ def iter_faces(
 
 def _manifest_key(record: dict[str, Any]) -> tuple[int, bool]:
     return int(record["seed"]), bool(record["armoured"])
-
-
-def read_manifest(path: Path) -> dict[tuple[int, bool], dict[str, Any]]:
-    """Records of an existing manifest keyed by (seed, armoured); torn or foreign lines are ignored."""
-    return read_journal(path, _manifest_key)
 
 
 def compose(

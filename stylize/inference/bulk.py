@@ -39,8 +39,6 @@ from stylize.nets.device import resolve_device
 from stylize.values import check_setting
 
 MANIFEST_NAME = "manifest.jsonl"
-MAX_WORKERS = WORKERS.maximum
-MAX_BATCH = APPLY_BATCH.maximum
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stylize.config import PARAMETERS, SCALE, parameter_default
+from stylize.config import PARAMETERS, parameter_default
 from stylize.nets.transformer import PaddedNet
 from stylize.values import check_setting
-
-MAX_SCALE = SCALE.maximum
-MIN_SCALE = SCALE.minimum
 
 
 @dataclass(frozen=True)

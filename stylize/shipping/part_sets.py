@@ -93,7 +93,6 @@ FORMAT = "stylize-part-set"
 FORMAT_VERSION = 1
 METHOD_VERSION = 1  # bump when the stylization method changes, so older exports are no longer up to date
 CONTEXTS_DEFAULT = parameter_default("contexts")
-MAX_CONTEXTS = CONTEXTS.maximum
 CONTEXT_SEED_DEFAULT = 0
 FALLBACK_VISIBILITY = 1.0  # below one face's worth of (weighted) visibility, the cut face fills in
 VISIBILITY_POWER = 4  # a view half covered (e.g. by a tinted visor) counts 1/16 of a clear one
