@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from stylize.config import PipelineConfig, default_config, parameter_default
+from stylize.content.faces import FaceFinding, find_face
 from stylize.content.seeds import COMPOSE_PREFIX, parse_compose_spec
 from stylize.content.sources import Portrait, check_sources, iter_content
 from stylize.errors import StylizeError
@@ -43,7 +44,6 @@ from stylize.evaluation.ceiling import (
     training_loss,
     training_objective,
 )
-from stylize.evaluation.faces import FaceFinding, find_face
 from stylize.evaluation.quality import edge_ssim, histogram_distance, lab_histogram
 from stylize.evaluation.style_score import CEILING_STYLE_GOAL, TIMING_THREADS, StyleScore, mean, overall, ratio
 from stylize.inference.image import stylize_rgb, to_tensor, to_uint8

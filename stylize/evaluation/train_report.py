@@ -21,7 +21,7 @@ from stylize.content.sources import iter_content
 from stylize.evaluation.scores import HELD_OUT_DEFAULT, score_style
 from stylize.files import json_ready
 from stylize.imageio import atomic_write_text
-from stylize.inference.model_file import load_model
+from stylize.inference.styles import load_style_folder
 from stylize.training.settings import TrainSettings
 from stylize.training.style import train
 
@@ -60,7 +60,7 @@ def train_report(
                     overwrite=True,
                     progress=progress,
                 )
-                score = score_style(load_model(result.directory, name=name), portraits)
+                score = score_style(load_style_folder(result.directory, name=name), portraits)
                 rows.append(
                     {
                         "reference": Path(ref).name,

@@ -92,9 +92,9 @@ def _init_pool_worker(style_dirs: dict[str, str], settings: ApplySettings, threa
     global _WORKER
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
-    from stylize.inference.model_file import load_model
+    from stylize.inference.styles import load_style_folder
 
-    models = {name: load_model(folder, name=name) for name, folder in style_dirs.items()}
+    models = {name: load_style_folder(folder, name=name) for name, folder in style_dirs.items()}
     _WORKER = _Worker(
         {n: m.network for n, m in models.items()},
         {n: m.weights_sha256 for n, m in models.items()},

@@ -41,7 +41,7 @@ class StyleModel:
     """A loaded style: the network (eval mode) and its metadata."""
 
     name: str
-    network: PaddedNet
+    network: torch.nn.Module  # a PaddedNet, or a ReferenceNet for a zero-training style
     metadata: dict[str, Any]
     directory: Path | None
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from stylize.bundled import bundled_styles_dir
 from stylize.config import PipelineConfig, default_config
 from stylize.errors import StylizeError
-from stylize.inference.model_file import METADATA_NAME, StyleModel, load_model
+from stylize.inference.model_file import METADATA_NAME, StyleModel, load_model, read_metadata
 
 
 def parse_style_names(styles: str | Sequence[str]) -> list[str]:
@@ -53,10 +53,21 @@ def style_dir(
     )
 
 
+def load_style_folder(folder: str | os.PathLike[str], *, name: str | None = None) -> StyleModel:
+    """The style in ``folder``, trained or zero-training, checked as its kind requires."""
+    from stylize.inference.reference_style import is_reference_metadata, load_reference_style
+
+    path = Path(folder)
+    metadata = read_metadata(path)
+    if is_reference_metadata(metadata):
+        return load_reference_style(path, metadata, name or str(metadata.get("name", path.name)))
+    return load_model(path, name=name)
+
+
 def load_style(
     name: str, styles_dir: str | os.PathLike[str] | None = None, config: PipelineConfig | None = None
 ) -> StyleModel:
-    return load_model(style_dir(name, styles_dir, config), name=Path(name).name)
+    return load_style_folder(style_dir(name, styles_dir, config), name=Path(name).name)
 
 
 def list_styles(styles_dir: str | os.PathLike[str] | None = None, config: PipelineConfig | None = None) -> list[str]:

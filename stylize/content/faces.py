@@ -1,4 +1,5 @@
-"""An offline face detector: OpenCV 4.x's bundled Haar cascades (no download).
+"""An offline face detector for portraits (used by the zero-training styles' face guard and by
+``stylize eval``): OpenCV 4.x's bundled Haar cascades (no download).
 
 :func:`find_face` looks for a frontal face and, inside the largest one found, for its eyes
 (``haarcascade_eye.xml`` on the upper part of the face box): "eyes found" means one eye in each
@@ -48,6 +49,15 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
 def _faces(grey: np.ndarray) -> np.ndarray:
     side = max(24, min(grey.shape) // 5)
     return _cascade(FACE_CASCADE).detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(side, side))
+
+
+def face_box(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(x, y, width, height) of the largest face :func:`has_face` would find, or None."""
+    faces = _faces(_grey(rgb))
+    if len(faces) == 0:
+        return None
+    x, y, w, h = max(faces, key=lambda box: int(box[2]) * int(box[3]))
+    return int(x), int(y), int(w), int(h)
 
 
 def has_face(rgb: np.ndarray) -> bool:

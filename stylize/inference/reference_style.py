@@ -1,0 +1,284 @@
+"""Zero-training style folders: make one from references, load one, mix several into one network.
+
+A zero-training style is a folder like a trained one (``model.json`` + ``model.safetensors`` +
+``refs/``), so every command finds and accepts it by name. ``model.json`` says ``"kind":
+"reference"`` and records the engine (package, version and SHA-256 of the pretrained files), the
+face guard and the references; ``model.safetensors`` holds two tensors, ``vectors`` (1 x 100, the
+style vector) and ``neutral`` (100, the style vector of game faces that the face guard leans
+toward). Loading checks every field it uses and the weights' SHA-256, as for trained styles.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+
+from stylize.config import PipelineConfig, default_config
+from stylize.errors import StylizeError
+from stylize.files import sha256_bytes
+from stylize.imageio import atomic_write_bytes, atomic_write_text, read_image
+from stylize.inference.arbitrary import (
+    DEFAULT_GUARD,
+    ENGINE,
+    PREDICT_FILE,
+    SHA256,
+    TRANSFORM_FILE,
+    VECTOR_SIZE,
+    Guard,
+    ReferenceNet,
+    style_vector,
+)
+from stylize.inference.model_file import (
+    FORMAT,
+    FORMAT_VERSION,
+    METADATA_NAME,
+    WEIGHTS_NAME,
+    ModelFileError,
+    StyleModel,
+)
+
+KIND = "reference"
+NEUTRAL_SEEDS = "100000-100007"  # bundled sample faces whose mean style vector is the neutral one
+
+
+def engine_record() -> dict[str, str]:
+    return {
+        "name": "arbitrary",
+        "engine": ENGINE,
+        "transform_sha256": SHA256[TRANSFORM_FILE],
+        "predict_sha256": SHA256[PREDICT_FILE],
+    }
+
+
+@lru_cache(maxsize=1)
+def neutral_vector() -> np.ndarray:
+    """The mean style vector of eight bundled sample faces (the style of unstylized game faces)."""
+    from PIL import Image
+
+    from stylize.content.compose import iter_faces
+    from stylize.inference.arbitrary import PREDICT_SIDE
+
+    side = (PREDICT_SIDE, PREDICT_SIDE)  # one square view a face
+    faces = [np.asarray(Image.fromarray(face.rgb).resize(side, Image.LANCZOS)) for face in iter_faces(NEUTRAL_SEEDS)]
+    return style_vector(faces)
+
+
+def read_references(paths: Sequence[Path]) -> list[np.ndarray]:
+    """Each reference as (H, W, 3) uint8; transparency laid on white paper."""
+    images = []
+    for path in paths:
+        image = read_image(path, what="style reference", fix="give a PNG, JPEG or WebP image of the style")
+        rgb = image.rgb.astype(np.float32)
+        if image.alpha is not None:
+            alpha = image.alpha.astype(np.float32)[..., None] / 255.0
+            rgb = rgb * alpha + 255.0 * (1 - alpha)
+        images.append(np.clip(rgb + 0.5, 0, 255).astype(np.uint8))
+    return images
+
+
+def _weights_bytes(vectors: torch.Tensor, neutral: torch.Tensor) -> bytes:
+    state = {"vectors": vectors.float().contiguous(), "neutral": neutral.float().reshape(VECTOR_SIZE).contiguous()}
+    return save_safetensors_bytes(state, metadata={"format": f"{FORMAT}/{FORMAT_VERSION}"})
+
+
+def make_reference_style(
+    name: str,
+    refs: Sequence[str | os.PathLike[str]],
+    *,
+    styles_dir: str | os.PathLike[str] | None = None,
+    config: PipelineConfig | None = None,
+    overwrite: bool = False,
+    guard: Guard = DEFAULT_GUARD,
+) -> Path:
+    """Make zero-training style ``name`` from reference images (files or folders) into ``styles/NAME/``.
+
+    Takes about a second; the folder is usable by every command at once. Raises ``StylizeError`` for
+    a bad name, unreadable references, an existing style (without ``overwrite``) or a missing engine.
+    """
+    from stylize.training.data import reference_paths
+    from stylize.training.loop import check_style_name, copy_references
+
+    started = time.perf_counter()
+    check_style_name(name)
+    config = config or default_config()
+    root = Path(styles_dir) if styles_dir is not None else config.styles.dir
+    directory = root / name
+    if (directory / METADATA_NAME).exists() and not overwrite:
+        raise StylizeError(
+            f"{directory}: a style is already there; pass overwrite=True to replace it, or choose another name",
+            params=("overwrite", "name"),
+        )
+    paths = reference_paths(refs)
+    images = read_references(paths)
+    vector = torch.from_numpy(style_vector(images))[None]
+    neutral = torch.from_numpy(neutral_vector())
+    directory.mkdir(parents=True, exist_ok=True)
+    records = copy_references(paths, directory / "refs")
+    weights = _weights_bytes(vector, neutral)
+    metadata = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": KIND,
+        "name": name,
+        "architecture": engine_record(),
+        "guard": guard.record(),
+        "references": records,
+        "make_seconds": round(time.perf_counter() - started, 3),
+        "weights_file": WEIGHTS_NAME,
+        "weights_sha256": sha256_bytes(weights),
+        "weights_bytes": len(weights),
+    }
+    atomic_write_bytes(directory / WEIGHTS_NAME, weights)
+    atomic_write_text(directory / METADATA_NAME, json.dumps(metadata, indent=2) + "\n")
+    return directory
+
+
+def in_memory_style(name: str, refs: Sequence[str | os.PathLike[str]], guard: Guard = DEFAULT_GUARD) -> StyleModel:
+    """A zero-training style from references without writing a folder (``stylize preview --refs``)."""
+    from stylize.training.data import reference_paths
+
+    paths = reference_paths(refs)
+    vector = torch.from_numpy(style_vector(read_references(paths)))[None]
+    network = ReferenceNet(vector, [1.0], torch.from_numpy(neutral_vector()), guard, names=[name])
+    metadata = {"format": FORMAT, "kind": KIND, "name": name, "architecture": engine_record(), "guard": guard.record()}
+    metadata["references"] = [{"file": str(p), "source_name": p.name} for p in paths]
+    return StyleModel(name, network, metadata, None)
+
+
+def is_reference_metadata(metadata: dict[str, Any]) -> bool:
+    return metadata.get("kind") == KIND
+
+
+def load_reference_style(folder: Path, metadata: dict[str, Any], name: str) -> StyleModel:
+    """Check ``metadata`` (already known to be a stylize model of kind reference) and the weights; build the net."""
+    meta_path = folder / METADATA_NAME
+    arch = metadata.get("architecture")
+    if arch != engine_record():
+        raise ModelFileError(
+            f"{meta_path}: made with engine {arch!r}, this stylize runs {engine_record()}; remake the style "
+            "(stylize style, or stylize.make_style)"
+        )
+    guard = Guard.from_record(metadata.get("guard"), str(meta_path))
+    weights_name = metadata.get("weights_file")
+    if weights_name != WEIGHTS_NAME:
+        raise ModelFileError(
+            f"{meta_path}: weights_file must be {WEIGHTS_NAME!r}, not {weights_name!r}; remake the style"
+        )
+    weights_path = folder / WEIGHTS_NAME
+    if not weights_path.is_file():
+        raise ModelFileError(f"{weights_path}: weights file not found; remake the style or restore the file")
+    data = weights_path.read_bytes()
+    if sha256_bytes(data) != metadata.get("weights_sha256"):
+        raise ModelFileError(
+            f"{weights_path}: weights do not match {METADATA_NAME} (SHA-256 differs: truncated, replaced or "
+            "from another style); remake the style or restore both files together"
+        )
+    try:
+        state = load_safetensors_bytes(data)
+    except (SafetensorError, ValueError, OSError) as err:
+        raise ModelFileError(f"{weights_path}: not a readable safetensors file ({err}); remake the style") from err
+    vectors, neutral = state.get("vectors"), state.get("neutral")
+    if (
+        set(state) != {"vectors", "neutral"}
+        or vectors is None
+        or neutral is None
+        or tuple(vectors.shape) != (1, VECTOR_SIZE)
+        or tuple(neutral.shape) != (VECTOR_SIZE,)
+        or vectors.dtype != torch.float32
+        or neutral.dtype != torch.float32
+    ):
+        raise ModelFileError(
+            f"{weights_path}: expected float32 tensors vectors (1, {VECTOR_SIZE}) and neutral ({VECTOR_SIZE},); remake the style"
+        )
+    if not (torch.isfinite(vectors).all() and torch.isfinite(neutral).all()):
+        raise ModelFileError(f"{weights_path}: style vector holds NaN or infinity; remake the style")
+    network = ReferenceNet(vectors, [1.0], neutral, guard, names=[name])
+    network.eval()
+    return StyleModel(name, network, metadata, folder)
+
+
+def parse_mix(spec: str) -> list[tuple[str, float]]:
+    """``"pencil:0.7,ink:0.3"`` -> [("pencil", 0.7), ("ink", 0.3)]; a name without weight counts 1."""
+    items: list[tuple[str, float]] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        name, _, weight_text = part.rpartition(":") if ":" in part else (part, "", "1")
+        try:
+            weight = float(weight_text)
+        except ValueError:
+            raise StylizeError(
+                f"mix {spec!r}: weight {weight_text!r} of {name!r} is not a number; write NAME:WEIGHT,NAME:WEIGHT "
+                "(e.g. pencil:0.7,ink_wash:0.3)",
+                params=("mix",),
+            ) from None
+        if not name:
+            raise StylizeError(f"mix {spec!r}: a style name is missing before ':{weight_text}'", params=("mix",))
+        if not np.isfinite(weight) or weight < 0:
+            raise StylizeError(f"mix {spec!r}: weight of {name!r} must be a finite number >= 0", params=("mix",))
+        items.append((name, weight))
+    if len(items) < 2 or len({n for n, _ in items}) != len(items):
+        raise StylizeError(
+            f"mix {spec!r}: name two or more different styles, e.g. pencil:0.7,ink_wash:0.3", params=("mix",)
+        )
+    if sum(w for _, w in items) <= 0:
+        raise StylizeError(f"mix {spec!r}: the weights are all 0; give at least one a positive weight", params=("mix",))
+    return items
+
+
+def mix_name(items: Sequence[tuple[str, float]]) -> str:
+    """The mix's name (its output folder): ``pencil-0.70+ink_wash-0.30``, weights normalised."""
+    total = sum(w for _, w in items)
+    return "+".join(f"{name}-{weight / total:.2f}" for name, weight in items)
+
+
+def mix_styles(models: Sequence[StyleModel], weights: Sequence[float], name: str | None = None) -> StyleModel:
+    """One network painting the weighted mix of zero-training styles (their vectors, weights normalised).
+
+    Refused for trained styles: their networks share no style code to mix."""
+    trained = [m.name for m in models if not isinstance(m.network, ReferenceNet)]
+    if trained:
+        raise StylizeError(
+            f"{trained[0]!r} is a trained network and cannot be mixed; mixes take zero-training styles (make one "
+            f"from its references with stylize style, or stylize.make_style)",
+            params=("mix",),
+        )
+    nets = [m.network for m in models]
+    assert all(isinstance(n, ReferenceNet) for n in nets)
+    vectors = torch.cat([n.vectors for n in nets])  # type: ignore[misc]
+    rows = [len(n.vectors) for n in nets]  # type: ignore[arg-type]
+    expanded: list[float] = []
+    for weight, net, count in zip(weights, nets, rows, strict=True):
+        expanded.extend(float(weight) * float(w) for w in net.weights.tolist())  # type: ignore[union-attr,operator]
+        assert count == len(net.weights)  # type: ignore[arg-type]
+    first = nets[0]
+    assert isinstance(first, ReferenceNet)
+    label = name or mix_name([(m.name, float(w)) for m, w in zip(models, weights, strict=True)])
+    names = [n for net in nets for n in net.names]  # type: ignore[union-attr]
+    network = ReferenceNet(vectors, expanded, first.neutral, first.guard, names=names)
+    network.transformer = first.transformer  # one transformer for every style
+    metadata = {
+        "format": FORMAT,
+        "kind": KIND,
+        "name": label,
+        "architecture": engine_record(),
+        "guard": first.guard.record(),
+        "mix": [{"style": m.name, "weight": float(w)} for m, w in zip(models, weights, strict=True)],
+        "references": [
+            {**r, "file": str(m.directory / r["file"]) if m.directory else r["file"]}
+            for m in models
+            for r in m.metadata.get("references", [])
+        ],
+    }
+    return StyleModel(label, network, metadata, models[0].directory)
