@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from stylize.cli.options import config_of, controls, locations, parameter
+from stylize.errors import StylizeError
 
 
 def _apply_settings(args: argparse.Namespace):
@@ -20,16 +21,22 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from stylize.inference.styles import parse_style_names
 
     config = config_of(args)
-    styles = parse_style_names(args.styles)
-    out_dir = (
-        Path(args.out_dir)
-        if args.out_dir
-        else config.output.dir / "stylized" / ("+".join(styles) if len(styles) > 1 else styles[0])
-    )
+    if bool(args.styles) == bool(args.mix):
+        raise StylizeError("give --style NAME or --mix NAME:W,NAME:W (one of the two)")
+    if args.mix:
+        from stylize.inference.reference_style import mix_name, parse_mix
+
+        folder = mix_name(parse_mix(args.mix))
+        styles: list[str] = []
+    else:
+        styles = parse_style_names(args.styles)
+        folder = "+".join(styles) if len(styles) > 1 else styles[0]
+    out_dir = Path(args.out_dir) if args.out_dir else config.output.dir / "stylized" / folder
     result = apply(
         styles,
         args.inputs,
         out_dir,
+        mix=args.mix,
         strength=args.strength,
         preserve_color=args.preserve_color,
         scale=args.scale,
@@ -56,13 +63,17 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from stylize.evaluation.preview import preview
 
     config = config_of(args)
-    styles = args.styles or list(config.styles.use)
+    extra = bool(args.refs or args.mix or args.interpolate)
+    styles = args.styles or ([] if extra else list(config.styles.use))
     out_dir = Path(args.out_dir) if args.out_dir else config.output.dir / "preview"
     result = preview(
         styles,
         args.content or [f"compose:{config.content.seeds_spec}"],
         out_dir,
         limit=args.limit,
+        refs=args.refs or (),
+        mix=args.mix,
+        interpolate=args.interpolate,
         settings=_apply_settings(args),
         parts=args.parts,
         styles_dir=args.styles_dir,
@@ -91,10 +102,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     apply_parser.add_argument(
         "--style",
         dest="styles",
-        required=True,
         action="append",
         metavar="NAME",
         help="style name or folder; repeat (or comma-separate) for several",
+    )
+    apply_parser.add_argument(
+        "--mix",
+        metavar="NAME:W,NAME:W",
+        help="one network mixing zero-training styles (weights normalised); outputs go to a folder named after the mix",
     )
     apply_parser.add_argument(
         "--out", dest="out_dir", metavar="DIR", help="output folder (default [output] dir/stylized/STYLE)"
@@ -114,6 +129,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     preview_parser.add_argument(
         "--styles", nargs="+", default=[], metavar="A,B,C", help="styles to compare (default [styles] use)"
+    )
+    preview_parser.add_argument(
+        "--refs", nargs="+", metavar="IMAGE", help="reference images to show as zero-training styles (no style folder)"
+    )
+    preview_parser.add_argument("--mix", metavar="NAME:W,NAME:W", help="a column for this mix of zero-training styles")
+    preview_parser.add_argument(
+        "--interpolate",
+        metavar="A[,B]",
+        help="an interpolation row: A to B in steps of 0.25 (zero-training styles), or the unstyled face to A",
     )
     preview_parser.add_argument(
         "--content", nargs="+", metavar="SOURCE", help="compose:0-15 and/or folders (default compose:[content] seeds)"

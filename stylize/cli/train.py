@@ -50,6 +50,20 @@ def _losses(final: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.4g}" for k, v in final.items())
 
 
+def cmd_style(args: argparse.Namespace) -> int:
+    import time
+
+    from stylize.inference.reference_style import make_reference_style
+
+    config = config_of(args)
+    started = time.perf_counter()
+    directory = make_reference_style(
+        args.name, args.refs, styles_dir=args.styles_dir, config=config, overwrite=args.overwrite
+    )
+    print(f"zero-training style {args.name} -> {directory} ({time.perf_counter() - started:.2f} s)")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from stylize.training.style import train
 
@@ -146,6 +160,21 @@ def _seed(parser: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    style_parser = sub.add_parser(
+        "style",
+        parents=[common],
+        help="make a style from references at once (zero training)",
+        description="Make a zero-training style from reference images in about a second: a pretrained "
+        "arbitrary-style network (Ghiasi et al. 2017) reads the references' style; every command (apply, "
+        "preview, eval, export, export-parts, run) then takes the style by name, and --mix combines "
+        "several such styles in one network.",
+    )
+    style_parser.add_argument("--name", required=True, help="style name (folder under the styles folder)")
+    style_parser.add_argument("--refs", required=True, nargs="+", metavar="IMAGE", help="reference images or folders")
+    style_parser.add_argument("--overwrite", action="store_true", help="replace a style of that name")
+    locations(style_parser, device=False, parts=False)
+    style_parser.set_defaults(func=cmd_style, command_parser=style_parser)
+
     train_parser = sub.add_parser(
         "train",
         parents=[common],

@@ -83,12 +83,53 @@ def _style_caption(model: StyleModel) -> str:
     return f"{arch} net, {meta.get('steps', '?')} steps, from {refs or 'no reference'}"
 
 
+def _columns(
+    styles: str | Sequence[str],
+    refs: Sequence[str | os.PathLike[str]],
+    mix: str | None,
+    interpolate: str | None,
+    settings: ApplySettings,
+    styles_dir: str | os.PathLike[str] | None,
+    config: PipelineConfig,
+) -> dict[str, tuple[StyleModel, ApplySettings]]:
+    """The preview's columns in order: name -> (style, how it is applied)."""
+    from dataclasses import replace
+
+    from stylize.inference.reference_style import in_memory_style
+    from stylize.inference.styles import interpolation, load_mix
+
+    names = parse_style_names(styles) if (styles if isinstance(styles, str) else list(styles)) else []
+    columns = {name: (load_style(name, styles_dir, config), settings) for name in names}
+    for ref in refs:
+        name = Path(ref).stem or "reference"
+        while name in columns:
+            name += "_"
+        columns[name] = (in_memory_style(name, [ref]), settings)
+    if mix:
+        model = load_mix(mix, styles_dir, config)
+        columns[model.name] = (model, settings)
+    if interpolate:
+        ends = [part.strip() for part in interpolate.split(",") if part.strip()]
+        if not 1 <= len(ends) <= 2:
+            raise StylizeError(f"interpolate={interpolate!r}: give A,B or A", params=("interpolate",))
+        first = load_style(ends[0], styles_dir, config)
+        second = load_style(ends[1], styles_dir, config) if len(ends) == 2 else None
+        for label, model, strength in interpolation(first, second):
+            columns[label] = (model, replace(settings, strength=settings.strength * strength))
+    if not columns:
+        raise StylizeError("nothing to preview: name styles, refs, a mix or an interpolation", params=("styles", "refs"))
+    return columns
+
+
 def preview(
     styles: str | Sequence[str],
     content: Sequence[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
     *,
     limit: int | None = DEFAULT_LIMIT,
+    refs: Sequence[str | os.PathLike[str]] = (),
+    mix: str | None = None,
+    interpolate: str | None = None,
     settings: ApplySettings = ApplySettings(),
     parts: str | os.PathLike[str] | None = None,
     styles_dir: str | os.PathLike[str] | None = None,
@@ -96,15 +137,22 @@ def preview(
     device: str = "auto",
     progress: bool = True,
 ) -> PreviewResult:
-    """Write ``grid.png`` and ``index.html`` (with the images beside it) for styles x content."""
+    """Write ``grid.png`` and ``index.html`` (with the images beside it) for styles x content.
+
+    Besides named ``styles``, columns may show reference images as zero-training styles (``refs``,
+    one column each, no folder written), a ``mix`` ("a:0.7,b:0.3") and an ``interpolate`` row
+    ("a,b": a to b in steps of 0.25, one network; "a": the unstyled face to a).
+    """
     config = config or default_config()
-    names = parse_style_names(styles)
-    if any(name in ("content", "refs") for name in names):
-        raise StylizeError("a style named 'content' or 'refs' clashes with the preview's own folders; rename the style")
     if limit is not None:
         check_setting("limit", limit, COUNT)
     check_sources(content)
-    models = {name: load_style(name, styles_dir, config) for name in names}
+    columns = _columns(styles, refs, mix, interpolate, settings, styles_dir, config)
+    names = list(columns)
+    if any(name in ("content", "refs") for name in names):
+        raise StylizeError("a style named 'content' or 'refs' clashes with the preview's own folders; rename the style")
+    models = {name: model for name, (model, _) in columns.items()}
+    column_settings = {name: setting for name, (_, setting) in columns.items()}
     torch_device = resolve_device(device)
     networks = {name: model.network.to(torch_device) for name, model in models.items()}
     out_path = Path(out_dir)
@@ -136,7 +184,7 @@ def preview(
             shown.append(over_checker(portrait.rgb, portrait.alpha))
             for name in names:
                 with torch.inference_mode():
-                    rgb = stylize_rgb(networks[name], portrait.rgb, torch_device, settings)
+                    rgb = stylize_rgb(networks[name], portrait.rgb, torch_device, column_settings[name])
                 write_png(out_path / name / file_name, rgb, portrait.alpha)
                 styled[name].append(over_checker(rgb, portrait.alpha))
                 bar.update(1)

@@ -161,6 +161,11 @@ def _blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
     return gaussian_blur2d(image, (2 * radius + 1, 2 * radius + 1), (sigma, sigma), border_type="replicate")
 
 
+def _recolour(lightness_from: torch.Tensor, colour_from: torch.Tensor) -> torch.Tensor:
+    """``colour_from``'s chroma (YCbCr) with ``lightness_from``'s luma."""
+    return (colour_from + (_lightness(lightness_from) - _lightness(colour_from))).clamp(0, 1)
+
+
 def face_mask(height: int, width: int, box: tuple[int, int, int, int], grow: float, soft: float) -> torch.Tensor:
     """(1, 1, H, W) soft ellipse around ``box`` (x, y, w, h) grown by ``grow``: 1 inside, fading to 0."""
     x, y, w, h = box
@@ -179,6 +184,7 @@ class Guard:
     face_detail: float = FACE_DETAIL
     grow: float = FACE_GROW
     soft: float = FACE_SOFT
+    keep_palette: bool = True
 
     @property
     def active(self) -> bool:
@@ -272,6 +278,8 @@ class ReferenceNet(nn.Module):
             sigma = 2.0
             shift = _blur(_lightness(content), sigma) - _blur(_lightness(guarded), sigma)
             guarded = (guarded + self.guard.face_detail * shift).clamp(0, 1)
+        if self.guard.keep_palette:  # lightness from the guarded pass, colour from the full style
+            guarded = _recolour(guarded, styled)
         return mask * guarded + (1 - mask) * styled
 
 

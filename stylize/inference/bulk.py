@@ -34,7 +34,7 @@ from stylize.files import Journal, read_journal, sha256_bytes, sha256_file
 from stylize.imageio import LoadedImage, atomic_write_bytes, encode_png, find_images, read_image
 from stylize.inference.image import ApplySettings, default_batch, stylize_batch, to_tensor, to_uint8
 from stylize.inference.model_file import StyleModel
-from stylize.inference.styles import load_style, parse_style_names, style_dir
+from stylize.inference.styles import load_mix, load_style, parse_style_names, style_dir
 from stylize.nets.device import resolve_device
 from stylize.values import check_setting
 
@@ -87,14 +87,25 @@ class _Worker:
 _WORKER: _Worker | None = None
 
 
-def _init_pool_worker(style_dirs: dict[str, str], settings: ApplySettings, threads: int, out_dir: str) -> None:
+def _load_source(name: str, source: list[tuple[str, float]]) -> StyleModel:
+    """A style from its folder, or a mix from its styles' folders and weights."""
+    from stylize.inference.reference_style import mix_styles
+    from stylize.inference.styles import load_style_folder
+
+    if len(source) == 1:
+        return load_style_folder(source[0][0], name=name)
+    parts = [load_style_folder(folder) for folder, _ in source]
+    return mix_styles(parts, [weight for _, weight in source], name=name)
+
+
+def _init_pool_worker(
+    sources: dict[str, list[tuple[str, float]]], settings: ApplySettings, threads: int, out_dir: str
+) -> None:
     """Pool initializer: load the styles once per worker process; Ctrl-C is the parent's to handle."""
     global _WORKER
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
-    from stylize.inference.styles import load_style_folder
-
-    models = {name: load_style_folder(folder, name=name) for name, folder in style_dirs.items()}
+    models = {name: _load_source(name, source) for name, source in sources.items()}
     _WORKER = _Worker(
         {n: m.network for n, m in models.items()},
         {n: m.weights_sha256 for n, m in models.items()},
@@ -250,6 +261,7 @@ def apply(
     batch: int | None = None,
     style_folders: bool | None = None,
     prefix: str = "",
+    mix: str | None = None,
     styles_dir: str | os.PathLike[str] | None = None,
     config: PipelineConfig | None = None,
     progress: bool = True,
@@ -257,12 +269,16 @@ def apply(
     """Stylize every image in ``inputs`` with each style into ``out_dir``; see the module docstring.
 
     ``style_folders`` puts each style's outputs in its own subfolder (default: when several styles
-    are given); ``prefix`` is a folder inserted after the style folder.
+    are given); ``prefix`` is a folder inserted after the style folder. ``mix`` ("a:0.7,b:0.3")
+    paints with one network mixing zero-training styles instead of ``styles`` (pass ``styles=()``);
+    its outputs are named after the mix (``a-0.70+b-0.30``).
     """
     started = time.perf_counter()
     config = config or default_config()
     settings = ApplySettings(strength=strength, preserve_color=preserve_color, scale=scale)
-    names = parse_style_names(styles)
+    if mix is not None and styles:
+        raise StylizeError("give styles or a mix, not both", params=("styles", "mix"))
+    names = parse_style_names(styles) if mix is None else []
     check_setting("workers", workers, WORKERS)
     torch_device = resolve_device(device)
     if workers > 1 and torch_device.type != "cpu":
@@ -273,8 +289,19 @@ def apply(
     batch = batch if batch is not None else default_batch(torch_device)
     check_setting("batch", batch, APPLY_BATCH)
 
-    folders = {name: style_dir(name, styles_dir, config) for name in names}
-    models: dict[str, StyleModel] = {name: load_style(name, styles_dir, config) for name in names}
+    sources: dict[str, list[tuple[str, float]]]
+    if mix is not None:
+        from stylize.inference.reference_style import parse_mix
+
+        mixed = load_mix(mix, styles_dir, config)
+        names = [mixed.name]
+        models: dict[str, StyleModel] = {mixed.name: mixed}
+        sources = {
+            mixed.name: [(os.fspath(style_dir(n, styles_dir, config)), w) for n, w in parse_mix(mix)],
+        }
+    else:
+        sources = {name: [(os.fspath(style_dir(name, styles_dir, config)), 1.0)] for name in names}
+        models = {name: load_style(name, styles_dir, config) for name in names}
     out_path = Path(out_dir)
     if out_path.exists() and not out_path.is_dir():
         raise StylizeError(f"{out_path}: exists and is not a folder; choose another out_dir=DIR", params=("out_dir",))
@@ -328,7 +355,7 @@ def apply(
                     total=outputs_total, desc=f"apply {','.join(names)}", unit="img", disable=None if progress else True
                 ) as bar,
             ):
-                for outcome in _run_tasks(tasks, folders, models, settings, torch_device, workers, batch, out_path):
+                for outcome in _run_tasks(tasks, sources, models, settings, torch_device, workers, batch, out_path):
                     if outcome.error:
                         result.failed.append(outcome.error)
                         bar.set_postfix(failed=len(result.failed))
@@ -346,7 +373,7 @@ def apply(
 
 def _run_tasks(
     tasks: list[ApplyTask],
-    folders: dict[str, Path],
+    sources: dict[str, list[tuple[str, float]]],
     models: dict[str, StyleModel],
     settings: ApplySettings,
     device: torch.device,
@@ -375,7 +402,7 @@ def _run_tasks(
         max_workers=workers,
         mp_context=context,
         initializer=_init_pool_worker,
-        initargs=({n: os.fspath(p) for n, p in folders.items()}, settings, threads, os.fspath(out_dir)),
+        initargs=(sources, settings, threads, os.fspath(out_dir)),
     )
     try:
         for outcomes in executor.map(_process_chunk, _chunks(tasks, batch)):

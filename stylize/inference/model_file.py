@@ -52,8 +52,8 @@ class StyleModel:
 
 def reference_files(model: StyleModel) -> list[Path]:
     """The style's own copies of its reference images (``refs/`` in its folder)."""
-    assert model.directory is not None
-    return [model.directory / record["file"] for record in model.metadata.get("references", [])]
+    base = model.directory if model.directory is not None else Path()  # in-memory styles record full paths
+    return [base / record["file"] for record in model.metadata.get("references", [])]
 
 
 def measured_references(model: StyleModel, references: Sequence[Path] | None = None) -> list[Path]:

@@ -268,10 +268,12 @@ def mix_styles(models: Sequence[StyleModel], weights: Sequence[float], name: str
     names = [n for net in nets for n in net.names]  # type: ignore[union-attr]
     network = ReferenceNet(vectors, expanded, first.neutral, first.guard, names=names)
     network.transformer = first.transformer  # one transformer for every style
+    identity = [[m.metadata.get("weights_sha256"), float(w) / float(sum(weights))] for m, w in zip(models, weights)]
     metadata = {
         "format": FORMAT,
         "kind": KIND,
         "name": label,
+        "weights_sha256": sha256_bytes(json.dumps(identity).encode()),  # what apply's manifest keys on
         "architecture": engine_record(),
         "guard": first.guard.record(),
         "mix": [{"style": m.name, "weight": float(w)} for m, w in zip(models, weights, strict=True)],

@@ -76,3 +76,30 @@ def list_styles(styles_dir: str | os.PathLike[str] | None = None, config: Pipeli
     return sorted(
         {p.parent.name for root in roots for p in root.glob(f"*/{METADATA_NAME}") if not p.parent.name.startswith("_")}
     )
+
+
+def load_mix(
+    spec: str, styles_dir: str | os.PathLike[str] | None = None, config: PipelineConfig | None = None
+) -> StyleModel:
+    """One network painting the mix ``spec`` ("a:0.7,b:0.3") of zero-training styles, named after it."""
+    from stylize.inference.reference_style import mix_styles, parse_mix
+
+    items = parse_mix(spec)
+    models = [load_style(name, styles_dir, config) for name, _ in items]
+    return mix_styles(models, [weight for _, weight in items])
+
+
+def interpolation(
+    first: StyleModel, second: StyleModel | None, steps: int = 5
+) -> list[tuple[str, StyleModel, float]]:
+    """The columns of an interpolation row: (label, style, strength).
+
+    Between two zero-training styles: mixes at t = 0, 1/(steps-1), ..., 1 of ``second`` (one network).
+    With ``second`` None: ``first`` at strength 0 (the unstyled face), ..., 1.
+    """
+    from stylize.inference.reference_style import mix_styles
+
+    ts = [i / (steps - 1) for i in range(steps)]
+    if second is None:
+        return [(f"{first.name}@{t:.2f}", first, t) for t in ts]
+    return [(f"{first.name}-{1 - t:.2f}+{second.name}-{t:.2f}", mix_styles([first, second], [1 - t, t]), 1.0) for t in ts]
