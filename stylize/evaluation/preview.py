@@ -117,7 +117,9 @@ def _columns(
         for label, model, strength in interpolation(first, second):
             columns[label] = (model, replace(settings, strength=settings.strength * strength))
     if not columns:
-        raise StylizeError("nothing to preview: name styles, refs, a mix or an interpolation", params=("styles", "refs"))
+        raise StylizeError(
+            "nothing to preview: name styles, refs, a mix or an interpolation", params=("styles", "refs")
+        )
     return columns
 
 

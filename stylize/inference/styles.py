@@ -89,9 +89,7 @@ def load_mix(
     return mix_styles(models, [weight for _, weight in items])
 
 
-def interpolation(
-    first: StyleModel, second: StyleModel | None, steps: int = 5
-) -> list[tuple[str, StyleModel, float]]:
+def interpolation(first: StyleModel, second: StyleModel | None, steps: int = 5) -> list[tuple[str, StyleModel, float]]:
     """The columns of an interpolation row: (label, style, strength).
 
     Between two zero-training styles: mixes at t = 0, 1/(steps-1), ..., 1 of ``second`` (one network).
@@ -102,4 +100,6 @@ def interpolation(
     ts = [i / (steps - 1) for i in range(steps)]
     if second is None:
         return [(f"{first.name}@{t:.2f}", first, t) for t in ts]
-    return [(f"{first.name}-{1 - t:.2f}+{second.name}-{t:.2f}", mix_styles([first, second], [1 - t, t]), 1.0) for t in ts]
+    return [
+        (f"{first.name}-{1 - t:.2f}+{second.name}-{t:.2f}", mix_styles([first, second], [1 - t, t]), 1.0) for t in ts
+    ]

@@ -66,7 +66,7 @@ def test_apply_keeps_size_and_alpha_and_is_deterministic(ref_styles: Path, tmp_p
 
     inputs = _portraits(tmp_path / "in")
     first = apply("strokes", [inputs], tmp_path / "out1", styles_dir=ref_styles, progress=False)
-    second = apply("strokes", [inputs], tmp_path / "out2", styles_dir=ref_styles, progress=False)
+    apply("strokes", [inputs], tmp_path / "out2", styles_dir=ref_styles, progress=False)
     assert not first.failed and len(first.written) == 2
     for path in sorted(inputs.glob("*.png")):
         source = np.asarray(Image.open(path))
