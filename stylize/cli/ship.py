@@ -8,6 +8,7 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from stylize.cli.options import config_of, controls, kind_type, locations, parameter, setting
 from stylize.config import WORKERS
@@ -75,6 +76,25 @@ def cmd_export_parts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_zero_training(args: argparse.Namespace, log: Any) -> int:
+    from stylize.imageio import atomic_write_text
+    from stylize.shipping.bench_zero import bench_zero_training, format_zero_training
+
+    rows, sharing = bench_zero_training(
+        args.zero_training,
+        parts=args.parts,
+        preview=not args.no_preview,
+        min_runs=args.min_runs,
+        min_seconds=args.min_seconds,
+        progress=log,
+    )
+    print(format_zero_training(rows, sharing))
+    if args.json:
+        report = {"zero_training": [asdict(r) for r in rows], "sharing": [asdict(s) for s in sharing]}
+        atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from stylize.shipping.bench import (
         bench_apply,
@@ -88,6 +108,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     config = config_of(args)
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr))
+    if args.zero_training:
+        return _bench_zero_training(args, log)
     cpp_binary = None
     if not args.no_cpp:
         from stylize.shipping.cpp import build_cpp_example, find_cpp_tools
@@ -240,6 +262,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         default=0,
         metavar="N",
         help="also kill an apply run of N faces half-way, resume it and compare the bytes",
+    )
+    bench_parser.add_argument(
+        "--zero-training",
+        nargs="+",
+        metavar="REF",
+        help="instead, time zero-training styles of these references: make, 1-thread portrait, 16-face preview",
+    )
+    bench_parser.add_argument(
+        "--no-preview", action="store_true", help="with --zero-training: skip the end-to-end preview timing"
     )
     bench_parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     locations(bench_parser, device=False)

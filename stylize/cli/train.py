@@ -53,11 +53,11 @@ def _losses(final: dict[str, float]) -> str:
 def cmd_style(args: argparse.Namespace) -> int:
     import time
 
-    from stylize.inference.reference_style import make_reference_style
+    from stylize.inference.reference_style import make_style
 
     config = config_of(args)
     started = time.perf_counter()
-    directory = make_reference_style(
+    directory = make_style(
         args.name, args.refs, styles_dir=args.styles_dir, config=config, overwrite=args.overwrite
     )
     print(f"zero-training style {args.name} -> {directory} ({time.perf_counter() - started:.2f} s)")

@@ -15,13 +15,16 @@ docs/results/zero-training.md):
 
 - **Several styles in one network.** A style is a vector, so N styles are one transformer plus an
   N x 100 table; a mix is a weighted sum of vectors (weights normalised), continuous by design.
-- **Stroke scale.** The transformer runs at ``WORK_SCALE`` times the portrait's size (its strokes
-  are then finer relative to the face); ``--scale`` multiplies stroke size as for trained styles.
-- **Face guard.** The Haar cascade finds the face in the *input*; inside a soft ellipse around it
-  the portrait is painted a second time with the style vector moved ``1 - FACE_STYLE`` of the way
-  toward the *neutral* vector (the style of game faces themselves), and ``FACE_DETAIL`` of the
-  content's coarse lightness (eyes, nose, mouth, outline) is put back. Without it, strong
-  references (a Mondrian grid, bold figure paintings) dissolve the faces.
+- **Stroke scale.** The transformer runs at ``WORK_SCALE`` times the portrait's size; ``--scale``
+  multiplies stroke size as for trained styles.
+- **Face guard.** The Haar cascade (:mod:`stylize.content.faces`) finds the face in the *input*
+  and looks for it again in the styled portrait. Where the style has dissolved it (a Mondrian grid,
+  a bold figure painting), the face's region is painted again with the style vector moved
+  ``1 - FACE_STYLE`` of the way toward the *neutral* vector (the style of game faces themselves),
+  ``FACE_DETAIL`` of the content's coarse lightness is put back, the colours are taken from the
+  full style (so the palette stays the reference's), and a soft ellipse blends it in. Faces the
+  style keeps are left alone. The same detector also judges "faces kept" in ``stylize eval``, so
+  the by-eye grids in docs/results/zero-training.md are the check that guarded faces read as faces.
 """
 
 from __future__ import annotations
@@ -59,8 +62,8 @@ PREDICT_SIDE = 256  # the predictor's fixed input
 MULTIPLE = 4  # the transformer downsamples twice
 
 # Defaults, chosen on all 13 shared references as a set (docs/results/zero-training.md).
-WORK_SCALE = 1.15
-FACE_STYLE = 0.5
+WORK_SCALE = 1.0
+FACE_STYLE = 0.35
 FACE_DETAIL = 0.5
 FACE_GROW = 1.4  # the guard's ellipse: the detector's box grown by this
 FACE_SOFT = 0.15  # share of the ellipse's radius over which the guard fades out
@@ -161,6 +164,19 @@ def _blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
     return gaussian_blur2d(image, (2 * radius + 1, 2 * radius + 1), (sigma, sigma), border_type="replicate")
 
 
+def _face_survives(styled: torch.Tensor, box: tuple[int, int, int, int]) -> bool:
+    """Whether the detector still finds a face over the input's face ``box`` in the styled image."""
+    from stylize.content.faces import face_box
+
+    rgb = styled[0].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    found = face_box(rgb)
+    if found is None:
+        return False
+    x, y, w, h = box
+    fx, fy, fw, fh = found
+    return x <= fx + fw / 2 <= x + w and y <= fy + fh / 2 <= y + h
+
+
 def _recolour(lightness_from: torch.Tensor, colour_from: torch.Tensor) -> torch.Tensor:
     """``colour_from``'s chroma (YCbCr) with ``lightness_from``'s luma."""
     return (colour_from + (_lightness(lightness_from) - _lightness(colour_from))).clamp(0, 1)
@@ -185,6 +201,7 @@ class Guard:
     grow: float = FACE_GROW
     soft: float = FACE_SOFT
     keep_palette: bool = True
+    adaptive: bool = True  # guard only faces the full style loses
 
     @property
     def active(self) -> bool:
@@ -192,6 +209,8 @@ class Guard:
 
     def record(self) -> dict[str, float]:
         return {
+            "adaptive": self.adaptive,
+            "keep_palette": self.keep_palette,
             "work_scale": self.work_scale,
             "face_style": self.face_style,
             "face_detail": self.face_detail,
@@ -203,8 +222,14 @@ class Guard:
     def from_record(cls, record: Any, where: str) -> Guard:
         if not isinstance(record, dict) or set(record) != set(cls().record()):
             raise StylizeError(f"{where}: 'guard' must hold exactly {', '.join(cls().record())}; remake the style")
-        values = {}
+        values: dict[str, Any] = {}
+        for key in ("adaptive", "keep_palette"):
+            if not isinstance(record[key], bool):
+                raise StylizeError(f"{where}: guard {key} is {record[key]!r}, not true or false; remake the style")
+            values[key] = record[key]
         for key, value in record.items():
+            if key in values:
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
                 raise StylizeError(f"{where}: guard {key} is {value!r}, not a finite number; remake the style")
             values[key] = float(value)
@@ -261,6 +286,8 @@ class ReferenceNet(nn.Module):
         rgb = content[0].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
         box = face_box(rgb)
         if box is None:
+            return styled
+        if self.guard.adaptive and _face_survives(styled, box):
             return styled
         height, width = content.shape[-2:]
         mask = face_mask(height, width, box, self.guard.grow, self.guard.soft).to(content.device)

@@ -92,7 +92,7 @@ def _weights_bytes(vectors: torch.Tensor, neutral: torch.Tensor) -> bytes:
     return save_safetensors_bytes(state, metadata={"format": f"{FORMAT}/{FORMAT_VERSION}"})
 
 
-def make_reference_style(
+def make_style(
     name: str,
     refs: Sequence[str | os.PathLike[str]],
     *,
@@ -284,3 +284,6 @@ def mix_styles(models: Sequence[StyleModel], weights: Sequence[float], name: str
         ],
     }
     return StyleModel(label, network, metadata, models[0].directory)
+
+
+make_reference_style = make_style  # the name this module used first

@@ -27,11 +27,11 @@ def _colour_reference(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def ref_styles(tmp_path_factory) -> Path:
-    from stylize.inference.reference_style import make_reference_style
+    from stylize.inference.reference_style import make_style
 
     root = tmp_path_factory.mktemp("ref_styles")
-    make_reference_style("strokes", [stroke_reference(root / "r" / "strokes.png")], styles_dir=root / "styles")
-    make_reference_style("blocks", [_colour_reference(root / "r" / "blocks.png")], styles_dir=root / "styles")
+    make_style("strokes", [stroke_reference(root / "r" / "strokes.png")], styles_dir=root / "styles")
+    make_style("blocks", [_colour_reference(root / "r" / "blocks.png")], styles_dir=root / "styles")
     return root / "styles"
 
 
