@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from stylize.errors import StylizeError
-from stylize.evaluation.style_score import CEILING_STYLE_GOAL, StyleScore, overall
+from stylize.evaluation.style_score import (
+    CEILING_STYLE_GOAL,
+    OLD_RATIO_LABEL,
+    STYLE_SCORE_LAYERS,
+    STYLE_SCORE_REFERENCE_SIDE,
+    StyleScore,
+    overall,
+)
 from stylize.imageio import atomic_write_bytes, atomic_write_text
 
 REPORT_NAME = "report.md"
@@ -30,6 +37,11 @@ def _f(value: float | None, digits: int = 3) -> str:
 
 def _count(kept: int, of: int) -> str:
     return f"{kept}/{of} ({100 * kept / of:.0f} %)" if of else "-"
+
+
+def _mean_of(rows: Sequence[dict[str, Any]], key: str) -> float:
+    values = [row[key] for row in rows if isinstance(row.get(key), (int, float))]
+    return sum(values) / len(values) if values else float("nan")
 
 
 def _goal(score: StyleScore) -> str:
@@ -54,30 +66,40 @@ def report_data(scores: Sequence[StyleScore], content: Sequence[str]) -> dict[st
     }
 
 
+def _layer_ratios(ratios: dict[str, Any], digits: int = 2) -> str:
+    return "/".join(_f(ratios.get(layer), digits) for layer in STYLE_SCORE_LAYERS)
+
+
 def format_text_table(scores: Sequence[StyleScore]) -> str:
-    """The table ``stylize eval`` prints: one line a style and an overall line when there are several."""
+    """The table ``stylize eval`` prints: one line a style and an overall line when there are several.
+
+    It leads with the style score and faces kept; the old Gram ratio comes last, labelled, for
+    comparison with older figures."""
     header = (
-        f"{'style':<16} {'n':>3} {'style ratio':>11} {'content':>9} {'edge SSIM':>9} {'faces kept':>10} "
-        f"{'eyes kept':>9} {'colour out/in':>13} {'ms/portrait':>11} {'style/ceil':>10} {'content/ceil':>12}"
+        f"{'style':<16} {'n':>3} {'style score':>11} {'faces kept':>10} {'content':>9} {'edge SSIM':>9} "
+        f"{'eyes kept':>9} {'colour out/in':>13} {'ms/portrait':>11} {'style/ceil':>10} {'content/ceil':>12} "
+        f"{OLD_RATIO_LABEL:>31}"
     )
     lines = [header]
-    for s in scores:
-        faces, eyes = f"{s.faces_kept}/{s.faces_in_input}", f"{s.eyes_kept}/{s.eyes_in_input}"
-        colour = f"{_f(s.colour_distance_output, 2)}/{_f(s.colour_distance_input, 2)}"
-        lines.append(
-            f"{s.style:<16} {s.portraits:>3} {_f(s.style_ratio):>11} {_f(s.content_distance, 1):>9} "
-            f"{_f(s.edge_ssim):>9} {faces:>10} {eyes:>9} {colour:>13} {_f(s.ms_per_portrait, 1):>11} "
-            f"{_f(s.style_vs_ceiling, 2):>10} {_f(s.content_vs_ceiling, 2):>12}"
+
+    def line(name: str, n: int, figures: dict[str, Any]) -> str:
+        faces = f"{figures['faces_kept']}/{figures['faces_in_input']}"
+        eyes = f"{figures['eyes_kept']}/{figures['eyes_in_input']}"
+        colour = f"{_f(figures['colour_distance_output'], 2)}/{_f(figures['colour_distance_input'], 2)}"
+        return (
+            f"{name:<16} {n:>3} {_f(figures['style_score']):>11} {faces:>10} {_f(figures['content_distance'], 1):>9} "
+            f"{_f(figures['edge_ssim']):>9} {eyes:>9} {colour:>13} {_f(figures['ms_per_portrait'], 1):>11} "
+            f"{_f(figures['style_vs_ceiling'], 2):>10} {_f(figures['content_vs_ceiling'], 2):>12} "
+            f"{_f(figures['style_ratio']):>31}"
         )
+
+    for s in scores:
+        lines.append(line(s.style, s.portraits, s.__dict__))
     if len(scores) > 1:
         o = overall(scores)
-        faces, eyes = f"{o['faces_kept']}/{o['faces_in_input']}", f"{o['eyes_kept']}/{o['eyes_in_input']}"
-        colour = f"{_f(o['colour_distance_output'], 2)}/{_f(o['colour_distance_input'], 2)}"
-        lines.append(
-            f"{'overall':<16} {o['portraits']:>3} {_f(o['style_ratio']):>11} {_f(o['content_distance'], 1):>9} "
-            f"{_f(o['edge_ssim']):>9} {faces:>10} {eyes:>9} {colour:>13} {_f(o['ms_per_portrait'], 1):>11} "
-            f"{_f(o['style_vs_ceiling'], 2):>10} {_f(o['content_vs_ceiling'], 2):>12}"
-        )
+        lines.append(line("overall", o["portraits"], o))
+    for s in scores:
+        lines.append(f"{s.style}: style score by layer (relu1_1/2_1/3_1/4_1/5_1) {_layer_ratios(s.style_score_layers)}")
     return "\n".join(lines)
 
 
@@ -90,32 +112,45 @@ def format_markdown(scores: Sequence[StyleScore], content: Sequence[str], *, plo
         f"Content: {', '.join(f'`{c}`' for c in content)} ({scores[0].portraits if scores else 0} portraits, "
         "none of them used in training unless noted below).",
         "",
-        "| style | portraits | style ratio | content distance | edge SSIM | faces kept | eyes kept | "
-        "colour distance out / in | ms per portrait (1 thread) | style vs ceiling | content vs ceiling | ceiling goal |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| style | portraits | style score | faces kept | content distance | edge SSIM | eyes kept | "
+        "colour distance out / in | ms per portrait (1 thread) | style vs ceiling | content vs ceiling | ceiling goal "
+        f"| {OLD_RATIO_LABEL} |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in scores:
         lines.append(
-            f"| {s.style} | {s.portraits} | {_f(s.style_ratio)} | {_f(s.content_distance, 1)} | "
-            f"{_f(s.edge_ssim)} | {_count(s.faces_kept, s.faces_in_input)} | "
+            f"| {s.style} | {s.portraits} | {_f(s.style_score)} | {_count(s.faces_kept, s.faces_in_input)} | "
+            f"{_f(s.content_distance, 1)} | {_f(s.edge_ssim)} | "
             f"{_count(s.eyes_kept, s.eyes_in_input)} | {_f(s.colour_distance_output, 3)} / "
             f"{_f(s.colour_distance_input, 3)} | {_f(s.ms_per_portrait, 1)} | {_f(s.style_vs_ceiling, 2)} | "
-            f"{_f(s.content_vs_ceiling, 2)} | {_goal(s)} |"
+            f"{_f(s.content_vs_ceiling, 2)} | {_goal(s)} | {_f(s.style_ratio)} |"
         )
     if len(scores) > 1:
         met = f"{o['meeting_ceiling_goal']}/{o['with_ceiling']}" if o["with_ceiling"] else "-"
         lines.append(
-            f"| **overall** (mean; face counts summed) | {o['portraits']} | {_f(o['style_ratio'])} | "
-            f"{_f(o['content_distance'], 1)} | {_f(o['edge_ssim'])} | "
-            f"{_count(o['faces_kept'], o['faces_in_input'])} | {_count(o['eyes_kept'], o['eyes_in_input'])} | "
+            f"| **overall** (mean; face counts summed) | {o['portraits']} | {_f(o['style_score'])} | "
+            f"{_count(o['faces_kept'], o['faces_in_input'])} | {_f(o['content_distance'], 1)} | "
+            f"{_f(o['edge_ssim'])} | {_count(o['eyes_kept'], o['eyes_in_input'])} | "
             f"{_f(o['colour_distance_output'], 3)} / {_f(o['colour_distance_input'], 3)} | "
             f"{_f(o['ms_per_portrait'], 1)} | {_f(o['style_vs_ceiling'], 2)} | "
-            f"{_f(o['content_vs_ceiling'], 2)} | {met} |"
+            f"{_f(o['content_vs_ceiling'], 2)} | {met} | {_f(o['style_ratio'])} |"
         )
+    layers = " | ".join(STYLE_SCORE_LAYERS)
+    lines += ["", f"| style | {layers} | style score |", "|---|" + "---|" * (len(STYLE_SCORE_LAYERS) + 1)]
+    rows = [(s.style, s.style_score_layers, s.style_score) for s in scores]
+    if len(scores) > 1:
+        rows.append(("**overall** (mean)", o["style_score_layers"], o["style_score"]))
+    for name, ratios, value in rows:
+        lines.append(f"| {name} | {' | '.join(_f(ratios.get(layer)) for layer in STYLE_SCORE_LAYERS)} | {_f(value)} |")
     lines += [
         "",
-        "- **style ratio**: Gram distance to the style's references (VGG19 relu1_1..relu5_1) of the outputs over that "
-        "of the unstylized portraits; 1 = no closer to the style than the input, lower is better.",
+        "- **style score**: per VGG19 layer (relu1_1, relu2_1, relu3_1, relu4_1, relu5_1), the mean Gram distance "
+        "(Gram normalised by C*H*W, squared differences summed) of the outputs to the references over the same of "
+        "the unstylized portraits; the mean of the five layer ratios (table above). References at "
+        f"{STYLE_SCORE_REFERENCE_SIDE} px on the long side (several: their mean Gram), portraits at their own size. "
+        "0 = the references' statistics, 1 = no change; lower is closer to the style.",
+        f"- **{OLD_RATIO_LABEL}**: the yardstick before the style score, for comparison with older figures only: "
+        "the five layers' mean squared Gram differences summed (dominated by relu4_1), references at 512 px.",
         "- **content distance**: VGG19 relu4_2 mean squared difference to the input. **edge SSIM**: SSIM of the "
         "Sobel edge maps of output and input (1 = structure intact).",
         "- **faces / eyes kept**: of the portraits where OpenCV's Haar cascades find a face (and an eye on each "
@@ -125,23 +160,27 @@ def format_markdown(scores: Sequence[StyleScore], content: Sequence[str], *, plo
     ]
     if first:
         lines += [
-            f"- **vs ceiling**: on the first {first.ceiling_portraits} portraits, the network's style and content "
-            f"distances over those of Gatys-style L-BFGS optimisation ({first.ceiling_steps} iterations from the "
+            f"- **vs ceiling**: on the first {first.ceiling_portraits} portraits, the network's style (old summed Gram "
+            f"distance, references at 512 px) and content distances over those of Gatys-style L-BFGS optimisation ({first.ceiling_steps} iterations from the "
             "portrait, the style's own training loss and references). Goal: style within "
             f"{CEILING_STYLE_GOAL}x at no worse content distance (content ratio <= 1). The optimisation is a "
             "ceiling only where its training loss is below the network's (last column); otherwise give more "
             "iterations.",
             "",
-            "| style | ceiling portraits | L-BFGS iterations | ms per iteration | style distance: network / ceiling / "
-            "input | content distance: network / ceiling | training loss: network / ceiling |",
-            "|---|---|---|---|---|---|---|",
+            "| style | ceiling portraits | L-BFGS iterations | ms per iteration | style score (mean of the "
+            "portraits'): network / ceiling | old style distance: network / ceiling / input | content distance: "
+            "network / ceiling | training loss: network / ceiling |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for s in scores:
             if not s.ceiling_portraits:
                 continue
             floor = sum(s.per_portrait[i]["style_in"] for i in range(s.ceiling_portraits)) / s.ceiling_portraits
+            network_score = _mean_of(s.per_portrait[: s.ceiling_portraits], "style_score")
+            ceiling_score = _mean_of(s.ceiling_per_portrait, "style_score")
             lines.append(
                 f"| {s.style} | {s.ceiling_portraits} | {s.ceiling_steps} | {_f(s.ceiling_ms_per_iteration, 0)} | "
+                f"{_f(network_score)} / {_f(ceiling_score)} | "
                 f"{s.network_style_distance_on_ceiling:.4g} / {s.ceiling_style_distance:.4g} / {floor:.4g} | "
                 f"{s.network_content_distance_on_ceiling:.4g} / {s.ceiling_content_distance:.4g} | "
                 f"{s.network_training_loss_on_ceiling:.4g} / {s.ceiling_training_loss:.4g} |"
@@ -181,37 +220,37 @@ def _finite(value: Any) -> bool:
 
 
 def scatter_png(scores: Sequence[StyleScore]) -> bytes:
-    """Style distance (log) against content distance, one point per portrait: the network's outputs
-    (dots), the ceiling's (diamonds) and the unstylized inputs (crosses, at content 0)."""
+    """Style score against content distance, one point per portrait (that portrait's own mean of the
+    five layer ratios): the network's outputs (dots) and the ceiling's (diamonds); the unstylized inputs
+    are the dashed line at 1 (and content 0)."""
     figure = _new_figure(figsize=(7.5, 5.0))
     axes = figure.add_subplot()
     colours = [f"C{i % 10}" for i in range(len(scores))]
     for score, colour in zip(scores, colours):
-        rows = [r for r in score.per_portrait if _finite(r.get("style_out"))]
+        rows = [r for r in score.per_portrait if _finite(r.get("style_score"))]
         axes.scatter(
             [r["content"] for r in rows],
-            [r["style_out"] for r in rows],
+            [r["style_score"] for r in rows],
             color=colour,
             s=22,
             label=f"{score.style} (network)",
         )
-        inputs = [r["style_in"] for r in score.per_portrait if _finite(r.get("style_in"))]
-        axes.scatter([0.0] * len(inputs), inputs, color=colour, marker="x", s=22, label=f"{score.style} (input)")
-        ceiling = [r for r in score.ceiling_per_portrait if _finite(r.get("style_out"))]
+        ceiling = [r for r in score.ceiling_per_portrait if _finite(r.get("style_score"))]
         if ceiling:
             axes.scatter(
                 [r["content"] for r in ceiling],
-                [r["style_out"] for r in ceiling],
+                [r["style_score"] for r in ceiling],
                 facecolors="none",
                 edgecolors=colour,
                 marker="D",
                 s=40,
                 label=f"{score.style} (ceiling)",
             )
-    axes.set_yscale("log")
+    axes.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="unstylized input (1)")
+    axes.set_ylim(bottom=0.0)
     axes.set_xlabel("content distance to the input (VGG19 relu4_2 MSE)")
-    axes.set_ylabel("style distance to the references (Gram, relu1_1..relu5_1)")
-    axes.set_title("Style vs content distance, one point per portrait")
+    axes.set_ylabel("style score (0 = the references' Grams, 1 = the input)")
+    axes.set_title("Style score vs content distance, one point per portrait")
     axes.grid(True, alpha=0.3)
     if scores:
         axes.legend(fontsize="small", loc="best")

@@ -2,10 +2,14 @@
 
 Per style, on portraits no training used:
 
-* **style ratio**: the Gram style loss of the stylized portraits to the style's references (VGG19
-  relu1_1..relu5_1, Gram normalised by C*H*W, portraits at their own size, references scaled to
-  512 px on the long side), divided by the same loss of the unstylized portraits (the floor).
-  1 = no closer to the style than the input; lower is better.
+* **style score**: for each VGG19 layer relu1_1, relu2_1, relu3_1, relu4_1, relu5_1, the mean Gram
+  distance (Gram normalised by C*H*W, squared differences summed) of the stylized portraits to the
+  reference over the same for the unstylized portraits; the mean of the five layer ratios. The
+  reference is scaled to 256 px on its long side, portraits keep their own size; several references
+  make one target, their mean Gram matrix. 0 = the reference's statistics, 1 = no change.
+* **old Gram ratio (512 px, summed)** (``style_ratio``): the yardstick before the style score, kept
+  beside it for older figures: the five layers' mean squared Gram differences summed (so relu4_1
+  dominates), references at 512 px, outputs over inputs. Same VGG pass of each output as the score.
 * **content distance**: mean squared VGG19 relu4_2 difference to the input.
 * **edge SSIM**: SSIM of the Sobel edge maps of output and input (:mod:`stylize.evaluation.quality`); 1 = the
   input's structure intact.
@@ -45,12 +49,24 @@ from stylize.evaluation.ceiling import (
     training_objective,
 )
 from stylize.evaluation.quality import edge_ssim, histogram_distance, lab_histogram
-from stylize.evaluation.style_score import CEILING_STYLE_GOAL, TIMING_THREADS, StyleScore, mean, overall, ratio
+from stylize.evaluation.style_score import (
+    CEILING_STYLE_GOAL,
+    OLD_RATIO_LABEL,
+    STYLE_SCORE_LAYERS,
+    STYLE_SCORE_REFERENCE_SIDE,
+    TIMING_THREADS,
+    StyleScore,
+    mean,
+    overall,
+    ratio,
+    style_score_from_distances,
+)
 from stylize.inference.image import stylize_rgb, to_tensor, to_uint8
 from stylize.inference.model_file import StyleModel, measured_references, reference_files
 from stylize.inference.styles import load_style
 from stylize.nets.vgg import MEASURE_LAYERS, STYLE_LAYERS_DEFAULT, VGGFeatures
 from stylize.training.data import load_reference
+from stylize.training.losses import gram_matrix, per_layer_gram_distances
 from stylize.training.perceptual import ImageMeasures, PerceptualObjective
 from stylize.training.vgg_weights import load_vgg
 
@@ -64,7 +80,9 @@ __all__ = [
     "evaluate",
     "overall",
     "reference_files",
+    "score_references",
     "score_style",
+    "score_targets",
 ]
 
 HELD_OUT_DEFAULT: str = parameter_default("held_out")[0]
@@ -104,17 +122,50 @@ def _run_network(model: StyleModel, portraits: Sequence[Portrait]) -> tuple[list
     return outputs, 1000 * seconds / max(1, len(portraits))
 
 
+Targets = dict[str, torch.Tensor]
+
+
+def score_references(paths: Sequence[Path]) -> list[torch.Tensor]:
+    """The style score's references: each (1, 3, H, W), scaled to 256 px on its long side."""
+    return [load_reference(path, long_side=STYLE_SCORE_REFERENCE_SIDE) for path in paths]
+
+
+@torch.no_grad()
+def score_targets(vgg: VGGFeatures, references: Sequence[torch.Tensor]) -> Targets:
+    """The style score's target: per layer of :data:`STYLE_SCORE_LAYERS`, the (C, C) Gram matrix
+    (normalised by C*H*W) of the references, their mean where there are several."""
+    grams: dict[str, list[torch.Tensor]] = {layer: [] for layer in STYLE_SCORE_LAYERS}
+    for reference in references:
+        features = vgg(reference)
+        for layer in STYLE_SCORE_LAYERS:
+            grams[layer].append(gram_matrix(features[layer])[0])
+    return {layer: torch.stack(found).mean(0) for layer, found in grams.items()}
+
+
+def gram_distances(measures: ImageMeasures, targets: Targets) -> dict[str, float]:
+    """Of one measured image, the style score's Gram distance to ``targets`` per layer."""
+    return {layer: float(d[0]) for layer, d in per_layer_gram_distances(measures.grams, targets).items()}
+
+
+def _check_score_layers(objective: PerceptualObjective) -> None:
+    missing = [layer for layer in STYLE_SCORE_LAYERS if layer not in objective.style_layers]
+    if missing:
+        raise ValueError(f"the style score needs the objective to measure {', '.join(missing)} too")
+
+
 class HeldOut:
     """The unstylized portraits and what eval measures of them, measured once for every style scored.
 
     The VGG measures (Gram matrices and content features) depend on the loss network and layers only,
-    not on the style; the faces found and the Lab histograms on the pixels alone.
+    not on the style; the style score's Gram distances on those and the style's references (kept per
+    set of reference files); the faces found and the Lab histograms on the pixels alone.
     """
 
     def __init__(self, portraits: Sequence[Portrait]) -> None:
         self.portraits = list(portraits)
         self._measures: list[ImageMeasures] = []
         self._measured_with: tuple[int, tuple[str, ...], str] | None = None
+        self._distances: dict[tuple[str, ...], list[dict[str, float]]] = {}
         self._faces: list[FaceFinding] = []
         self._histograms: list[np.ndarray] = []
 
@@ -123,7 +174,19 @@ class HeldOut:
         if key != self._measured_with:
             self._measures = [objective.measures(to_tensor(portrait.rgb)) for portrait in self.portraits]
             self._measured_with = key
+            self._distances = {}
         return self._measures
+
+    def gram_distances(
+        self, objective: PerceptualObjective, references: Sequence[Path], targets: Targets
+    ) -> list[dict[str, float]]:
+        """Each unstylized portrait's style-score Gram distance per layer to ``targets``, the Grams of
+        ``references`` (the files name the cache entry)."""
+        measures = self.measures(objective)
+        key = tuple(os.fspath(path) for path in references)
+        if key not in self._distances:
+            self._distances[key] = [gram_distances(measured, targets) for measured in measures]
+        return self._distances[key]
 
     def faces(self) -> list[FaceFinding]:
         if not self._faces:
@@ -137,7 +200,10 @@ class HeldOut:
 
 
 def _training_summary(model: StyleModel) -> dict[str, Any]:
-    training = model.metadata.get("training", {})
+    """The training settings, steps and time a model.json records; for a zero-training style (kind
+    "reference", no training) its kind and the seconds it took to make."""
+    training = model.metadata.get("training")
+    training = training if isinstance(training, dict) else {}
     keys = (
         "arch",
         "size",
@@ -153,11 +219,32 @@ def _training_summary(model: StyleModel) -> dict[str, Any]:
         "content",
         "warm_start",
     )
+    summary = {key: training.get(key) for key in keys if key in training}
+    summary.update({key: model.metadata[key] for key in ("steps", "wall_seconds") if key in model.metadata})
+    if model.metadata.get("kind") == "reference":
+        summary.update(kind="reference", make_seconds=model.metadata.get("make_seconds"))
+    return summary
+
+
+def _measure_output(
+    objective: PerceptualObjective, targets: Targets, rgb: np.ndarray, original: ImageMeasures
+) -> dict[str, Any]:
+    """From one VGG pass of an output: its old summed Gram distance (``style_out``, references at
+    512 px), its content distance to ``original`` and its style-score Gram distance per layer."""
+    out = objective.measures(to_tensor(rgb))
+    content = ((out.content - original.content) ** 2).mean(dim=(1, 2, 3))
     return {
-        **{key: training.get(key) for key in keys if key in training},
-        "steps": model.metadata.get("steps"),
-        "wall_seconds": model.metadata.get("wall_seconds"),
+        "style_out": float(objective.style_distance(out)[0]),
+        "content": float(content[0]),
+        "gram_out": gram_distances(out, targets),
     }
+
+
+def _portrait_score(gram_out: dict[str, float], gram_in: dict[str, float]) -> float:
+    """One portrait's own style score: the mean over the layers of its output's distance over its input's."""
+    return style_score_from_distances(
+        {layer: [d] for layer, d in gram_out.items()}, {layer: [d] for layer, d in gram_in.items()}
+    )[0]
 
 
 def _score_ceiling(
@@ -168,6 +255,7 @@ def _score_ceiling(
     rows: Sequence[dict[str, Any]],
     measure: PerceptualObjective,
     measured_inputs: Sequence[ImageMeasures],
+    targets: Targets,
     *,
     faces: int,
     steps: int,
@@ -191,7 +279,7 @@ def _score_ceiling(
             tv_weight=weights.tv,
             seed=index,
         )
-        measured = measure.distances(to_tensor(result.rgb), original=measured_inputs[index])
+        measured = _measure_output(measure, targets, result.rgb, measured_inputs[index])
         weighting = dict(style_weight=weights.style, content_weight=weights.content, tv_weight=weights.tv)
         network_loss = training_loss(outputs[index], portrait.rgb, objective, **weighting)
         ceiling_loss = training_loss(
@@ -202,8 +290,9 @@ def _score_ceiling(
         ceiling_rows.append(
             {
                 "name": portrait.name,
-                "style_out": float(measured["style_out"][0]),
-                "content": float(measured["content"][0]),
+                "style_out": measured["style_out"],
+                "style_score": _portrait_score(measured["gram_out"], rows[index]["gram_in"]),
+                "content": measured["content"],
                 "edge_ssim": edge_ssim(result.rgb, portrait.rgb),
                 "iterations": result.iterations,
                 "evaluations": result.evaluations,
@@ -261,19 +350,31 @@ def score_style(
     held_out = portraits if isinstance(portraits, HeldOut) else HeldOut(portraits)
     portraits = held_out.portraits
     refs = measured_references(model, references)
-    reference_images = [load_reference(p) for p in refs]  # 512 px on the long side
+    reference_images = [load_reference(p) for p in refs]  # 512 px on the long side: the old ratio, colours
     objective = objective or PerceptualObjective(reference_images, style_layers=STYLE_LAYERS_DEFAULT, vgg=vgg)
+    _check_score_layers(objective)
+    targets = score_targets(objective.vgg, score_references(refs))  # 256 px on the long side
     reference_hist = lab_histogram([to_uint8(image) for image in reference_images])
     outputs, ms = _run_network(model, portraits)
     rows = []
-    inputs = zip(held_out.measures(objective), held_out.faces(), held_out.histograms())
-    for portrait, output, (measures_in, found_in, histogram_in) in zip(portraits, outputs, inputs):
-        measured = objective.distances(to_tensor(output), original=measures_in)
+    inputs = zip(
+        held_out.measures(objective),
+        held_out.gram_distances(objective, refs, targets),
+        held_out.faces(),
+        held_out.histograms(),
+    )
+    for portrait, output, (measures_in, gram_in, found_in, histogram_in) in zip(portraits, outputs, inputs):
+        measured = _measure_output(objective, targets, output, measures_in)
         found_out = find_face(output)
         rows.append(
             {
                 "name": portrait.name,
-                **{key: float(value[0]) for key, value in measured.items()},
+                "style_score": _portrait_score(measured["gram_out"], gram_in),
+                "style_out": measured["style_out"],
+                "style_in": float(objective.style_distance(measures_in)[0]),
+                "content": measured["content"],
+                "gram_out": measured["gram_out"],
+                "gram_in": dict(gram_in),
                 "edge_ssim": edge_ssim(output, portrait.rgb),
                 "face_in": float(found_in.face),
                 "face_out": float(found_out.face),
@@ -285,6 +386,10 @@ def score_style(
         )
     style_in = mean([r["style_in"] for r in rows])
     style_out = mean([r["style_out"] for r in rows])
+    style_score, ratios_by_layer = style_score_from_distances(
+        {layer: [r["gram_out"][layer] for r in rows] for layer in STYLE_SCORE_LAYERS},
+        {layer: [r["gram_in"][layer] for r in rows] for layer in STYLE_SCORE_LAYERS},
+    )
     score = StyleScore(
         style=model.name,
         portraits=len(rows),
@@ -295,6 +400,8 @@ def score_style(
         faces_in_input=int(sum(r["face_in"] for r in rows)),
         faces_kept=int(sum(1 for r in rows if r["face_in"] and r["face_out"])),
         ms_per_portrait=ms,
+        style_score=style_score,
+        style_score_layers=ratios_by_layer,
         per_portrait=rows,
         edge_ssim=mean([r["edge_ssim"] for r in rows]),
         eyes_in_input=int(sum(r["eyes_in"] for r in rows)),
@@ -305,7 +412,11 @@ def score_style(
         loss_history=list(model.metadata.get("loss_history", [])),
     )
     if log:
-        log(f"eval {model.name}: {len(rows)} portraits, style ratio {score.style_ratio:.3f}, {ms:.1f} ms a portrait")
+        log(
+            f"eval {model.name}: {len(rows)} portraits, style score {score.style_score:.3f}, faces kept "
+            f"{score.faces_kept}/{score.faces_in_input} ({OLD_RATIO_LABEL} {score.style_ratio:.3f}), "
+            f"{ms:.1f} ms a portrait"
+        )
     if ceiling_faces:
         _score_ceiling(
             score,
@@ -315,6 +426,7 @@ def score_style(
             rows,
             objective,
             held_out.measures(objective),
+            targets,
             faces=ceiling_faces,
             steps=ceiling_steps,
             vgg=vgg,

@@ -7,16 +7,20 @@ network; :mod:`stylize.evaluation.scores` fills these in.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from stylize.files import json_ready
+from stylize.nets.vgg_layers import STYLE_LAYERS_DEFAULT
 
 CEILING_STYLE_GOAL = 1.3  # style distance within 1.3x of the optimisation's, at no worse content distance
 TIMING_THREADS = 1
+STYLE_SCORE_LAYERS: tuple[str, ...] = STYLE_LAYERS_DEFAULT  # relu1_1, relu2_1, relu3_1, relu4_1, relu5_1
+STYLE_SCORE_REFERENCE_SIDE = 256  # the references' long side for the style score; portraits keep their size
+OLD_RATIO_LABEL = "old Gram ratio (512 px, summed)"  # the style ratio before the style score, for old figures
 
 
 def ratio(numerator: float, denominator: float) -> float:
@@ -27,17 +31,43 @@ def mean(values: Sequence[float]) -> float:
     return float(np.mean(values)) if len(values) else float("nan")
 
 
+def layer_ratios(
+    stylized: Mapping[str, Sequence[float]], unstylized: Mapping[str, Sequence[float]]
+) -> dict[str, float]:
+    """Per layer, the mean Gram distance of the stylized portraits to the reference over the same mean of
+    the unstylized portraits (NaN where the latter is 0). Both map the same layers to one distance a portrait."""
+    if list(stylized) != list(unstylized):
+        raise ValueError(f"layers differ: {list(stylized)} and {list(unstylized)}")
+    return {layer: ratio(mean(stylized[layer]), mean(unstylized[layer])) for layer in stylized}
+
+
+def style_score_from_distances(
+    stylized: Mapping[str, Sequence[float]], unstylized: Mapping[str, Sequence[float]]
+) -> tuple[float, dict[str, float]]:
+    """The style score (the mean of the :func:`layer_ratios`) and the layer ratios themselves.
+
+    0 = the reference's Gram statistics, 1 = as far from them as the unstylized portraits."""
+    ratios = layer_ratios(stylized, unstylized)
+    return mean(list(ratios.values())), ratios
+
+
 @dataclass
 class StyleScore:
+    """One style's figures. ``style_score`` is the yardstick; ``style_ratio`` (with ``style_loss_input``
+    and ``style_loss_output``) is the old one, :data:`OLD_RATIO_LABEL`, kept for comparison with older
+    figures: the five layers' mean squared Gram differences summed, references at 512 px."""
+
     style: str
     portraits: int
-    style_loss_input: float
+    style_loss_input: float  # old ratio's terms: summed over the layers, references at 512 px
     style_loss_output: float
-    style_ratio: float
+    style_ratio: float  # the old Gram ratio (OLD_RATIO_LABEL)
     content_distance: float
     faces_in_input: int
     faces_kept: int
     ms_per_portrait: float  # on TIMING_THREADS CPU thread(s)
+    style_score: float = float("nan")  # mean over STYLE_SCORE_LAYERS of the layer ratios; 0 = reference, 1 = input
+    style_score_layers: dict[str, float] = field(default_factory=dict)  # layer -> ratio
     per_portrait: list[dict[str, Any]] = field(default_factory=list)
     edge_ssim: float = float("nan")
     eyes_in_input: int = 0  # portraits whose input shows a face with an eye on each side
@@ -92,12 +122,18 @@ class StyleScore:
 
 
 def overall(scores: Sequence[StyleScore]) -> dict[str, Any]:
-    """One row over all styles: means of the ratios and distances, totals of the face counts."""
+    """One row over all styles: means of the style scores (and of each layer's ratio), the other ratios
+    and the distances; totals of the face counts."""
     with_ceiling = [s for s in scores if s.ceiling_portraits]
     return json_ready(
         {
             "styles": len(scores),
             "portraits": sum(s.portraits for s in scores),
+            "style_score": mean([s.style_score for s in scores]),
+            "style_score_layers": {
+                layer: mean([s.style_score_layers.get(layer, float("nan")) for s in scores])
+                for layer in STYLE_SCORE_LAYERS
+            },
             "style_ratio": mean([s.style_ratio for s in scores]),
             "content_distance": mean([s.content_distance for s in scores]),
             "edge_ssim": mean([s.edge_ssim for s in scores]),

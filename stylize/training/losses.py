@@ -41,6 +41,18 @@ def per_image_gram_distance(grams: dict[str, torch.Tensor], target_grams: dict[s
     return total
 
 
+def per_layer_gram_distances(
+    grams: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """For each layer of ``target_grams`` (in its order), (B,) the summed squared differences between
+    each image's (B, C, C) Gram matrix and the (C, C) target: the per-layer distance of the style score
+    (:mod:`stylize.evaluation.style_score`)."""
+    return {
+        layer: ((grams[layer] - target.expand_as(grams[layer])) ** 2).sum(dim=(1, 2))
+        for layer, target in target_grams.items()
+    }
+
+
 def per_image_style_loss(features: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor]) -> torch.Tensor:
     """(B,) style loss of each image separately (for evaluation)."""
     return per_image_gram_distance({layer: gram_matrix(features[layer]) for layer in target_grams}, target_grams)

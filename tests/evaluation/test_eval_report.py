@@ -180,6 +180,9 @@ def test_evaluate_scores_every_figure_and_writes_the_report(tiny_styles, held_ou
     for score in scores:
         assert score.portraits == 3 and len(score.per_portrait) == 3
         assert 0 < score.style_ratio and 0 < score.content_distance
+        assert 0 < score.style_score and len(score.style_score_layers) == 5
+        assert all(0 < row["style_score"] for row in score.per_portrait)
+        assert all(0 < row["style_score"] for row in score.ceiling_per_portrait)
         assert -1 <= score.edge_ssim <= 1 and score.ms_per_portrait > 0 and score.timing_threads == 1
         assert 0 <= score.colour_distance_output <= 1 and 0 <= score.colour_distance_input <= 1
         assert 0 <= score.eyes_kept <= score.eyes_in_input <= 3 and 0 <= score.faces_kept <= score.faces_in_input
@@ -196,14 +199,16 @@ def test_evaluate_scores_every_figure_and_writes_the_report(tiny_styles, held_ou
 
     folder = tmp_path / "report"
     report = (folder / "report.md").read_text()
-    assert sum(line.startswith("| inky |") for line in report.splitlines()) == 2  # main and ceiling tables
-    assert sum(line.startswith("| rusty |") for line in report.splitlines()) == 2
+    assert sum(line.startswith("| inky |") for line in report.splitlines()) == 3  # main, layer and ceiling tables
+    assert sum(line.startswith("| rusty |") for line in report.splitlines()) == 3
     assert "| **overall**" in report and "style_vs_content.png" in report and "loss_curves.png" in report
     data = _strict_json(folder / "eval.json")
     assert data["content"] == [str(held_out)] and data["ceiling"]["faces"] == 1 and data["ceiling"]["steps"] == 3
     assert [row["style"] for row in data["styles"]] == ["inky", "rusty"]
     assert data["styles"][0]["portraits"] == 3 and len(data["styles"][0]["per_portrait"]) == 3
     assert data["styles"][0]["style_vs_ceiling"] == pytest.approx(scores[0].style_vs_ceiling)
+    assert data["styles"][1]["style_score"] == pytest.approx(scores[1].style_score)
+    assert data["overall"]["style_score"] == pytest.approx((scores[0].style_score + scores[1].style_score) / 2)
     assert data["overall"]["styles"] == 2 and data["overall"]["portraits"] == 6
     for name in ("style_vs_content.png", "loss_curves.png"):
         _not_blank(folder / name)
@@ -309,8 +314,10 @@ def test_cli_eval_writes_the_report(tiny_styles, held_out, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     header, *rows = done.stdout.splitlines()
-    for column in ("style ratio", "edge SSIM", "faces kept", "eyes kept", "colour out/in", "ms/portrait", "style/ceil"):
+    for column in ("style score", "edge SSIM", "faces kept", "eyes kept", "colour out/in", "ms/portrait", "style/ceil"):
         assert column in header
+    assert header.index("style score") < header.index("faces kept") < header.index("content")
+    assert header.rstrip().endswith("old Gram ratio (512 px, summed)") and "style ratio" not in header
     assert [row.split()[0] for row in rows[:3]] == ["inky", "rusty", "overall"]
     assert "ceiling rusty 1/1" in done.stderr  # progress, on stderr
     assert (tmp_path / "rep/report.md").is_file() and _strict_json(tmp_path / "rep/eval.json")["overall"]["styles"] == 2
@@ -363,7 +370,7 @@ def test_a_style_from_an_unseen_reference_ranks_between_its_content_and_zero(tmp
     settings = TrainSettings(**{**TINY_TRAIN, "steps": 20, "content": (str(training_faces),)})
     train("dots", [reference], settings=settings, styles_dir=tmp_path / "styles", device="cpu", progress=False)
     (score,) = evaluate(["dots"], [str(held_out)], styles_dir=tmp_path / "styles", ceiling_faces=1, ceiling_steps=5)
-    assert 0 < score.style_ratio < 1  # closer to the dots than the unstylized faces are
+    assert 0 < score.style_score < 1 and 0 < score.style_ratio < 1  # closer to the dots than the unstylized faces
     ceiling_floor = score.per_portrait[0]["style_in"]
     assert 0 < score.ceiling_style_distance / ceiling_floor < 1  # the optimisation moves toward the style too
     assert 0 < score.style_vs_ceiling < 10 and 0 < score.content_vs_ceiling
