@@ -57,9 +57,7 @@ def cmd_style(args: argparse.Namespace) -> int:
 
     config = config_of(args)
     started = time.perf_counter()
-    directory = make_style(
-        args.name, args.refs, styles_dir=args.styles_dir, config=config, overwrite=args.overwrite
-    )
+    directory = make_style(args.name, args.refs, styles_dir=args.styles_dir, config=config, overwrite=args.overwrite)
     print(f"zero-training style {args.name} -> {directory} ({time.perf_counter() - started:.2f} s)")
     return 0
 

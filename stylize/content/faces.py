@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +27,7 @@ class FaceFinding:
 
 
 @lru_cache(maxsize=2)
-def _cascade(file_name: str = FACE_CASCADE):
+def _cascade(file_name: str = FACE_CASCADE) -> Any:
     import cv2
 
     data = getattr(cv2, "data", None)
@@ -48,7 +49,8 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
 
 def _faces(grey: np.ndarray) -> np.ndarray:
     side = max(24, min(grey.shape) // 5)
-    return _cascade(FACE_CASCADE).detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(side, side))
+    found = _cascade(FACE_CASCADE).detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(side, side))
+    return np.asarray(found)
 
 
 def face_box(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
