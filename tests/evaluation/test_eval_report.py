@@ -115,8 +115,8 @@ def test_lab_histogram_distance_is_zero_for_the_same_colours_and_grows_apart():
 
 
 def test_faces_and_eyes_are_found_on_composited_faces_and_not_on_a_blank():
-    from stylize.content.sources import iter_content
     from stylize.content.faces import FaceFinding, find_face, has_face
+    from stylize.content.sources import iter_content
 
     assert find_face(np.full((285, 295, 3), 128, np.uint8)) == FaceFinding(False, False)
     (portrait,) = iter_content(["compose:100001"], parts=BUNDLED_PARTS)
