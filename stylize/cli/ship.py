@@ -8,7 +8,7 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stylize.cli.options import config_of, controls, kind_type, locations, parameter, setting
 from stylize.config import WORKERS
@@ -16,16 +16,48 @@ from stylize.errors import StylizeError
 from stylize.nets.archs import ARCH_NAMES
 from stylize.values import COUNT, COUNT_OR_ZERO, POSITIVE
 
+if TYPE_CHECKING:
+    from stylize.config import PipelineConfig
+    from stylize.inference.model_file import StyleModel
+
+
+def _export_model(args: argparse.Namespace, config: PipelineConfig) -> StyleModel:
+    """One style (today's export), or several zero-training styles in one network: ``--style A --style B``
+    (equal weights by default) or ``--mix A:0.7,B:0.3`` (those weights by default)."""
+    from stylize.inference.reference_style import mix_styles, parse_mix
+    from stylize.inference.styles import load_style
+
+    styles = args.style or []
+    if args.mix and styles:
+        raise StylizeError(
+            "--style and --mix exclude each other; give the styles as --style A --style B (equal weights) "
+            "or as --mix A:0.7,B:0.3"
+        )
+    if args.mix:
+        items = parse_mix(args.mix)
+        models = [load_style(name, args.styles_dir, config) for name, _ in items]
+        return mix_styles(models, [weight for _, weight in items])
+    if not styles:
+        raise StylizeError(
+            "give the style: --style NAME (or zero-training styles to choose from at run time: "
+            "--style A --style B, or --mix A:0.7,B:0.3)"
+        )
+    if len(styles) == 1:
+        return load_style(styles[0], args.styles_dir, config)
+    if len(set(styles)) != len(styles):
+        raise StylizeError(f"--style {' --style '.join(styles)}: name each style once")
+    models = [load_style(name, args.styles_dir, config) for name in styles]
+    return mix_styles(models, [1.0] * len(models), name="+".join(m.name for m in models))
+
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from stylize.inference.styles import load_style
     from stylize.shipping.onnx_export import export_onnx
 
     config = config_of(args)
     if args.fp16 and args.int8:
         raise StylizeError("--fp16 and --int8 exclude each other; choose one (or neither for float32)")
     precision = "fp16" if args.fp16 else "int8" if args.int8 else "fp32"
-    model = load_style(args.style, args.styles_dir, config)
+    model = _export_model(args, config)
     out = Path(args.out) if args.out else config.output.dir / "export" / f"{model.name}.onnx"
     result = export_onnx(model, out, precision=precision, check=not args.no_check, overwrite=args.overwrite)
     for check in result.checks:
@@ -34,6 +66,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         f"exported {model.name} ({result.metadata['architecture']}, {precision}) -> {result.path} "
         f"({result.bytes / 1024:.0f} KiB); input: {result.metadata['input_contract']}"
     )
+    if "style_names" in result.metadata:
+        print(
+            f"styles: {result.metadata['style_names']} (input style_weights: one weight per style, in that order; "
+            f"default {result.metadata['default_style_weights']}); the face guard is not in the graph"
+        )
     return 0
 
 
@@ -169,9 +206,23 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="export a style as ONNX for a C++ runtime",
         description="Write a style network as an ONNX file (dynamic height and width, "
         "metadata properties saying how to call it) and check it against "
-        "PyTorch in ONNX Runtime and OpenCV's DNN module.",
+        "PyTorch in ONNX Runtime and OpenCV's DNN module. Zero-training styles (several --style, or "
+        "--mix) go into one graph with a second input, style_weights, that picks the style or mix at "
+        "run time; their face guard stays in Python.",
     )
-    export_parser.add_argument("--style", required=True, help="style name or folder")
+    export_parser.add_argument(
+        "--style",
+        action="append",
+        metavar="NAME",
+        help="style name or folder; give it several times for zero-training styles, which then share one "
+        "graph whose input style_weights chooses the style and mix at run time",
+    )
+    export_parser.add_argument(
+        "--mix",
+        metavar="A:W,B:W",
+        help="zero-training styles in one graph as --style several times, with these weights as its default "
+        "mix (e.g. pencil_ref:0.7,ink_ref:0.3)",
+    )
     export_parser.add_argument("--format", default="onnx", choices=("onnx",), help="onnx (the only format)")
     export_parser.add_argument(
         "--fp16", action="store_true", help="half-precision weights (ONNX Runtime; not OpenCV 4.6)"

@@ -154,8 +154,13 @@ def run_cpp_stylize(
     repeat: int = 1,
     threads: int = 1,
     timeout: float = 600,
+    style: str | None = None,
+    mix: str | None = None,
 ) -> float:
-    """Stylize ``input`` into ``output`` with the C++ example; the ms per image it measured (median of ``repeat``)."""
+    """Stylize ``input`` into ``output`` with the C++ example; the ms per image it measured (median of ``repeat``).
+
+    For a zero-training export, ``style`` paints with one of its styles and ``mix`` ("A:0.7,B:0.3") with a
+    mix; neither: the export's default mix."""
     done = _run(
         [
             os.fspath(binary),
@@ -166,6 +171,7 @@ def run_cpp_stylize(
             str(repeat),
             "--threads",
             str(threads),
+            *_choice(style, mix),
         ],
         timeout,
     )
@@ -175,17 +181,22 @@ def run_cpp_stylize(
     return float(found.group(1))
 
 
+def _choice(style: str | None, mix: str | None) -> list[str]:
+    return (["--style", style] if style is not None else []) + (["--mix", mix] if mix is not None else [])
+
+
 def run_cpp_bench(
     binary: str | os.PathLike[str],
     model: str | os.PathLike[str],
     repeat: int = 5,
     threads: int = 1,
     timeout: float = 600,
+    style: str | None = None,
+    mix: str | None = None,
 ) -> dict:
     """The C++ example's ``--bench`` figures: {"opencv", "threads", "portrait_ms", "thumbnail_ms", ...}."""
-    done = _run(
-        [os.fspath(binary), "--bench", os.fspath(model), "--repeat", str(repeat), "--threads", str(threads)], timeout
-    )
+    command = [os.fspath(binary), "--bench", os.fspath(model), "--repeat", str(repeat), "--threads", str(threads)]
+    done = _run([*command, *_choice(style, mix)], timeout)
     lines = done.stdout.strip().splitlines()
     try:
         figures = json.loads(lines[-1])

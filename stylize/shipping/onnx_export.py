@@ -16,14 +16,24 @@ The file's metadata properties say how to call it (layout, colour order, value r
 where it came from (style name, architecture, the source model's SHA-256), and ``export_onnx``
 checks the written graph against PyTorch in ONNX Runtime (and in OpenCV's DNN module where the
 installed OpenCV can load it) before it writes anything.
+
+Zero-training styles (a :class:`ReferenceNet`: one transformer and a table of style vectors, also a
+mix from ``mix_styles``) export as the plain transformer with the N x 100 table as a constant and a
+second input ``style_weights`` (float32 [N], one weight per style in the table; the graph divides
+them by their sum), so the game chooses the style and the mix at run time. Batch is 1, height and
+width are dynamic. The face guard (a Haar face detector and a second painting of the face) and the
+1.15x working scale stay in Python: the graph is what ``ReferenceNet.transformer`` computes for the
+given weights, and the round-trip check compares exactly that.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
 import warnings
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +43,9 @@ import numpy as np
 import torch
 
 from stylize.errors import StylizeError
+from stylize.files import sha256_bytes
 from stylize.imageio import atomic_write_bytes, read_image
+from stylize.inference.arbitrary import VECTOR_SIZE, ReferenceNet
 from stylize.inference.image import to_tensor, to_uint8
 from stylize.inference.model_file import StyleModel, reference_files
 from stylize.nets.transformer import PaddedNet, padding_for
@@ -42,6 +54,15 @@ FORMAT = "stylize-onnx/1"
 OPSET = 13
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
+STYLE_INPUT_NAME = "style_weights"  # zero-training exports only
+REFERENCE_KIND = "reference"
+# The dynamic sides of a zero-training export. OpenCV 4.6 runs that graph only when its input is
+# declared at the image's size; the C++ example declares it in memory by rewriting these two
+# dim_param fields in place (same byte length), so keep the names short (at most 9 bytes).
+HEIGHT_DIM, WIDTH_DIM = "height", "width"
+# The style table and its row of ones (the graph's constants of those names) stay float32 in fp16 and
+# int8 exports: N x 100 numbers cost nothing, and rounding them moves every style.
+TABLE_NAME, ONES_NAME = "style_table", "style_ones"
 PRECISIONS = ("fp32", "fp16", "int8")
 # Largest |ONNX - PyTorch| accepted by the round-trip check, in the 0..1 output range. fp32 must agree
 # to well under one 8-bit level; the compressed weights change the output by design, a little.
@@ -51,6 +72,14 @@ PROBE_SIZES = ((285, 295), (72, 74))  # a portrait and a thumbnail
 INPUT_CONTRACT = (
     "float32 NCHW, RGB, 0..1; height and width multiples of 4 and at least 16: pad the bottom and "
     "right edges by replicating the last row/column, then crop the output back"
+)
+STYLE_WEIGHTS_CONTRACT = (
+    "float32 [N], one weight per style in style_names order, each >= 0 and not all 0; the graph "
+    "divides them by their sum (one style: 1 there, 0 elsewhere; a mix: any proportions)"
+)
+FACE_GUARD_NOTE = (
+    "not in the graph: stylize's face guard (a Haar face detector, the face painted again nearer the "
+    "neutral style) runs in Python only; the graph is the plain transformer"
 )
 
 
@@ -99,6 +128,28 @@ class _Core(torch.nn.Module):
         return self.network.core(x)
 
 
+class _ReferenceCore(torch.nn.Module):
+    """A zero-training network as a graph: ``forward(input, style_weights)`` -> the transformer's output
+    for the style vector ``style_weights @ table / sum(style_weights)``.
+
+    The weighted sum and the sum are two 1x1 convolutions of the weights laid out as (1, N, 1, 1),
+    divided elementwise: OpenCV 4.6 has no opset-13 ReduceSum and cannot broadcast a 1-D Div."""
+
+    def __init__(self, network: ReferenceNet) -> None:
+        super().__init__()
+        self.transformer = network.transformer
+        vectors = network.vectors.detach().float()
+        count = len(vectors)
+        self.register_buffer(TABLE_NAME, vectors.t().reshape(VECTOR_SIZE, count, 1, 1).contiguous())
+        self.register_buffer(ONES_NAME, torch.ones(VECTOR_SIZE, count, 1, 1))
+
+    def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        weights = style_weights.reshape(1, -1, 1, 1)
+        table, ones = getattr(self, TABLE_NAME), getattr(self, ONES_NAME)
+        vector = torch.nn.functional.conv2d(weights, table) / torch.nn.functional.conv2d(weights, ones)
+        return self.transformer(x, vector)
+
+
 def _require_onnx():
     try:
         import onnx
@@ -110,23 +161,32 @@ def _require_onnx():
     return onnx, onnxslim
 
 
-def onnx_graph(network: PaddedNet, *, precision: str = "fp32", metadata: dict[str, str] | None = None):
-    """The simplified ONNX ``ModelProto`` of ``network.core`` (dynamic N, H, W)."""
+def onnx_graph(network: PaddedNet | ReferenceNet, *, precision: str = "fp32", metadata: dict[str, str] | None = None):
+    """The simplified ONNX ``ModelProto`` of ``network.core`` (dynamic N, H, W), or of a zero-training
+    network's transformer and style table (inputs ``input`` with dynamic H, W and ``style_weights``)."""
     if precision not in PRECISIONS:
         raise StylizeError(f"precision {precision!r} is not known; use one of {', '.join(PRECISIONS)}")
     onnx, onnxslim = _require_onnx()
     network = network.eval().to("cpu")
     buffer = io.BytesIO()
-    dynamic = {0: "batch", 2: "height", 3: "width"}
+    module: torch.nn.Module
+    if isinstance(network, ReferenceNet):
+        module = _ReferenceCore(network)
+        example: tuple[torch.Tensor, ...] = (torch.zeros(1, 3, 64, 64), network.weights.detach().clone())
+        input_names = [INPUT_NAME, STYLE_INPUT_NAME]
+        dynamic = {2: HEIGHT_DIM, 3: WIDTH_DIM}
+    else:
+        module, example, input_names = _Core(network), (torch.zeros(1, 3, 64, 64),), [INPUT_NAME]
+        dynamic = {0: "batch", 2: HEIGHT_DIM, 3: WIDTH_DIM}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and shape-inference notes
         torch.onnx.export(
-            _Core(network),
-            (torch.zeros(1, 3, 64, 64),),
+            module,
+            example,
             buffer,
             dynamo=False,
             opset_version=OPSET,
-            input_names=[INPUT_NAME],
+            input_names=input_names,
             output_names=[OUTPUT_NAME],
             do_constant_folding=True,
             dynamic_axes={INPUT_NAME: dynamic, OUTPUT_NAME: dynamic},
@@ -173,13 +233,14 @@ def _store_weights_fp16(model) -> None:
         half = numpy_helper.from_array(array.astype(np.float16), f"{name}__fp16")
         return [half], helper.make_node("Cast", [half.name], [name], to=TensorProto.FLOAT, name=f"{name}__to_fp32")
 
-    _replace_with_cast(model, [i for i in _float_initializers(model) if np.prod(i.dims) > 1], stored)
+    originals = [i for i in _float_initializers(model) if np.prod(i.dims) > 1 and i.name not in (TABLE_NAME, ONES_NAME)]
+    _replace_with_cast(model, originals, stored)
 
 
 def _store_conv_weights_int8(model) -> None:
     from onnx import helper, numpy_helper
 
-    conv_weights = {node.input[1] for node in model.graph.node if node.op_type == "Conv"}
+    conv_weights = {node.input[1] for node in model.graph.node if node.op_type == "Conv"} - {TABLE_NAME, ONES_NAME}
 
     def stored(name: str, array: np.ndarray):
         flat = np.abs(array.reshape(array.shape[0], -1)).max(axis=1)
@@ -216,15 +277,44 @@ def ort_session(model_bytes: bytes, threads: int = 1):
     return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
-def _session_output(session, rgb: np.ndarray) -> np.ndarray:
+def _session_output(session, rgb: np.ndarray, style_weights: np.ndarray | None = None) -> np.ndarray:
     """(3, H, W) float 0..1: an exported graph on (H, W, 3) uint8 in ONNX Runtime, padded and cropped back."""
     height, width = rgb.shape[:2]
-    return session.run(None, {INPUT_NAME: pad_for_graph(rgb)})[0][0, :, :height, :width]
+    feed = {INPUT_NAME: pad_for_graph(rgb)}
+    if style_weights is not None:
+        feed[STYLE_INPUT_NAME] = np.asarray(style_weights, dtype=np.float32)
+    return session.run(None, feed)[0][0, :, :height, :width]
 
 
-def run_session(session, rgb: np.ndarray) -> np.ndarray:
-    """Stylize (H, W, 3) uint8 with an ONNX Runtime session of an exported graph -> (H, W, 3) uint8."""
-    return to_uint8(torch.from_numpy(_session_output(session, rgb))[None])
+def check_style_weights(weights: Sequence[float], count: int) -> np.ndarray:
+    """``weights`` as float32 [count]; refused unless there is one per style, finite, >= 0, not all 0."""
+    values = np.asarray(list(weights), dtype=np.float64).ravel()
+    if len(values) != count or not np.all(np.isfinite(values)) or np.any(values < 0) or values.sum() <= 0:
+        raise StylizeError(
+            f"style_weights={values.tolist()} must be {count} finite numbers >= 0, not all 0 (one per style "
+            "in the export's style_names)",
+            params=("style_weights",),
+        )
+    return values.astype(np.float32)
+
+
+def run_session(session, rgb: np.ndarray, style_weights: Sequence[float] | None = None) -> np.ndarray:
+    """Stylize (H, W, 3) uint8 with an ONNX Runtime session of an exported graph -> (H, W, 3) uint8.
+
+    A zero-training export needs ``style_weights`` (one per style in its ``style_names``); a trained
+    style's export takes none."""
+    inputs = {i.name: i for i in session.get_inputs()}
+    weights = None
+    if STYLE_INPUT_NAME in inputs:
+        if style_weights is None:
+            raise StylizeError(
+                "this export paints a table of styles; give style_weights=[...] with one weight per style",
+                params=("style_weights",),
+            )
+        weights = check_style_weights(style_weights, int(inputs[STYLE_INPUT_NAME].shape[0]))
+    elif style_weights is not None:
+        raise StylizeError("this export paints one trained style; style_weights is for zero-training exports")
+    return to_uint8(torch.from_numpy(_session_output(session, rgb, weights))[None])
 
 
 def probe_images(model: StyleModel | None) -> list[np.ndarray]:
@@ -250,6 +340,41 @@ def _torch_outputs(network: PaddedNet, images: list[np.ndarray]) -> list[np.ndar
         return [network(to_tensor(image))[0].numpy() for image in images]
 
 
+def reference_weight_sets(network: ReferenceNet) -> list[np.ndarray]:
+    """The style weights the round trip checks a zero-training export at: the network's own mix, equal
+    weights (unnormalised, so the graph's division is checked), and the first and last style alone."""
+    count = len(network.vectors)
+    sets = [network.weights.detach().numpy().astype(np.float32), np.ones(count, np.float32)]
+    for index in sorted({0, count - 1}) if count > 1 else []:
+        sets.append(np.eye(count, dtype=np.float32)[index])
+    unique: list[np.ndarray] = []
+    for weights in sets:
+        if not any(np.array_equal(weights, seen) for seen in unique):
+            unique.append(weights)
+    return unique
+
+
+def reference_outputs(network: ReferenceNet, rgb: np.ndarray, style_weights: Sequence[float]) -> np.ndarray:
+    """(3, H, W) float 0..1: what the graph of ``network`` computes in PyTorch for ``style_weights`` (the
+    transformer alone: no face guard, no working scale), on the graph's padding, cropped back."""
+    height, width = rgb.shape[:2]
+    weights = torch.as_tensor(np.asarray(style_weights, dtype=np.float32))
+    network = network.eval().to("cpu")
+    with torch.inference_mode():
+        vector = (weights / weights.sum()) @ network.vectors
+        styled = network.transformer(torch.from_numpy(pad_for_graph(rgb)), vector)
+    return styled[0, :, :height, :width].numpy()
+
+
+def _reference_cases(
+    network: ReferenceNet, images: list[np.ndarray]
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Every (image, weights) pair the round trip checks, with PyTorch's output for each."""
+    cases = [(image, weights) for weights in reference_weight_sets(network) for image in images]
+    expected = [reference_outputs(network, image, weights) for image, weights in cases]
+    return [c[0] for c in cases], [c[1] for c in cases], expected
+
+
 def _compare(runtime: str, outputs: list[np.ndarray], expected: list[np.ndarray], precision: str) -> RuntimeCheck:
     diffs = np.concatenate([np.abs(o - e).ravel() for o, e in zip(outputs, expected)])
     check = RuntimeCheck(runtime, True, float(diffs.max()), float(diffs.mean()), TOLERANCE[precision])
@@ -260,13 +385,19 @@ def _compare(runtime: str, outputs: list[np.ndarray], expected: list[np.ndarray]
 
 
 def check_onnxruntime(
-    model_bytes: bytes, images: list[np.ndarray], expected: list[np.ndarray], precision: str
+    model_bytes: bytes,
+    images: list[np.ndarray],
+    expected: list[np.ndarray],
+    precision: str,
+    style_weights: list[np.ndarray] | None = None,
 ) -> RuntimeCheck:
-    """ONNX Runtime's outputs on ``images`` against PyTorch's (``expected``, from :func:`_torch_outputs`)."""
+    """ONNX Runtime's outputs on ``images`` against PyTorch's (``expected``, from :func:`_torch_outputs`);
+    ``style_weights``, one per image, for a zero-training export."""
     import onnxruntime
 
     session = ort_session(model_bytes)
-    outputs = [_session_output(session, image) for image in images]
+    weights: list[np.ndarray | None] = list(style_weights) if style_weights is not None else [None] * len(images)
+    outputs = [_session_output(session, image, w) for image, w in zip(images, weights, strict=True)]
     return _compare(f"onnxruntime {onnxruntime.__version__}", outputs, expected, precision)
 
 
@@ -295,45 +426,58 @@ def with_fixed_shape(model_bytes: bytes, height: int, width: int) -> bytes:
     onnx, _ = _require_onnx()
     model = onnx.load_from_string(model_bytes)
     for value in (*model.graph.input, *model.graph.output):
+        if value.name not in (INPUT_NAME, OUTPUT_NAME):
+            continue  # style_weights keeps its [N]
         dims = value.type.tensor_type.shape.dim
         for index, size in enumerate((1, 3, height, width)):
             dims[index].dim_value = size
     return model.SerializeToString()
 
 
-def _opencv_forward(model_bytes: bytes, images: list[np.ndarray], fixed: bool) -> list[np.ndarray]:
+def _opencv_forward(
+    model_bytes: bytes, images: list[np.ndarray], fixed: bool, style_weights: list[np.ndarray] | None = None
+) -> list[np.ndarray]:
     import cv2
 
     outputs = []
+    weights: list[np.ndarray | None] = list(style_weights) if style_weights is not None else [None] * len(images)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.onnx"
         net = None
-        for image in images:
+        for image, w in zip(images, weights, strict=True):
             height, width = image.shape[:2]
             blob = pad_for_graph(image)
             if net is None or fixed:
                 path.write_bytes(with_fixed_shape(model_bytes, *blob.shape[2:]) if fixed else model_bytes)
                 net = cv2.dnn.readNetFromONNX(str(path))
-            net.setInput(blob)
+            net.setInput(blob, INPUT_NAME)
+            if w is not None:
+                net.setInput(np.asarray(w, dtype=np.float32), STYLE_INPUT_NAME)
             outputs.append(net.forward()[0, :, :height, :width].copy())
     return outputs
 
 
 def check_opencv(
-    model_bytes: bytes, images: list[np.ndarray], expected: list[np.ndarray], precision: str
+    model_bytes: bytes,
+    images: list[np.ndarray],
+    expected: list[np.ndarray],
+    precision: str,
+    style_weights: list[np.ndarray] | None = None,
 ) -> RuntimeCheck:
     """The Python OpenCV's DNN module. Debian's OpenCV 4.6 (the C++ example's) takes the dynamic-shape
-    graph; newer OpenCV importers refuse it, so they are checked on a copy declared at each probe's size."""
+    graph of a trained style; newer OpenCV importers refuse it, so they are checked on a copy declared at
+    each probe's size (as OpenCV 4.6 needs for a zero-training export: see docs/shipping.md)."""
     import cv2
 
     runtime = f"opencv-python {cv2.__version__} DNN"
     with quiet_opencv():
         try:
-            return _compare(runtime, _opencv_forward(model_bytes, images, fixed=False), expected, precision)
+            outputs = _opencv_forward(model_bytes, images, False, style_weights)
+            return _compare(runtime, outputs, expected, precision)
         except cv2.error as err:
             reason = _cv_reason(err)
         try:
-            check = _compare(runtime, _opencv_forward(model_bytes, images, fixed=True), expected, precision)
+            check = _compare(runtime, _opencv_forward(model_bytes, images, True, style_weights), expected, precision)
         except cv2.error as err:
             return RuntimeCheck(runtime, False, detail=f"this OpenCV refuses the graph: {_cv_reason(err)[:160]}")
         check.detail = f"(input shape fixed per image: this OpenCV refuses dynamic height/width: {reason[:100]})"
@@ -363,6 +507,62 @@ def model_metadata(model: StyleModel, precision: str) -> dict[str, str]:
     }
 
 
+_STYLE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def reference_metadata(model: StyleModel, precision: str) -> dict[str, str]:
+    """The metadata properties of a zero-training export: how to call it, its styles in table order, and
+    what stays in Python (the face guard, the working scale)."""
+    from stylize import __version__
+
+    network = model.network
+    assert isinstance(network, ReferenceNet)
+    names = list(network.names)
+    if len(names) != len(network.vectors):
+        raise StylizeError(f"{model.name!r}: {len(network.vectors)} style vectors but {len(names)} style names")
+    bad = [n for n in names if not _STYLE_NAME.fullmatch(n)]
+    if bad or len(set(names)) != len(names):
+        raise StylizeError(
+            f"{model.name!r}: the styles in an export need different names of letters, digits, '_', '-' and "
+            f"'.' (the game picks them by name); got {', '.join(map(repr, names))}"
+        )
+    arch = model.metadata.get("architecture", {})
+    table = network.vectors.detach().float().contiguous().numpy().tobytes()
+    metadata = {
+        "format": FORMAT,
+        "kind": REFERENCE_KIND,
+        "style": model.name,
+        "architecture": f"{arch.get('name')} ({arch.get('engine')})",
+        "input_name": INPUT_NAME,
+        "style_input_name": STYLE_INPUT_NAME,
+        "output_name": OUTPUT_NAME,
+        "input_layout": "NCHW",
+        "colour_order": "RGB",
+        "value_range": "0..1",
+        "input_contract": f"{INPUT_CONTRACT}; batch 1",
+        "size_multiple": "4",
+        "min_side": "16",
+        "style_names": ",".join(names),
+        "style_count": str(len(names)),
+        "style_weights_contract": STYLE_WEIGHTS_CONTRACT,
+        "default_style_weights": ",".join(f"{w:.6g}" for w in network.weights.tolist()),
+        "face_guard": FACE_GUARD_NOTE,
+        "work_scale": (
+            f"{network.guard.work_scale:g}: stylize paints zero-training styles at this times the portrait's "
+            "size and resizes back; the graph paints at the size it is given"
+        ),
+        "alpha": "not an input: keep the image's alpha channel unchanged",
+        "precision": precision,
+        "style_table_sha256": sha256_bytes(table),
+        "stylize_version": __version__,
+    }
+    if "weights_sha256" in model.metadata:
+        metadata["source_model_sha256"] = model.weights_sha256
+    if model.metadata.get("mix"):
+        metadata["mix"] = ",".join(f"{m['style']}:{float(m['weight']):g}" for m in model.metadata["mix"])
+    return metadata
+
+
 def export_onnx(
     model: StyleModel,
     out: str | os.PathLike[str],
@@ -376,6 +576,10 @@ def export_onnx(
     A failed ONNX Runtime check raises ``StylizeError`` and writes nothing; OpenCV's result is
     reported (this OpenCV may refuse dynamic shapes; Debian's OpenCV 4.6, which the C++ example uses,
     takes them).
+
+    A zero-training style or mix (its network a :class:`ReferenceNet`) exports as its transformer with the
+    style table and the input ``style_weights`` (see the module's docstring); the check compares with
+    PyTorch's transformer at the network's own weights, equal weights and the first and last style alone.
     """
     path = Path(out)
     if path.suffix.lower() != ".onnx":
@@ -384,20 +588,31 @@ def export_onnx(
         raise StylizeError(f"{path}: is a folder; give a file name like {path / (model.name + '.onnx')}")
     if path.exists() and not overwrite:
         raise StylizeError(f"{path}: already exists; pass overwrite=True to replace it", params=("overwrite",))
-    metadata = model_metadata(model, precision)
+    reference = isinstance(model.network, ReferenceNet)
+    metadata = reference_metadata(model, precision) if reference else model_metadata(model, precision)
     graph = onnx_graph(model.network, precision=precision, metadata=metadata)
     data = graph.SerializeToString()
     checks: list[RuntimeCheck] = []
     if check:
-        images = probe_images(model)
-        expected = _torch_outputs(model.network, images)
-        checks.append(check_onnxruntime(data, images, expected, precision))
+        probes = probe_images(model)
+        images: list[np.ndarray] = probes
+        weights: list[np.ndarray] | None = None
+        if isinstance(model.network, ReferenceNet):
+            images, weights, expected = _reference_cases(model.network, probes)
+        else:
+            expected = _torch_outputs(model.network, images)
+        checks.append(check_onnxruntime(data, images, expected, precision, weights))
         if not checks[0].ok:
             raise StylizeError(
                 f"{path}: the exported graph does not match PyTorch in {checks[0].line()}; nothing written "
                 "(report this with the style's model.json)"
             )
-        checks.append(check_opencv(data, images, expected, precision))
+        # OpenCV (reported, not required) on the probes at the first weights only (the export's default
+        # mix): the check reloads the graph for every size.
+        shown = len(probes)
+        checks.append(
+            check_opencv(data, images[:shown], expected[:shown], precision, weights[:shown] if weights else None)
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, data)
     return ExportResult(path, len(data), precision, checks, metadata)

@@ -205,3 +205,79 @@ def test_build_names_the_packages_when_tools_are_missing(monkeypatch, tmp_path):
     monkeypatch.setattr(cpp_example, "find_cpp_tools", lambda: "cmake")
     with pytest.raises(StylizeError, match="apt-get install cmake g\\+\\+ pkg-config libopencv-dev"):
         cpp_example.build_cpp_example(tmp_path / "build")
+
+
+@pytest.fixture(scope="module")
+def reference_export(reference_styles, tmp_path_factory) -> Path:
+    """Zero-training styles 'stripes' and 'blobs' (drawn in the test) in one fp32 graph, default mix 0.7/0.3."""
+    from stylize.inference.reference_style import mix_styles
+    from stylize.inference.styles import load_style
+    from stylize.shipping.onnx_export import export_onnx
+
+    models = [load_style(name, reference_styles) for name in ("stripes", "blobs")]
+    folder = tmp_path_factory.mktemp("reference_onnx")
+    return export_onnx(mix_styles(models, [0.7, 0.3]), folder / "stripes+blobs.onnx", check=False).path
+
+
+@pytest.mark.slow
+def test_zero_training_export_takes_the_style_and_mix_at_run_time(cpp_binary, reference_export, tmp_path):
+    """OpenCV 4.6 loads the two-input graph (declared at each image's size by the example) and its output
+    matches ONNX Runtime's for the same style weights; unknown names are refused listing the known ones."""
+    from stylize.content.compose import iter_faces
+    from stylize.shipping.onnx_export import ort_session, run_session
+
+    face = next(iter(iter_faces("7", parts=BUNDLED_PARTS))).rgb
+    sources = {"face": tmp_path / "face.png", "small": tmp_path / "small.png"}
+    write_png(sources["face"], face)
+    Image.fromarray(np.dstack([_gradient(45, 37, 2), np.full((37, 45), 200, np.uint8)]), "RGBA").save(sources["small"])
+    session = ort_session(reference_export.read_bytes())
+    choices = {
+        "stripes": (dict(style="stripes"), [1.0, 0.0]),
+        "blobs": (dict(style="blobs"), [0.0, 1.0]),
+        "mix": (dict(mix="blobs:0.8,stripes:0.2"), [0.2, 0.8]),
+        "default": ({}, [0.7, 0.3]),
+    }
+    produced: dict[str, np.ndarray] = {}
+    for label, (choice, weights) in choices.items():
+        for name, source in sources.items():
+            out = tmp_path / f"{name}_{label}.png"
+            try:
+                ms = run_cpp_stylize(cpp_binary, reference_export, source, out, **choice)
+            except StylizeError as err:
+                if "cannot load" in str(err) and "OpenCV 4.6." not in str(err):
+                    pytest.skip(f"this OpenCV does not load the zero-training graph: {err}")
+                raise
+            image, original = read_image(out), read_image(source)
+            assert ms > 0 and image.size == original.size
+            assert (image.alpha is None) == (original.alpha is None)
+            if original.alpha is not None:
+                assert np.array_equal(image.alpha, original.alpha)
+            expected = run_session(session, original.rgb, weights)
+            diff = np.abs(image.rgb.astype(np.int16) - expected.astype(np.int16))
+            assert diff.max() <= MAX_LEVELS and diff.mean() <= MEAN_LEVELS, (label, name, int(diff.max()))
+            produced[f"{name}_{label}"] = image.rgb.astype(np.int16)
+    assert np.abs(produced["face_stripes"] - produced["face_blobs"]).mean() > 10  # the choice matters
+    assert run_cpp_bench(cpp_binary, reference_export, repeat=1, mix="stripes:1,blobs:1")["portrait_ms"] > 0
+    out = tmp_path / "o.png"
+    _fails_in_one_line(
+        [cpp_binary, reference_export, sources["small"], out, "--style", "nope"],
+        "no style 'nope'",
+        "its styles: stripes, blobs",
+    )
+    _fails_in_one_line([cpp_binary, reference_export, sources["small"], out, "--mix", "stripes:1,nope:2"], "nope")
+    _fails_in_one_line([cpp_binary, reference_export, sources["small"], out, "--mix", "stripes"], "NAME:WEIGHT")
+    _fails_in_one_line(
+        [cpp_binary, reference_export, sources["small"], out, "--style", "stripes", "--mix", "blobs:1"], "exclude"
+    )
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_trained_export_refuses_a_style_choice(cpp_binary, tmp_path):
+    from stylize.inference.styles import load_style
+    from stylize.shipping.onnx_export import export_onnx
+
+    model = export_onnx(load_style("pencil-nano"), tmp_path / "pencil-nano.onnx", check=False).path
+    source = tmp_path / "in.png"
+    Image.fromarray(_gradient(30, 20, 10)).save(source)
+    _fails_in_one_line([cpp_binary, model, source, tmp_path / "o.png", "--style", "pencil"], "one trained style")

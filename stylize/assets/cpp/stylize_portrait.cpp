@@ -1,8 +1,8 @@
 // stylize_portrait: run a style network exported by `stylize export --format onnx` on one portrait,
 // with OpenCV's DNN module on the CPU (what the game's C++ side would do).
 //
-//   stylize_portrait MODEL.onnx INPUT.png OUTPUT.png [--repeat N] [--threads N]
-//   stylize_portrait --bench MODEL.onnx [--repeat N] [--threads N]
+//   stylize_portrait MODEL.onnx INPUT.png OUTPUT.png [--style NAME | --mix NAME:W,NAME:W] [--repeat N] [--threads N]
+//   stylize_portrait --bench MODEL.onnx [--style NAME | --mix NAME:W,NAME:W] [--repeat N] [--threads N]
 //
 // The exported graph's contract (stylize/shipping/onnx_export.py): input "input", float32 NCHW, RGB, 0..1,
 // height and width multiples of 4 and at least 16 (pad the bottom and right edges by replicating
@@ -10,6 +10,12 @@
 // alpha channel is not an input: it is put back unchanged, as `stylize apply` does.
 //
 // Only fp32 exports load in OpenCV 4.6; the --fp16 and --int8 exports are for ONNX Runtime.
+//
+// A zero-training export (metadata property style_input_name) has a second input "style_weights",
+// float32 [N], one weight per style in the metadata's style_names; --style and --mix set it at run
+// time. Its face guard is not in the graph (it runs in Python only). OpenCV 4.6 runs that graph only
+// when its input is declared at the image's size, so the example reads one net per padded size from
+// a copy of the file with the size written in (see net_for).
 
 #include <opencv2/core.hpp>
 #include <opencv2/core/utils/logger.hpp>
@@ -20,6 +26,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -27,10 +35,12 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #ifndef _WIN32
@@ -94,30 +104,128 @@ std::vector<unsigned char> read_file(const fs::path& path) {
     return std::vector<unsigned char>(std::istreambuf_iterator<char>(stream), std::istreambuf_iterator<char>());
 }
 
-// "fp32", "fp16", "int8" from the export's metadata properties ("" when absent). The properties are
-// protobuf StringStringEntryProto messages: 0x0a <len> "precision" 0x12 <len> value.
-std::string export_precision(const fs::path& model) {
-    std::vector<unsigned char> data;
-    try {
-        data = read_file(model);
-    } catch (const Failure&) {
-        return "";
+// ---- the ONNX file's protobuf ------------------------------------------------------------------------------------
+//
+// An ONNX file is one protobuf ModelProto. OpenCV does not expose its parser, so the example walks the
+// wire format for the few fields it needs: the metadata properties (ModelProto field 14, entries of key 1
+// and value 2) and the named dynamic dimensions of the graph's inputs and outputs (ModelProto.graph 7 ->
+// GraphProto.input 11 / output 12 -> ValueInfoProto.type 2 -> TypeProto.tensor_type 1 -> shape 2 ->
+// dim 1 -> dim_param 2).
+
+using Bytes = std::vector<unsigned char>;
+
+struct Malformed {};  // not a protobuf message: the caller lets OpenCV say why it cannot load the file
+
+struct Field {
+    std::uint64_t number = 0;
+    int wire = 0;
+    std::size_t start = 0;             // offset of the field's tag
+    std::size_t begin = 0, end = 0;    // length-delimited payload [begin, end); end is also the field's end
+};
+
+bool read_varint(const Bytes& data, std::size_t& pos, std::size_t end, std::uint64_t& value) {
+    value = 0;
+    for (int shift = 0; shift < 64 && pos < end; shift += 7) {
+        const unsigned char byte = data[pos++];
+        value |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
+        if (!(byte & 0x80)) return true;
     }
-    static const std::string key = std::string("\x0a\x09", 2) + "precision" + "\x12";
-    auto found = std::search(data.begin(), data.end(), key.begin(), key.end());
-    if (found == data.end() || data.end() - found < static_cast<long>(key.size()) + 1) return "";
-    auto value = found + static_cast<long>(key.size());
-    const std::size_t length = *value++;
-    if (length > 16 || static_cast<std::size_t>(data.end() - value) < length) return "";
-    return std::string(value, value + static_cast<long>(length));
+    return false;
+}
+
+// The length-delimited fields numbered `number` in the message data[begin, end).
+std::vector<Field> children(const Bytes& data, std::size_t begin, std::size_t end, std::uint64_t number) {
+    std::vector<Field> found;
+    std::size_t pos = begin;
+    while (pos < end) {
+        Field field;
+        field.start = pos;
+        std::uint64_t tag = 0, value = 0;
+        if (!read_varint(data, pos, end, tag)) throw Malformed{};
+        field.number = tag >> 3;
+        field.wire = static_cast<int>(tag & 7);
+        if (field.wire == 0) {
+            if (!read_varint(data, pos, end, value)) throw Malformed{};
+        } else if (field.wire == 1 || field.wire == 5) {
+            const std::size_t size = field.wire == 1 ? 8 : 4;
+            if (end - pos < size) throw Malformed{};
+            pos += size;
+        } else if (field.wire == 2) {
+            if (!read_varint(data, pos, end, value) || value > end - pos) throw Malformed{};
+            field.begin = pos;
+            field.end = pos += static_cast<std::size_t>(value);
+            if (field.number == number) found.push_back(field);
+        } else {
+            throw Malformed{};
+        }
+    }
+    return found;
+}
+
+std::string text(const Bytes& data, const Field& field) {
+    return std::string(data.begin() + static_cast<long>(field.begin), data.begin() + static_cast<long>(field.end));
+}
+
+// The export's metadata properties (empty when the file is not a protobuf message).
+std::map<std::string, std::string> metadata_props(const Bytes& data) {
+    std::map<std::string, std::string> props;
+    try {
+        for (const Field& entry : children(data, 0, data.size(), 14)) {
+            const auto keys = children(data, entry.begin, entry.end, 1);
+            const auto values = children(data, entry.begin, entry.end, 2);
+            if (keys.size() == 1 && values.size() == 1) props[text(data, keys[0])] = text(data, values[0]);
+        }
+    } catch (const Malformed&) {
+        return {};
+    }
+    return props;
+}
+
+struct DimParam {
+    std::size_t start, end;  // the whole dim_param field: tag, length, name
+    std::string name;
+};
+
+// The dim_param fields (named dynamic dimensions) of the graph's inputs and outputs.
+std::vector<DimParam> dynamic_dims(const Bytes& data) {
+    std::vector<DimParam> found;
+    for (const Field& graph : children(data, 0, data.size(), 7))
+        for (const std::uint64_t list : {11u, 12u})
+            for (const Field& value : children(data, graph.begin, graph.end, list))
+                for (const Field& type : children(data, value.begin, value.end, 2))
+                    for (const Field& tensor : children(data, type.begin, type.end, 1))
+                        for (const Field& shape : children(data, tensor.begin, tensor.end, 2))
+                            for (const Field& dim : children(data, shape.begin, shape.end, 1))
+                                for (const Field& param : children(data, dim.begin, dim.end, 2))
+                                    found.push_back({param.start, param.end, text(data, param)});
+    return found;
+}
+
+std::vector<std::string> split(const std::string& list, char separator) {
+    std::vector<std::string> parts;
+    std::string part;
+    std::istringstream stream(list);
+    while (std::getline(stream, part, separator)) parts.push_back(part);
+    return parts;
 }
 
 // ---- the model ------------------------------------------------------------------------------------------------
 
+constexpr const char* kHeightDim = "height";  // the dynamic sides' names in a zero-training export
+constexpr const char* kWidthDim = "width";
+
 struct Model {
     fs::path path;
     std::string precision;
-    cv::dnn::Net net;
+    cv::dnn::Net net;  // a trained style's graph: one net for every size
+    // A zero-training export: style_names and the input "style_weights" (one weight per style).
+    bool styles = false;
+    Bytes bytes;
+    std::vector<DimParam> dims;
+    std::vector<std::string> style_names;
+    std::vector<float> weights;  // this run's: the export's default, --style or --mix
+    std::string choice;          // what they are, for the report line
+    std::map<std::pair<int, int>, cv::dnn::Net> nets;  // one per padded size (see net_for)
 };
 
 std::string precision_hint(const std::string& precision) {
@@ -127,22 +235,166 @@ std::string precision_hint(const std::string& precision) {
     return kExportHint;
 }
 
+cv::dnn::Net read_net(const Model& model, const Bytes& bytes) {
+    cv::dnn::Net net;
+    try {
+        net = cv::dnn::readNetFromONNX(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    } catch (const cv::Exception& err) {
+        throw Failure(model.path.string() + ": OpenCV " CV_VERSION " cannot load this model (" + cv_reason(err) + "); " +
+                      precision_hint(model.precision));
+    }
+    if (net.empty())
+        throw Failure(model.path.string() + ": OpenCV " CV_VERSION " read no network from this file; " +
+                      precision_hint(model.precision));
+    net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+    net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+    return net;
+}
+
+// The zero-training graph declared at `size` (padded). OpenCV 4.6 decides each layer's broadcasting
+// when it reads the file, from the declared input shape; with the dynamic height and width it sees
+// zero-sized sides and refuses the graph (findBroadAxis) or, for a graph without the style input,
+// computes NaN. Declared at the image's size it runs it exactly. So the copy in memory has the
+// "height" and "width" dim_param fields overwritten, in place, by dim_value fields of the same byte
+// length (the varint padded with continuation bytes, which protobuf parsers accept): no enclosing
+// length changes. A game with fixed portrait sizes reads one net per size once.
+cv::dnn::Net& net_for(Model& model, cv::Size size) {
+    const auto key = std::make_pair(size.height, size.width);
+    auto found = model.nets.find(key);
+    if (found != model.nets.end()) return found->second;
+    Bytes declared = model.bytes;
+    for (const DimParam& dim : model.dims) {
+        const bool height = dim.name == kHeightDim;
+        if (!height && dim.name != kWidthDim) continue;
+        std::uint64_t value = static_cast<std::uint64_t>(height ? size.height : size.width);
+        std::size_t pos = dim.start;
+        const std::size_t varint_bytes = dim.end - dim.start - 1;  // checked in load_model: 3 to 10
+        declared[pos++] = 0x08;  // field 1 (dim_value), varint
+        for (std::size_t i = 0; i < varint_bytes; ++i) {
+            declared[pos++] = static_cast<unsigned char>((value & 0x7f) | (i + 1 < varint_bytes ? 0x80 : 0));
+            value >>= 7;
+        }
+    }
+    return model.nets.emplace(key, read_net(model, declared)).first->second;
+}
+
 Model load_model(const fs::path& path) {
     std::error_code ec;
     if (!fs::is_regular_file(path, ec))
         throw Failure(path.string() + ": model not found; " + kExportHint);
-    Model model{path, export_precision(path), {}};
-    try {
-        model.net = cv::dnn::readNetFromONNX(path.string());
-    } catch (const cv::Exception& err) {
-        throw Failure(path.string() + ": OpenCV " CV_VERSION " cannot load this model (" + cv_reason(err) + "); " +
-                      precision_hint(model.precision));
+    Model model;
+    model.path = path;
+    Bytes bytes = read_file(path);
+    const auto props = metadata_props(bytes);
+    auto prop = [&](const std::string& key) {
+        const auto it = props.find(key);
+        return it == props.end() ? std::string() : it->second;
+    };
+    model.precision = prop("precision");
+    if (prop("style_input_name").empty()) {  // a trained style: the graph as it is, dynamic sizes and all
+        model.net = read_net(model, bytes);
+        return model;
     }
-    if (model.net.empty())
-        throw Failure(path.string() + ": OpenCV " CV_VERSION " read no network from this file; " + precision_hint(model.precision));
-    model.net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
-    model.net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+    const std::string damaged = path.string() + ": its metadata properties are damaged (";
+    const std::string again = "); export it again with: stylize export --style A --style B --out FILE";
+    if (prop("style_input_name") != "style_weights" || prop("input_name") != "input")
+        throw Failure(damaged + "inputs '" + prop("input_name") + "', '" + prop("style_input_name") + "'" + again);
+    model.styles = true;
+    model.style_names = split(prop("style_names"), ',');
+    for (const std::string& weight : split(prop("default_style_weights"), ',')) {
+        char* end = nullptr;
+        model.weights.push_back(std::strtof(weight.c_str(), &end));
+        if (end == weight.c_str() || *end != '\0') model.weights.clear();
+    }
+    if (model.style_names.empty() || model.weights.size() != model.style_names.size())
+        throw Failure(damaged + "style_names '" + prop("style_names") + "', default_style_weights '" +
+                      prop("default_style_weights") + "'" + again);
+    try {
+        model.dims = dynamic_dims(bytes);
+    } catch (const Malformed&) {
+        model.dims.clear();
+    }
+    int sides = 0;
+    for (const DimParam& dim : model.dims) {
+        if (dim.name != kHeightDim && dim.name != kWidthDim) continue;
+        ++sides;
+        const std::size_t varint_bytes = dim.end - dim.start - 1;
+        if (varint_bytes < 3 || varint_bytes > 10)
+            throw Failure(damaged + "dynamic side '" + dim.name + "' cannot be declared in place" + again);
+    }
+    if (sides != 4)  // height and width of the input and of the output
+        throw Failure(damaged + "expected dynamic height and width on input and output" + again);
+    model.bytes = std::move(bytes);
+    net_for(model, cv::Size(64, 64));  // reads the graph once now, so a bad file fails before any image work
     return model;
+}
+
+std::string format_weight(float weight) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.2f", static_cast<double>(weight));
+    return text;
+}
+
+std::string joined(const std::vector<std::string>& names) {
+    std::string list;
+    for (const std::string& name : names) list += (list.empty() ? "" : ", ") + name;
+    return list;
+}
+
+std::size_t style_index(const Model& model, const std::string& name) {
+    for (std::size_t i = 0; i < model.style_names.size(); ++i)
+        if (model.style_names[i] == name) return i;
+    throw Failure(model.path.string() + ": no style '" + name + "' in this model; its styles: " + joined(model.style_names));
+}
+
+// This run's style weights: --style NAME (that style alone), --mix NAME:W,NAME:W (those weights, the
+// other styles 0), else the export's default (equal weights for `stylize export --style A --style B`,
+// the mix's weights for `stylize export --mix`). The graph divides the weights by their sum.
+void choose_styles(Model& model, const std::string& style, const std::string& mix) {
+    if (!model.styles) {
+        if (!style.empty() || !mix.empty())
+            throw Failure(model.path.string() + ": this export paints one trained style; --style and --mix choose among "
+                          "the styles of a zero-training export (stylize export --style A --style B)");
+        return;
+    }
+    std::ostringstream choice;
+    if (!style.empty()) {
+        std::fill(model.weights.begin(), model.weights.end(), 0.0f);
+        model.weights[style_index(model, style)] = 1.0f;
+        model.choice = "style " + style;
+        return;
+    }
+    if (mix.empty()) {
+        choice << "default mix ";
+    } else {
+        std::vector<float> weights(model.style_names.size(), 0.0f);
+        std::vector<bool> named(weights.size(), false);
+        for (const std::string& item : split(mix, ',')) {
+            const std::size_t colon = item.rfind(':');
+            char* end = nullptr;
+            const std::string number = colon == std::string::npos ? "" : item.substr(colon + 1);
+            const float weight = std::strtof(number.c_str(), &end);
+            if (colon == std::string::npos || colon == 0 || number.empty() || *end != '\0' || !std::isfinite(weight) ||
+                weight < 0)
+                throw UsageError("--mix " + mix + ": write NAME:WEIGHT,NAME:WEIGHT with weights >= 0 (e.g. " +
+                                 model.style_names[0] + ":0.7" +
+                                 (model.style_names.size() > 1 ? "," + model.style_names[1] + ":0.3" : "") + ")");
+            const std::size_t index = style_index(model, item.substr(0, colon));
+            if (named[index]) throw UsageError("--mix " + mix + ": '" + item.substr(0, colon) + "' is named twice");
+            named[index] = true;
+            weights[index] = weight;
+        }
+        model.weights = weights;
+        choice << "mix ";
+    }
+    float total = 0;
+    for (float weight : model.weights) total += weight;
+    if (!(total > 0)) throw UsageError("--mix " + mix + ": the weights are all 0; give at least one a positive weight");
+    for (std::size_t i = 0, shown = 0; i < model.weights.size(); ++i) {
+        if (model.weights[i] <= 0) continue;
+        choice << (shown++ ? "," : "") << model.style_names[i] << ":" << format_weight(model.weights[i] / total);
+    }
+    model.choice = choice.str();
 }
 
 // 8-bit BGR (H, W) -> styled 8-bit BGR (H, W): pad, RGB 0..1 NCHW, forward, crop, round back to 8 bits.
@@ -155,8 +407,15 @@ cv::Mat stylize_bgr(Model& model, const cv::Mat& bgr) {
     cv::Mat blob = cv::dnn::blobFromImage(padded, 1.0 / 255.0, cv::Size(), cv::Scalar(), true, false, CV_32F);
     cv::Mat out;
     try {
-        model.net.setInput(blob);
-        out = model.net.forward();
+        if (model.styles) {
+            cv::dnn::Net& net = net_for(model, padded.size());
+            net.setInput(blob, "input");
+            net.setInput(cv::Mat(1, static_cast<int>(model.weights.size()), CV_32F, model.weights.data()), "style_weights");
+            out = net.forward();
+        } else {
+            model.net.setInput(blob);
+            out = model.net.forward();
+        }
     } catch (const cv::Exception& err) {
         throw Failure(model.path.string() + ": OpenCV " CV_VERSION " cannot run this model on a " + std::to_string(padded.cols) +
                       "x" + std::to_string(padded.rows) + " input (" + cv_reason(err) + "); " + precision_hint(model.precision));
@@ -362,7 +621,12 @@ std::string format_ms(double ms) {
 
 // ---- commands -------------------------------------------------------------------------------------------------
 
-int stylize_file(const fs::path& model_path, const fs::path& input, const fs::path& output, int repeat, int threads) {
+struct StyleChoice {
+    std::string style, mix;  // --style NAME, --mix NAME:W,NAME:W ("" when not given)
+};
+
+int stylize_file(const fs::path& model_path, const fs::path& input, const fs::path& output, const StyleChoice& choice,
+                 int repeat, int threads) {
     std::error_code ec, ec_in, ec_out;
     const fs::path input_real = fs::weakly_canonical(input, ec_in), output_real = fs::weakly_canonical(output, ec_out);
     bool same = !ec_in && !ec_out && input_real == output_real;
@@ -375,6 +639,7 @@ int stylize_file(const fs::path& model_path, const fs::path& input, const fs::pa
 
     Portrait portrait = load_portrait(input);
     Model model = load_model(model_path);
+    choose_styles(model, choice.style, choice.mix);
     cv::Mat styled;
     const double ms = median_ms([&] { styled = stylize_bgr(model, portrait.bgr); }, repeat);
 
@@ -392,12 +657,13 @@ int stylize_file(const fs::path& model_path, const fs::path& input, const fs::pa
     std::cout << output.string() << ": " << result.cols << "x" << result.rows << (portrait.alpha.empty() ? " RGB" : " RGBA")
               << ", " << format_ms(ms) << " ms per image (median of " << repeat << " run" << (repeat == 1 ? "" : "s")
               << " after 1 warm-up, " << threads << " thread" << (threads == 1 ? "" : "s") << ", OpenCV " CV_VERSION ")"
-              << std::endl;
+              << (model.choice.empty() ? "" : "; " + model.choice) << std::endl;
     return 0;
 }
 
-int bench(const fs::path& model_path, int repeat, int threads) {
+int bench(const fs::path& model_path, const StyleChoice& choice, int repeat, int threads) {
     Model model = load_model(model_path);
+    choose_styles(model, choice.style, choice.mix);
     cv::RNG rng(0);
     auto random_image = [&](int width, int height) {
         cv::Mat image(height, width, CV_8UC3);
@@ -415,14 +681,20 @@ int bench(const fs::path& model_path, int repeat, int threads) {
 }
 
 const char* kUsage =
-    "usage: stylize_portrait MODEL.onnx INPUT.png OUTPUT.png [--repeat N] [--threads N]\n"
-    "       stylize_portrait --bench MODEL.onnx [--repeat N] [--threads N]\n"
+    "usage: stylize_portrait MODEL.onnx INPUT.png OUTPUT.png [--style NAME | --mix NAME:W,NAME:W] [--repeat N]\n"
+    "                        [--threads N]\n"
+    "       stylize_portrait --bench MODEL.onnx [--style NAME | --mix NAME:W,NAME:W] [--repeat N] [--threads N]\n"
     "\n"
     "Stylizes INPUT with a style exported by `stylize export --format onnx` (fp32) and writes OUTPUT\n"
     "(PNG, same size, the input's alpha kept unchanged), printing the time per image: the median of\n"
     "--repeat runs (default 1) after one warm-up run. --bench times a random 295x285 portrait and a\n"
     "74x72 thumbnail (default --repeat 5) and prints one JSON line. --threads sets OpenCV's thread\n"
-    "count (default 1, the game's budget).\n";
+    "count (default 1, the game's budget).\n"
+    "\n"
+    "A zero-training export (`stylize export --style A --style B` or `--mix A:0.7,B:0.3`) holds several\n"
+    "styles: --style NAME paints with one of them, --mix NAME:W,NAME:W with a mix (weights >= 0, divided\n"
+    "by their sum; styles not named weigh 0); without either, the export's default mix (equal weights,\n"
+    "or the --mix it was made with). The names are in the model's metadata (style_names).\n";
 
 int parse_count(const std::string& option, const char* value) {
     if (value == nullptr) throw UsageError(option + " needs a number");
@@ -443,6 +715,11 @@ int main(int argc, char** argv) {
         std::vector<std::string> positional;
         bool bench_mode = false;
         int repeat = -1, threads = 1;
+        StyleChoice choice;
+        auto text_value = [&](const std::string& option, int& i) {
+            if (i + 1 >= argc || argv[i + 1][0] == '\0') throw UsageError(option + " needs a value");
+            return std::string(argv[++i]);
+        };
         for (int i = 1; i < argc; ++i) {
             const std::string arg = argv[i];
             if (arg == "-h" || arg == "--help") {
@@ -454,19 +731,24 @@ int main(int argc, char** argv) {
                 repeat = parse_count(arg, i + 1 < argc ? argv[++i] : nullptr);
             } else if (arg == "--threads") {
                 threads = parse_count(arg, i + 1 < argc ? argv[++i] : nullptr);
+            } else if (arg == "--style") {
+                choice.style = text_value(arg, i);
+            } else if (arg == "--mix") {
+                choice.mix = text_value(arg, i);
             } else if (arg.size() > 1 && arg[0] == '-') {
                 throw UsageError("unknown option " + arg);
             } else {
                 positional.push_back(arg);
             }
         }
+        if (!choice.style.empty() && !choice.mix.empty()) throw UsageError("--style and --mix exclude each other");
         cv::setNumThreads(threads);
         if (bench_mode) {
             if (positional.size() != 1) throw UsageError("--bench takes one MODEL.onnx");
-            return bench(positional[0], repeat < 0 ? 5 : repeat, threads);
+            return bench(positional[0], choice, repeat < 0 ? 5 : repeat, threads);
         }
         if (positional.size() != 3) throw UsageError("give MODEL.onnx INPUT.png OUTPUT.png");
-        return stylize_file(positional[0], positional[1], positional[2], repeat < 0 ? 1 : repeat, threads);
+        return stylize_file(positional[0], positional[1], positional[2], choice, repeat < 0 ? 1 : repeat, threads);
     } catch (const UsageError& err) {
         std::cerr << kProgram << ": error: " << err.what() << "; see " << kProgram << " --help" << std::endl;
         return 2;
