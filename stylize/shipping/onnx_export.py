@@ -22,7 +22,7 @@ mix from ``mix_styles``) export as the plain transformer with the N x 100 table 
 second input ``style_weights`` (float32 [N], one weight per style in the table; the graph divides
 them by their sum), so the game chooses the style and the mix at run time. Batch is 1, height and
 width are dynamic. The face guard (a Haar face detector and a second painting of the face) and the
-1.15x working scale stay in Python: the graph is what ``ReferenceNet.transformer`` computes for the
+working scale stay in Python: the graph is what ``ReferenceNet.transformer`` computes for the
 given weights, and the round-trip check compares exactly that.
 """
 

@@ -242,11 +242,11 @@ def test_eval_of_a_zero_training_style_works_end_to_end(tmp_path):
 
     from stylize.evaluation.scores import evaluate
     from stylize.inference.arbitrary import ReferenceNet
-    from stylize.inference.reference_style import make_reference_style
+    from stylize.inference.reference_style import make_style
     from stylize.inference.styles import load_style
 
     reference = stripes_reference(tmp_path / "made_here/strokes.png", (90, 120))
-    make_reference_style("strokes", [reference], styles_dir=tmp_path / "styles")
+    make_style("strokes", [reference], styles_dir=tmp_path / "styles")
     model = load_style("strokes", styles_dir=tmp_path / "styles")
     assert isinstance(model.network, ReferenceNet) and model.metadata["kind"] == "reference"
     assert "training" not in model.metadata and "loss_history" not in model.metadata
