@@ -120,7 +120,7 @@ def test_preview_refuses_bad_requests(tmp_path, tree, tiny_styles):
         preview(["inky"], [str(tmp_path / "nowhere")], tmp_path / "out", parts=tree, styles_dir=tiny_styles)
     with pytest.raises(StylizeError, match="style 'nosuch' not found"):
         preview(["nosuch"], ["compose:0-1"], tmp_path / "out", parts=tree, styles_dir=tiny_styles)
-    with pytest.raises(StylizeError, match="no style"):
+    with pytest.raises(StylizeError, match="nothing to preview"):
         preview([], ["compose:0-1"], tmp_path / "out", parts=tree, styles_dir=tiny_styles)
 
 
