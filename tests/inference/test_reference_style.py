@@ -237,3 +237,36 @@ def test_cli_style_then_apply_with_mix(ref_styles: Path, tmp_path: Path, capsys:
     assert code == 0 and len(list(out.glob("*.png"))) == 2
     assert main(["apply", str(tmp_path / "in"), "--mix", "mine:1", "--styles-dir", str(styles), "-q"]) == 1
     assert "two or more" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_run_and_export_parts_take_a_zero_training_style(ref_styles: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import stylize
+    from stylize.shipping.part_sets import export_parts
+
+    styles = tmp_path / "styles"
+    shutil.copytree(ref_styles / "strokes", styles / "strokes")
+    config = stylize.parse_config(
+        f"""
+[parts]
+root = "{BUNDLED_PARTS}"
+[content]
+seeds = "0-1"
+[styles]
+dir = "{styles}"
+use = ["strokes"]
+[output]
+dir = "{tmp_path / "out"}"
+[run]
+device = "cpu"
+""",
+        base=tmp_path,
+    )
+    summary = stylize.run_pipeline(config, progress=False)
+    assert not summary.failed and summary.preview is not None and summary.preview.is_file()
+    result = export_parts(
+        "strokes", tmp_path / "parts", parts=BUNDLED_PARTS, contexts=1, styles_dir=styles, device="cpu", progress=False
+    )
+    assert len(result.stylized) == 74
