@@ -126,8 +126,21 @@ Targets = dict[str, torch.Tensor]
 
 
 def score_references(paths: Sequence[Path]) -> list[torch.Tensor]:
-    """The style score's references: each (1, 3, H, W), scaled to 256 px on its long side."""
-    return [load_reference(path, long_side=STYLE_SCORE_REFERENCE_SIDE) for path in paths]
+    """The style score's references: each (1, 3, H, W), scaled to 256 px on its long side (Lanczos, as
+    the issue's published figures were measured; a softer filter blurs the strokes and moves the
+    relu1_1 and relu2_1 ratios by 0.1), transparency on white paper."""
+    from PIL import Image
+
+    from stylize.inference.reference_style import read_references
+
+    tensors = []
+    for rgb in read_references(paths):
+        height, width = rgb.shape[:2]
+        factor = STYLE_SCORE_REFERENCE_SIDE / max(height, width)
+        size = (max(1, round(width * factor)), max(1, round(height * factor)))
+        image = Image.fromarray(rgb)
+        tensors.append(to_tensor(np.asarray(image.resize(size, Image.LANCZOS) if size != image.size else image)))
+    return tensors
 
 
 @torch.no_grad()

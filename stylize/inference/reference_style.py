@@ -284,4 +284,3 @@ def mix_styles(models: Sequence[StyleModel], weights: Sequence[float], name: str
         ],
     }
     return StyleModel(label, network, metadata, models[0].directory)
-

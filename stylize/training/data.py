@@ -149,18 +149,15 @@ def sample_batch(
     return torch.cat(samples).clamp_(0, 1)
 
 
-def load_reference(
-    path: str | os.PathLike[str], *, style_scale: float = 1.0, long_side: int | None = None
-) -> torch.Tensor:
-    """A reference as a (1, 3, H, W) tensor, scaled to ``512 * style_scale`` pixels on the long side
-    (``long_side`` pixels where given, for measures that fix the size, whatever the style scale)."""
+def load_reference(path: str | os.PathLike[str], *, style_scale: float = 1.0) -> torch.Tensor:
+    """A reference as a (1, 3, H, W) tensor, scaled to ``512 * style_scale`` pixels on the long side."""
     image = read_image(path, what="style reference", fix="give a PNG, JPEG or WebP image of the style")
     tensor = to_tensor(image.rgb)
     if image.alpha is not None:  # references with transparency: on white paper
         a = torch.from_numpy(image.alpha).float().div_(255.0)[None, None]
         tensor = tensor * a + (1 - a)
     current = max(tensor.shape[-2:])
-    target = max(16, long_side if long_side is not None else int(round(REFERENCE_LONG_SIDE * style_scale)))
+    target = max(16, int(round(REFERENCE_LONG_SIDE * style_scale)))
     if current != target:
         factor = target / current
         new_size = (max(1, round(tensor.shape[-2] * factor)), max(1, round(tensor.shape[-1] * factor)))
