@@ -277,9 +277,9 @@ def mix_styles(models: Sequence[StyleModel], weights: Sequence[float], name: str
         "architecture": engine_record(),
         "guard": first.guard.record(),
         "mix": [{"style": m.name, "weight": float(w)} for m, w in zip(models, weights, strict=True)],
-        "references": [
+        "references": [  # the heaviest style's first: the preview shows the first as the column's reference
             {**r, "file": str(m.directory / r["file"]) if m.directory else r["file"]}
-            for m in models
+            for m, _ in sorted(zip(models, weights, strict=True), key=lambda pair: -float(pair[1]))
             for r in m.metadata.get("references", [])
         ],
     }
