@@ -61,9 +61,11 @@ def engine_record() -> dict[str, str]:
     }
 
 
-@lru_cache(maxsize=1)
-def neutral_vector() -> np.ndarray:
-    """The mean style vector of eight bundled sample faces (the style of unstylized game faces)."""
+NEUTRAL_ASSET = "zero_training/neutral.json"  # under stylize/assets; made by tools/make_neutral.py
+
+
+def measure_neutral_vector() -> np.ndarray:
+    """The mean style vector of eight bundled sample faces: the style of unstylized game faces."""
     from PIL import Image
 
     from stylize.content.compose import iter_faces
@@ -72,6 +74,23 @@ def neutral_vector() -> np.ndarray:
     side = (PREDICT_SIDE, PREDICT_SIDE)  # one square view a face
     faces = [np.asarray(Image.fromarray(face.rgb).resize(side, Image.LANCZOS)) for face in iter_faces(NEUTRAL_SEEDS)]
     return style_vector(faces)
+
+
+@lru_cache(maxsize=1)
+def neutral_vector() -> np.ndarray:
+    """:func:`measure_neutral_vector` as shipped (measuring it opens the sample tree: half a second),
+    checked to belong to this engine; measured afresh if the asset is missing or from another engine."""
+    from stylize.bundled import asset_path
+
+    path = asset_path(NEUTRAL_ASSET)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        vector = np.asarray(record["vector"], dtype=np.float32)
+        if record.get("engine") == engine_record() and vector.shape == (VECTOR_SIZE,) and np.isfinite(vector).all():
+            return vector
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return measure_neutral_vector()
 
 
 def read_references(paths: Sequence[Path]) -> list[np.ndarray]:

@@ -270,3 +270,11 @@ device = "cpu"
         "strokes", tmp_path / "parts", parts=BUNDLED_PARTS, contexts=1, styles_dir=styles, device="cpu", progress=False
     )
     assert len(result.stylized) == 74
+
+
+@pytest.mark.slow
+def test_shipped_neutral_vector_is_what_the_tool_measures() -> None:
+    """stylize/assets/zero_training/neutral.json is remade by tools/make_neutral.py (to 6 decimals)."""
+    from stylize.inference.reference_style import measure_neutral_vector, neutral_vector
+
+    assert np.abs(neutral_vector() - measure_neutral_vector()).max() < 1e-5
