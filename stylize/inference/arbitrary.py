@@ -177,6 +177,19 @@ def _face_survives(styled: torch.Tensor, box: tuple[int, int, int, int]) -> bool
     return x <= fx + fw / 2 <= x + w and y <= fy + fh / 2 <= y + h
 
 
+def _match_lightness(image: torch.Tensor, key: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``image`` with its lightness shifted and scaled so that, weighted by ``mask``, its mean and spread
+    are ``key``'s: a face painted nearer the neutral style keeps its light-and-dark pattern but takes
+    the full style's tonal key (a pale face on a pale drawing, not a dark photo pasted in)."""
+    weight = mask / mask.sum().clamp_min(1e-6)
+    light, key_light = _lightness(image), _lightness(key)
+    mean, key_mean = (light * weight).sum(), (key_light * weight).sum()
+    spread = ((light - mean) ** 2 * weight).sum().sqrt()
+    key_spread = ((key_light - key_mean) ** 2 * weight).sum().sqrt()
+    matched = (light - mean) * (key_spread / spread.clamp_min(1e-3)).clamp(0.5, 2.0) + key_mean
+    return (image + (matched - light)).clamp(0, 1)
+
+
 def _recolour(lightness_from: torch.Tensor, colour_from: torch.Tensor) -> torch.Tensor:
     """``colour_from``'s chroma (YCbCr) with ``lightness_from``'s luma."""
     return (colour_from + (_lightness(lightness_from) - _lightness(colour_from))).clamp(0, 1)
@@ -305,8 +318,8 @@ class ReferenceNet(nn.Module):
             sigma = 2.0
             shift = _blur(_lightness(content), sigma) - _blur(_lightness(guarded), sigma)
             guarded = (guarded + self.guard.face_detail * shift).clamp(0, 1)
-        if self.guard.keep_palette:  # lightness from the guarded pass, colour from the full style
-            guarded = _recolour(guarded, styled)
+        if self.guard.keep_palette:  # the guarded face's structure in the full style's key and colours
+            guarded = _recolour(_match_lightness(guarded, styled, mask), styled)
         return mask * guarded + (1 - mask) * styled
 
 
