@@ -21,8 +21,9 @@ docs/results/zero-training.md):
   and looks for it again in the styled portrait. Where the style has dissolved it (a Mondrian grid,
   a bold figure painting), the face's region is painted again with the style vector moved
   ``1 - FACE_STYLE`` of the way toward the *neutral* vector (the style of game faces themselves),
-  ``FACE_DETAIL`` of the content's coarse lightness is put back, the colours are taken from the
-  full style (so the palette stays the reference's), and a soft ellipse blends it in. Faces the
+  ``FACE_DETAIL`` of the content's coarse lightness is put back, its lightness is matched to the
+  full style's mean and spread there (the style's tonal key), the colours are taken from the full
+  style (so the palette stays the reference's), and a soft ellipse blends it in. Faces the
   style keeps are left alone. The same detector also judges "faces kept" in ``stylize eval``, so
   the by-eye grids in docs/results/zero-training.md are the check that guarded faces read as faces.
 """

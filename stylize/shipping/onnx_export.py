@@ -556,7 +556,7 @@ def reference_metadata(model: StyleModel, precision: str) -> dict[str, str]:
         "style_table_sha256": sha256_bytes(table),
         "stylize_version": __version__,
     }
-    if "weights_sha256" in model.metadata:
+    if "weights_sha256" in model.metadata and not model.metadata.get("mix"):  # a mix is no one file
         metadata["source_model_sha256"] = model.weights_sha256
     if model.metadata.get("mix"):
         metadata["mix"] = ",".join(f"{m['style']}:{float(m['weight']):g}" for m in model.metadata["mix"])
