@@ -92,6 +92,28 @@ TINY_TRAIN = dict(
 )
 
 
+def two_face_run_config(tmp_path: Path, styles: Path, use: str):
+    """A ``stylize run`` config: two bundled sample faces, style ``use`` from ``styles``, on the CPU."""
+    import stylize
+
+    return stylize.parse_config(
+        f"""
+[parts]
+root = "{BUNDLED_PARTS}"
+[content]
+seeds = "0-1"
+[styles]
+dir = "{styles}"
+use = ["{use}"]
+[output]
+dir = "{tmp_path / "out"}"
+[run]
+device = "cpu"
+""",
+        base=tmp_path,
+    )
+
+
 def stroke_reference(path: Path, seed: int = 5, ink: tuple[int, int] = (20, 90)) -> Path:
     """A reference made in the test: diagonal dark strokes on paper."""
     rng = np.random.default_rng(seed)

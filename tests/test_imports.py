@@ -220,26 +220,11 @@ def test_verbs_stay_callable_after_run_pipeline(tmp_path, tiny_styles):
     """A whole ``stylize run`` (compose, apply, preview) on two faces with a tiny style, then the verbs."""
     import shutil
 
-    from conftest import BUNDLED_PARTS
+    from conftest import two_face_run_config
 
     styles = tmp_path / "styles"
     shutil.copytree(tiny_styles / "inky", styles / "inky")
-    config = stylize.parse_config(
-        f"""
-[parts]
-root = "{BUNDLED_PARTS}"
-[content]
-seeds = "0-1"
-[styles]
-dir = "{styles}"
-use = ["inky"]
-[output]
-dir = "{tmp_path / "out"}"
-[run]
-device = "cpu"
-""",
-        base=tmp_path,
-    )
+    config = two_face_run_config(tmp_path, styles, "inky")
     summary = stylize.run_pipeline(config, progress=False)
     assert not summary.failed and summary.preview is not None and summary.preview.is_file()
     assert _verbs_are_callable() == []

@@ -139,24 +139,31 @@ def _network_for(metadata: dict[str, Any], meta_path: Path) -> PaddedNet:
     return spec.build()
 
 
+def read_weights(weights_path: Path, metadata: dict[str, Any], redo: str) -> dict[str, torch.Tensor]:
+    """The tensors of ``weights_path``, refused unless its SHA-256 is the one ``metadata`` records.
+
+    ``redo`` is how the user remakes the style ("retrain", "remake"), for the messages."""
+    if not weights_path.is_file():
+        raise ModelFileError(f"{weights_path}: weights file not found; {redo} the style or restore the file")
+    data = weights_path.read_bytes()
+    if sha256_bytes(data) != metadata.get("weights_sha256"):
+        raise ModelFileError(
+            f"{weights_path}: weights do not match {METADATA_NAME} (SHA-256 differs: truncated, replaced or "
+            f"from another model); {redo} the style or restore both files together"
+        )
+    try:
+        return load_safetensors_bytes(data)
+    except (SafetensorError, ValueError, OSError) as err:
+        raise ModelFileError(f"{weights_path}: not a readable safetensors file ({err}); {redo} the style") from err
+
+
 def load_model(directory: str | os.PathLike[str], *, name: str | None = None) -> StyleModel:
     """Load and verify a style from ``directory`` (holding model.json and model.safetensors)."""
     folder = Path(directory)
     metadata = read_metadata(folder)
     meta_path = folder / METADATA_NAME
     weights_path = folder / str(metadata.get("weights_file", WEIGHTS_NAME))
-    if not weights_path.is_file():
-        raise ModelFileError(f"{weights_path}: weights file not found; retrain the style or restore the file")
-    data = weights_path.read_bytes()
-    if sha256_bytes(data) != metadata.get("weights_sha256"):
-        raise ModelFileError(
-            f"{weights_path}: weights do not match {METADATA_NAME} (SHA-256 differs: truncated, replaced or "
-            "from another model); retrain or restore both files together"
-        )
-    try:
-        state = load_safetensors_bytes(data)
-    except (SafetensorError, ValueError, OSError) as err:
-        raise ModelFileError(f"{weights_path}: not a readable safetensors file ({err}); retrain or restore it") from err
+    state = read_weights(weights_path, metadata, "retrain")
     network = _network_for(metadata, meta_path)
     expected = {key: tuple(value.shape) for key, value in network.state_dict().items()}
     found = {key: tuple(value.shape) for key, value in state.items()}

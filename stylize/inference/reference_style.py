@@ -20,8 +20,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from stylize.config import PipelineConfig, default_config
@@ -46,6 +44,7 @@ from stylize.inference.model_file import (
     WEIGHTS_NAME,
     ModelFileError,
     StyleModel,
+    read_weights,
 )
 
 KIND = "reference"
@@ -195,18 +194,7 @@ def load_reference_style(folder: Path, metadata: dict[str, Any], name: str) -> S
             f"{meta_path}: weights_file must be {WEIGHTS_NAME!r}, not {weights_name!r}; remake the style"
         )
     weights_path = folder / WEIGHTS_NAME
-    if not weights_path.is_file():
-        raise ModelFileError(f"{weights_path}: weights file not found; remake the style or restore the file")
-    data = weights_path.read_bytes()
-    if sha256_bytes(data) != metadata.get("weights_sha256"):
-        raise ModelFileError(
-            f"{weights_path}: weights do not match {METADATA_NAME} (SHA-256 differs: truncated, replaced or "
-            "from another style); remake the style or restore both files together"
-        )
-    try:
-        state = load_safetensors_bytes(data)
-    except (SafetensorError, ValueError, OSError) as err:
-        raise ModelFileError(f"{weights_path}: not a readable safetensors file ({err}); remake the style") from err
+    state = read_weights(weights_path, metadata, "remake")
     vectors, neutral = state.get("vectors"), state.get("neutral")
     if (
         set(state) != {"vectors", "neutral"}

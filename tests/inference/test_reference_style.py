@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from stylize.errors import StylizeError
-from tests.conftest import BUNDLED_PARTS, stroke_reference
+from tests.conftest import BUNDLED_PARTS, stroke_reference, two_face_run_config
 
 
 def _colour_reference(path: Path) -> Path:
@@ -248,22 +248,7 @@ def test_run_and_export_parts_take_a_zero_training_style(ref_styles: Path, tmp_p
 
     styles = tmp_path / "styles"
     shutil.copytree(ref_styles / "strokes", styles / "strokes")
-    config = stylize.parse_config(
-        f"""
-[parts]
-root = "{BUNDLED_PARTS}"
-[content]
-seeds = "0-1"
-[styles]
-dir = "{styles}"
-use = ["strokes"]
-[output]
-dir = "{tmp_path / "out"}"
-[run]
-device = "cpu"
-""",
-        base=tmp_path,
-    )
+    config = two_face_run_config(tmp_path, styles, "strokes")
     summary = stylize.run_pipeline(config, progress=False)
     assert not summary.failed and summary.preview is not None and summary.preview.is_file()
     result = export_parts(
