@@ -47,15 +47,16 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
 
 
-def _faces(grey: np.ndarray) -> np.ndarray:
-    side = max(24, min(grey.shape) // 5)
+def _faces(grey: np.ndarray, min_side: int | None = None) -> np.ndarray:
+    side = min_side if min_side is not None else max(24, min(grey.shape) // 5)
     found = _cascade(FACE_CASCADE).detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(side, side))
     return np.asarray(found)
 
 
-def face_box(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(x, y, width, height) of the largest face :func:`has_face` would find, or None."""
-    faces = _faces(_grey(rgb))
+def face_box(rgb: np.ndarray, min_side: int | None = None) -> tuple[int, int, int, int] | None:
+    """(x, y, width, height) of the largest face :func:`has_face` would find, or None; ``min_side``
+    replaces the smallest face size (1/5 of the short side), for a search inside a crop."""
+    faces = _faces(_grey(rgb), min_side)
     if len(faces) == 0:
         return None
     x, y, w, h = max(faces, key=lambda box: int(box[2]) * int(box[3]))
