@@ -153,6 +153,12 @@ def _content(parser: argparse.ArgumentParser) -> None:
     setting(parser, "train", "content", nargs="+", metavar="SOURCE")
 
 
+def _name_and_refs(parser: argparse.ArgumentParser) -> None:
+    """The new style's name and its references (style and train)."""
+    parser.add_argument("--name", required=True, help="style name (folder under the styles folder)")
+    parser.add_argument("--refs", required=True, nargs="+", metavar="IMAGE", help="reference images or folders")
+
+
 def _seed(parser: argparse.ArgumentParser) -> None:
     setting(parser, "run", "seed")
 
@@ -167,8 +173,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "preview, eval, export, export-parts, run) then takes the style by name, and --mix combines "
         "several such styles in one network.",
     )
-    style_parser.add_argument("--name", required=True, help="style name (folder under the styles folder)")
-    style_parser.add_argument("--refs", required=True, nargs="+", metavar="IMAGE", help="reference images or folders")
+    _name_and_refs(style_parser)
     style_parser.add_argument("--overwrite", action="store_true", help="replace a style of that name")
     locations(style_parser, device=False, parts=False)
     style_parser.set_defaults(func=cmd_style, command_parser=style_parser)
@@ -181,8 +186,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "into styles/NAME/ (model.safetensors, model.json, refs/). "
         "Defaults come from [train] in pipeline.toml.",
     )
-    train_parser.add_argument("--name", required=True, help="style name (folder under the styles folder)")
-    train_parser.add_argument("--refs", required=True, nargs="+", metavar="IMAGE", help="reference images or folders")
+    _name_and_refs(train_parser)
     _content(train_parser)
     setting(train_parser, "train", "minutes")
     parameter(train_parser, "steps")

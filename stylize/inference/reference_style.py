@@ -261,20 +261,15 @@ def mix_styles(models: Sequence[StyleModel], weights: Sequence[float], name: str
             f"from its references with stylize style, or stylize.make_style)",
             params=("mix",),
         )
-    nets = [m.network for m in models]
-    assert all(isinstance(n, ReferenceNet) for n in nets)
-    vectors = torch.cat([n.vectors for n in nets])  # type: ignore[misc]
-    rows = [len(n.vectors) for n in nets]  # type: ignore[arg-type]
-    expanded: list[float] = []
-    for weight, net, count in zip(weights, nets, rows, strict=True):
-        expanded.extend(float(weight) * float(w) for w in net.weights.tolist())  # type: ignore[union-attr,operator]
-        assert count == len(net.weights)  # type: ignore[arg-type]
+    nets = [m.network for m in models if isinstance(m.network, ReferenceNet)]
+    vectors = torch.cat([net.vectors for net in nets])  # one row a style (a mix brings its rows)
+    expanded = torch.cat([float(weight) * net.weights for weight, net in zip(weights, nets, strict=True)])
     first = nets[0]
-    assert isinstance(first, ReferenceNet)
     label = name or mix_name([(m.name, float(w)) for m, w in zip(models, weights, strict=True)])
-    names = [n for net in nets for n in net.names]  # type: ignore[union-attr]
-    network = ReferenceNet(vectors, expanded, first.neutral, first.guard, names=names)
-    network.transformer = first.transformer  # one transformer for every style
+    names = [n for net in nets for n in net.names]
+    network = ReferenceNet(
+        vectors, expanded.tolist(), first.neutral, first.guard, names=names, transformer=first.transformer
+    )
     identity = [[m.metadata.get("weights_sha256"), float(w) / float(sum(weights))] for m, w in zip(models, weights)]
     metadata = {
         "format": FORMAT,

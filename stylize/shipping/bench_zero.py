@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from stylize.shipping.bench import BASELINE, PORTRAIT, _network, time_call
+from stylize.shipping.bench import BASELINE, _network, time_call
 
 
 @dataclass
@@ -41,9 +41,7 @@ class SharingRow:
 
 
 def _weights_bytes(module: torch.nn.Module) -> int:
-    return sum(t.numel() * t.element_size() for t in module.state_dict().values()) + sum(
-        b.numel() * b.element_size() for b in module.buffers()
-    )
+    return sum(t.numel() * t.element_size() for t in [*module.parameters(), *module.buffers()])
 
 
 def bench_zero_training(
@@ -76,7 +74,8 @@ def bench_zero_training(
             make_ms = (time.perf_counter() - started) * 1000
             network = model.network
             assert isinstance(network, ReferenceNet)
-            plain = ReferenceNet(network.vectors, [1.0], network.neutral, Guard(face_style=1.0, face_detail=0.0))
+            unguarded = Guard(face_style=1.0, face_detail=0.0)
+            plain = ReferenceNet(network.vectors, [1.0], network.neutral, unguarded, transformer=network.transformer)
             guarded_ms = _portrait_ms(network, portrait, min_runs, min_seconds)
             plain_ms = _portrait_ms(plain, portrait, min_runs, min_seconds)
             seconds = _preview_seconds(ref, parts) if preview else None
@@ -126,4 +125,4 @@ def format_zero_training(rows: Sequence[ZeroTrainingRow], sharing: Sequence[Shar
     return "\n".join(lines)
 
 
-__all__ = ["PORTRAIT", "SharingRow", "ZeroTrainingRow", "bench_zero_training", "format_zero_training"]
+__all__ = ["SharingRow", "ZeroTrainingRow", "bench_zero_training", "format_zero_training"]
