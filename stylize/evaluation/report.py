@@ -22,6 +22,7 @@ from stylize.evaluation.style_score import (
     STYLE_SCORE_REFERENCE_SIDE,
     StyleScore,
     overall,
+    ranking,
 )
 from stylize.imageio import atomic_write_bytes, atomic_write_text
 
@@ -73,10 +74,11 @@ def _layer_ratios(ratios: dict[str, Any], digits: int = 2) -> str:
 def format_text_table(scores: Sequence[StyleScore]) -> str:
     """The table ``stylize eval`` prints: one line a style and an overall line when there are several.
 
-    It leads with the style score and faces kept; the old Gram ratio comes last, labelled, for
-    comparison with older figures."""
+    It leads with the summary (style score plus the share of faces lost: what styles are ranked by),
+    the style score and faces kept; the old Gram ratio comes last, labelled, for comparison with
+    older figures."""
     header = (
-        f"{'style':<16} {'n':>3} {'style score':>11} {'faces kept':>10} {'content':>9} {'edge SSIM':>9} "
+        f"{'style':<16} {'n':>3} {'summary':>7} {'style score':>11} {'faces kept':>10} {'content':>9} {'edge SSIM':>9} "
         f"{'eyes kept':>9} {'colour out/in':>13} {'ms/portrait':>11} {'style/ceil':>10} {'content/ceil':>12} "
         f"{OLD_RATIO_LABEL:>31}"
     )
@@ -87,17 +89,19 @@ def format_text_table(scores: Sequence[StyleScore]) -> str:
         eyes = f"{figures['eyes_kept']}/{figures['eyes_in_input']}"
         colour = f"{_f(figures['colour_distance_output'], 2)}/{_f(figures['colour_distance_input'], 2)}"
         return (
-            f"{name:<16} {n:>3} {_f(figures['style_score']):>11} {faces:>10} {_f(figures['content_distance'], 1):>9} "
+            f"{name:<16} {n:>3} {_f(figures['summary']):>7} {_f(figures['style_score']):>11} {faces:>10} {_f(figures['content_distance'], 1):>9} "
             f"{_f(figures['edge_ssim']):>9} {eyes:>9} {colour:>13} {_f(figures['ms_per_portrait'], 1):>11} "
             f"{_f(figures['style_vs_ceiling'], 2):>10} {_f(figures['content_vs_ceiling'], 2):>12} "
             f"{_f(figures['style_ratio']):>31}"
         )
 
     for s in scores:
-        lines.append(line(s.style, s.portraits, s.__dict__))
+        lines.append(line(s.style, s.portraits, {**s.__dict__, "summary": s.summary}))
     if len(scores) > 1:
         o = overall(scores)
         lines.append(line("overall", o["portraits"], o))
+    if len(scores) > 1:
+        lines.append(f"ranked by summary (style score + share of faces lost), best first: {', '.join(ranking(scores))}")
     for s in scores:
         lines.append(f"{s.style}: style score by layer (relu1_1/2_1/3_1/4_1/5_1) {_layer_ratios(s.style_score_layers)}")
     return "\n".join(lines)
@@ -112,14 +116,15 @@ def format_markdown(scores: Sequence[StyleScore], content: Sequence[str], *, plo
         f"Content: {', '.join(f'`{c}`' for c in content)} ({scores[0].portraits if scores else 0} portraits, "
         "none of them used in training unless noted below).",
         "",
-        "| style | portraits | style score | faces kept | content distance | edge SSIM | eyes kept | "
+        "| style | portraits | summary | style score | faces kept | content distance | edge SSIM | eyes kept | "
         "colour distance out / in | ms per portrait (1 thread) | style vs ceiling | content vs ceiling | ceiling goal "
         f"| {OLD_RATIO_LABEL} |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in scores:
         lines.append(
-            f"| {s.style} | {s.portraits} | {_f(s.style_score)} | {_count(s.faces_kept, s.faces_in_input)} | "
+            f"| {s.style} | {s.portraits} | {_f(s.summary)} | {_f(s.style_score)} | "
+            f"{_count(s.faces_kept, s.faces_in_input)} | "
             f"{_f(s.content_distance, 1)} | {_f(s.edge_ssim)} | "
             f"{_count(s.eyes_kept, s.eyes_in_input)} | {_f(s.colour_distance_output, 3)} / "
             f"{_f(s.colour_distance_input, 3)} | {_f(s.ms_per_portrait, 1)} | {_f(s.style_vs_ceiling, 2)} | "
@@ -128,7 +133,7 @@ def format_markdown(scores: Sequence[StyleScore], content: Sequence[str], *, plo
     if len(scores) > 1:
         met = f"{o['meeting_ceiling_goal']}/{o['with_ceiling']}" if o["with_ceiling"] else "-"
         lines.append(
-            f"| **overall** (mean; face counts summed) | {o['portraits']} | {_f(o['style_score'])} | "
+            f"| **overall** (mean; face counts summed) | {o['portraits']} | {_f(o['summary'])} | {_f(o['style_score'])} | "
             f"{_count(o['faces_kept'], o['faces_in_input'])} | {_f(o['content_distance'], 1)} | "
             f"{_f(o['edge_ssim'])} | {_count(o['eyes_kept'], o['eyes_in_input'])} | "
             f"{_f(o['colour_distance_output'], 3)} / {_f(o['colour_distance_input'], 3)} | "

@@ -21,6 +21,10 @@ TIMING_THREADS = 1
 STYLE_SCORE_LAYERS: tuple[str, ...] = STYLE_LAYERS_DEFAULT  # relu1_1, relu2_1, relu3_1, relu4_1, relu5_1
 STYLE_SCORE_REFERENCE_SIDE = 256  # the references' long side for the style score; portraits keep their size
 OLD_RATIO_LABEL = "old Gram ratio (512 px, summed)"  # the style ratio before the style score, for old figures
+# The summary: the style score plus this much for each share of faces lost (a face lost on every
+# portrait costs as much as no style at all). Checked against by-eye judgements of 13 pairs in
+# docs/results/training.md.
+FACE_LOSS_COST = 1.0
 
 
 def ratio(numerator: float, denominator: float) -> float:
@@ -96,6 +100,12 @@ class StyleScore:
         return self.faces_kept / self.faces_in_input if self.faces_in_input else float("nan")
 
     @property
+    def summary(self) -> float:
+        """What ``stylize eval`` ranks styles by (lower is better): the style score plus
+        :data:`FACE_LOSS_COST` times the share of faces lost. NaN where no input shows a face."""
+        return summary_score(self.style_score, self.faces_kept, self.faces_in_input)
+
+    @property
     def eyes_kept_share(self) -> float:
         return self.eyes_kept / self.eyes_in_input if self.eyes_in_input else float("nan")
 
@@ -114,11 +124,27 @@ class StyleScore:
             for key in ("per_portrait", "ceiling_per_portrait", "loss_history"):
                 data.pop(key)
         data.update(
+            summary=self.summary,
             faces_kept_share=self.faces_kept_share,
             eyes_kept_share=self.eyes_kept_share,
             meets_ceiling_goal=self.meets_ceiling_goal,
         )
         return json_ready(data)
+
+
+def summary_score(style_score: float, faces_kept: int, faces_in_input: int) -> float:
+    """The style score plus :data:`FACE_LOSS_COST` times the share of faces lost (lower is better)."""
+    if not faces_in_input:
+        return float("nan")
+    return style_score + FACE_LOSS_COST * (1 - faces_kept / faces_in_input)
+
+
+def ranking(scores: Sequence[StyleScore]) -> list[str]:
+    """The styles' names, best summary first (styles without one last, in their order)."""
+    known = [s for s in scores if math.isfinite(s.summary)]
+    return [s.style for s in sorted(known, key=lambda s: s.summary)] + [
+        s.style for s in scores if not math.isfinite(s.summary)
+    ]
 
 
 def overall(scores: Sequence[StyleScore]) -> dict[str, Any]:
@@ -129,6 +155,7 @@ def overall(scores: Sequence[StyleScore]) -> dict[str, Any]:
         {
             "styles": len(scores),
             "portraits": sum(s.portraits for s in scores),
+            "summary": mean([s.summary for s in scores]),
             "style_score": mean([s.style_score for s in scores]),
             "style_score_layers": {
                 layer: mean([s.style_score_layers.get(layer, float("nan")) for s in scores])

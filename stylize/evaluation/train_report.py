@@ -1,15 +1,20 @@
-"""``stylize train-report``: train styles from references under a budget and score them, in one run.
+"""``stylize train-report``: train styles from references under budgets and score them, in one run.
 
-For each reference, each budget (minutes) and each start (warm from the base network, or cold from
-random weights) it trains a style into a scratch styles folder (never the project's) and scores it
-with :func:`stylize.evaluation.scores.score_style` on held-out faces no training sees. This is the command
-behind docs/results/training.md.
+For each reference it trains one style in a scratch styles folder (never the project's) and scores it,
+with :func:`stylize.evaluation.scores.score_style`, on held-out faces no training sees, at each budget:
+the run stops at the smallest budget, is scored, and is resumed to the next (its checkpoint is kept
+between budgets), so the budgets of one reference are points of one run, the same weights an
+uninterrupted run with that budget gives. Budgets are minutes (``--minutes-list``; the preparation
+counts, and a resumed session prepares again) or steps (``--steps-list``: the same weights on any
+machine). This is the command behind docs/results/training.md.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import statistics
 import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
@@ -18,19 +23,33 @@ from typing import Any
 
 from stylize.config import PipelineConfig, default_config
 from stylize.content.sources import iter_content
-from stylize.evaluation.scores import HELD_OUT_DEFAULT, score_style
+from stylize.errors import StylizeError
+from stylize.evaluation.scores import HELD_OUT_DEFAULT, HeldOut, score_style
 from stylize.files import json_ready
 from stylize.imageio import atomic_write_text
 from stylize.inference.styles import load_style_folder
+from stylize.training.loop import CHECKPOINT_DIR
 from stylize.training.settings import TrainSettings
 from stylize.training.style import train
+
+
+def _budgets(minutes: Sequence[float] | None, steps: Sequence[int] | None) -> list[tuple[str, float]]:
+    if minutes and steps:
+        raise StylizeError("give budgets as minutes or as steps, not both (--minutes-list or --steps-list)")
+    if steps:
+        return [("steps", float(s)) for s in sorted(set(steps))]
+    return [("minutes", float(m)) for m in sorted(set(minutes or (5.0,)))]
+
+
+def _label(kind: str, value: float) -> str:
+    return f"{value:g}min" if kind == "minutes" else f"{int(value)}steps"
 
 
 def train_report(
     refs: Sequence[str | os.PathLike[str]],
     *,
-    minutes: Sequence[float] = (5.0,),
-    starts: Sequence[str] = ("warm",),
+    minutes: Sequence[float] | None = None,
+    steps: Sequence[int] | None = None,
     settings: TrainSettings | None = None,
     held_out: Sequence[str] = (HELD_OUT_DEFAULT,),
     parts: str | os.PathLike[str] | None = None,
@@ -39,60 +58,99 @@ def train_report(
     device: str = "auto",
     progress: bool = True,
 ) -> list[dict[str, Any]]:
+    """One row per reference and budget: steps, seconds, style score, faces kept, content, structure."""
     config = config or default_config()
-    base_settings = settings or TrainSettings()
-    portraits = list(iter_content(list(held_out), parts=parts, config=config))
+    base_settings = settings or TrainSettings.from_config(config)
+    budgets = _budgets(minutes, steps)
+    held = HeldOut(list(iter_content(list(held_out), parts=parts, config=config)))
     scratch = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="stylize-train-report-"))
     rows = []
     for ref in refs:
-        for budget in minutes:
-            for start in starts:
-                name = f"{Path(ref).stem}-{budget:g}min-{start}"
-                run_settings = replace(base_settings, minutes=budget, steps=None, warm_start=(start == "warm"))
-                result = train(
-                    name,
-                    [ref],
-                    settings=run_settings,
-                    styles_dir=scratch,
-                    parts=parts,
-                    config=config,
-                    device=device,
-                    overwrite=True,
-                    progress=progress,
-                )
-                score = score_style(load_style_folder(result.directory, name=name), portraits)
-                rows.append(
-                    {
-                        "reference": Path(ref).name,
-                        "minutes": budget,
-                        "start": start,
-                        "steps": result.steps,
-                        "style_ratio": round(score.style_ratio, 4),
-                        "content_distance": round(score.content_distance, 2),
-                        "faces_in_input": score.faces_in_input,
-                        "faces_kept": score.faces_kept,
-                        "faces_kept_share": round(score.faces_kept_share, 4),
-                        "ms_per_portrait": round(score.ms_per_portrait, 1),
-                        "model": str(result.directory),
-                    }
-                )
-                if progress:
-                    print(json.dumps(rows[-1]), flush=True)
+        run_name = f"{Path(ref).stem}-run"
+        for index, (kind, value) in enumerate(budgets):
+            budget = {"minutes": value, "steps": None} if kind == "minutes" else {"minutes": None, "steps": int(value)}
+            result = train(
+                run_name,
+                [ref],
+                settings=replace(base_settings, **budget),
+                styles_dir=scratch,
+                parts=parts,
+                config=config,
+                device=device,
+                resume=index > 0,
+                overwrite=index == 0,
+                progress=progress,
+                keep_checkpoint=index < len(budgets) - 1,
+            )
+            name = f"{Path(ref).stem}-{_label(kind, value)}"
+            kept = scratch / name
+            shutil.rmtree(kept, ignore_errors=True)
+            shutil.copytree(result.directory, kept, ignore=shutil.ignore_patterns(CHECKPOINT_DIR))
+            score = score_style(load_style_folder(kept, name=name), held)
+            rows.append(
+                {
+                    "reference": Path(ref).name,
+                    "budget": _label(kind, value),
+                    "steps": result.steps,
+                    "wall_seconds": round(result.wall_seconds, 1),
+                    "ms_per_step": result.metadata.get("ms_per_step"),
+                    "style_score": round(score.style_score, 4),
+                    "faces_in_input": score.faces_in_input,
+                    "faces_kept": score.faces_kept,
+                    "faces_kept_share": round(score.faces_kept_share, 4),
+                    "content_distance": round(score.content_distance, 2),
+                    "edge_ssim": round(score.edge_ssim, 4),
+                    "old_ratio": round(score.style_ratio, 4),
+                    "ms_per_portrait": round(score.ms_per_portrait, 1),
+                    "model": str(kept),
+                }
+            )
+            if progress:
+                print(json.dumps(rows[-1]), flush=True)
+        shutil.rmtree(scratch / run_name, ignore_errors=True)
     return rows
+
+
+def summary(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per budget: the median and worst style score (and which reference), and the fewest faces kept."""
+    out = []
+    for budget in dict.fromkeys(r["budget"] for r in rows):
+        group = [r for r in rows if r["budget"] == budget]
+        worst = max(group, key=lambda r: r["style_score"])
+        fewest = min(group, key=lambda r: r["faces_kept_share"] if r["faces_in_input"] else 1.0)
+        out.append(
+            {
+                "budget": budget,
+                "references": len(group),
+                "median_style_score": round(statistics.median(r["style_score"] for r in group), 4),
+                "worst_style_score": worst["style_score"],
+                "worst_reference": worst["reference"],
+                "fewest_faces_kept": f"{fewest['faces_kept']}/{fewest['faces_in_input']} ({fewest['reference']})",
+            }
+        )
+    return out
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     lines = [
-        "| reference | minutes | start | steps | style ratio | faces kept | content dist. | ms/portrait |",
-        "|---|---|---|---|---|---|---|---|",
+        "| reference | budget | steps | s | ms/step | style score | faces kept | content dist. | edge SSIM | old ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['reference']} | {r['minutes']:g} | {r['start']} | {r['steps']} | {r['style_ratio']:.3f} | "
-            f"{r['faces_kept']}/{r['faces_in_input']} | {r['content_distance']:.1f} | {r['ms_per_portrait']:.0f} |"
+            f"| {r['reference']} | {r['budget']} | {r['steps']} | {r['wall_seconds']:.0f} | {r['ms_per_step']} | "
+            f"{r['style_score']:.3f} | {r['faces_kept']}/{r['faces_in_input']} | {r['content_distance']:.1f} | "
+            f"{r['edge_ssim']:.3f} | {r['old_ratio']:.3f} |"
+        )
+    lines += ["", "| budget | references | median style score | worst | fewest faces kept |", "|---|---|---|---|---|"]
+    for s in summary(rows):
+        lines.append(
+            f"| {s['budget']} | {s['references']} | {s['median_style_score']:.3f} | "
+            f"{s['worst_style_score']:.3f} ({s['worst_reference']}) | {s['fewest_faces_kept']} |"
         )
     return "\n".join(lines)
 
 
 def write_report(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> None:
-    atomic_write_text(path, json.dumps(json_ready(list(rows)), indent=2) + "\n")  # a NaN share (no faces) as null
+    data = {"rows": list(rows), "summary": summary(rows)}
+    atomic_write_text(path, json.dumps(json_ready(data), indent=2) + "\n")  # a NaN share (no faces) as null

@@ -388,3 +388,43 @@ def style_vector(images: Sequence[np.ndarray]) -> np.ndarray:
     if not np.all(np.isfinite(vector)):
         raise EngineError(f"the style predictor gave a non-finite vector; pip install --force-reinstall '{ENGINE}'")
     return vector
+
+
+# ---- one style fixed into a plain network (the start of a trained style) ----
+
+_CONTRACT = ("contract/conv1", "contract/conv2", "contract/conv3")
+_NORMED = tuple(f"residual/residual{i}/conv{j}" for i in range(1, 6) for j in (1, 2)) + tuple(
+    f"expand/conv{i}/conv" for i in (1, 2, 3)
+)
+
+
+def fixed_style_network(vector: torch.Tensor) -> nn.Module:
+    """The transformer with ``vector``'s style fixed in its instance norms: a ``magenta`` network
+    (:class:`stylize.nets.magenta.MagentaNet`) that computes what :func:`run_transformer` does at
+    scale 1 (without the face guard), as ordinary trainable parameters."""
+    from stylize.nets.transformer import build_network
+
+    graph = Transformer().graph
+    network = build_network("magenta")
+
+    def value(name: str) -> torch.Tensor:
+        return graph._value({}, f"transformer/{name}").float()
+
+    def style_param(layer: str, which: str) -> torch.Tensor:
+        weight = graph._value({}, f"style_params/transformer/{layer}/StyleNorm/{which}/weights_dequant").float()
+        bias = graph._value({}, f"style_params/transformer/{layer}/StyleNorm/{which}/Conv2D_bias_dequant").float()
+        return weight.reshape(weight.shape[0], -1) @ vector.float().reshape(-1) + bias.reshape(-1)
+
+    bias_names = {layer: f"{layer}/Conv2D_bias_dequant" for layer in _CONTRACT + _NORMED}
+    # The residual convolutions share one (zero) bias in the graph.
+    bias_names.update(
+        {layer: "residual/residual5/conv1/Conv2D_bias_dequant" for layer in _NORMED if "residual" in layer}
+    )
+    with torch.no_grad():
+        for layer, conv in zip(_CONTRACT + _NORMED, network.convs(), strict=True):  # type: ignore[operator]
+            conv.weight.copy_(value(f"{layer}/weights_dequant"))
+            conv.bias.copy_(value(bias_names[layer]).reshape(-1))
+        for layer, norm in zip(_NORMED, network.norms(), strict=True):  # type: ignore[operator]
+            norm.weight.copy_(style_param(layer, "Conv_1"))
+            norm.bias.copy_(style_param(layer, "Conv"))
+    return network.eval()

@@ -27,6 +27,8 @@ from torch import nn
 
 from stylize.errors import StylizeError
 from stylize.nets.archs import ARCH_NAMES
+from stylize.nets.magenta import MagentaNet, MagentaSpec
+from stylize.nets.padded import PaddedNet, padding_for  # noqa: F401 (re-exported: the families' base)
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,19 @@ class NanoSpec:
         return NanoNet(self)
 
 
-ARCHITECTURES: dict[str, ArchSpec | NanoSpec] = {
+def _magenta_spec() -> MagentaSpec:
+    return MagentaSpec(
+        "magenta",
+        1,
+        "magenta",
+        (8, 16, 32),
+        5,
+        "Ghiasi et al. 2017 transformer (Magenta, lite) with one style in its norms "
+        "(~110k params; default for trained styles, starts from the zero-training style)",
+    )
+
+
+ARCHITECTURES: dict[str, ArchSpec | NanoSpec | MagentaSpec] = {
     spec.name: spec
     for spec in (
         ArchSpec("johnson", 1, 32, 5, 9, "Johnson et al. 2016 transformer (quality reference, ~1.7M params)"),
@@ -76,12 +90,13 @@ ARCHITECTURES: dict[str, ArchSpec | NanoSpec] = {
             "strided input, depthwise-separable blocks at 1/4 resolution "
             "(~19k params; for the game, distilled from a trained style)",
         ),
+        _magenta_spec(),
     )
 }
 assert tuple(ARCHITECTURES) == ARCH_NAMES, "stylize/nets/archs.py ARCH_NAMES must list the registry's architectures"
 
 
-def arch_spec(name: str) -> ArchSpec | NanoSpec:
+def arch_spec(name: str) -> ArchSpec | NanoSpec | MagentaSpec:
     if name not in ARCHITECTURES:
         raise StylizeError(f"architecture {name!r} is not known; use one of: {', '.join(ARCHITECTURES)}")
     return ARCHITECTURES[name]
@@ -113,30 +128,6 @@ class UpsampleConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
-
-
-class PaddedNet(nn.Module):
-    """RGB in 0..1 -> RGB in 0..1, same size as the input; subclasses define ``core``."""
-
-    MULTIPLE = 4
-    MIN_SIDE = 16  # reflection padding and instance norm need a few pixels at 1/4 resolution
-
-    def core(self, x: torch.Tensor) -> torch.Tensor:
-        """The network on an image whose sides are multiples of 4 and at least 16 (no cropping)."""
-        raise NotImplementedError
-
-    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
-        height, width = rgb.shape[-2:]
-        pad_h, pad_w = padding_for(height, width)
-        x = F.pad(rgb, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else rgb
-        return self.core(x)[..., :height, :width]
-
-
-def padding_for(height: int, width: int) -> tuple[int, int]:
-    """Rows and columns of edge padding (bottom, right) that make an image fit ``core``."""
-    pad_h = max((-height) % PaddedNet.MULTIPLE, PaddedNet.MIN_SIDE - height)
-    pad_w = max((-width) % PaddedNet.MULTIPLE, PaddedNet.MIN_SIDE - width)
-    return pad_h, pad_w
 
 
 class TransformerNet(PaddedNet):
@@ -203,7 +194,7 @@ class NanoNet(PaddedNet):
         return torch.sigmoid(self.output(torch.cat([features, x], dim=1)))
 
 
-StyleNetwork = TransformerNet | NanoNet
+StyleNetwork = TransformerNet | NanoNet | MagentaNet
 
 
 def build_network(name: str) -> PaddedNet:

@@ -15,7 +15,7 @@ import re
 import shutil
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -113,11 +113,18 @@ def run_training_loop(
     device: torch.device,
     progress: bool,
     description: str,
-) -> tuple[int, float, list[dict[str, float]], bool]:
-    """The shared optimisation loop: returns (steps done, wall seconds, loss history, interrupted)."""
+    sampler: Callable[[int], torch.Tensor] | None = None,
+    prepare_seconds: float = 0.0,
+) -> tuple[int, float, float, list[dict[str, float]], bool]:
+    """The shared optimisation loop: returns (steps done, wall seconds, seconds in steps, loss history,
+    interrupted).
+
+    ``sampler(step)``, when given, makes each batch instead of :func:`sample_batch`: its first three
+    channels are the network's input, the rest go to ``loss_fn`` as ``extra=``. ``prepare_seconds``
+    (what this session spent before the loop) counts toward the time budget and the wall time."""
     optimizer = torch.optim.Adam(network.parameters(), lr=settings.learning_rate)
     fingerprint = json.loads(json.dumps(fingerprint))  # as it reads back from the checkpoint (tuples -> lists)
-    step, elapsed, history = 0, 0.0, []
+    step, elapsed, loop_seconds, history = 0, 0.0, 0.0, []
     if resume:
         state = load_checkpoint(checkpoint_dir, network, optimizer)
         if state.get("fingerprint") != fingerprint:
@@ -129,6 +136,8 @@ def run_training_loop(
                 params=("resume",),
             )
         step, elapsed, history = int(state["step"]), float(state["elapsed"]), list(state["history"])
+        loop_seconds = float(state.get("loop_seconds", elapsed))
+    elapsed += prepare_seconds
     budget_seconds = settings.minutes * 60 if settings.minutes is not None else None
 
     def save() -> None:
@@ -136,7 +145,13 @@ def run_training_loop(
             checkpoint_dir,
             network,
             optimizer,
-            {"step": step, "elapsed": elapsed, "history": history, "fingerprint": fingerprint},
+            {
+                "step": step,
+                "elapsed": elapsed,
+                "loop_seconds": loop_seconds,
+                "history": history,
+                "fingerprint": fingerprint,
+            },
         )
 
     def done() -> bool:
@@ -160,28 +175,35 @@ def run_training_loop(
     with _StopFlag() as flag:
         while not done():
             started = time.monotonic()
-            batch = sample_batch(
-                pool,
-                seed=settings.seed,
-                step=step,
-                batch=settings.batch,
-                size=settings.size,
-                colour_jitter=colour_jitter,
-                with_features=with_features,
-            ).to(device)
-            if with_features:  # the fourth channel marks eyes, nose and mouth for the feature term
-                batch, features = batch[:, :3], batch[:, 3:]
+            if sampler is not None:
+                sampled = sampler(step).to(device)
+                batch = sampled[:, :3]
                 output = network(batch)
-                total, terms = loss_fn(output, batch, features=features)
+                total, terms = loss_fn(output, batch, extra=sampled[:, 3:])
             else:
-                output = network(batch)
-                total, terms = loss_fn(output, batch)
+                batch = sample_batch(
+                    pool,
+                    seed=settings.seed,
+                    step=step,
+                    batch=settings.batch,
+                    size=settings.size,
+                    colour_jitter=colour_jitter,
+                    with_features=with_features,
+                ).to(device)
+                if with_features:  # the fourth channel marks eyes, nose and mouth for the feature term
+                    batch, features = batch[:, :3], batch[:, 3:]
+                    output = network(batch)
+                    total, terms = loss_fn(output, batch, features=features)
+                else:
+                    output = network(batch)
+                    total, terms = loss_fn(output, batch)
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             optimizer.step()
             step += 1
             spent = time.monotonic() - started
             elapsed += spent
+            loop_seconds += spent
             for key, value in {"total": float(total.detach()), **terms}.items():
                 running[key] = running.get(key, value) * 0.9 + value * 0.1
             if step % 10 == 0 or step == 1:
@@ -196,7 +218,7 @@ def run_training_loop(
                 break
     bar.close()
     save()
-    return step, elapsed, history, interrupted
+    return step, elapsed, loop_seconds, history, interrupted
 
 
 def prepare_output(directory: Path, resume: bool, overwrite: bool) -> None:
@@ -259,15 +281,20 @@ def fit_and_save(
     metadata: dict[str, Any],
     colour_jitter: bool = False,
     with_features: bool = False,
+    sampler: Callable[[int], torch.Tensor] | None = None,
+    prepare_seconds: float = 0.0,
+    keep_checkpoint: bool = False,
 ) -> TrainResult:
     """Run the loop with checkpoints in ``directory/.checkpoint``, then write the model file.
 
     ``metadata`` holds what is particular to the run; the loop's results are added here. After a
-    Ctrl-C the checkpoint is kept and ``StylizeError(interrupted)`` is raised.
+    Ctrl-C the checkpoint is kept and ``StylizeError(interrupted)`` is raised. ``keep_checkpoint``
+    keeps it after a finished run too, so ``resume=True`` with a larger budget continues the same run
+    (``train-report`` scores several budgets of one run this way).
     """
     checkpoint_dir = directory / CHECKPOINT_DIR
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    step, elapsed, history, stopped = run_training_loop(
+    step, elapsed, loop_seconds, history, stopped = run_training_loop(
         network=network,
         loss_fn=loss_fn,
         pool=pool,
@@ -280,6 +307,8 @@ def fit_and_save(
         description=description,
         colour_jitter=colour_jitter,
         with_features=with_features,
+        sampler=sampler,
+        prepare_seconds=prepare_seconds,
     )
     if stopped:
         raise StylizeError(interrupted.format(step=step, checkpoint=checkpoint_dir), params=("resume",))
@@ -289,10 +318,12 @@ def fit_and_save(
         **metadata,
         "steps": step,
         "wall_seconds": round(elapsed, 2),
+        "ms_per_step": round(1000 * loop_seconds / step, 1) if step else None,
         "environment": environment(device),
         "final_losses": final,
         "loss_history": history,
     }
     save_model(directory, network, metadata)
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    if not keep_checkpoint:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return TrainResult(directory, step, elapsed, final, metadata)

@@ -80,6 +80,8 @@ class TrainSettings:
     content_layer: str = default("train", "content_layer")
     loss_network: str = default("train", "loss_network")
     content: tuple[str, ...] = default("train", "content")
+    teacher_weight: float = default("train", "teacher_weight")  # magenta: L1 to the guarded teacher on faces
+    teacher_portraits: int = default("train", "teacher_portraits")  # magenta: portraits the teacher paints
     checkpoint_seconds: float = CHECKPOINT_SECONDS
 
     @classmethod

@@ -47,6 +47,7 @@ from stylize.training.loop import (
 from stylize.training.losses import grow_mask, masked_detail_loss
 from stylize.training.perceptual import LossWeights, PerceptualObjective
 from stylize.training.settings import TrainSettings
+from stylize.training.teacher import TEACHER_ARCH, train_from_teacher
 
 # The feature term: light and dark below this Gaussian blur (pixels of the training crop) is kept on
 # the eyes, nose and mouth, and on this many pixels around them (their contrast with the skin).
@@ -68,6 +69,7 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
+    keep_checkpoint: bool = False,
 ) -> TrainResult:
     """Train style ``name`` from reference images (files or folders) into ``styles/NAME/``.
 
@@ -86,6 +88,18 @@ def train(
     torch_device = resolve_device(device)
 
     ref_paths = reference_paths(refs)
+    if settings.arch == TEACHER_ARCH:
+        return train_from_teacher(
+            name=name,
+            ref_paths=ref_paths,
+            settings=settings,
+            directory=directory,
+            pool_factory=lambda: build_content_pool(settings.content, lambda: open_part_tree(parts, config)),
+            resume=resume,
+            device=torch_device,
+            progress=progress,
+            keep_checkpoint=keep_checkpoint,
+        )
     references = [load_reference(p, style_scale=settings.style_scale) for p in ref_paths]
     pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
 
@@ -166,4 +180,5 @@ def train(
             "warm_start_from": warm_from,
         },
         with_features=settings.feature_weight > 0,
+        keep_checkpoint=keep_checkpoint,
     )

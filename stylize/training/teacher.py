@@ -1,0 +1,248 @@
+"""Training a style from a zero-training teacher: a strong style in a CPU minute.
+
+The ``magenta`` architecture (:mod:`stylize.nets.magenta`) is the zero-training transformer with one
+style fixed in its instance norms, so a trained style *starts* as the reference's zero-training
+style: step 0 already paints its palette and strokes. Training then improves on that start with two
+cheap terms instead of the VGG19-heavy objective of :mod:`stylize.training.style`:
+
+* **the teacher** (pixels): the zero-training style *with its face guard* is run once on a small set
+  of content portraits (cached for the run); an L1 term pulls the network toward those outputs, with
+  extra weight on each face's region (the detector's box on the input, as an ellipse). The guard
+  keeps eyes, nose and mouth readable where the raw style dissolves them, so the network learns to
+  keep faces itself, without a detector at run time;
+* **the reference** (Gram): the style score's own statistics (VGG19 relu1_1..relu5_1 Gram matrices,
+  reference at 256 px on its long side), normalised per layer, pull the stroke and colour statistics
+  the rest of the way toward the reference.
+
+Batches are crops of the cached portraits, a pure function of (seed, step), so a resumed run reaches
+the same weights as an uninterrupted one. The budget (``minutes``) counts the preparation (style
+vector, teacher outputs, targets) as well as the steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from stylize.inference.image import to_tensor
+from stylize.training.losses import gram_matrix
+
+TEACHER_ARCH = "magenta"  # the architecture trained this way (the others: stylize.training.style's objective)
+TEACHER_REFERENCE_SIDE = 256  # the style score's reference scale
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+@dataclass
+class TeacherCache:
+    """The cached portraits: inputs, the teacher's outputs and the face weight maps, each (1, C, H, W)."""
+
+    inputs: list[torch.Tensor]
+    targets: list[torch.Tensor]
+    faces: list[torch.Tensor]
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+def face_weight_map(rgb: np.ndarray, grow: float, soft: float) -> torch.Tensor:
+    """(1, 1, H, W): the face's ellipse (the detector's box on ``rgb`` grown by ``grow``), 0 elsewhere."""
+    from stylize.content.faces import face_box
+    from stylize.inference.arbitrary import face_mask
+
+    height, width = rgb.shape[:2]
+    box = face_box(rgb)
+    if box is None:
+        return torch.zeros(1, 1, height, width)
+    return face_mask(height, width, box, grow, soft)
+
+
+def build_cache(pool, teacher: torch.nn.Module, *, count: int, seed: int, grow: float, soft: float) -> TeacherCache:
+    """The teacher's outputs on ``count`` portraits of ``pool`` picked by ``seed`` (all if fewer)."""
+    rng = np.random.default_rng([seed, 0x7EAC])
+    picked = rng.permutation(len(pool))[: min(count, len(pool))]
+    cache = TeacherCache([], [], [])
+    with torch.no_grad():
+        for index in picked:
+            rgb, alpha = pool.item(int(index))
+            image = to_tensor(rgb)
+            if alpha is not None:  # the backdrop of a transparent portrait: mid grey, left alone by the style
+                a = torch.from_numpy(alpha).float().div_(255.0)[None, None]
+                image = image * a + 0.5 * (1 - a)
+            cache.inputs.append(image)
+            cache.targets.append(teacher(image).clamp(0, 1))
+            cache.faces.append(face_weight_map(rgb, grow, soft))
+    return cache
+
+
+def sample_cached(cache: TeacherCache, *, seed: int, step: int, batch: int, size: int) -> torch.Tensor:
+    """(batch, 7, size, size): input RGB, teacher RGB, face weight, from random crops (scale jitter,
+    flips) of the cached portraits; a pure function of (seed, step)."""
+    rng = np.random.default_rng([seed, step])
+    samples = []
+    for _ in range(batch):
+        index = int(rng.integers(len(cache)))
+        stacked = torch.cat([cache.inputs[index], cache.targets[index], cache.faces[index]], dim=1)
+        height, width = stacked.shape[-2:]
+        crop = min(height, width, max(8, int(round(min(height, width) * rng.uniform(0.6, 1.0)))))
+        top = int(rng.integers(0, height - crop + 1))
+        left = int(rng.integers(0, width - crop + 1))
+        patch = stacked[..., top : top + crop, left : left + crop]
+        if crop != size:
+            patch = F.interpolate(patch, size=(size, size), mode="bilinear", align_corners=False, antialias=crop > size)
+        if rng.random() < 0.5:
+            patch = patch.flip(-1)
+        samples.append(patch)
+    return torch.cat(samples)
+
+
+class ReferenceGrams(torch.nn.Module):
+    """The normalised Gram term of the style score's layers against fixed references (their mean Gram)."""
+
+    def __init__(self, vgg, references: Sequence[torch.Tensor], layers: Sequence[str] = STYLE_LAYERS) -> None:
+        super().__init__()
+        self.vgg = vgg
+        self.layers = tuple(layers)
+        with torch.no_grad():
+            per_layer: dict[str, list[torch.Tensor]] = {layer: [] for layer in self.layers}
+            for reference in references:
+                features = vgg(reference)
+                for layer in self.layers:
+                    per_layer[layer].append(gram_matrix(features[layer])[0])
+        for layer in self.layers:
+            target = torch.stack(per_layer[layer]).mean(0)
+            self.register_buffer(f"gram_{layer}", target)
+            self.register_buffer(f"energy_{layer}", (target**2).mean().clamp_min(1e-12))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.vgg(images)
+        total = torch.zeros((), device=images.device)
+        for layer in self.layers:
+            difference = gram_matrix(features[layer]) - getattr(self, f"gram_{layer}")
+            total = total + (difference**2).mean() / getattr(self, f"energy_{layer}")
+        return total / len(self.layers)
+
+
+def load_teacher_reference(path: Path, style_scale: float = 1.0) -> torch.Tensor:
+    """A reference as (1, 3, H, W), Lanczos-scaled to 256*style_scale px on its long side (as the style score)."""
+    from stylize.evaluation.scores import score_references
+
+    if style_scale == 1.0:
+        return score_references([path])[0]
+    from stylize.training.data import load_reference
+
+    return load_reference(path, style_scale=style_scale * TEACHER_REFERENCE_SIDE / 512)
+
+
+def train_from_teacher(
+    *,
+    name: str,
+    ref_paths: Sequence[Path],
+    settings,
+    directory: Path,
+    pool_factory,
+    resume: bool,
+    device: torch.device,
+    progress: bool,
+    keep_checkpoint: bool = False,
+):
+    """Train the ``magenta`` style ``name`` in ``directory`` (see the module's docstring); the caller has
+    checked the settings and prepared the folder. Returns the loop's :class:`TrainResult`."""
+    import time
+
+    from stylize.files import sha256_file
+    from stylize.inference.arbitrary import DEFAULT_GUARD, ReferenceNet, fixed_style_network, style_vector
+    from stylize.inference.reference_style import engine_record, neutral_vector, read_references
+    from stylize.training.loop import copy_references, fit_and_save
+    from stylize.training.vgg_weights import load_vgg
+
+    started = time.monotonic()
+    vector = torch.from_numpy(style_vector(read_references(ref_paths)))
+    teacher = ReferenceNet(vector[None], [1.0], torch.from_numpy(neutral_vector()), DEFAULT_GUARD)
+    pool = pool_factory()
+    cache = build_cache(
+        pool,
+        teacher,
+        count=settings.teacher_portraits,
+        seed=settings.seed,
+        grow=DEFAULT_GUARD.grow,
+        soft=DEFAULT_GUARD.soft,
+    )
+    grams = ReferenceGrams(
+        load_vgg(tuple(settings.style_layers), settings.loss_network),
+        [load_teacher_reference(path, settings.style_scale) for path in ref_paths],
+        settings.style_layers,
+    ).to(device)
+    network = fixed_style_network(vector).to(device)
+    prepare_seconds = time.monotonic() - started
+
+    def sampler(step: int) -> torch.Tensor:
+        return sample_cached(cache, seed=settings.seed, step=step, batch=settings.batch, size=settings.size)
+
+    def loss_fn(output: torch.Tensor, batch: torch.Tensor, extra: torch.Tensor):
+        target, face = extra[:, :3], extra[:, 3:4]
+        teacher_term = ((output - target).abs() * face).sum() / (face.sum() * 3).clamp_min(1.0)
+        style_term = grams(output)
+        total = settings.style_weight * style_term + settings.teacher_weight * teacher_term
+        return total, {"style": float(style_term.detach()), "teacher": float(teacher_term.detach())}
+
+    engine = engine_record()
+    teacher_record = {
+        "engine": engine,
+        "style_vector": [round(float(v), 6) for v in vector],
+        "guard": DEFAULT_GUARD.record(),
+        "portraits": len(cache),
+    }
+    fingerprint = {
+        **settings.fingerprint(),
+        "method": "teacher",
+        "references_sha256": [sha256_file(p) for p in ref_paths],
+        "teacher": teacher_record,
+    }
+    return fit_and_save(
+        directory=directory,
+        network=network,
+        loss_fn=loss_fn,
+        pool=pool,
+        settings=settings,
+        fingerprint=fingerprint,
+        resume=resume,
+        device=device,
+        progress=progress,
+        description=f"train {name}",
+        interrupted=(
+            f"training of {name} interrupted at step {{step}}; the checkpoint in {{checkpoint}} is kept: "
+            "rerun with resume=True to continue"
+        ),
+        metadata={
+            "name": name,
+            "kind": "style",
+            "training": {
+                **_record(settings),
+                "method": "teacher",
+                "teacher": teacher_record,
+                "prepare_seconds": round(prepare_seconds, 2),
+            },
+            "references": copy_references(ref_paths, directory / "refs"),
+            "content_source": pool.record(settings.content),
+            "warm_start_from": None,
+        },
+        sampler=sampler,
+        prepare_seconds=prepare_seconds,
+        keep_checkpoint=keep_checkpoint,
+    )
+
+
+def _record(settings) -> dict:
+    from dataclasses import asdict
+
+    record = asdict(settings)
+    record["style_layers"] = list(settings.style_layers)
+    record["content"] = list(settings.content)
+    for key in ("content_weight", "tv_weight", "feature_weight", "warm_start", "content_layer", "checkpoint_seconds"):
+        record.pop(key, None)  # the perceptual method's; not used here
+    return record

@@ -1,0 +1,134 @@
+"""Training from the zero-training teacher (arch magenta), with tiny settings and a few steps."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import pytest
+import torch
+from conftest import TINY_TRAIN, make_tree, stroke_reference
+
+import stylize.training.teacher as teacher_module
+from stylize import StylizeError
+from stylize.inference.model_file import METADATA_NAME, WEIGHTS_NAME, load_model
+from stylize.training.settings import TrainSettings
+from stylize.training.style import train
+
+TINY_TEACHER = {
+    **TINY_TRAIN,
+    "arch": "magenta",
+    "teacher_portraits": 2,
+    "style_layers": ("relu1_1", "relu2_1"),
+}
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    return make_tree(tmp_path_factory.mktemp("tree") / "facegen", races=1, per_gender=1)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    return stroke_reference(tmp_path_factory.mktemp("refs") / "strokes.png")
+
+
+def _train(name, folder, tree, reference, **overrides):
+    return train(
+        name,
+        [reference],
+        settings=TrainSettings(**{**TINY_TEACHER, "steps": 4, **overrides}),
+        styles_dir=folder,
+        parts=tree,
+        device="cpu",
+        progress=False,
+    )
+
+
+def test_a_magenta_style_starts_as_the_zero_training_style_and_records_its_run(tmp_path, tree, reference):
+    result = _train("taught", tmp_path, tree, reference, steps=3)
+    folder = tmp_path / "taught"
+    meta = json.loads((folder / METADATA_NAME).read_text())
+    assert result.steps == 3 and meta["steps"] == 3 and (folder / WEIGHTS_NAME).is_file()
+    assert meta["architecture"]["name"] == "magenta"
+    training = meta["training"]
+    assert training["method"] == "teacher" and training["teacher"]["portraits"] == 2
+    assert len(training["teacher"]["style_vector"]) == 100
+    assert training["prepare_seconds"] > 0 and meta["ms_per_step"] > 0
+    assert meta["wall_seconds"] >= training["prepare_seconds"]
+    assert set(meta["final_losses"]) == {"total", "style", "teacher"}
+    assert "content_weight" not in training  # the perceptual method's settings are not recorded as used
+    assert not (folder / ".checkpoint").exists()
+    # The start is the zero-training network itself; three small steps move it, but not far.
+    from stylize.inference.arbitrary import fixed_style_network
+
+    start = fixed_style_network(torch.tensor(training["teacher"]["style_vector"]))
+    images = torch.rand(1, 3, 40, 40)
+    with torch.no_grad():
+        moved = (load_model(folder).network(images) - start(images)).abs()
+    assert 0 < float(moved.mean()) < 0.05
+
+
+def test_interrupted_and_resumed_teacher_training_reaches_the_same_weights(tmp_path, tree, reference, monkeypatch):
+    _train("straight", tmp_path, tree, reference)
+    real = teacher_module.sample_cached
+
+    def interrupt_at_step_2(cache, *, step, **kwargs):
+        if step == 2:
+            signal.raise_signal(signal.SIGINT)
+        return real(cache, step=step, **kwargs)
+
+    monkeypatch.setattr(teacher_module, "sample_cached", interrupt_at_step_2)
+    with pytest.raises(StylizeError, match="interrupted at step 3.*resume=True"):
+        _train("resumed", tmp_path, tree, reference)
+    monkeypatch.setattr(teacher_module, "sample_cached", real)
+    with pytest.raises(StylizeError, match="other settings \\(teacher_weight differ"):
+        train(
+            "resumed",
+            [reference],
+            settings=TrainSettings(**{**TINY_TEACHER, "steps": 4, "teacher_weight": 5.0}),
+            styles_dir=tmp_path,
+            parts=tree,
+            device="cpu",
+            resume=True,
+            progress=False,
+        )
+    train(
+        "resumed",
+        [reference],
+        settings=TrainSettings(**{**TINY_TEACHER, "steps": 4}),
+        styles_dir=tmp_path,
+        parts=tree,
+        device="cpu",
+        resume=True,
+        progress=False,
+    )
+    assert (tmp_path / "straight" / WEIGHTS_NAME).read_bytes() == (tmp_path / "resumed" / WEIGHTS_NAME).read_bytes()
+
+
+def test_a_finished_run_kept_as_a_checkpoint_continues_to_a_larger_budget(tmp_path, tree, reference):
+    """train-report scores several budgets of one run: 2 steps, kept, resumed to 4 = 4 straight."""
+    _train("straight", tmp_path, tree, reference)
+    train(
+        "staged",
+        [reference],
+        settings=TrainSettings(**{**TINY_TEACHER, "steps": 2}),
+        styles_dir=tmp_path,
+        parts=tree,
+        device="cpu",
+        progress=False,
+        keep_checkpoint=True,
+    )
+    assert (tmp_path / "staged" / ".checkpoint").is_dir() and load_model(tmp_path / "staged").metadata["steps"] == 2
+    _train_resumed = train(
+        "staged",
+        [reference],
+        settings=TrainSettings(**{**TINY_TEACHER, "steps": 4}),
+        styles_dir=tmp_path,
+        parts=tree,
+        device="cpu",
+        resume=True,
+        progress=False,
+    )
+    assert _train_resumed.steps == 4
+    assert (tmp_path / "straight" / WEIGHTS_NAME).read_bytes() == (tmp_path / "staged" / WEIGHTS_NAME).read_bytes()
