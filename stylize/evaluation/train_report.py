@@ -35,7 +35,7 @@ from stylize.training.style import train
 
 def _budgets(minutes: Sequence[float] | None, steps: Sequence[int] | None) -> list[tuple[str, float]]:
     if minutes and steps:
-        raise StylizeError("give budgets as minutes or as steps, not both (--minutes-list or --steps-list)")
+        raise StylizeError("give budgets as minutes or as steps, not both", params=("minutes", "steps"))
     if steps:
         return [("steps", float(s)) for s in sorted(set(steps))]
     return [("minutes", float(m)) for m in sorted(set(minutes or (5.0,)))]

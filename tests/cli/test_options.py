@@ -98,7 +98,7 @@ def test_help_lists_the_defaults(capsys):
         main(["distill", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert '(default [distill] arch = "nano")' in text and "(default [distill] perceptual_weight = 0.1)" in text
-    assert "{johnson,small,tiny,nano}" in text
+    assert "{johnson,small,tiny,nano,magenta}" in text
 
 
 # --- 0, negative, inf and NaN are refused the same way by every command ---------------------------------

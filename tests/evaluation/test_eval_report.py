@@ -383,17 +383,33 @@ def test_train_report_json_is_strict_when_a_share_has_no_faces(tmp_path):
 
     row = {
         "reference": "dots.png",
-        "minutes": 0.5,
-        "start": "warm",
+        "budget": "7steps",
         "steps": 7,
-        "style_ratio": 0.5,
-        "content_distance": 12.0,
+        "wall_seconds": 20.0,
+        "ms_per_step": 1500.0,
+        "style_score": 0.25,
         "faces_in_input": 0,
         "faces_kept": 0,
         "faces_kept_share": float("nan"),
+        "content_distance": 12.0,
+        "edge_ssim": 0.3,
+        "old_ratio": 0.5,
         "ms_per_portrait": 3.0,
         "model": "styles/dots",
     }
     write_report([row], tmp_path / "rows.json")
-    assert _strict_json(tmp_path / "rows.json") == [{**row, "faces_kept_share": None}]
-    assert "| dots.png | 0.5 | warm | 7 | 0.500 | 0/0 |" in format_table([row])
+    written = _strict_json(tmp_path / "rows.json")
+    assert written["rows"] == [{**row, "faces_kept_share": None}]
+    assert written["summary"] == [
+        {
+            "budget": "7steps",
+            "references": 1,
+            "median_style_score": 0.25,
+            "worst_style_score": 0.25,
+            "worst_reference": "dots.png",
+            "fewest_faces_kept": "0/0 (dots.png)",
+        }
+    ]
+    table = format_table([row])
+    assert "| dots.png | 7steps | 7 | 20 | 1500.0 | 0.250 | 0/0 | 12.0 | 0.300 | 0.500 |" in table
+    assert "| 7steps | 1 | 0.250 | 0.250 (dots.png) | 0/0 (dots.png) |" in table

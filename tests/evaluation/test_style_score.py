@@ -113,11 +113,13 @@ def test_the_report_leads_with_the_style_score_and_labels_the_old_ratio():
         )  # fmt: skip
 
     scores = [score("one", 0.2, 0.11), score("two", 0.4, 0.33)]
-    header, first, second, total, *by_layer = format_text_table(scores).splitlines()
-    assert header.split()[:6] == ["style", "n", "style", "score", "faces", "kept"]
+    header, first, second, total, ranked, *by_layer = format_text_table(scores).splitlines()
+    assert header.split()[:7] == ["style", "n", "summary", "style", "score", "faces", "kept"]
     assert header.rstrip().endswith("old Gram ratio (512 px, summed)")
-    assert first.split()[:4] == ["one", "4", "0.200", "3/4"] and first.split()[-1] == "0.110"
-    assert total.split()[:4] == ["overall", "8", "0.300", "6/8"] and total.split()[-1] == "0.220"
+    # The summary: the style score plus the share of faces lost (1 of 4 here).
+    assert first.split()[:5] == ["one", "4", "0.450", "0.200", "3/4"] and first.split()[-1] == "0.110"
+    assert total.split()[:5] == ["overall", "8", "0.550", "0.300", "6/8"] and total.split()[-1] == "0.220"
+    assert ranked.endswith("best first: one, two")
     assert by_layer[0].endswith("0.20/0.21/0.22/0.23/0.24")
     row = overall(scores)
     assert row["style_score"] == pytest.approx(0.3) and row["style_score_layers"]["relu5_1"] == pytest.approx(0.34)
@@ -128,8 +130,8 @@ def test_the_report_leads_with_the_style_score_and_labels_the_old_ratio():
         and set(record["style_score_layers"]) == set(LAYERS)
     )
     markdown = format_markdown(scores, ["somewhere"], plots=False)
-    assert "| style | portraits | style score | faces kept |" in markdown
-    assert "| one | 4 | 0.200 | 3/4 (75 %) |" in markdown and "old Gram ratio (512 px, summed)" in markdown
+    assert "| style | portraits | summary | style score | faces kept |" in markdown
+    assert "| one | 4 | 0.450 | 0.200 | 3/4 (75 %) |" in markdown and "old Gram ratio (512 px, summed)" in markdown
     assert "| style | relu1_1 | relu2_1 | relu3_1 | relu4_1 | relu5_1 | style score |" in markdown
 
 
