@@ -1195,7 +1195,8 @@ def draw_ink_wash(size: int, rng: np.random.Generator) -> Array:
     ) * (1 - fig)
     _wash(rng, canvas, tooth, _wash_shape(rng, back, u, 4, 1.5), _SEPIA, 0.4, u, blooms=2)
     pale = np.maximum(
-        band([(0.6, 0.66), (0.78, 0.55), (1.02, 0.48)], 90), band([(0.74, 0.0), (0.88, 0.1), (1.02, 0.2)], 70)
+        band([(0.56, 0.72), (0.72, 0.52), (0.86, 0.36), (1.04, 0.26)], 110),
+        band([(0.8, 0.02), (0.92, 0.06), (1.04, 0.04)], 60),
     )
     _wash(rng, canvas, tooth, _wash_shape(rng, pale * (1 - fig), u, 4, 1.5), _GREY, 0.25, u, blooms=1)
     # --- the figure: three flat values, each a simplified shape, slightly off the drawing
@@ -1268,7 +1269,7 @@ def draw_ink_wash(size: int, rng: np.random.Generator) -> Array:
     )
     spots = _sample(rng, np.ones((size, size)), 14)
     for c in spots:  # a few spatters from the loaded pen
-        r = rng.uniform(0.6, 2.2) * u
+        r = rng.uniform(1.2, 3.0) * u
         m = arc_mark(c, 0.0, r, 2 * r, 0.0, size, 0.5, 0.5)
         if m is not None:
             pen(m, 0.9)
@@ -1451,12 +1452,22 @@ def draw_paint(size: int, rng: np.random.Generator) -> Array:
             _brush_mark(canvas, relief, grain, m, colour, _neighbour(rng, colour), rng, rng.uniform(0.85, 1.25))
     accents = np.clip(mk["iris"] + mk["brows"] + mk["lips"] * 0.6, 0, 1) * (1 - mk["hair"])
     sharp = _blur(target, 0.8 * u)
-    for c in _sample(rng, _blur(accents, 1.0 * u), int(accents.sum() / (12 * u * u))):  # the darks of the features
+    for c in _sample(rng, _blur(accents, 1.0 * u), int(accents.sum() / (8 * u * u))):  # the darks of the features
         ang = _field_angle(sc.across, c) + rng.normal(0, 0.2)
         m = arc_mark(c, ang, rng.uniform(5, 9) * u, rng.uniform(2.5, 4.0) * u, 0.0, size, 0.1, 0.2)
         if m is not None:
             colour = np.clip(_at(sharp, c) * 0.85, 0, 1)
             _brush_mark(canvas, relief, grain, m, colour, _neighbour(rng, colour), rng, 1.2)
+    highlights = mk["skin"] * _smoothstep(0.72, 0.9, sc.lambert) * (1 - sc.cast) * _smoothstep(0.6, 0.75, sc.value)
+    light_paint = _mix(("light", 1.0), ("earth", 0.08))
+    for c in _poisson(rng, 0.6 * highlights, 7 * u):  # thick, light strokes on the forms turned to the light
+        ang = _field_angle(paint_dir, c) + rng.normal(0, 0.15)
+        m = arc_mark(c, ang, rng.uniform(9, 16) * u, rng.uniform(3.5, 6) * u, 0.0, size, 0.05, 0.2)
+        if m is not None:
+            y0, y1, x0, x1 = m.box
+            m.cov *= mk["skin"][y0:y1, x0:x1]
+            colour = np.clip(light_paint * rng.uniform(0.96, 1.02) + 0.15 * (_at(target, c) - light_paint), 0, 1)
+            _brush_mark(canvas, relief, grain, m, colour, _PALETTE["light"], rng, rng.uniform(0.7, 1.0))
     for line in sc.lines:  # drawing into the wet paint with a rigger: eyes, nose, mouth
         if line.kind in ("contour", "boundary", "lower_lid", "crease", "fold"):
             continue
