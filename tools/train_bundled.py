@@ -3,7 +3,7 @@ game networks (and, with --with-base, the warm-start base of the older "small" a
 
 Usage (from the repository root; about 30 minutes on a 2-core laptop CPU)::
 
-    python tools/train_bundled.py [--steps 200] [--distill-steps 300] [--with-base]
+    python tools/train_bundled.py [--steps 177] [--distill-steps 600] [--with-base] [--parts DIR]
 
 Steps: draw the references (stylize/assets/references/, by tools.reference_art), train each style from
 its reference with the defaults of pipeline.toml [train] (arch magenta: from its zero-training style,
@@ -40,7 +40,7 @@ def run(*args: str) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", default="200", help="training steps of each style (5 idle minutes here: 200)")
+    parser.add_argument("--steps", default="177", help="training steps of each style (5 idle minutes here: 177)")
     parser.add_argument(
         "--base-minutes", help="training budget of the base network (default: pipeline.toml [base] minutes)"
     )
@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
         "were trained on ../shared/facegen, the game's own tree)",
     )
     parser.add_argument("--only", nargs="+", choices=list(STYLES), help="retrain only these styles")
-    parser.add_argument("--distill-steps", type=int, default=300, help="distillation steps of each nano student")
+    parser.add_argument("--distill-steps", type=int, default=600, help="distillation steps of each nano student")
     parser.add_argument("--distill-only", action="store_true", help="keep the styles, redo only their students")
     parser.add_argument("--no-distill", action="store_true", help="train the styles only, keep the students")
     args = parser.parse_args(argv)

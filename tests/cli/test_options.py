@@ -97,7 +97,7 @@ def test_help_lists_the_defaults(capsys):
     with pytest.raises(SystemExit):
         main(["distill", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert '(default [distill] arch = "nano")' in text and "(default [distill] perceptual_weight = 0.1)" in text
+    assert '(default [distill] arch = "nano")' in text and "(default [distill] perceptual_weight = 0.0)" in text
     assert "{johnson,small,tiny,nano,magenta}" in text
 
 
