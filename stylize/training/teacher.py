@@ -171,6 +171,7 @@ def train_from_teacher(
     from stylize.inference.arbitrary import DEFAULT_GUARD, ReferenceNet, fixed_style_network, style_vector
     from stylize.inference.reference_style import engine_record, neutral_vector, read_references
     from stylize.training.loop import copy_references, fit_and_save
+
     started = time.monotonic()
     vector = torch.from_numpy(style_vector(read_references(ref_paths)))
     teacher = ReferenceNet(vector[None], [1.0], torch.from_numpy(neutral_vector()), DEFAULT_GUARD)
