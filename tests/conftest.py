@@ -89,6 +89,7 @@ TINY_TRAIN = dict(
     style_layers=("relu1_1", "relu2_1"),
     content_layer="relu2_2",
     warm_start=False,
+    learning_rate=1e-3,  # the perceptual method's rate (the [train] default, 1e-4, is magenta's)
 )
 
 

@@ -21,9 +21,10 @@ vector, teacher outputs, targets) as well as the steps.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -31,6 +32,12 @@ import torch.nn.functional as F
 
 from stylize.inference.image import to_tensor
 from stylize.training.losses import gram_matrix
+
+if TYPE_CHECKING:
+    from stylize.nets.vgg import VGGFeatures
+    from stylize.training.data import ContentPool
+    from stylize.training.loop import TrainResult
+    from stylize.training.settings import TrainSettings
 
 TEACHER_ARCH = "magenta"  # the architecture trained this way (the others: stylize.training.style's objective)
 TEACHER_REFERENCE_SIDE = 256  # the style score's reference scale
@@ -61,7 +68,9 @@ def face_weight_map(rgb: np.ndarray, grow: float, soft: float) -> torch.Tensor:
     return face_mask(height, width, box, grow, soft)
 
 
-def build_cache(pool, teacher: torch.nn.Module, *, count: int, seed: int, grow: float, soft: float) -> TeacherCache:
+def build_cache(
+    pool: ContentPool, teacher: torch.nn.Module, *, count: int, seed: int, grow: float, soft: float
+) -> TeacherCache:
     """The teacher's outputs on ``count`` portraits of ``pool`` picked by ``seed`` (all if fewer)."""
     rng = np.random.default_rng([seed, 0x7EAC])
     picked = rng.permutation(len(pool))[: min(count, len(pool))]
@@ -103,7 +112,9 @@ def sample_cached(cache: TeacherCache, *, seed: int, step: int, batch: int, size
 class ReferenceGrams(torch.nn.Module):
     """The normalised Gram term of the style score's layers against fixed references (their mean Gram)."""
 
-    def __init__(self, vgg, references: Sequence[torch.Tensor], layers: Sequence[str] = STYLE_LAYERS) -> None:
+    def __init__(
+        self, vgg: VGGFeatures, references: Sequence[torch.Tensor], layers: Sequence[str] = STYLE_LAYERS
+    ) -> None:
         super().__init__()
         self.vgg = vgg
         self.layers = tuple(layers)
@@ -127,7 +138,7 @@ class ReferenceGrams(torch.nn.Module):
         return total / len(self.layers)
 
 
-def teacher_grams(training: dict, references: Sequence[Path]) -> ReferenceGrams:
+def teacher_grams(training: Mapping[str, Any], references: Sequence[Path]) -> ReferenceGrams:
     """The Gram term a style trained this way was trained with, from its model.json ``training``
     section and its reference files (for a student distilled from it)."""
     from stylize.training.vgg_weights import load_vgg
@@ -155,14 +166,14 @@ def train_from_teacher(
     *,
     name: str,
     ref_paths: Sequence[Path],
-    settings,
+    settings: TrainSettings,
     directory: Path,
-    pool_factory,
+    pool_factory: Callable[[], ContentPool],
     resume: bool,
     device: torch.device,
     progress: bool,
     keep_checkpoint: bool = False,
-):
+) -> TrainResult:
     """Train the ``magenta`` style ``name`` in ``directory`` (see the module's docstring); the caller has
     checked the settings and prepared the folder. Returns the loop's :class:`TrainResult`."""
     import time
@@ -245,7 +256,7 @@ def train_from_teacher(
     )
 
 
-def _record(settings) -> dict:
+def _record(settings: TrainSettings) -> dict[str, Any]:
     from dataclasses import asdict
 
     record = asdict(settings)

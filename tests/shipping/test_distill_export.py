@@ -222,7 +222,7 @@ def test_cli_distill_and_export(teachers, tiny_styles, tmp_path, capsys):
     )
     assert f"distilled rusty -> {name} (nano): 2 steps" in capsys.readouterr().out
     history = load_style(name, teachers).metadata["loss_history"]
-    assert {"pixel", "style", "content"} <= set(history[-1])  # by default the teacher's objective joins in
+    assert set(history[-1]) == {"step", "total", "pixel"}  # by default pixels only
     assert (
         main(["distill", "--style", "rusty", "--name", name, "--steps", "2", "--styles-dir", str(teachers), "-q"]) == 1
     )

@@ -19,6 +19,7 @@ TINY_TEACHER = {
     **TINY_TRAIN,
     "arch": "magenta",
     "teacher_portraits": 2,
+    "learning_rate": 1e-4,
     "style_layers": ("relu1_1", "relu2_1"),
 }
 
