@@ -408,11 +408,11 @@ def fixed_style_network(vector: torch.Tensor) -> nn.Module:
     network = build_network("magenta")
 
     def value(name: str) -> torch.Tensor:
-        return graph._value({}, f"transformer/{name}").float()
+        return graph.constant(f"transformer/{name}").float()
 
     def style_param(layer: str, which: str) -> torch.Tensor:
-        weight = graph._value({}, f"style_params/transformer/{layer}/StyleNorm/{which}/weights_dequant").float()
-        bias = graph._value({}, f"style_params/transformer/{layer}/StyleNorm/{which}/Conv2D_bias_dequant").float()
+        weight = graph.constant(f"style_params/transformer/{layer}/StyleNorm/{which}/weights_dequant").float()
+        bias = graph.constant(f"style_params/transformer/{layer}/StyleNorm/{which}/Conv2D_bias_dequant").float()
         return weight.reshape(weight.shape[0], -1) @ vector.float().reshape(-1) + bias.reshape(-1)
 
     bias_names = {layer: f"{layer}/Conv2D_bias_dequant" for layer in _CONTRACT + _NORMED}

@@ -116,6 +116,10 @@ class GraphNet(nn.Module):
             return env[name]
         return getattr(self, self._names[name])  # type: ignore[no-any-return]
 
+    def constant(self, name: str) -> torch.Tensor:
+        """A stored (dequantised) constant the kept operators read, by its name in the graph."""
+        return self._value({}, name)
+
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         env = dict(zip(self.inputs, inputs, strict=True))
         for node in self.nodes:

@@ -128,16 +128,7 @@ def sample_batch(
             mask = features[0]
             mask_tensor = torch.from_numpy(mask)[None] if mask is not None else torch.zeros(1, *image.shape[1:])
             image = torch.cat([image, mask_tensor])
-        height, width = image.shape[1:]
-        crop = max(8, int(round(min(height, width) * rng.uniform(*scale_range))))
-        crop = min(crop, height, width)
-        top = int(rng.integers(0, height - crop + 1))
-        left = int(rng.integers(0, width - crop + 1))
-        patch = image[:, top : top + crop, left : left + crop][None]
-        if crop != size:
-            patch = F.interpolate(patch, size=(size, size), mode="bilinear", align_corners=False, antialias=crop > size)
-        if rng.random() < 0.5:
-            patch = patch.flip(-1)
+        patch = random_patch(image[None], rng, size, scale_range)
         if colour_jitter:
             gain = torch.from_numpy(rng.uniform(0.8, 1.2, 3)).float().view(1, 3, 1, 1)
             offset = torch.from_numpy(rng.uniform(-0.08, 0.08, 3)).float().view(1, 3, 1, 1)
@@ -147,6 +138,25 @@ def sample_batch(
             patch = torch.cat([colour * gain + offset, patch[:, 3:]], dim=1)
         samples.append(patch)
     return torch.cat(samples).clamp_(0, 1)
+
+
+def random_patch(
+    image: torch.Tensor, rng: np.random.Generator, size: int, scale_range: tuple[float, float] = (0.6, 1.0)
+) -> torch.Tensor:
+    """A (1, C, size, size) square crop of ``image`` (1, C, H, W): side ``scale_range`` of the short
+    side, at a random place, resized to ``size``, flipped left-right half the time; the draws come
+    from ``rng`` in a fixed order (scale, top, left, flip)."""
+    height, width = image.shape[-2:]
+    crop = max(8, int(round(min(height, width) * rng.uniform(*scale_range))))
+    crop = min(crop, height, width)
+    top = int(rng.integers(0, height - crop + 1))
+    left = int(rng.integers(0, width - crop + 1))
+    patch = image[..., top : top + crop, left : left + crop]
+    if crop != size:
+        patch = F.interpolate(patch, size=(size, size), mode="bilinear", align_corners=False, antialias=crop > size)
+    if rng.random() < 0.5:
+        patch = patch.flip(-1)
+    return patch
 
 
 def load_reference(path: str | os.PathLike[str], *, style_scale: float = 1.0) -> torch.Tensor:

@@ -32,6 +32,7 @@ from stylize.training.loop import (
     check_style_name,
     copy_references,
     fit_and_save,
+    interrupted_message,
     prepare_output,
 )
 from stylize.training.perceptual import LossWeights, trained_objective
@@ -124,10 +125,7 @@ def distill(
         device=torch_device,
         progress=progress,
         description=f"distill {style} -> {name}",
-        interrupted=(
-            f"distillation of {name} interrupted at step {{step}}; the checkpoint in {{checkpoint}} is kept: "
-            "rerun with resume=True to continue"
-        ),
+        interrupted=interrupted_message(f"distillation of {name}"),
         metadata={
             "name": name,
             "kind": "style",

@@ -221,6 +221,14 @@ def run_training_loop(
     return step, elapsed, loop_seconds, history, interrupted
 
 
+def interrupted_message(what: str) -> str:
+    """The ``interrupted`` message of :func:`fit_and_save` for ``what`` ("training of NAME")."""
+    return (
+        f"{what} interrupted at step {{step}}; the checkpoint in {{checkpoint}} is kept: "
+        "rerun with resume=True to continue"
+    )
+
+
 def prepare_output(directory: Path, resume: bool, overwrite: bool) -> None:
     if resume:
         if not (directory / CHECKPOINT_DIR).is_dir():

@@ -24,6 +24,35 @@ class ImageMeasures(NamedTuple):
     content: torch.Tensor  # (B, C, H, W) of the content layer
 
 
+def register_gram_targets(
+    module: nn.Module, vgg: VGGFeatures, references: Sequence[torch.Tensor], layers: Sequence[str]
+) -> None:
+    """Give ``module`` buffers ``gram_LAYER`` (the references' mean Gram matrix at each layer) and
+    ``energy_LAYER`` (that target's mean square, what :func:`normalised_gram_term` divides by)."""
+    with torch.no_grad():
+        grams: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
+        for reference in references:
+            features = vgg(reference)
+            for layer in layers:
+                grams[layer].append(gram_matrix(features[layer])[0])
+    for layer in layers:
+        target = torch.stack(grams[layer]).mean(0)
+        module.register_buffer(f"gram_{layer}", target)
+        module.register_buffer(f"energy_{layer}", (target**2).mean().clamp_min(1e-12))
+
+
+def normalised_gram_term(
+    module: nn.Module, features: Mapping[str, torch.Tensor], layers: Sequence[str]
+) -> torch.Tensor:
+    """The mean over ``layers`` of the batch's mean squared Gram difference to ``module``'s targets
+    (:func:`register_gram_targets`), each relative to its target's energy."""
+    total = torch.zeros((), device=next(iter(features.values())).device)
+    for layer in layers:
+        difference = gram_matrix(features[layer]) - getattr(module, f"gram_{layer}")
+        total = total + (difference**2).mean() / getattr(module, f"energy_{layer}")
+    return total / len(layers)
+
+
 @dataclass(frozen=True)
 class LossWeights:
     """Weights of the normalised terms of :meth:`PerceptualObjective.training_terms`; the defaults are
@@ -68,16 +97,7 @@ class PerceptualObjective(nn.Module):
         self.style_layers = tuple(style_layers)
         self.content_layer = content_layer
         self.vgg = vgg if vgg is not None else load_vgg(loss_layers(self.style_layers, content_layer), loss_network)
-        with torch.no_grad():
-            grams: dict[str, list[torch.Tensor]] = {layer: [] for layer in self.style_layers}
-            for reference in references:
-                features = self.vgg(reference)
-                for layer in self.style_layers:
-                    grams[layer].append(gram_matrix(features[layer])[0])
-        for layer in self.style_layers:
-            target = torch.stack(grams[layer]).mean(0)
-            self.register_buffer(f"gram_{layer}", target)
-            self.register_buffer(f"energy_{layer}", (target**2).mean().clamp_min(1e-12))
+        register_gram_targets(self, self.vgg, references, self.style_layers)
 
     def target(self, layer: str) -> torch.Tensor:
         return getattr(self, f"gram_{layer}")
@@ -99,11 +119,7 @@ class PerceptualObjective(nn.Module):
         if content_features is None:
             assert content is not None, "give content or content_features"
             content_features = self.content_target(content)
-        style = torch.zeros((), device=output.device)
-        for layer in self.style_layers:
-            gram = gram_matrix(out_features[layer])
-            style = style + ((gram - self.target(layer)) ** 2).mean() / getattr(self, f"energy_{layer}")
-        style = style / len(self.style_layers)
+        style = normalised_gram_term(self, out_features, self.style_layers)
         content_term = ((out_features[self.content_layer] - content_features) ** 2).mean() / (
             content_features**2
         ).mean().clamp_min(1e-12)

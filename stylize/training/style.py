@@ -42,6 +42,7 @@ from stylize.training.loop import (
     check_style_name,
     copy_references,
     fit_and_save,
+    interrupted_message,
     prepare_output,
 )
 from stylize.training.losses import grow_mask, masked_detail_loss
@@ -162,10 +163,7 @@ def train(
         device=torch_device,
         progress=progress,
         description=f"train {name}",
-        interrupted=(
-            f"training of {name} interrupted at step {{step}}; the checkpoint in {{checkpoint}} is kept: "
-            "rerun with resume=True to continue"
-        ),
+        interrupted=interrupted_message(f"training of {name}"),
         metadata={
             "name": name,
             "kind": "style",

@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from stylize.evaluation.style_score import STYLE_SCORE_LAYERS, STYLE_SCORE_REFERENCE_SIDE
 from stylize.inference.image import to_tensor
-from stylize.training.losses import gram_matrix
+from stylize.training.data import random_patch
+from stylize.training.perceptual import normalised_gram_term, register_gram_targets
 
 if TYPE_CHECKING:
     from stylize.nets.vgg import VGGFeatures
@@ -40,20 +41,18 @@ if TYPE_CHECKING:
     from stylize.training.settings import TrainSettings
 
 TEACHER_ARCH = "magenta"  # the architecture trained this way (the others: stylize.training.style's objective)
-TEACHER_REFERENCE_SIDE = 256  # the style score's reference scale
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+TEACHER_REFERENCE_SIDE = STYLE_SCORE_REFERENCE_SIDE  # the references' long side, as the style score's
+STYLE_LAYERS = STYLE_SCORE_LAYERS
 
 
 @dataclass
 class TeacherCache:
-    """The cached portraits: inputs, the teacher's outputs and the face weight maps, each (1, C, H, W)."""
+    """The cached portraits, each (1, 7, H, W): input RGB, the teacher's RGB and the face weight map."""
 
-    inputs: list[torch.Tensor]
-    targets: list[torch.Tensor]
-    faces: list[torch.Tensor]
+    items: list[torch.Tensor]
 
     def __len__(self) -> int:
-        return len(self.inputs)
+        return len(self.items)
 
 
 def face_weight_map(rgb: np.ndarray, grow: float, soft: float) -> torch.Tensor:
@@ -74,7 +73,7 @@ def build_cache(
     """The teacher's outputs on ``count`` portraits of ``pool`` picked by ``seed`` (all if fewer)."""
     rng = np.random.default_rng([seed, 0x7EAC])
     picked = rng.permutation(len(pool))[: min(count, len(pool))]
-    cache = TeacherCache([], [], [])
+    cache = TeacherCache([])
     with torch.no_grad():
         for index in picked:
             rgb, alpha = pool.item(int(index))
@@ -82,9 +81,7 @@ def build_cache(
             if alpha is not None:  # the backdrop of a transparent portrait: mid grey, left alone by the style
                 a = torch.from_numpy(alpha).float().div_(255.0)[None, None]
                 image = image * a + 0.5 * (1 - a)
-            cache.inputs.append(image)
-            cache.targets.append(teacher(image).clamp(0, 1))
-            cache.faces.append(face_weight_map(rgb, grow, soft))
+            cache.items.append(torch.cat([image, teacher(image).clamp(0, 1), face_weight_map(rgb, grow, soft)], dim=1))
     return cache
 
 
@@ -92,21 +89,7 @@ def sample_cached(cache: TeacherCache, *, seed: int, step: int, batch: int, size
     """(batch, 7, size, size): input RGB, teacher RGB, face weight, from random crops (scale jitter,
     flips) of the cached portraits; a pure function of (seed, step)."""
     rng = np.random.default_rng([seed, step])
-    samples = []
-    for _ in range(batch):
-        index = int(rng.integers(len(cache)))
-        stacked = torch.cat([cache.inputs[index], cache.targets[index], cache.faces[index]], dim=1)
-        height, width = stacked.shape[-2:]
-        crop = min(height, width, max(8, int(round(min(height, width) * rng.uniform(0.6, 1.0)))))
-        top = int(rng.integers(0, height - crop + 1))
-        left = int(rng.integers(0, width - crop + 1))
-        patch = stacked[..., top : top + crop, left : left + crop]
-        if crop != size:
-            patch = F.interpolate(patch, size=(size, size), mode="bilinear", align_corners=False, antialias=crop > size)
-        if rng.random() < 0.5:
-            patch = patch.flip(-1)
-        samples.append(patch)
-    return torch.cat(samples)
+    return torch.cat([random_patch(cache.items[int(rng.integers(len(cache)))], rng, size) for _ in range(batch)])
 
 
 class ReferenceGrams(torch.nn.Module):
@@ -118,24 +101,10 @@ class ReferenceGrams(torch.nn.Module):
         super().__init__()
         self.vgg = vgg
         self.layers = tuple(layers)
-        with torch.no_grad():
-            per_layer: dict[str, list[torch.Tensor]] = {layer: [] for layer in self.layers}
-            for reference in references:
-                features = vgg(reference)
-                for layer in self.layers:
-                    per_layer[layer].append(gram_matrix(features[layer])[0])
-        for layer in self.layers:
-            target = torch.stack(per_layer[layer]).mean(0)
-            self.register_buffer(f"gram_{layer}", target)
-            self.register_buffer(f"energy_{layer}", (target**2).mean().clamp_min(1e-12))
+        register_gram_targets(self, vgg, references, self.layers)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        features = self.vgg(images)
-        total = torch.zeros((), device=images.device)
-        for layer in self.layers:
-            difference = gram_matrix(features[layer]) - getattr(self, f"gram_{layer}")
-            total = total + (difference**2).mean() / getattr(self, f"energy_{layer}")
-        return total / len(self.layers)
+        return normalised_gram_term(self, self.vgg(images), self.layers)
 
 
 def teacher_grams(training: Mapping[str, Any], references: Sequence[Path]) -> ReferenceGrams:
@@ -181,7 +150,7 @@ def train_from_teacher(
     from stylize.files import sha256_file
     from stylize.inference.arbitrary import DEFAULT_GUARD, ReferenceNet, fixed_style_network, style_vector
     from stylize.inference.reference_style import engine_record, neutral_vector, read_references
-    from stylize.training.loop import copy_references, fit_and_save
+    from stylize.training.loop import copy_references, fit_and_save, interrupted_message
 
     started = time.monotonic()
     vector = torch.from_numpy(style_vector(read_references(ref_paths)))
@@ -209,9 +178,8 @@ def train_from_teacher(
         total = settings.style_weight * style_term + settings.teacher_weight * teacher_term
         return total, {"style": float(style_term.detach()), "teacher": float(teacher_term.detach())}
 
-    engine = engine_record()
     teacher_record = {
-        "engine": engine,
+        "engine": engine_record(),
         "style_vector": [round(float(v), 6) for v in vector],
         "guard": DEFAULT_GUARD.record(),
         "portraits": len(cache),
@@ -233,10 +201,7 @@ def train_from_teacher(
         device=device,
         progress=progress,
         description=f"train {name}",
-        interrupted=(
-            f"training of {name} interrupted at step {{step}}; the checkpoint in {{checkpoint}} is kept: "
-            "rerun with resume=True to continue"
-        ),
+        interrupted=interrupted_message(f"training of {name}"),
         metadata={
             "name": name,
             "kind": "style",

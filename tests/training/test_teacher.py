@@ -34,7 +34,7 @@ def reference(tmp_path_factory):
     return stroke_reference(tmp_path_factory.mktemp("refs") / "strokes.png")
 
 
-def _train(name, folder, tree, reference, **overrides):
+def _train(name, folder, tree, reference, *, resume=False, keep_checkpoint=False, **overrides):
     return train(
         name,
         [reference],
@@ -43,6 +43,8 @@ def _train(name, folder, tree, reference, **overrides):
         parts=tree,
         device="cpu",
         progress=False,
+        resume=resume,
+        keep_checkpoint=keep_checkpoint,
     )
 
 
@@ -84,52 +86,15 @@ def test_interrupted_and_resumed_teacher_training_reaches_the_same_weights(tmp_p
         _train("resumed", tmp_path, tree, reference)
     monkeypatch.setattr(teacher_module, "sample_cached", real)
     with pytest.raises(StylizeError, match="other settings \\(teacher_weight differ"):
-        train(
-            "resumed",
-            [reference],
-            settings=TrainSettings(**{**TINY_TEACHER, "steps": 4, "teacher_weight": 5.0}),
-            styles_dir=tmp_path,
-            parts=tree,
-            device="cpu",
-            resume=True,
-            progress=False,
-        )
-    train(
-        "resumed",
-        [reference],
-        settings=TrainSettings(**{**TINY_TEACHER, "steps": 4}),
-        styles_dir=tmp_path,
-        parts=tree,
-        device="cpu",
-        resume=True,
-        progress=False,
-    )
+        _train("resumed", tmp_path, tree, reference, resume=True, teacher_weight=5.0)
+    _train("resumed", tmp_path, tree, reference, resume=True)
     assert (tmp_path / "straight" / WEIGHTS_NAME).read_bytes() == (tmp_path / "resumed" / WEIGHTS_NAME).read_bytes()
 
 
 def test_a_finished_run_kept_as_a_checkpoint_continues_to_a_larger_budget(tmp_path, tree, reference):
     """train-report scores several budgets of one run: 2 steps, kept, resumed to 4 = 4 straight."""
     _train("straight", tmp_path, tree, reference)
-    train(
-        "staged",
-        [reference],
-        settings=TrainSettings(**{**TINY_TEACHER, "steps": 2}),
-        styles_dir=tmp_path,
-        parts=tree,
-        device="cpu",
-        progress=False,
-        keep_checkpoint=True,
-    )
+    _train("staged", tmp_path, tree, reference, steps=2, keep_checkpoint=True)
     assert (tmp_path / "staged" / ".checkpoint").is_dir() and load_model(tmp_path / "staged").metadata["steps"] == 2
-    _train_resumed = train(
-        "staged",
-        [reference],
-        settings=TrainSettings(**{**TINY_TEACHER, "steps": 4}),
-        styles_dir=tmp_path,
-        parts=tree,
-        device="cpu",
-        resume=True,
-        progress=False,
-    )
-    assert _train_resumed.steps == 4
+    assert _train("staged", tmp_path, tree, reference, resume=True).steps == 4
     assert (tmp_path / "straight" / WEIGHTS_NAME).read_bytes() == (tmp_path / "staged" / WEIGHTS_NAME).read_bytes()
