@@ -2,6 +2,8 @@
 
 * :func:`sha256_bytes`, :func:`sha256_file`: the hex SHA-256 that manifests and model files record;
 * :func:`json_ready`: data with NaN and infinities as ``None``, so ``json.dumps`` writes strict JSON;
+* :func:`parse_json`: JSON text read as data with every hostile shape refused as one ``ValueError`` line
+  (huge numbers, deep nesting, NaN, oversized text), for callers to name the file and the fix;
 * :func:`check_out_dir`: refuse an output folder that would write into a part tree (or hold it);
 * :class:`Journal`: a ``manifest.jsonl`` of one record per output, appended to as each output is
   finished (so a killed run loses nothing and resumes) and rewritten sorted, atomically, at the end.
@@ -47,6 +49,70 @@ def json_ready(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_ready(item) for item in value]
     return value
+
+
+MAX_JSON_CHARS = 256 << 20  # a manifest of 100,000 outputs is about 60 MB
+MAX_JSON_DEPTH = 64  # deepest nesting stylize writes is about 5
+MAX_JSON_DIGITS = 400  # an integer or number literal longer than this is nothing stylize wrote
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed (strict JSON)")
+
+
+def _number(text: str) -> float:
+    if len(text) > MAX_JSON_DIGITS:
+        raise ValueError(f"a number of {len(text)} characters")
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text} is out of range")
+    return value
+
+
+def _integer(text: str) -> int:
+    if len(text) > MAX_JSON_DIGITS:
+        raise ValueError(f"an integer of {len(text)} digits")
+    return int(text)
+
+
+def _depth(text: str) -> int:
+    """The deepest nesting of ``[``/``{`` in ``text`` outside strings (a linear scan, no recursion)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def parse_json(text: str, *, max_chars: int = MAX_JSON_CHARS) -> Any:
+    """``text`` parsed as strict JSON data; anything hostile raises ``ValueError`` with a short reason.
+
+    Refused: text longer than ``max_chars``, nesting deeper than ``MAX_JSON_DEPTH`` (checked before
+    parsing, so no ``RecursionError``), number literals over ``MAX_JSON_DIGITS`` characters (no
+    ``int`` of 5000 digits), ``NaN``/``Infinity``, and malformed text. Callers turn the ``ValueError``
+    into a ``StylizeError`` naming their file.
+    """
+    if len(text) > max_chars:
+        raise ValueError(f"{len(text)} characters, more than the {max_chars} allowed")
+    if _depth(text) > MAX_JSON_DEPTH:
+        raise ValueError(f"nested more than {MAX_JSON_DEPTH} levels deep")
+    try:
+        return json.loads(text, parse_float=_number, parse_int=_integer, parse_constant=_refuse_constant)
+    except RecursionError as err:  # pragma: no cover - the depth check comes first
+        raise ValueError("nested too deeply") from err
 
 
 def check_out_dir(out_dir: Path, tree_root: Path, *, may_hold_tree: bool = True) -> None:
