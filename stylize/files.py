@@ -11,16 +11,22 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import logging
 import math
 import os
+import stat
 from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import IO, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from stylize.errors import StylizeError
 from stylize.imageio import atomic_write_text
+from stylize.output_folder import open_append_nofollow
+
+log = logging.getLogger("stylize")
 
 K = TypeVar("K", bound=Hashable)
 
@@ -53,6 +59,7 @@ def json_ready(value: Any) -> Any:
 
 MAX_JSON_CHARS = 256 << 20  # a manifest of 100,000 outputs is about 60 MB
 MAX_JSON_DEPTH = 64  # deepest nesting stylize writes is about 5
+MAX_RECORD_CHARS = 1 << 20  # one manifest record is under 2 KB
 MAX_JSON_DIGITS = 400  # an integer or number literal longer than this is nothing stylize wrote
 
 
@@ -131,16 +138,20 @@ class Journal(Generic[K]):
     """A JSON-lines manifest: the records of ``path`` keyed by ``key(record)``, appended to one record a
     line (flushed at once) inside ``with``, and rewritten as one clean, sorted file by :meth:`rewrite`.
 
-    Reading ignores torn or foreign lines (the last line of a killed append); a later line for the
-    same key wins. ``sort_keys`` is passed to ``json.dumps`` for every line written.
+    Reading drops a torn last line (a killed append: its output is simply made again) and sets
+    aside every other line that is not a record (damaged, foreign, nested too deep) in
+    ``damaged``; :meth:`quarantine` moves those to ``NAME.damaged`` beside it with a logged warning,
+    so a damaged line never blocks a run and is never silently lost. A later line for the same key
+    wins. The manifest is never read or written through a symbolic link. ``sort_keys`` is passed to
+    ``json.dumps`` for every line written.
     """
 
     def __init__(self, path: Path, key: Callable[[dict[str, Any]], K], *, sort_keys: bool = False) -> None:
         self.path = path
         self.key = key
         self.sort_keys = sort_keys
-        self.records: dict[K, dict[str, Any]] = read_journal(path, key)
-        self._stream: IO[str] | None = None
+        self.records, self.damaged = read_journal_lines(path, key)
+        self._fd: int | None = None
 
     def _line(self, record: dict[str, Any]) -> str:
         return json.dumps(record, sort_keys=self.sort_keys) + "\n"
@@ -148,50 +159,95 @@ class Journal(Generic[K]):
     def _cannot_write(self, err: OSError) -> StylizeError:
         return StylizeError(f"{self.path}: cannot write ({err.strerror}); check free space and permissions")
 
-    def __enter__(self) -> Journal[K]:
+    def quarantine(self) -> None:
+        """Append the damaged lines to ``NAME.damaged`` (never through a link) and log a warning; the
+        manifest itself is rewritten clean by the next :meth:`rewrite`."""
+        if not self.damaged:
+            return
+        aside = self.path.with_name(self.path.name + ".damaged")
+        fd = open_append_nofollow(aside)
         try:
-            self._stream = open(self.path, "a", encoding="utf-8")
+            os.write(fd, "".join(line + "\n" for line in self.damaged).encode("utf-8"))
         except OSError as err:
             raise self._cannot_write(err) from err
+        finally:
+            os.close(fd)
+        log.warning(
+            "%s: %d damaged line(s) moved to %s; the outputs they recorded are made again",
+            self.path,
+            len(self.damaged),
+            aside.name,
+        )
+        self.damaged = []
+
+    def __enter__(self) -> Journal[K]:
+        self._fd = open_append_nofollow(self.path)
         return self
 
     def append(self, record: dict[str, Any]) -> None:
-        """Record one finished output: in memory, and as a line of the file, flushed."""
-        assert self._stream is not None, "append inside `with journal:`"
+        """Record one finished output: in memory, and as a line of the file, written at once."""
+        assert self._fd is not None, "append inside `with journal:`"
         self.records[self.key(record)] = record
         try:
-            self._stream.write(self._line(record))
-            self._stream.flush()
+            os.write(self._fd, self._line(record).encode("utf-8"))
         except OSError as err:
             raise self._cannot_write(err) from err
 
     def __exit__(self, *exc: object) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.close()
-            except OSError as err:
-                if exc[0] is None:
-                    raise self._cannot_write(err) from err
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
 
     def text(self) -> str:
         """Every record, one a line, sorted by key."""
         return "".join(self._line(self.records[key]) for key in sorted(self.records))  # type: ignore[type-var]
 
     def rewrite(self) -> None:
-        """Replace the file by :meth:`text`, atomically (the old file stays until the new one is whole)."""
+        """Replace the file by :meth:`text`, atomically (the old file stays until the new one is whole;
+        a symbolic link at the path is replaced, never followed)."""
         atomic_write_text(self.path, self.text())
 
 
-def read_journal(path: Path, key: Callable[[dict[str, Any]], K]) -> dict[K, dict[str, Any]]:
-    """Records of a JSON-lines manifest keyed by ``key(record)``; torn or foreign lines are ignored."""
+def read_journal_lines(path: Path, key: Callable[[dict[str, Any]], K]) -> tuple[dict[K, dict[str, Any]], list[str]]:
+    """The records of a JSON-lines manifest keyed by ``key(record)``, and its damaged lines (not JSON
+    objects, or without a key); a torn last line (no newline: a killed append) is dropped."""
     records: dict[K, dict[str, Any]] = {}
-    if not path.is_file():
-        return records
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-            records[key(record)] = record
-        except (ValueError, KeyError, TypeError):
-            continue  # e.g. the last line of an interrupted append
-    return records
+    damaged: list[str] = []
+    if not os.path.lexists(path):
+        return records, damaged
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise StylizeError(
+                f"{path}: is a symbolic link, and stylize never reads or writes a manifest through links; "
+                "remove it and rerun"
+            ) from err
+        raise StylizeError(f"{path}: cannot read ({err.strerror}); check its permissions") from err
+    with os.fdopen(fd, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            raise StylizeError(f"{path}: is not a regular file; remove it and rerun")
+        while raw := stream.readline(MAX_RECORD_CHARS + 1):
+            if not raw.endswith(b"\n"):
+                if len(raw) <= MAX_RECORD_CHARS:
+                    break  # the torn last line of an interrupted append
+                while (rest := stream.readline(MAX_RECORD_CHARS)) and not rest.endswith(b"\n"):
+                    pass  # skip the rest of an overlong line, keeping only its start aside
+                damaged.append(raw[:200].decode("utf-8", errors="replace") + " ... (line too long, cut)")
+                continue
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            if not line.strip():
+                continue
+            try:
+                record = parse_json(line, max_chars=MAX_RECORD_CHARS)
+                if not isinstance(record, dict):
+                    raise ValueError("not a JSON object")
+                records[key(record)] = record
+            except (ValueError, KeyError, TypeError):
+                damaged.append(line)
+    return records, damaged
+
+
+def read_journal(path: Path, key: Callable[[dict[str, Any]], K]) -> dict[K, dict[str, Any]]:
+    """Records of a JSON-lines manifest keyed by ``key(record)``; torn or damaged lines are left out."""
+    return read_journal_lines(path, key)[0]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -22,7 +22,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from stylize.errors import ImageReadError, StylizeError
 
-IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 
 
 def new_mode(*, folder: bool = False) -> int:
@@ -119,6 +119,12 @@ def read_image(
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(BytesIO(data) if data is not None else file_path) as opened:
+                frames = getattr(opened, "n_frames", 1)
+                if frames > 1:
+                    raise ImageReadError(
+                        f"{file_path}: {what} has {frames} frames (an animation or a multi-page file) and stylize "
+                        "reads single images; save the frame you want as PNG"
+                    )
                 opened.load()
                 source_mode = opened.mode
                 image = ImageOps.exif_transpose(opened)
@@ -187,26 +193,66 @@ def write_png(path: str | os.PathLike[str], rgb: np.ndarray, alpha: np.ndarray |
     atomic_write_bytes(path, encode_png(rgb, alpha))
 
 
-def find_images(inputs: Iterable[str | os.PathLike[str]], *, recursive: bool = True) -> list[tuple[Path, Path]]:
+def find_images(
+    inputs: Iterable[str | os.PathLike[str]], *, recursive: bool = True, problems: list[str] | None = None
+) -> list[tuple[Path, Path]]:
     """Image files named by ``inputs`` (files, or folders searched for image suffixes).
 
     Returns ``(path, relative_path)`` pairs, sorted, where ``relative_path`` is the file's path
     relative to the folder it was found in (just the name for a file given directly). Hidden files
-    and our own temporary files are skipped. A missing input raises ``StylizeError``.
+    and our own temporary files are skipped; linked sub-folders are followed once (a link loop is
+    not followed again). A missing input, or one that is not a file or folder (a FIFO, a device),
+    raises ``StylizeError``. Inside folders, a sub-folder that cannot be read and an image name that
+    is not a regular file are reported in ``problems`` (one line each) when it is given, and raise
+    ``StylizeError`` otherwise: nothing is skipped without a word.
     """
+
+    def problem(message: str) -> None:
+        if problems is None:
+            raise StylizeError(message)
+        problems.append(message)
+
     found: list[tuple[Path, Path]] = []
     for item in inputs:
         base = Path(item)
         if base.is_file():
             found.append((base, Path(base.name)))
         elif base.is_dir():
-            pattern = "**/*" if recursive else "*"
-            for path in sorted(base.glob(pattern)):
-                relative = path.relative_to(base)
-                if any(part.startswith(".") for part in relative.parts):
-                    continue
-                if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
-                    found.append((path, relative))
+            found.extend(_images_in(base, recursive, problem))
+        elif os.path.lexists(base) and not base.is_symlink():
+            raise StylizeError(f"{base}: not a regular file or folder (a FIFO, socket or device?); give an image file")
         else:
             raise StylizeError(f"{base}: input not found; give an existing image file or folder")
     return found
+
+
+def _images_in(base: Path, recursive: bool, problem: Callable[[str], None]) -> list[tuple[Path, Path]]:
+    found: list[tuple[Path, Path]] = []
+    seen: set[tuple[int, int]] = set()
+
+    def on_error(err: OSError) -> None:
+        problem(f"{err.filename}: cannot read folder ({err.strerror}); its images were not used, fix its permissions")
+
+    for folder, subfolders, names in os.walk(base, onerror=on_error, followlinks=True):
+        here = Path(folder)
+        try:
+            info = here.stat()
+        except OSError:
+            subfolders[:] = []
+            continue
+        if (info.st_dev, info.st_ino) in seen:  # a link back up the tree
+            subfolders[:] = []
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith(".")) if recursive else []
+        for name in names:
+            path = here / name
+            if name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            if path.is_file():
+                found.append((path, path.relative_to(base)))
+            elif path.is_symlink() and not path.exists():
+                problem(f"{path}: a broken symbolic link; it was not used")
+            elif os.path.lexists(path):
+                problem(f"{path}: not a regular file (a FIFO, socket or device?); it was not used")
+    return sorted(found)

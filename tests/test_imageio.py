@@ -139,3 +139,49 @@ def test_atomic_writes_get_ordinary_permissions(tmp_path, gradient):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "p.png").stat().st_mode) == 0o644
+
+
+def test_find_images_names_everything_it_does_not_use(tmp_path, gradient, monkeypatch):
+    """Issue 16 item 10: FIFOs, unreadable sub-folders and link loops are reported, GIFs are read."""
+    import os
+
+    folder = tmp_path / "a"
+    write_png(folder / "x.png", gradient)
+    Image.fromarray(gradient).save(folder / "g.gif")
+    os.mkfifo(folder / "pipe.png")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "loop").symlink_to(folder)  # a link back up the tree is not walked again
+    (folder / "dead.png").symlink_to(tmp_path / "missing.png")
+    problems: list[str] = []
+    found = [str(rel) for _, rel in find_images([folder], problems=problems)]
+    assert found == ["g.gif", "x.png"]
+    assert len(problems) == 2
+    assert any("pipe.png: not a regular file" in line for line in problems)
+    assert any("dead.png: a broken symbolic link" in line for line in problems)
+    with pytest.raises(StylizeError, match="(pipe|dead).png: (not a regular file|a broken symbolic link)"):
+        find_images([folder])
+    with pytest.raises(StylizeError, match="pipe.png: not a regular file or folder"):
+        find_images([folder / "pipe.png"])
+
+    real_scandir = os.scandir
+
+    def unreadable(path):  # root ignores permissions, so the refusal is simulated
+        if os.fspath(path).endswith("sub"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", unreadable)
+    problems = []
+    find_images([folder], problems=problems)
+    assert any("sub: cannot read folder (Permission denied)" in line for line in problems)
+
+
+def test_multi_frame_images_are_refused_not_cut_to_their_first_frame(tmp_path, gradient):
+    frames = [Image.fromarray(gradient), Image.fromarray(gradient[::-1].copy())]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    frames[0].save(tmp_path / "pages.tif", save_all=True, append_images=frames[1:])
+    for name in ("anim.gif", "pages.tif"):
+        with pytest.raises(ImageReadError, match=f"{name}: image has 2 frames"):
+            read_image(tmp_path / name)
+    Image.fromarray(gradient).save(tmp_path / "one.gif")
+    assert read_image(tmp_path / "one.gif").size == (30, 20)

@@ -14,6 +14,7 @@ exit status 1; Ctrl-C exits 130 with a hint that rerunning resumes.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from stylize import __version__
 from stylize.cli import apply_cmds, content, evaluate, project, ship, train
 from stylize.cli.options import as_flags
 from stylize.errors import StylizeError
+from stylize.output_folder import HOLDER
 
 __all__ = ["build_parser", "config_markdown", "main"]
 
@@ -49,13 +51,33 @@ def config_markdown() -> str:
     return project.flags_markdown()
 
 
+class _WarningLine(logging.Handler):
+    """The library's warnings (``logging.getLogger("stylize")``) as ``stylize: warning: ...`` lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = " ".join(record.getMessage().split())
+            print(f"stylize: {record.levelname.lower()}: {message}", file=sys.stderr, flush=True)
+        except Exception:  # pragma: no cover - logging must never break the command
+            self.handleError(record)
+
+
+def _show_library_warnings() -> None:
+    logger = logging.getLogger("stylize")
+    if not any(isinstance(handler, _WarningLine) for handler in logger.handlers):
+        logger.addHandler(_WarningLine(logging.WARNING))
+    logger.setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _show_library_warnings()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except StylizeError as err:  # a value an option's kind refuses: the same line as from the library
         print(f"stylize: error: {err}", file=sys.stderr)
         return 1
+    HOLDER["command"] = f"stylize {args.command}"  # who holds an output folder's lock, for a second run
     try:
         return int(args.func(args))
     except StylizeError as err:

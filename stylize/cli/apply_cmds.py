@@ -47,15 +47,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
         config=config,
         progress=not args.quiet,
     )
-    for message in result.failed:
+    for message in result.failed:  # one line each on stderr; the count and the hint go with the summary
         print(f"stylize: error: {message}", file=sys.stderr)
     print(result.summary())
     if result.failed:
-        print(
-            f"stylize: {len(result.failed)} inputs failed (listed above); fix or remove them and rerun: "
-            "finished outputs are kept",
-            file=sys.stderr,
-        )
+        print("fix or remove the failed inputs (listed on stderr) and rerun: finished outputs are kept")
     return 1 if result.failed else 0
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from stylize.cli.options import config_of, locations, parameter, with_flags
 from stylize.config import parameter_default
-from stylize.errors import StylizeError
+from stylize.output_folder import make_folder
 
 NOTE_PARAMS = ("ceiling_steps", "ceiling_faces")  # what the notes of evaluate() may name
 
@@ -30,12 +30,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     content = args.content or parameter_default("held_out")
     folders = ([Path(args.report)] if args.report else []) + ([Path(args.json).parent] if args.json else [])
     for folder in folders:  # an unwritable destination fails now, not after minutes of scoring
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise StylizeError(
-                f"{folder}: cannot create the output folder ({err.strerror}); choose a writable one"
-            ) from err
+        make_folder(folder, param="report" if args.report and folder == Path(args.report) else "json", value="PATH")
     ceiling_faces, ceiling_steps = ceiling_settings(args)
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     scores = evaluate(

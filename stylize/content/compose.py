@@ -24,6 +24,7 @@ from stylize.content.picking import PickedFace, pick_face_parts
 from stylize.content.seeds import parse_seeds
 from stylize.files import Journal, check_out_dir
 from stylize.imageio import write_png
+from stylize.output_folder import OutputFolder
 
 MANIFEST_NAME = "manifest.jsonl"
 
@@ -106,27 +107,29 @@ def compose(
     # Pick every face first: a tree that cannot serve some seed (an empty category) fails before
     # anything is written.
     picks = [pick_face_parts(generator.tree, seed) for seed in seed_list]
-    out_path.mkdir(parents=True, exist_ok=True)
     manifest_path = out_path / MANIFEST_NAME
-    journal = Journal(manifest_path, _manifest_key)
     written: list[str] = []
     skipped: list[str] = []
-    with journal:
-        for seed, picked in tqdm(
-            zip(seed_list, picks),
-            total=len(seed_list),
-            desc="compose",
-            unit="face",
-            disable=None if progress else True,
-        ):
-            name = face_file_name(seed, armoured)
-            record = picked.manifest_record(name, armoured)
-            if journal.records.get((seed, armoured)) == record and (out_path / name).is_file():
-                skipped.append(name)
-                continue
-            write_png(out_path / name, generator.build_face_image(picked, armoured))
-            journal.append(record)
-            written.append(name)
-    # Rewrite the journal as one clean, sorted manifest (atomic: the old one stays until the new is complete).
-    journal.rewrite()
+    with OutputFolder(out_path) as folder:  # made, locked (a second run waits), writes kept inside
+        journal = Journal(manifest_path, _manifest_key)
+        journal.quarantine()
+        with journal:
+            for seed, picked in tqdm(
+                zip(seed_list, picks),
+                total=len(seed_list),
+                desc="compose",
+                unit="face",
+                disable=None if progress else True,
+            ):
+                name = face_file_name(seed, armoured)
+                target = folder.target(name)
+                record = picked.manifest_record(name, armoured)
+                if journal.records.get((seed, armoured)) == record and target.is_file():
+                    skipped.append(name)
+                    continue
+                write_png(target, generator.build_face_image(picked, armoured))
+                journal.append(record)
+                written.append(name)
+        # Rewrite the journal as one clean, sorted manifest (atomic: the old one stays until the new is complete).
+        journal.rewrite()
     return ComposeResult(out_path, manifest_path, written, skipped, list(generator.tree.notes))

@@ -36,6 +36,7 @@ from stylize.inference.image import ApplySettings, default_batch, stylize_batch,
 from stylize.inference.model_file import StyleModel
 from stylize.inference.styles import load_mix, load_style, parse_style_names, style_dir
 from stylize.nets.device import resolve_device
+from stylize.output_folder import OutputFolder
 from stylize.values import check_setting
 
 MANIFEST_NAME = "manifest.jsonl"
@@ -178,19 +179,34 @@ def _process_chunk(tasks: Sequence[ApplyTask]) -> list[_Outcome]:
 # --- planning: which outputs each input needs --------------------------------------------------------------
 
 
-def _input_files(inputs: Sequence[str | os.PathLike[str]], out_dir: Path) -> list[tuple[Path, Path]]:
-    """Images under ``inputs``, leaving out anything inside the output folder (a rerun must not eat its output)."""
+def _input_files(
+    inputs: Sequence[str | os.PathLike[str]], out_dir: Path, problems: list[str]
+) -> list[tuple[Path, Path]]:
+    """Images under ``inputs``, leaving out anything inside the output folder (a rerun must not eat its
+    output); folders that cannot be read and names that are not files go to ``problems``."""
     out_resolved = out_dir.resolve()
     for item in inputs:
-        if Path(item).is_dir() and Path(item).resolve() == out_resolved:
+        resolved = Path(item).resolve()
+        if Path(item).is_dir() and resolved == out_resolved:
             raise StylizeError(
                 f"{out_dir}: the output folder is an input folder; choose an out_dir=DIR apart from the inputs",
                 params=("out_dir",),
             )
-    files = [(path, relative) for path, relative in find_images(inputs) if out_resolved not in path.resolve().parents]
-    if not files:
+        if Path(item).is_file() and out_resolved in resolved.parents:
+            raise StylizeError(
+                f"{item}: this input is inside the output folder {out_dir} (an earlier output?); give inputs "
+                "from outside it, or choose another out_dir=DIR",
+                params=("out_dir",),
+            )
+    files = [
+        (path, relative)
+        for path, relative in find_images(inputs, problems=problems)
+        if out_resolved not in path.resolve().parents
+    ]
+    if not files and not problems:
         raise StylizeError(
-            f"no images found in {', '.join(map(os.fspath, inputs))}; give PNG, JPEG or WebP files or folders"
+            f"no images found in {', '.join(map(os.fspath, inputs))}; give PNG, JPEG, WebP, BMP, TIFF or GIF "
+            "files or folders"
         )
     return files
 
@@ -305,7 +321,8 @@ def apply(
     out_path = Path(out_dir)
     if out_path.exists() and not out_path.is_dir():
         raise StylizeError(f"{out_path}: exists and is not a folder; choose another out_dir=DIR", params=("out_dir",))
-    files = _input_files(inputs, out_path)
+    problems: list[str] = []
+    files = _input_files(inputs, out_path, problems)
     style_folders = len(names) > 1 if style_folders is None else style_folders
     if len(names) > 1 and not style_folders:
         raise StylizeError("several styles need one subfolder each; leave style_folders on (the default)")
@@ -319,9 +336,37 @@ def apply(
                     params=("out_dir",),
                 )
 
-    manifest_path = out_path / MANIFEST_NAME
-    journal = Journal(manifest_path, _output_key, sort_keys=True)
-    result = ApplyResult(out_path, manifest_path)
+    result = ApplyResult(out_path, out_path / MANIFEST_NAME, failed=problems)
+    with OutputFolder(out_path) as folder:  # made, locked (a second run waits), writes kept inside
+        for targets in plan.values():
+            for _, target in targets:
+                folder.target(target)
+        # Read the manifest only now, under the lock: a run that held the folder before us is finished.
+        journal = Journal(result.manifest, _output_key, sort_keys=True)
+        journal.quarantine()
+        tasks = _pending_tasks(plan, journal, models, settings, out_path, result)
+        try:
+            if tasks:
+                _run_all(
+                    tasks, journal, sources, models, settings, torch_device, workers, batch, out_path, result, progress
+                )
+        finally:
+            # One clean, sorted manifest (atomic), also after Ctrl-C: finished outputs are kept.
+            if journal.records or result.manifest.exists():
+                journal.rewrite()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _pending_tasks(
+    plan: dict[Path, list[tuple[str, str]]],
+    journal: Journal[str],
+    models: dict[str, StyleModel],
+    settings: ApplySettings,
+    out_path: Path,
+    result: ApplyResult,
+) -> list[ApplyTask]:
+    """The inputs with outputs still to make (changed input, model or settings, missing or altered output)."""
     settings_record = settings.record()
     tasks: list[ApplyTask] = []
     for path, targets in plan.items():
@@ -333,42 +378,42 @@ def apply(
         pending = []
         for style, target in targets:
             if _up_to_date(
-                journal.records.get(target),
-                input_sha,
-                models[style].weights_sha256,
-                settings_record,
-                out_path / target,
+                journal.records.get(target), input_sha, models[style].weights_sha256, settings_record, out_path / target
             ):
                 result.skipped.append(out_path / target)
             else:
                 pending.append((style, target))
         if pending:
             tasks.append(ApplyTask(path, tuple(pending)))
+    return tasks
 
-    if tasks:
-        out_path.mkdir(parents=True, exist_ok=True)
-        outputs_total = sum(len(task.outputs) for task in tasks)
-        try:
-            with (
-                journal,
-                tqdm(
-                    total=outputs_total, desc=f"apply {','.join(names)}", unit="img", disable=None if progress else True
-                ) as bar,
-            ):
-                for outcome in _run_tasks(tasks, sources, models, settings, torch_device, workers, batch, out_path):
-                    if outcome.error:
-                        result.failed.append(outcome.error)
-                        bar.set_postfix(failed=len(result.failed))
-                    for record in outcome.records:
-                        journal.append(record)
-                        result.written.append(out_path / record["output"])
-                    bar.update(len(outcome.records))
-        finally:
-            # One clean, sorted manifest (atomic), also after Ctrl-C: finished outputs are kept.
-            if manifest_path.exists():
-                journal.rewrite()
-    result.seconds = time.perf_counter() - started
-    return result
+
+def _run_all(
+    tasks: list[ApplyTask],
+    journal: Journal[str],
+    sources: dict[str, list[tuple[str, float]]],
+    models: dict[str, StyleModel],
+    settings: ApplySettings,
+    device: torch.device,
+    workers: int,
+    batch: int,
+    out_path: Path,
+    result: ApplyResult,
+    progress: bool,
+) -> None:
+    """Make every pending output, appending each record to the manifest as it is finished."""
+    names = sorted({style for task in tasks for style, _ in task.outputs})
+    outputs_total = sum(len(task.outputs) for task in tasks)
+    bar = tqdm(total=outputs_total, desc=f"apply {','.join(names)}", unit="img", disable=None if progress else True)
+    with journal, bar:
+        for outcome in _run_tasks(tasks, sources, models, settings, device, workers, batch, out_path):
+            if outcome.error:
+                result.failed.append(outcome.error)
+                bar.set_postfix(failed=len(result.failed))
+            for record in outcome.records:
+                journal.append(record)
+                result.written.append(out_path / record["output"])
+            bar.update(len(outcome.records))
 
 
 def _run_tasks(

@@ -46,6 +46,7 @@ from stylize.inference.model_file import (
     StyleModel,
     read_weights,
 )
+from stylize.output_folder import make_folder
 
 KIND = "reference"
 NEUTRAL_SEEDS = "100000-100007"  # bundled sample faces whose mean style vector is the neutral one
@@ -141,7 +142,7 @@ def make_style(
     images = read_references(paths)
     vector = torch.from_numpy(style_vector(images))[None]
     neutral = torch.from_numpy(neutral_vector())
-    directory.mkdir(parents=True, exist_ok=True)
+    make_folder(directory, param="styles_dir")
     records = copy_references(paths, directory / "refs")
     weights = _weights_bytes(vector, neutral)
     metadata = {

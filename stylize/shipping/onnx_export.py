@@ -49,6 +49,7 @@ from stylize.inference.arbitrary import VECTOR_SIZE, ReferenceNet
 from stylize.inference.image import to_tensor, to_uint8
 from stylize.inference.model_file import StyleModel, reference_files
 from stylize.nets.transformer import PaddedNet, padding_for
+from stylize.output_folder import make_folder
 
 FORMAT = "stylize-onnx/1"
 OPSET = 13
@@ -588,6 +589,9 @@ def export_onnx(
         raise StylizeError(f"{path}: is a folder; give a file name like {path / (model.name + '.onnx')}")
     if path.exists() and not overwrite:
         raise StylizeError(f"{path}: already exists; pass overwrite=True to replace it", params=("overwrite",))
+    if path.is_symlink():
+        raise StylizeError(f"{path}: is a symbolic link; give the path of a plain file to write")
+    make_folder(path.parent, param="out", value="FILE")  # before the work: a folder that cannot be made is one line
     reference = isinstance(model.network, ReferenceNet)
     metadata = reference_metadata(model, precision) if reference else model_metadata(model, precision)
     graph = onnx_graph(model.network, precision=precision, metadata=metadata)
@@ -613,7 +617,6 @@ def export_onnx(
         checks.append(
             check_opencv(data, images[:shown], expected[:shown], precision, weights[:shown] if weights else None)
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, data)
     return ExportResult(path, len(data), precision, checks, metadata)
 

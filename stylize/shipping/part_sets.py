@@ -48,6 +48,7 @@ from the original tree: Gram style loss and content loss of both, and their pixe
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import math
@@ -86,6 +87,7 @@ from stylize.inference.image import ApplySettings, default_batch, stylize_batch
 from stylize.inference.model_file import StyleModel
 from stylize.inference.styles import load_style
 from stylize.nets.device import resolve_device
+from stylize.output_folder import sibling_lock
 from stylize.values import COUNT, check_setting
 
 MANIFEST_NAME = "export_parts.json"
@@ -516,6 +518,17 @@ def _first_difference(old: dict[str, Any], new: dict[str, Any], out_dir: Path) -
     return None
 
 
+def _remove_stale_builds(out_dir: Path) -> None:
+    """Remove the hidden build and old-tree folders a killed export left beside ``out_dir`` (the caller holds
+    the folder's lock, so no live run owns them)."""
+    if not out_dir.parent.is_dir():
+        return
+    for prefix in (f".{out_dir.name}.export-", f".{out_dir.name}.old-"):
+        for stale in out_dir.parent.glob(f"{glob.escape(prefix)}*"):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+
+
 def _swap_into_place(built: Path, out_dir: Path) -> None:
     """Rename the finished tree onto ``out_dir`` (an empty folder is replaced; an old export is removed)."""
     old = None
@@ -561,106 +574,108 @@ def export_parts(
     generator = FaceGenerator.load(root, unreadable=config.parts.unreadable)
     out_path = Path(out_dir)
     check_out_dir(out_path, root, may_hold_tree=False)
-    model = load_style(style, styles_dir, config)
-    torch_device = resolve_device(device)
-    batch = batch if batch is not None else default_batch(torch_device)
-    check_setting("batch", batch, COUNT)
+    with sibling_lock(out_path):  # one run at a time; a killed run's build folder is removed
+        _remove_stale_builds(out_path)
+        model = load_style(style, styles_dir, config)
+        torch_device = resolve_device(device)
+        batch = batch if batch is not None else default_batch(torch_device)
+        check_setting("batch", batch, COUNT)
 
-    folders, files = _tree_files(root)
-    manifest: dict[str, Any] = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "method_version": METHOD_VERSION,
-        "stylize_version": __version__,
-        "style": model.name,
-        "model_sha256": model.weights_sha256,
-        "settings": settings.record(),
-        "contexts": contexts,
-        "context_seed": seed,
-        "unreadable": config.parts.unreadable,
-        "source": os.fspath(root.resolve()),
-        "source_fingerprint": tree_fingerprint(root, files),
-    }
-    result = ExportPartsResult(out_path, out_path / MANIFEST_NAME, model.name, contexts)
-    if out_path.is_dir() and any(out_path.iterdir()):
-        old = _read_manifest(out_path)
-        if old is None:
-            raise StylizeError(
-                f"{out_path}: folder is not empty and was not made by export-parts; choose a new or empty out_dir=DIR",
-                params=("out_dir",),
-            )
-        difference = _first_difference(old, manifest, out_path)
-        if difference is None:
-            result.up_to_date = True
-            result.stylized = list(old.get("stylized", []))
-            result.copied = list(old.get("copied", []))
-            result.context_faces = int(old.get("context_faces", 0))
-            result.cut_faces = int(old.get("cut_faces", 0))
-            result.seconds = time.perf_counter() - started
-            return result
-        if not overwrite:
-            raise StylizeError(
-                f"{out_path}: holds a part set made from other inputs ({difference}); pass overwrite=True "
-                "to replace it, or choose another out_dir=DIR",
-                params=("overwrite", "out_dir"),
-            )
+        folders, files = _tree_files(root)
+        manifest: dict[str, Any] = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "method_version": METHOD_VERSION,
+            "stylize_version": __version__,
+            "style": model.name,
+            "model_sha256": model.weights_sha256,
+            "settings": settings.record(),
+            "contexts": contexts,
+            "context_seed": seed,
+            "unreadable": config.parts.unreadable,
+            "source": os.fspath(root.resolve()),
+            "source_fingerprint": tree_fingerprint(root, files),
+        }
+        result = ExportPartsResult(out_path, out_path / MANIFEST_NAME, model.name, contexts)
+        if out_path.is_dir() and any(out_path.iterdir()):
+            old = _read_manifest(out_path)
+            if old is None:
+                raise StylizeError(
+                    f"{out_path}: folder is not empty and was not made by export-parts; choose a new or empty out_dir=DIR",
+                    params=("out_dir",),
+                )
+            difference = _first_difference(old, manifest, out_path)
+            if difference is None:
+                result.up_to_date = True
+                result.stylized = list(old.get("stylized", []))
+                result.copied = list(old.get("copied", []))
+                result.context_faces = int(old.get("context_faces", 0))
+                result.cut_faces = int(old.get("cut_faces", 0))
+                result.seconds = time.perf_counter() - started
+                return result
+            if not overwrite:
+                raise StylizeError(
+                    f"{out_path}: holds a part set made from other inputs ({difference}); pass overwrite=True "
+                    "to replace it, or choose another out_dir=DIR",
+                    params=("overwrite", "out_dir"),
+                )
 
-    stylizer = network_stylizer(model, torch_device, settings)
-    rgb, work = stylize_part_set(
-        generator,
-        stylizer,
-        contexts=contexts,
-        seed=seed,
-        batch=batch,
-        progress=progress,
-        description=f"export-parts {model.name}",
-    )
-    states: dict[str, _PartState] = work["states"]
-
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    built = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.export-", dir=out_path.parent))
-    try:
-        os.chmod(built, new_mode(folder=True))
-        for folder in folders:
-            (built / folder).mkdir(parents=True, exist_ok=True)
-        outputs: dict[str, str] = {}
-        for relpath in files:
-            if relpath in rgb:
-                state = states[relpath]
-                data = encode_png(rgb[relpath], state.alpha)
-                result.stylized.append(relpath)
-            else:
-                data = (root / relpath).read_bytes()
-                result.copied.append(relpath)
-            atomic_write_bytes(built / relpath, data)
-            outputs[relpath] = sha256_bytes(data)
-        result.context_faces, result.cut_faces = work["context_faces"], work["cut_faces"]
-        result.notes = list(work["notes"]) + list(generator.tree.notes)
-        result.seconds = time.perf_counter() - started
-        manifest.update(
-            {
-                "context_faces": result.context_faces,
-                "cut_faces": result.cut_faces,
-                "isolated_faces": work["isolated_faces"],
-                "min_contexts": work["min_contexts"],
-                "seconds": round(result.seconds, 1),
-                "device": str(torch_device),
-                "stylized": result.stylized,
-                "copied": result.copied,
-                "notes": result.notes,
-                "files": outputs,
-            }
+        stylizer = network_stylizer(model, torch_device, settings)
+        rgb, work = stylize_part_set(
+            generator,
+            stylizer,
+            contexts=contexts,
+            seed=seed,
+            batch=batch,
+            progress=progress,
+            description=f"export-parts {model.name}",
         )
-        atomic_write_text(built / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
-        _swap_into_place(built, out_path)
-    except OSError as err:
-        raise StylizeError(
-            f"{out_path}: cannot write the part set ({err.strerror}); check free space and permissions"
-        ) from err
-    finally:
-        if built.exists():
-            shutil.rmtree(built, ignore_errors=True)
-    return result
+        states: dict[str, _PartState] = work["states"]
+
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        built = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.export-", dir=out_path.parent))
+        try:
+            os.chmod(built, new_mode(folder=True))
+            for folder in folders:
+                (built / folder).mkdir(parents=True, exist_ok=True)
+            outputs: dict[str, str] = {}
+            for relpath in files:
+                if relpath in rgb:
+                    state = states[relpath]
+                    data = encode_png(rgb[relpath], state.alpha)
+                    result.stylized.append(relpath)
+                else:
+                    data = (root / relpath).read_bytes()
+                    result.copied.append(relpath)
+                atomic_write_bytes(built / relpath, data)
+                outputs[relpath] = sha256_bytes(data)
+            result.context_faces, result.cut_faces = work["context_faces"], work["cut_faces"]
+            result.notes = list(work["notes"]) + list(generator.tree.notes)
+            result.seconds = time.perf_counter() - started
+            manifest.update(
+                {
+                    "context_faces": result.context_faces,
+                    "cut_faces": result.cut_faces,
+                    "isolated_faces": work["isolated_faces"],
+                    "min_contexts": work["min_contexts"],
+                    "seconds": round(result.seconds, 1),
+                    "device": str(torch_device),
+                    "stylized": result.stylized,
+                    "copied": result.copied,
+                    "notes": result.notes,
+                    "files": outputs,
+                }
+            )
+            atomic_write_text(built / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+            _swap_into_place(built, out_path)
+        except OSError as err:
+            raise StylizeError(
+                f"{out_path}: cannot write the part set ({err.strerror}); check free space and permissions"
+            ) from err
+        finally:
+            if built.exists():
+                shutil.rmtree(built, ignore_errors=True)
+        return result
 
 
 def _seam_mask(generator: FaceGenerator, layers: Sequence[tuple[Part, int, int]]) -> np.ndarray:

@@ -4,6 +4,7 @@ a killed run resumes to the same bytes, and the controls do what they say."""
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
 import subprocess
 import sys
@@ -288,3 +289,26 @@ def test_cli_reports_bad_inputs_and_bad_controls_in_one_line(tmp_path, tiny_styl
         assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
         if message:
             assert message in bad.stderr
+
+
+def test_what_apply_cannot_use_is_named_not_skipped(tmp_path, tiny_styles, capsys):
+    """Issue 16 item 10: a FIFO in a folder fails that input (exit 1) while the rest is stylized; a
+    file inside --out given as input is named as such, not "no images found"."""
+    from stylize.cli import main
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.fromarray(_gradient(30, 30, 1)).save(inputs / "a.png")
+    Image.fromarray(_gradient(30, 30, 2)).save(inputs / "b.gif")
+    os.mkfifo(inputs / "c.png")
+    out = tmp_path / "out"
+    common = ["--style", "inky", "--styles-dir", str(tiny_styles), "--device", "cpu", "-q"]
+    assert main(["apply", str(inputs), "--out", str(out), *common]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == [
+        f"stylize: error: {inputs / 'c.png'}: not a regular file (a FIFO, socket or device?); it was not used"
+    ]
+    assert sorted(p.name for p in out.glob("*.png")) == ["a.png", "b.png"]
+    assert main(["apply", str(out / "a.png"), "--out", str(out), *common]) == 1
+    err = capsys.readouterr().err
+    assert "this input is inside the output folder" in err and len(err.splitlines()) == 1

@@ -1,0 +1,200 @@
+"""The output folder of a run: made with a clear error, held under one lock, written only inside.
+
+Every command that writes a folder of results (``apply``, ``compose``, ``export-parts``, ``preview``)
+goes through :class:`OutputFolder`:
+
+* **made** with :func:`make_folder`: a folder that cannot be made (below a file, on a read-only
+  mount, under ``/proc``) is one ``StylizeError`` naming it, not a traceback;
+* **locked**: one run at a time per folder. ``.stylize.lock`` inside it is held with ``flock`` for the
+  run and records who holds it (command, process id, start time); a second run on the same folder
+  logs who holds it and waits for it to finish, then reads the folder afresh, so two runs never
+  lose each other's manifest records. The lock file is removed when the run ends (a killed run's
+  lock is released by the kernel and its file reused by the next run);
+* **contained**: :meth:`OutputFolder.target` refuses a relative path that leaves the folder or
+  passes through a symbolic link (a linked sub-folder or a linked manifest would send writes
+  elsewhere), and the manifest is opened with ``O_NOFOLLOW``.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import logging
+import os
+import time
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+
+from stylize.errors import StylizeError
+
+LOCK_NAME = ".stylize.lock"
+
+log = logging.getLogger("stylize")
+
+
+def make_folder(path: Path, *, param: str = "out_dir", value: str = "DIR") -> None:
+    """``mkdir -p path``, with every failure as one line naming the folder and the fix (``param=value``)."""
+    if path.is_symlink() and not path.exists():
+        raise StylizeError(
+            f"{path}: is a broken symbolic link; remove it or choose another {param}={value}", params=(param,)
+        )
+    if path.exists() and not path.is_dir():
+        raise StylizeError(f"{path}: exists and is not a folder; choose another {param}={value}", params=(param,))
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        if err.errno == errno.ENOTDIR or (err.errno == errno.EEXIST and not path.is_dir()):
+            reason = "a part of the path is a file"
+        raise StylizeError(
+            f"{path}: cannot make this folder ({reason}); choose a writable {param}={value}", params=(param,)
+        ) from err
+
+
+def check_inside(root: Path, relative: str | os.PathLike[str], *, param: str = "out_dir") -> Path:
+    """``root / relative``, refused when ``relative`` leaves ``root`` (absolute, ``..``) or when a folder on
+    the way (``root`` itself excepted: the user named it) or the file itself is a symbolic link."""
+    parts = PurePosixPath(os.fspath(relative).replace(os.sep, "/")).parts
+    if not parts or PurePosixPath(os.fspath(relative)).is_absolute() or any(p in ("..", ".", "") for p in parts):
+        raise StylizeError(f"{relative}: not a plain path inside the output folder {root}")
+    path = root
+    for index, part in enumerate(parts):
+        path = path / part
+        if path.is_symlink():
+            kind = "file" if index == len(parts) - 1 else "sub-folder"
+            raise StylizeError(
+                f"{path}: this {kind} of the output folder is a symbolic link, and stylize never writes through "
+                f"links out of {param}=DIR; remove the link or choose another {param}=DIR",
+                params=(param,),
+            )
+    return path
+
+
+def open_append_nofollow(path: Path) -> int:
+    """A file descriptor appending to ``path`` (made 0666 & ~umask if absent), refusing a symbolic link."""
+    try:
+        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise StylizeError(
+                f"{path}: is a symbolic link, and stylize never writes through links; remove it and rerun"
+            ) from err
+        raise StylizeError(f"{path}: cannot write ({err.strerror}); check free space and permissions") from err
+
+
+HOLDER = {"command": "stylize (Python API)"}  # the CLI names its command here, for the lock's record
+
+
+def _holder_line() -> str:
+    return json.dumps({"pid": os.getpid(), "command": HOLDER["command"], "started": time.strftime("%H:%M:%S")})
+
+
+def _describe_holder(fd: int) -> str:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
+        return f"{info['command']} (process {int(info['pid'])}, started {info['started']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another stylize run"
+
+
+class FolderLock:
+    """``with FolderLock(lock_path, folder):`` holds ``lock_path`` (``flock``) for one run on ``folder``,
+    logging who holds it and waiting when another run does; the file is removed on release."""
+
+    def __init__(self, lock_path: Path, folder: Path, *, param: str = "out_dir") -> None:
+        self.lock_path = lock_path
+        self.folder = folder
+        self.param = param
+        self._fd: int | None = None
+
+    def __enter__(self) -> FolderLock:
+        self._fd = self._acquire()
+        return self
+
+    def _open(self) -> int:
+        try:
+            return os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise StylizeError(
+                    f"{self.lock_path}: is a symbolic link; remove it and rerun", params=(self.param,)
+                ) from err
+            raise StylizeError(
+                f"{self.lock_path.parent}: cannot write there ({err.strerror}); choose a writable {self.param}=DIR",
+                params=(self.param,),
+            ) from err
+
+    def _acquire(self) -> int:
+        waited = False
+        while True:
+            fd = self._open()
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    if not waited:
+                        log.warning("%s is in use by %s; waiting for it to finish", self.folder, _describe_holder(fd))
+                        waited = True
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                # The holder before us may have removed the file after we opened it: hold the file
+                # that is at the path now.
+                try:
+                    current = os.stat(self.lock_path, follow_symlinks=False)
+                except FileNotFoundError:
+                    os.close(fd)
+                    continue
+                mine = os.fstat(fd)
+                if (current.st_dev, current.st_ino) != (mine.st_dev, mine.st_ino):
+                    os.close(fd)
+                    continue
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, _holder_line().encode("utf-8"), 0)
+                return fd
+            except BaseException:
+                os.close(fd)
+                raise
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            os.unlink(self.lock_path)  # while still held: a waiter then retries on a fresh file
+        except OSError:
+            pass
+        os.close(fd)
+
+
+class OutputFolder:
+    """An output folder held for one run: ``with OutputFolder(path) as folder:`` makes it and takes its
+    lock (waiting for another run to finish), and ``folder.target(rel)`` gives checked paths inside."""
+
+    def __init__(self, path: str | os.PathLike[str], *, param: str = "out_dir") -> None:
+        self.path = Path(path)
+        self.param = param
+        self._lock: FolderLock | None = None
+
+    def target(self, relative: str | os.PathLike[str]) -> Path:
+        return check_inside(self.path, relative, param=self.param)
+
+    def __enter__(self) -> OutputFolder:
+        make_folder(self.path, param=self.param)
+        self._lock = FolderLock(self.path / LOCK_NAME, self.path, param=self.param).__enter__()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.__exit__(kind, value, traceback)
+
+
+def sibling_lock(folder: Path, *, param: str = "out_dir") -> FolderLock:
+    """The lock of a folder that is replaced whole by a rename (``export-parts``): ``.NAME.lock`` beside it,
+    its parent made first."""
+    make_folder(folder.parent, param=param)
+    return FolderLock(folder.parent / f".{folder.name}.lock", folder, param=param)

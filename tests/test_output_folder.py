@@ -1,0 +1,263 @@
+"""The output-folder mechanism (stylize/output_folder.py, files.Journal): folders that cannot be made,
+links inside the output folder, one lock per folder, damaged manifest lines, leftovers of killed runs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stylize.errors import StylizeError
+from stylize.files import Journal, read_journal_lines
+from stylize.output_folder import LOCK_NAME, FolderLock, OutputFolder, check_inside, make_folder
+
+
+def _portrait(path: Path, seed: int, size: int = 48) -> Path:
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def _tree_state(root: Path, skip: Path | None = None) -> dict[str, bytes]:
+    state = {}
+    for folder, subfolders, names in os.walk(root):
+        if skip is not None and Path(folder) == skip:
+            subfolders[:] = []
+            continue
+        for name in names:
+            path = Path(folder) / name
+            state[os.fspath(path)] = path.read_bytes() if not path.is_symlink() else os.readlink(path).encode()
+    return state
+
+
+# --- folders that cannot be made ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["below_a_file", "proc"])
+def test_a_folder_that_cannot_be_made_is_one_line(tmp_path, where):
+    if where == "below_a_file":
+        (tmp_path / "some_file.png").write_bytes(b"x")
+        target = tmp_path / "some_file.png" / "sub"
+    else:
+        target = Path("/proc/stylize-test-x/y")
+    with pytest.raises(StylizeError, match="cannot make this folder") as caught:
+        make_folder(target)
+    assert str(target) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_compose_and_apply_into_an_impossible_folder_are_one_line(tmp_path, capsys):
+    from stylize.cli import main
+
+    face = _portrait(tmp_path / "face.png", 1)
+    (tmp_path / "some_file.png").write_bytes(b"x")
+    for argv in (
+        ["compose", "--seeds", "0-1", "--out", "/proc/x", "-q"],
+        ["apply", "--style", "pencil-nano", str(face), "--out", str(tmp_path / "some_file.png" / "sub"), "-q"],
+        ["export", "--style", "pencil-nano", "--out", str(tmp_path / "some_file.png" / "x.onnx"), "-q"],
+        ["export-parts", "--style", "pencil-nano", "--out", str(tmp_path / "some_file.png" / "parts"), "-q"],
+    ):
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and err.startswith("stylize: error:"), (argv, err)
+        assert "Traceback" not in err
+
+
+# --- links -------------------------------------------------------------------------------------------------
+
+
+def test_check_inside_refuses_links_and_escapes(tmp_path):
+    out = tmp_path / "out"
+    (tmp_path / "outside").mkdir()
+    out.mkdir()
+    (out / "linked").symlink_to(tmp_path / "outside")
+    assert check_inside(out, "a/b.png") == out / "a" / "b.png"
+    for bad in ("../x.png", "/etc/x.png", "a/../../x.png", ""):
+        with pytest.raises(StylizeError, match="not a plain path"):
+            check_inside(out, bad)
+    with pytest.raises(StylizeError, match="sub-folder of the output folder is a symbolic link"):
+        check_inside(out, "linked/x.png")
+
+
+def test_apply_never_writes_through_links_in_the_output_folder(tmp_path):
+    from stylize.inference.bulk import apply
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "notes.txt").write_text("keep me\n")
+    inputs = tmp_path / "in"
+    _portrait(inputs / "sub" / "a.png", 1)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.jsonl").symlink_to(outside / "notes.txt")
+    before = _tree_state(outside)
+    with pytest.raises(StylizeError, match="symbolic link"):
+        apply("pencil-nano", [inputs], out, device="cpu", progress=False)
+    (out / "manifest.jsonl").unlink()
+    (out / "sub").symlink_to(outside)
+    with pytest.raises(StylizeError, match="sub-folder of the output folder is a symbolic link"):
+        apply("pencil-nano", [inputs], out, device="cpu", progress=False)
+    assert _tree_state(outside) == before
+    assert not (out / LOCK_NAME).exists()
+
+
+# --- the lock ----------------------------------------------------------------------------------------------
+
+
+def test_a_second_holder_waits_and_says_who_holds_the_folder(tmp_path, caplog):
+    out = tmp_path / "out"
+    order: list[str] = []
+    with OutputFolder(out):
+        holder = json.loads((out / LOCK_NAME).read_text())
+        assert holder["pid"] == os.getpid()
+
+        def second() -> None:
+            with OutputFolder(out):
+                order.append("second")
+
+        thread = threading.Thread(target=second)
+        with caplog.at_level(logging.WARNING, logger="stylize"):
+            thread.start()
+            time.sleep(0.5)
+            order.append("first done")
+    thread.join(10)
+    assert order == ["first done", "second"]
+    assert any(
+        "is in use by" in record.getMessage() and str(os.getpid()) in record.getMessage() for record in caplog.records
+    )
+    assert not (out / LOCK_NAME).exists()
+
+
+def test_the_lock_of_a_killed_holder_is_free(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    code = (
+        "import sys, time; from pathlib import Path; from stylize.output_folder import OutputFolder\n"
+        "with OutputFolder(Path(sys.argv[1])): print('held', flush=True); time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "held"
+        child.kill()
+        child.wait(10)
+        assert (out / LOCK_NAME).exists()  # the file stays, the lock does not
+        with FolderLock(out / LOCK_NAME, out):
+            pass
+        assert not (out / LOCK_NAME).exists()
+    finally:
+        child.kill()
+
+
+@pytest.mark.slow
+def test_two_apply_runs_on_one_folder_lose_no_record(tmp_path):
+    """Issue 16 item 4: two runs with different inputs into one --out: all 40 records and outputs kept."""
+    out = tmp_path / "out"
+    runs = []
+    for run in ("a", "b"):
+        folder = tmp_path / f"in_{run}"
+        for index in range(20):
+            _portrait(folder / f"{run}{index:02d}.png", hash((run, index)) % 1000, size=32)
+        runs.append(
+            [
+                sys.executable,
+                "-m",
+                "stylize",
+                "apply",
+                "--style",
+                "pencil-nano",
+                str(folder),
+                "--out",
+                str(out),
+                "-q",
+                "--device",
+                "cpu",
+            ]
+        )
+    children = [subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for argv in runs]
+    for child in children:
+        _, err = child.communicate(timeout=600)
+        assert child.returncode == 0, err
+        assert "Traceback" not in err
+    records, damaged = read_journal_lines(out / "manifest.jsonl", lambda record: record["output"])
+    assert len(records) == 40 and damaged == []
+    assert sorted(path.name for path in out.glob("*.png")) == sorted(records)
+    assert not (out / LOCK_NAME).exists()
+
+
+# --- damaged manifests -------------------------------------------------------------------------------------
+
+
+def test_damaged_manifest_lines_are_set_aside_and_the_rest_kept(tmp_path, caplog):
+    path = tmp_path / "manifest.jsonl"
+    good = {"output": "a.png", "x": 1}
+    deep = "[" * 100_000 + "]" * 100_000
+    path.write_text(
+        json.dumps(good)
+        + "\n"
+        + deep
+        + "\n"
+        + "1" * 5000
+        + "\n"
+        + '["a list"]\n'
+        + '{"no": "key"}\n'
+        + '{"output": "torn'
+    )
+    journal = Journal(path, lambda record: record["output"])
+    assert journal.records == {"a.png": good}
+    assert len(journal.damaged) == 4
+    with caplog.at_level(logging.WARNING, logger="stylize"):
+        journal.quarantine()
+    assert "4 damaged line(s) moved to manifest.jsonl.damaged" in caplog.text
+    assert (tmp_path / "manifest.jsonl.damaged").read_text().splitlines()[0] == deep
+    journal.rewrite()
+    again = Journal(path, lambda record: record["output"])
+    assert again.records == {"a.png": good} and again.damaged == []
+
+
+def test_compose_runs_past_a_deeply_nested_manifest_line(tmp_path, capsys):
+    """Issue 16 item 6: one deeply nested line in manifest.jsonl blocked every rerun."""
+    from stylize.cli import main
+
+    out = tmp_path / "faces"
+    assert main(["compose", "--seeds", "0-1", "--out", str(out), "-q"]) == 0
+    with open(out / "manifest.jsonl", "a") as stream:
+        stream.write("[" * 50_000 + "]" * 50_000 + "\n")
+    capsys.readouterr()
+    assert main(["compose", "--seeds", "0-1", "--out", str(out), "-q"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("stylize: warning:") and len(captured.err.splitlines()) == 1
+    assert "composed 0 faces, 2 already up to date" in captured.out
+    assert main(["compose", "--seeds", "0-1", "--out", str(out), "-q"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_an_overlong_manifest_line_is_cut_not_read_whole(tmp_path):
+    path = tmp_path / "manifest.jsonl"
+    path.write_bytes(b'{"output": "' + b"x" * (3 << 20) + b'"}\n{"output": "b.png"}\n')
+    records, damaged = read_journal_lines(path, lambda record: record["output"])
+    assert list(records) == ["b.png"] and len(damaged) == 1 and damaged[0].endswith("(line too long, cut)")
+
+
+# --- export-parts leftovers --------------------------------------------------------------------------------
+
+
+def test_export_parts_removes_a_killed_runs_build_folder(tmp_path):
+    from stylize.shipping.part_sets import export_parts
+
+    out = tmp_path / "parts"
+    stale = tmp_path / ".parts.export-abc123"
+    (stale / "species_0").mkdir(parents=True)
+    (stale / "species_0" / "half.png").write_bytes(b"half")
+    (tmp_path / ".parts.lock").write_text("{}")  # a killed run's lock file (its lock died with it)
+    export_parts("pencil-nano", out, contexts=0, device="cpu", progress=False)
+    assert not stale.exists() and not (tmp_path / ".parts.lock").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["parts"]
