@@ -348,7 +348,11 @@ def apply(
         try:
             if tasks:
                 _run_all(
-                    tasks, journal, sources, models, settings, torch_device, workers, batch, out_path, result, progress
+                    tasks,
+                    journal,
+                    _Run(sources, models, settings, torch_device, workers, batch, out_path),
+                    result,
+                    progress,
                 )
         finally:
             # One clean, sorted manifest (atomic), also after Ctrl-C: finished outputs are kept.
@@ -388,69 +392,62 @@ def _pending_tasks(
     return tasks
 
 
-def _run_all(
-    tasks: list[ApplyTask],
-    journal: Journal[str],
-    sources: dict[str, list[tuple[str, float]]],
-    models: dict[str, StyleModel],
-    settings: ApplySettings,
-    device: torch.device,
-    workers: int,
-    batch: int,
-    out_path: Path,
-    result: ApplyResult,
-    progress: bool,
-) -> None:
+@dataclass(frozen=True)
+class _Run:
+    """How the pending outputs are made: the styles (loaded, and where pool workers load them from),
+    the settings, the device, the pool and batch sizes, and the output folder."""
+
+    sources: dict[str, list[tuple[str, float]]]
+    models: dict[str, StyleModel]
+    settings: ApplySettings
+    device: torch.device
+    workers: int
+    batch: int
+    out_dir: Path
+
+
+def _run_all(tasks: list[ApplyTask], journal: Journal[str], run: _Run, result: ApplyResult, progress: bool) -> None:
     """Make every pending output, appending each record to the manifest as it is finished."""
     names = sorted({style for task in tasks for style, _ in task.outputs})
     outputs_total = sum(len(task.outputs) for task in tasks)
     bar = tqdm(total=outputs_total, desc=f"apply {','.join(names)}", unit="img", disable=None if progress else True)
     with journal, bar:
-        for outcome in _run_tasks(tasks, sources, models, settings, device, workers, batch, out_path):
+        for outcome in _run_tasks(tasks, run):
             if outcome.error:
                 result.failed.append(outcome.error)
                 bar.set_postfix(failed=len(result.failed))
             for record in outcome.records:
                 journal.append(record)
-                result.written.append(out_path / record["output"])
+                result.written.append(run.out_dir / record["output"])
             bar.update(len(outcome.records))
 
 
-def _run_tasks(
-    tasks: list[ApplyTask],
-    sources: dict[str, list[tuple[str, float]]],
-    models: dict[str, StyleModel],
-    settings: ApplySettings,
-    device: torch.device,
-    workers: int,
-    batch: int,
-    out_dir: Path,
-) -> Iterable[_Outcome]:
+def _run_tasks(tasks: list[ApplyTask], run: _Run) -> Iterable[_Outcome]:
     global _WORKER
-    if workers == 1:
+    if run.workers == 1:
         _WORKER = _Worker(
-            {n: m.network.to(device) for n, m in models.items()},
-            {n: m.weights_sha256 for n, m in models.items()},
-            settings,
-            device,
-            out_dir,
+            {n: m.network.to(run.device) for n, m in run.models.items()},
+            {n: m.weights_sha256 for n, m in run.models.items()},
+            run.settings,
+            run.device,
+            run.out_dir,
         )
         try:
-            for chunk in _chunks(tasks, batch):
+            for chunk in _chunks(tasks, run.batch):
                 yield from _process_chunk(chunk)
         finally:
             _WORKER = None
         return
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = max(1, (os.cpu_count() or 1) // run.workers)
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch threads
     executor = ProcessPoolExecutor(
-        max_workers=workers,
+        max_workers=run.workers,
         mp_context=context,
         initializer=_init_pool_worker,
-        initargs=(sources, settings, threads, os.fspath(out_dir)),
+        initargs=(run.sources, run.settings, threads, os.fspath(run.out_dir)),
     )
     try:
-        for outcomes in executor.map(_process_chunk, _chunks(tasks, batch)):
+        for outcomes in executor.map(_process_chunk, _chunks(tasks, run.batch)):
             yield from outcomes
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
