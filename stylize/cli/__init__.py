@@ -8,7 +8,9 @@ content), :mod:`~stylize.cli.train` (train, train-base, distill, train-report),
 config key or a library parameter are made from the schema (:mod:`~stylize.cli.options`).
 
 A ``StylizeError`` becomes one line on stderr (its parameters written as this command's flags) and
-exit status 1; Ctrl-C exits 130 with a hint that rerunning resumes.
+exit status 1; a usage error (unknown option, bad choice, missing argument) is one line too, ``stylize
+apply: error: ... (see stylize apply --help)``, with exit status 2; Ctrl-C exits 130 with a hint that
+rerunning resumes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from stylize import __version__
 from stylize.cli import apply_cmds, content, evaluate, project, ship, train
@@ -25,13 +28,23 @@ from stylize.cli.options import as_flags
 from stylize.errors import StylizeError
 from stylize.output_folder import HOLDER
 
-__all__ = ["build_parser", "config_markdown", "main"]
+__all__ = ["OneLineParser", "build_parser", "config_markdown", "main"]
 
 _GROUPS = (content, train, apply_cmds, ship, evaluate, project)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line on stderr (no usage block) and exit status 2. The
+    sub-commands' parsers are of this class too (``add_subparsers`` makes its parsers of the class of the
+    parser it is called on)."""
+
+    def error(self, message: str) -> NoReturn:
+        line = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {line} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="stylize",
         description="Neural style transfer post-processing for Pioneer's face portraits.",
     )
@@ -73,7 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _show_library_warnings()
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # refused by the command's own parser, so the line names the command and its --help
+            getattr(args, "command_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
     except StylizeError as err:  # a value an option's kind refuses: the same line as from the library
         print(f"stylize: error: {err}", file=sys.stderr)
         return 1

@@ -86,3 +86,30 @@ def test_run_composes_the_configured_faces(tmp_path):
     assert "compose: 4 faces written" in done.stdout
     assert "bad.png" in done.stdout and done.returncode == 1
     assert len(list((tmp_path / "result/faces").glob("*.png"))) == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        ([], "stylize: error: the following arguments are required: COMMAND (see stylize --help)"),
+        (["nosuch"], "stylize: error: argument COMMAND: invalid choice: 'nosuch' "),
+        (
+            ["apply", "--style"],
+            "stylize apply: error: argument --style: expected one argument (see stylize apply --help)",
+        ),
+        (
+            ["apply", "a.png", "--frob"],
+            "stylize apply: error: unrecognized arguments: --frob (see stylize apply --help)",
+        ),
+        (
+            ["compose", "--armoured=yes"],
+            "stylize compose: error: argument --armoured: ignored explicit argument 'yes' ",
+        ),
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_2(args, line, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and captured.err.startswith(line), captured.err
