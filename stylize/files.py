@@ -11,20 +11,18 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import logging
 import math
 import os
-import stat
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from stylize.errors import StylizeError
 from stylize.imageio import atomic_write_text
-from stylize.output_folder import open_append_nofollow
+from stylize.output_folder import open_append_nofollow, open_regular
 
 log = logging.getLogger("stylize")
 
@@ -215,18 +213,8 @@ def read_journal_lines(path: Path, key: Callable[[dict[str, Any]], K]) -> tuple[
     damaged: list[str] = []
     if not os.path.lexists(path):
         return records, damaged
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError as err:
-        if err.errno == errno.ELOOP:
-            raise StylizeError(
-                f"{path}: is a symbolic link, and stylize never reads or writes a manifest through links; "
-                "remove it and rerun"
-            ) from err
-        raise StylizeError(f"{path}: cannot read ({err.strerror}); check its permissions") from err
+    fd = open_regular(path, os.O_RDONLY, what="read")
     with os.fdopen(fd, "rb") as stream:
-        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
-            raise StylizeError(f"{path}: is not a regular file; remove it and rerun")
         while raw := stream.readline(MAX_RECORD_CHARS + 1):
             if not raw.endswith(b"\n"):
                 if len(raw) <= MAX_RECORD_CHARS:

@@ -22,6 +22,7 @@ import fcntl
 import json
 import logging
 import os
+import stat
 import time
 from pathlib import Path, PurePosixPath
 from types import TracebackType
@@ -71,16 +72,30 @@ def check_inside(root: Path, relative: str | os.PathLike[str], *, param: str = "
     return path
 
 
-def open_append_nofollow(path: Path) -> int:
-    """A file descriptor appending to ``path`` (made 0666 & ~umask if absent), refusing a symbolic link."""
+def open_regular(path: Path, flags: int, *, what: str = "write") -> int:
+    """A file descriptor of ``path`` opened with ``flags`` (plus no-follow, non-blocking), refusing a symbolic
+    link, a folder, a FIFO or a device with one line naming it: a manifest must be a plain file."""
     try:
-        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
     except OSError as err:
         if err.errno == errno.ELOOP:
             raise StylizeError(
-                f"{path}: is a symbolic link, and stylize never writes through links; remove it and rerun"
+                f"{path}: is a symbolic link, and stylize never reads or writes its records through links; remove "
+                "it and rerun"
             ) from err
-        raise StylizeError(f"{path}: cannot write ({err.strerror}); check free space and permissions") from err
+        if err.errno in (errno.EISDIR, errno.ENXIO):
+            raise StylizeError(f"{path}: is not a regular file (a folder or a FIFO?); remove it and rerun") from err
+        raise StylizeError(f"{path}: cannot {what} ({err.strerror}); check free space and permissions") from err
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise StylizeError(f"{path}: is not a regular file (a folder, FIFO or device); remove it and rerun")
+    os.set_blocking(fd, True)
+    return fd
+
+
+def open_append_nofollow(path: Path) -> int:
+    """A file descriptor appending to ``path`` (made 0666 & ~umask if absent); see :func:`open_regular`."""
+    return open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
 
 
 HOLDER = {"command": "stylize (Python API)"}  # the CLI names its command here, for the lock's record
@@ -121,7 +136,8 @@ class FolderLock:
                     f"{self.lock_path}: is a symbolic link; remove it and rerun", params=(self.param,)
                 ) from err
             raise StylizeError(
-                f"{self.lock_path.parent}: cannot write there ({err.strerror}); choose a writable {self.param}=DIR",
+                f"{self.folder}: cannot write there ({err.strerror} in {self.lock_path.parent}); choose a writable "
+                f"{self.param}=DIR",
                 params=(self.param,),
             ) from err
 

@@ -24,7 +24,7 @@ from typing import NoReturn
 
 from stylize import __version__
 from stylize.cli import apply_cmds, content, evaluate, project, ship, train
-from stylize.cli.options import as_flags
+from stylize.cli.options import as_flags, path_type
 from stylize.errors import StylizeError
 from stylize.output_folder import HOLDER
 
@@ -50,7 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"stylize {__version__}")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="FILE", help="pipeline config (default: ./pipeline.toml if present)")
+    common.add_argument(
+        "--config",
+        type=path_type("--config"),
+        metavar="FILE",
+        help="pipeline config (default: ./pipeline.toml if present)",
+    )
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for group in _GROUPS:

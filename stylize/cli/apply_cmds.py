@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from stylize.cli.options import config_of, controls, locations, parameter
+from stylize.cli.options import config_of, controls, locations, parameter, path_type
 from stylize.errors import StylizeError
 
 
@@ -108,7 +108,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="one network mixing zero-training styles (weights normalised); outputs go to a folder named after the mix",
     )
     apply_parser.add_argument(
-        "--out", dest="out_dir", metavar="DIR", help="output folder (default [output] dir/stylized/STYLE)"
+        "--out",
+        dest="out_dir",
+        type=path_type("--out"),
+        metavar="DIR",
+        help="output folder (default [output] dir/stylized/STYLE)",
     )
     controls(apply_parser)
     parameter(apply_parser, "workers")
@@ -139,7 +143,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--content", nargs="+", metavar="SOURCE", help="compose:0-15 and/or folders (default compose:[content] seeds)"
     )
     preview_parser.add_argument(
-        "--out", dest="out_dir", metavar="DIR", help="output folder (default [output] dir/preview)"
+        "--out",
+        dest="out_dir",
+        type=path_type("--out"),
+        metavar="DIR",
+        help="output folder (default [output] dir/preview)",
     )
     parameter(preview_parser, "limit")
     controls(preview_parser)

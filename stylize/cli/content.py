@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from stylize.cli.options import config_of, setting
+from stylize.cli.options import config_of, path_type, setting
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
@@ -96,7 +96,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     setting(compose_parser, "content", "seeds", metavar="SPEC")
     setting(compose_parser, "content", "armoured", help="armour instead of clothes, accessory and hair")
     compose_parser.add_argument(
-        "--out", dest="out_dir", metavar="DIR", help="output folder (default: [output] dir/faces)"
+        "--out",
+        dest="out_dir",
+        type=path_type("--out"),
+        metavar="DIR",
+        help="output folder (default: [output] dir/faces)",
     )
     compose_parser.set_defaults(func=cmd_compose, command_parser=compose_parser)
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from stylize.cli.options import config_of, locations, parameter, with_flags
+from stylize.cli.options import config_of, locations, parameter, path_type, with_flags
 from stylize.config import parameter_default
 from stylize.output_folder import make_folder
 
@@ -81,8 +81,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         metavar="SOURCE",
         help=f"portraits to score on (default {' '.join(parameter_default('held_out'))}: faces no training uses)",
     )
-    eval_parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
-    eval_parser.add_argument("--report", metavar="DIR", help="write report.md, eval.json and PNG plots there")
+    eval_parser.add_argument("--json", type=path_type("--json"), metavar="FILE", help="also write the figures as JSON")
+    eval_parser.add_argument(
+        "--report", type=path_type("--report"), metavar="DIR", help="write report.md, eval.json and PNG plots there"
+    )
     eval_parser.add_argument(
         "--ceiling",
         action="store_true",

@@ -39,6 +39,19 @@ def kind_type(kind: Kind, flag: str) -> Callable[[str], Any]:
     return parse
 
 
+def path_type(flag: str) -> Callable[[str], str]:
+    """An argparse ``type`` for a file or folder option: an empty word (``--out "$UNSET"``) is refused as
+    one line instead of meaning "not given"."""
+
+    def parse(word: str) -> str:
+        if not word.strip():
+            raise SettingError(f"{flag} {word!r} is not allowed; give a file or folder path")
+        return word
+
+    parse.__name__ = "path"
+    return parse
+
+
 def _add(
     parser: argparse.ArgumentParser,
     ident: str,

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stylize.cli.options import config_of, controls, kind_type, locations, parameter, setting
+from stylize.cli.options import config_of, controls, kind_type, locations, parameter, path_type, setting
 from stylize.config import WORKERS
 from stylize.errors import StylizeError
 from stylize.nets.archs import ARCH_NAMES
@@ -229,7 +229,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     export_parser.add_argument("--int8", action="store_true", help="8-bit conv weights (ONNX Runtime; not OpenCV 4.6)")
     export_parser.add_argument(
-        "--out", metavar="FILE", help="output .onnx file (default [output] dir/export/STYLE.onnx)"
+        "--out",
+        type=path_type("--out"),
+        metavar="FILE",
+        help="output .onnx file (default [output] dir/export/STYLE.onnx)",
     )
     export_parser.add_argument("--no-check", action="store_true", help="skip the round-trip check against PyTorch")
     export_parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
@@ -249,7 +252,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     parts_export_parser.add_argument("--style", required=True, help="style name or folder")
     setting(parts_export_parser, "parts", "root", dest="parts", metavar="DIR")
     parts_export_parser.add_argument(
-        "--out", dest="out_dir", metavar="DIR", help="output tree (default [output] dir/parts/STYLE)"
+        "--out",
+        dest="out_dir",
+        type=path_type("--out"),
+        metavar="DIR",
+        help="output tree (default [output] dir/parts/STYLE)",
     )
     parameter(parts_export_parser, "contexts", metavar="K")
     parts_export_parser.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
@@ -287,7 +294,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="skip the column of the C++ example (stylize/assets/cpp, built with the system OpenCV)",
     )
     bench_parser.add_argument(
-        "--cpp-build", default="build/cpp", metavar="DIR", help="where the C++ example is built (default build/cpp)"
+        "--cpp-build",
+        default="build/cpp",
+        type=path_type("--cpp-build"),
+        metavar="DIR",
+        help="where the C++ example is built (default build/cpp)",
     )
     bench_parser.add_argument("--threads", nargs="+", type=kind_type(COUNT, "--threads"), default=[1, 2], metavar="N")
     bench_parser.add_argument(
@@ -323,6 +334,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     bench_parser.add_argument(
         "--no-preview", action="store_true", help="with --zero-training: skip the end-to-end preview timing"
     )
-    bench_parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    bench_parser.add_argument("--json", type=path_type("--json"), metavar="FILE", help="also write the figures as JSON")
     locations(bench_parser, device=False)
     bench_parser.set_defaults(func=cmd_bench, command_parser=bench_parser)

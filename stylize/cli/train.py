@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from stylize.cli.options import config_of, given, kind_type, locations, parameter, setting
+from stylize.cli.options import config_of, given, kind_type, locations, parameter, path_type, setting
 from stylize.config import PipelineConfig
 from stylize.values import COUNT, POSITIVE
 
@@ -277,8 +277,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     parameter(report_parser, "held_out", nargs="+", metavar="SOURCE")
     _content(report_parser)
-    report_parser.add_argument("--json", metavar="FILE")
-    report_parser.add_argument("--work-dir", metavar="DIR", help="where the trained styles go (default: a temp folder)")
+    report_parser.add_argument("--json", type=path_type("--json"), metavar="FILE")
+    report_parser.add_argument(
+        "--work-dir",
+        type=path_type("--work-dir"),
+        metavar="DIR",
+        help="where the trained styles go (default: a temp folder)",
+    )
     for key in ("arch", *_STYLE_KEYS):
         setting(report_parser, "train", key)
     _learning_rate(report_parser, "train")

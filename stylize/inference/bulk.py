@@ -338,9 +338,13 @@ def apply(
 
     result = ApplyResult(out_path, out_path / MANIFEST_NAME, failed=problems)
     with OutputFolder(out_path) as folder:  # made, locked (a second run waits), writes kept inside
-        for targets in plan.values():
-            for _, target in targets:
-                folder.target(target)
+        for path, targets in list(plan.items()):
+            try:
+                for _, target in targets:
+                    folder.target(target)
+            except StylizeError as err:  # this input's output would go through a link: it fails alone
+                result.failed.append(str(err))
+                del plan[path]
         # Read the manifest only now, under the lock: a run that held the folder before us is finished.
         journal = Journal(result.manifest, _output_key, sort_keys=True)
         journal.quarantine()

@@ -10,8 +10,8 @@ the working folder, and checks, whatever the case:
 1. the exit status is the expected one (0; 1 for a user error; 2 for a usage error);
 2. no ``Traceback`` on stdout or stderr and no exception escaping ``stylize.cli.main``; a non-zero exit
    prints ONE ``stylize: error:`` (or ``stylize CMD: error:``) line naming the fault (``fault``): apply and
-   content, which go on past a bad input, print one such line per bad input (``errors``) and may end
-   with their one summary line (:data:`SUMMARY_LINES`); exit 0 prints nothing but ``note:`` lines, or one
+   content, which go on past a bad input, print one such line per bad input (``errors``), and content
+   may end with its one summary line (:data:`SUMMARY_LINES`: its stdout may hold ``--json``); exit 0 prints nothing but ``note:`` lines, or one
    warning line naming the fault when the case allows (``warning="may"``) or requires it (``"must"``);
 3. the inputs (``inputs``, and the bundled styles and part tree) are unchanged: SHA-256, mode, mtime;
 4. nothing is written outside the output folders (``outs``): everything under ``tmp`` outside them,
@@ -54,10 +54,7 @@ AS_ROOT = "runs as root, which ignores file modes: a permission-denied case cann
 
 ERROR_LINE = re.compile(r"^stylize(?: [a-z][a-z-]*)?: error: \S")
 # The one line after the error lines of commands that go on past a bad input (apply, content).
-SUMMARY_LINES = (
-    re.compile(r"^stylize: \d+ inputs failed \(listed above\)"),
-    re.compile(r"^\d+ portraits readable, \d+ failed$"),
-)
+SUMMARY_LINES = (re.compile(r"^\d+ portraits readable, \d+ failed$"),)  # `content` (stdout may hold --json)
 NOTE_LINE = re.compile(r"^note: ")
 HALF_MADE = re.compile(r"\.tmp$|^\..*(build|tmp|\.export-|\.old-)|(^|\.)lock(file)?$|^\.?lock\b", re.IGNORECASE)
 HASH_LIMIT = 64 << 20  # bigger (sparse) files are compared by size and mtime only
