@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import save as save_safetensors_bytes
 
 from stylize.config import PipelineConfig, default_config
-from stylize.errors import StylizeError
+from stylize.errors import StylizeError, cut, shown
 from stylize.files import sha256_bytes
 from stylize.imageio import atomic_write_bytes, atomic_write_text, read_image
 from stylize.inference.arbitrary import (
@@ -46,6 +46,7 @@ from stylize.inference.model_file import (
     StyleModel,
     read_weights,
 )
+from stylize.values import WEIGHT, BadValue
 
 KIND = "reference"
 NEUTRAL_SEEDS = "100000-100007"  # bundled sample faces whose mean style vector is the neutral one
@@ -216,31 +217,36 @@ def load_reference_style(folder: Path, metadata: dict[str, Any], name: str) -> S
 
 
 def parse_mix(spec: str) -> list[tuple[str, float]]:
-    """``"pencil:0.7,ink:0.3"`` -> [("pencil", 0.7), ("ink", 0.3)]; a name without weight counts 1."""
+    """``"pencil:0.7,ink:0.3"`` -> [("pencil", 0.7), ("ink", 0.3)]; a name without weight counts 1.
+
+    Each weight is a number from 0 to 1000000 (:data:`stylize.values.WEIGHT`, checked like every
+    number a user gives: ASCII digits, finite)."""
     items: list[tuple[str, float]] = []
     for part in (p.strip() for p in spec.split(",")):
         if not part:
             continue
         name, _, weight_text = part.rpartition(":") if ":" in part else (part, "", "1")
         try:
-            weight = float(weight_text)
-        except ValueError:
+            weight = WEIGHT.parse(weight_text)
+        except BadValue as err:
             raise StylizeError(
-                f"mix {spec!r}: weight {weight_text!r} of {name!r} is not a number; write NAME:WEIGHT,NAME:WEIGHT "
-                "(e.g. pencil:0.7,ink_wash:0.3)",
+                f"mix {shown(spec)}: weight {shown(weight_text)} of {shown(name)} is not allowed; {err}, as in "
+                "pencil:0.7,ink_wash:0.3",
                 params=("mix",),
             ) from None
         if not name:
-            raise StylizeError(f"mix {spec!r}: a style name is missing before ':{weight_text}'", params=("mix",))
-        if not np.isfinite(weight) or weight < 0:
-            raise StylizeError(f"mix {spec!r}: weight of {name!r} must be a finite number >= 0", params=("mix",))
+            raise StylizeError(
+                f"mix {shown(spec)}: a style name is missing before ':{cut(weight_text)}'", params=("mix",)
+            )
         items.append((name, weight))
     if len(items) < 2 or len({n for n, _ in items}) != len(items):
         raise StylizeError(
-            f"mix {spec!r}: name two or more different styles, e.g. pencil:0.7,ink_wash:0.3", params=("mix",)
+            f"mix {shown(spec)}: name two or more different styles, e.g. pencil:0.7,ink_wash:0.3", params=("mix",)
         )
     if sum(w for _, w in items) <= 0:
-        raise StylizeError(f"mix {spec!r}: the weights are all 0; give at least one a positive weight", params=("mix",))
+        raise StylizeError(
+            f"mix {shown(spec)}: the weights are all 0; give at least one a positive weight", params=("mix",)
+        )
     return items
 
 

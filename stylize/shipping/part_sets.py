@@ -65,7 +65,7 @@ import torch
 from tqdm import tqdm
 
 from stylize import __version__
-from stylize.config import CONTEXTS, PipelineConfig, default_config, parameter_default
+from stylize.config import APPLY_BATCH, CONTEXTS, PipelineConfig, default_config, parameter_default
 from stylize.content.composite import (
     ARMOURED_LAYERS,
     FACE_HEIGHT,
@@ -86,7 +86,7 @@ from stylize.inference.image import ApplySettings, default_batch, stylize_batch
 from stylize.inference.model_file import StyleModel
 from stylize.inference.styles import load_style
 from stylize.nets.device import resolve_device
-from stylize.values import COUNT, check_setting
+from stylize.values import check_setting
 
 MANIFEST_NAME = "export_parts.json"
 FORMAT = "stylize-part-set"
@@ -564,7 +564,7 @@ def export_parts(
     model = load_style(style, styles_dir, config)
     torch_device = resolve_device(device)
     batch = batch if batch is not None else default_batch(torch_device)
-    check_setting("batch", batch, COUNT)
+    check_setting("batch", batch, APPLY_BATCH)
 
     folders, files = _tree_files(root)
     manifest: dict[str, Any] = {
