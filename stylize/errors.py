@@ -48,7 +48,8 @@ def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
     number of digits (``repr`` of an ``int`` of more than 4300 digits raises, and 5000 digits would
     swamp the line anyway)."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
-        return f"a number of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+        digits = int(math.log10(abs(value))) + 1  # the float logarithm may round up at 99...9
+        return f"a number of {digits - 1 if abs(value) < 10 ** (digits - 1) else digits} digits"
     try:
         text = repr(value)
     except ValueError:  # a huge int inside a list or dict
