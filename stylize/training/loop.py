@@ -235,24 +235,32 @@ def prepare_output(directory: Path, resume: bool, overwrite: bool) -> None:
     checkpoint (a run killed before its first one, a torn or damaged one) counts as nothing: it is
     removed and the run starts over, so the two refusals never send the user back and forth."""
     checkpoint_dir = directory / CHECKPOINT_DIR
+    finished = (directory / METADATA_NAME).exists()
+    whole = resumable(checkpoint_dir)
     if resume:
-        if not resumable(checkpoint_dir):
-            what = (
-                f"no {CHECKPOINT_DIR}/"
-                if not checkpoint_dir.exists()
-                else f"{CHECKPOINT_DIR}/ holds no whole checkpoint"
-            )
+        if whole:
+            return
+        what = (
+            f"no {CHECKPOINT_DIR}/" if not checkpoint_dir.exists() else f"{CHECKPOINT_DIR}/ holds no whole checkpoint"
+        )
+        if finished:  # without resume it would be refused as an existing style: say the way out at once
             raise StylizeError(
-                f"{directory}: nothing to resume ({what}); start without resume=True", params=("resume",)
-            )
-        return
-    if (directory / METADATA_NAME).exists() or resumable(checkpoint_dir):
-        if not overwrite:
-            raise StylizeError(
-                f"{directory}: a style (or an interrupted training) is already there; pass resume=True to continue "
-                "it, overwrite=True to replace it, or choose another name=NAME",
+                f"{directory}: nothing to resume ({what}; the style there is finished); pass overwrite=True "
+                "without resume=True to train it again, or choose another name=NAME",
                 params=("resume", "overwrite", "name"),
             )
+        raise StylizeError(f"{directory}: nothing to resume ({what}); start without resume=True", params=("resume",))
+    if whole and not overwrite:
+        raise StylizeError(
+            f"{directory}: an interrupted training is already there; pass resume=True to continue it, "
+            "overwrite=True to replace it, or choose another name=NAME",
+            params=("resume", "overwrite", "name"),
+        )
+    if finished and not overwrite:
+        raise StylizeError(
+            f"{directory}: a style is already there; pass overwrite=True to replace it, or choose another name=NAME",
+            params=("overwrite", "name"),
+        )
     if checkpoint_dir.is_symlink() or checkpoint_dir.is_file():
         checkpoint_dir.unlink()
     shutil.rmtree(checkpoint_dir, ignore_errors=True)

@@ -62,11 +62,24 @@ def test_a_whole_checkpoint_resumes(tmp_path):
     _checkpoint(tmp_path / CHECKPOINT_DIR)
     assert resumable(tmp_path / CHECKPOINT_DIR)
     prepare_output(tmp_path, resume=True, overwrite=False)
-    with pytest.raises(StylizeError, match="already there; pass resume=True to continue it, overwrite=True"):
+    with pytest.raises(StylizeError, match="an interrupted training is already there; pass resume=True to continue"):
         prepare_output(tmp_path, resume=False, overwrite=False)
     assert load_checkpoint(tmp_path / CHECKPOINT_DIR, *_fresh(), {"a": 1})["step"] == 3
     with pytest.raises(StylizeError, match=r"other settings \(a, b differ\); rerun with the same settings"):
         load_checkpoint(tmp_path / CHECKPOINT_DIR, *_fresh(), {"a": 2, "b": 0})
+
+
+def test_a_finished_style_points_to_overwrite_from_both_sides(tmp_path):
+    """No checkpoint beside a finished style: --resume must not send the user to the run without it
+    (which refuses the existing style) but say --overwrite at once."""
+    (tmp_path / METADATA_NAME).write_text("{}")
+    with pytest.raises(StylizeError, match="nothing to resume .*the style there is finished.*overwrite=True") as info:
+        prepare_output(tmp_path, resume=True, overwrite=False)
+    assert info.value.params == ("resume", "overwrite", "name")
+    with pytest.raises(StylizeError, match="a style is already there; pass overwrite=True") as info:
+        prepare_output(tmp_path, resume=False, overwrite=False)
+    assert "resume" not in str(info.value)
+    prepare_output(tmp_path, resume=False, overwrite=True)
 
 
 def _damage(checkpoint: Path, how: str) -> None:
