@@ -323,11 +323,11 @@ def test_a_library_error_reaches_the_user_as_flags(tmp_path, capsys):
     (folder / "model.json").write_text("{}")
     with pytest.raises(StylizeError) as info:
         prepare_output(folder, resume=False, overwrite=False)
-    assert "pass resume=True" in str(info.value) and "--" not in str(info.value)
+    assert "pass overwrite=True" in str(info.value) and "--" not in str(info.value)
     code = main(["train", "--name", "taken", "--refs", "r.png", "--styles-dir", str(tmp_path / "styles"), "-q"])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1
-    assert "pass --resume to continue it, --overwrite to replace it, or choose another --name NAME" in err
+    assert "a style is already there; pass --overwrite to replace it, or choose another --name NAME" in err
 
 
 ALLOWED_FLAGS = {"--force-reinstall", "--build"}  # pip's and cmake's, in install hints
