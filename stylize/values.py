@@ -3,8 +3,10 @@ settings of the library's functions, so a value is refused the same way wherever
 
 A kind turns a value (from TOML or Python: :meth:`Kind.check`) or a command-line word
 (:meth:`Kind.parse`) into the value in force, or raises :class:`BadValue` whose text says what to
-use instead (``use a finite number > 0``). Numbers are never NaN or infinite; whole numbers are
-never bools or floats. Torch-free, like the config.
+use instead (``use a finite number > 0``). Numbers are never NaN or infinite, and every number a run
+sizes work or memory by has an upper bound; whole numbers are never bools or floats. A command-line
+number is ASCII digits (no ``٣``) of at most :data:`MAX_WORD_CHARS` characters. Torch-free, like the
+config.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from stylize.errors import SettingError
+from stylize.errors import SettingError, shown
 
 INT64_MAX = 2**63 - 1  # the largest seed torch, numpy and JSON readers all take
+MAX_WORD_CHARS = 100  # a command-line number longer than this is no number a setting takes
 
 
 class BadValue(ValueError):
@@ -46,6 +49,15 @@ class Kind:
         return self.check(word)
 
 
+def _number_word(word: str, fix: str) -> str:
+    """``word`` stripped, refused unless it is short ASCII (``int`` and ``float`` also take other
+    scripts' digits, ``٣``, and a 5000-digit word is refused here before it is converted)."""
+    word = word.strip()
+    if not word or not word.isascii() or len(word) > MAX_WORD_CHARS:
+        raise BadValue(fix)
+    return word
+
+
 def _number(value: float) -> str:
     """A bound as people write it: 4 not 4.0, 0.125, 1e-06."""
     return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(value)
@@ -63,6 +75,8 @@ class Int(Kind):
     @property
     def fix(self) -> str:
         if self.multiple is not None:
+            if self.maximum is not None:
+                return f"use a multiple of {self.multiple} from {self.minimum} to {self.maximum}"
             return f"use a multiple of {self.multiple}, at least {self.minimum}"
         if self.maximum is None:
             return f"use a whole number >= {self.minimum}"
@@ -79,7 +93,7 @@ class Int(Kind):
 
     def parse(self, word: str) -> int:
         try:
-            value = int(word.strip())
+            value = int(_number_word(word, self.fix))
         except ValueError:
             raise BadValue(self.fix) from None
         return self.check(value)
@@ -101,6 +115,8 @@ class Float(Kind):
             return f"use a number from {_number(self.minimum)} to {_number(self.maximum)}"
         if self.above is not None and self.below is not None:
             return f"use a number above {_number(self.above)} and below {_number(self.below)}"
+        if self.above is not None and self.maximum is not None:
+            return f"use a number above {_number(self.above)} and at most {_number(self.maximum)}"
         if self.maximum is None and self.below is None:
             if self.minimum is not None:
                 return f"use a finite number >= {_number(self.minimum)}"
@@ -124,11 +140,11 @@ class Float(Kind):
             or (self.below is not None and number >= self.below)
         ):
             raise BadValue(self.fix)
-        return number
+        return number + 0.0  # -0.0 as 0.0
 
     def parse(self, word: str) -> float:
         try:
-            value = float(word.strip())
+            value = float(_number_word(word, self.fix))
         except ValueError:
             raise BadValue(self.fix) from None
         return self.check(value)
@@ -203,14 +219,21 @@ def check_setting(name: str, value: Any, kind: Kind, *, what: str = "") -> Any:
         return kind.check(value)
     except BadValue as err:
         prefix = f"{what} " if what else ""
-        raise SettingError(f"{prefix}{name}={value!r} is not allowed; {err}", params=(name,)) from None
+        raise SettingError(f"{prefix}{name}={shown(value)} is not allowed; {err}", params=(name,)) from None
 
 
-# The kinds several settings share.
+# The kinds several settings share. Each has an upper bound: a run never sizes its work or memory by
+# a number it cannot hold (a budget of 1e308 minutes is inf seconds; a batch of 10**20 is no tensor).
+MAX_COUNT = 1_000_000_000
+MAX_MINUTES = 10_080.0  # a week, the most one training budget may be (resumed sessions together)
 SEED = Int(0, INT64_MAX)
-COUNT = Int(1)  # steps, batch, portraits: one or more
-COUNT_OR_ZERO = Int(0)
-POSITIVE = Float(above=0)  # budgets in minutes or seconds
-WEIGHT = Float(minimum=0)  # loss weights (0: the term is off)
+COUNT = Int(1, MAX_COUNT)  # steps, iterations, runs: one or more
+COUNT_OR_ZERO = Int(0, MAX_COUNT)
+BATCH = Int(1, 256)  # portraits a training step holds
+FACES = Int(1, 10_000)  # portraits a run holds in memory at once (the teacher's, a preview's)
+FACES_OR_ZERO = Int(0, 10_000)
+MINUTES = Float(above=0, maximum=MAX_MINUTES)  # wall-clock budgets
+SECONDS = Float(above=0, maximum=3600.0)
+WEIGHT = Float(minimum=0, maximum=1e6)  # loss weights (0: the term is off; they are normalised, ~0.1..1000)
 LEARNING_RATE = Float(above=0, below=1)
-CROP_SIZE = Int(32, multiple=4)  # training crops: the networks work at 1/4 resolution
+CROP_SIZE = Int(32, 1024, multiple=4)  # training crops: the networks work at 1/4 resolution

@@ -1,8 +1,14 @@
+import json
+import math
+import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import BUNDLED_PARTS, REPO_ROOT
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from stylize import ConfigError, load_config, parse_config, values
 from stylize.config import PARAMETERS, SCHEMA, SECTIONS, default, default_config, describe_schema
@@ -231,7 +237,7 @@ def test_bad_numbers_are_refused_by_the_settings_alike(section, key, text):
 
 
 def test_kinds_refuse_the_same_values_from_words_and_from_values():
-    for kind in (values.POSITIVE, values.WEIGHT, values.LEARNING_RATE, values.CROP_SIZE, values.COUNT, values.SEED):
+    for kind in (values.MINUTES, values.WEIGHT, values.LEARNING_RATE, values.CROP_SIZE, values.COUNT, values.SEED):
         for word in ("0", "-1", "inf", "-inf", "nan", "1e400", str(2**63), "x", ""):
             try:
                 parsed = kind.parse(word)
@@ -256,3 +262,162 @@ def test_the_architecture_names_are_the_network_registry():
     assert tuple(ARCHITECTURES) == ARCH_NAMES
     for section in ("train", "base", "distill"):
         assert SCHEMA[section]["arch"].kind.choices == ARCH_NAMES
+
+
+# --- hostile files (issue 16) and properties -------------------------------------------------------------
+
+CONFIG_PROPERTY = settings(max_examples=300, deadline=None, derandomize=True, database=None)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[run]\nseed = " + "9" * 5000, r"holds a number thousands of digits long"),
+        (
+            "[run]\nseed = " + "9" * 4000,
+            r"\[run\] seed = a number of 4000 digits is not allowed; use a whole number",
+        ),
+        ("[run]\nseed = " + "[" * 5000 + "]" * 5000, "nested too deeply"),
+        ("[train]\ncontent = " + "{a = " * 3000 + "1" + "}" * 3000, "nested too deeply"),
+        (
+            "[train]\nminutes = 1e308",
+            r"\[train\] minutes = 1e\+308 is not allowed; use a number above 0 and at most 10080",
+        ),
+        ("[train]\nminutes = inf", r"\[train\] minutes = inf is not allowed"),
+        (
+            "[train]\nbatch = 99999999999999999999",
+            r"\[train\] batch = 99999999999999999999 is not allowed; use a whole number from 1 to 256",
+        ),
+        ("[train]\nsize = 4096", "use a multiple of 4 from 32 to 1024"),
+        ("[train]\nstyle_weight = 1e300", "use a number from 0 to 1000000"),
+        ('[content]\nseeds = "' + "9" * 5000 + '"', r"\(5000 characters\) is out of range"),
+        ("[" + "x" * 5000 + "]", r"\(5000 characters\)\]; allowed:"),
+        ("[run]\n" + "k" * 5000 + " = 1", r"\(5000 characters\); allowed:"),
+        (
+            '[styles]\nuse = ["' + "a" * 5000 + '"]',
+            r"\(5004 characters\) is not allowed; style names .* \(at most 100\)",
+        ),
+    ],
+    ids=lambda value: value[:24],
+)
+def test_huge_numbers_deep_nesting_and_long_names_are_one_short_config_error(text, message):
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="pipeline.toml")
+    assert re.search(message, str(info.value)) and "\n" not in str(info.value) and len(str(info.value)) < 400, str(
+        info.value
+    )
+
+
+def _toml(value: Any) -> str:
+    """``value`` written as a TOML value (inline tables for dicts)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return (
+            "nan"
+            if math.isnan(value)
+            else "inf"
+            if value == math.inf
+            else "-inf"
+            if value == -math.inf
+            else repr(value)
+        )
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    return "{" + ", ".join(f"{json.dumps(key)} = {_toml(item)}" for key, item in value.items()) + "}"
+
+
+TOML_LEAVES = (
+    st.booleans()
+    | st.integers()
+    | st.integers(-(2**70), 2**70)
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(["compose:0-3", "compose:1-" + "9" * 30, "bundled:facegen", "~", "", "cpu", "tiny", "relu1_1"])
+)
+TOML_VALUES = st.recursive(
+    TOML_LEAVES,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+KNOWN_KEYS = [(section, key) for section, keys in SCHEMA.items() for key in keys]
+
+
+def _outcome(text: str) -> str:
+    try:
+        parse_config(text, source="pipeline.toml")
+    except ConfigError as err:
+        assert "\n" not in str(err) and len(str(err)) < 600, str(err)
+        return "refused"
+    return "parsed"
+
+
+@CONFIG_PROPERTY
+@given(st.text(max_size=80))
+def test_any_text_parses_or_is_one_config_error(text):
+    _outcome(text)
+
+
+@CONFIG_PROPERTY
+@given(
+    st.dictionaries(
+        st.sampled_from(list(SCHEMA)) | st.text(max_size=6),
+        st.dictionaries(
+            st.sampled_from(sorted({key for _, key in KNOWN_KEYS})) | st.text(max_size=6), TOML_VALUES, max_size=3
+        )
+        | TOML_VALUES,
+        max_size=3,
+    )
+)
+def test_any_toml_document_of_known_and_unknown_keys_parses_or_is_one_config_error(document):
+    lines = []
+    for section, table in document.items():
+        if isinstance(table, dict):
+            lines.append(f"[{json.dumps(section)}]")
+            lines += [f"{json.dumps(key)} = {_toml(value)}" for key, value in table.items()]
+        else:
+            lines.insert(0, f"{json.dumps(section)} = {_toml(table)}")
+    event(_outcome("\n".join(lines) + "\n"))
+
+
+def _near_default(place: tuple[str, str]) -> st.SearchStrategy[Any]:
+    """Values for one key: arbitrary ones, its default, and numbers and names near what it takes."""
+    default_value = SCHEMA[place[0]][place[1]].default
+    return st.tuples(
+        st.just(place),
+        TOML_VALUES
+        | st.just(default_value)
+        | st.integers(-2, 2000)
+        | st.floats(-1, 20)
+        | st.sampled_from([*ARCH_NAMES, "1-3", "0", 2**63, 10080.0, 10080.5, 1e6, 1e6 + 1, 1024, 1028, 256, 257]),
+    )
+
+
+@CONFIG_PROPERTY
+@given(st.sampled_from(KNOWN_KEYS).flatmap(_near_default))
+def test_a_known_key_takes_exactly_the_values_its_kind_allows(case):
+    place, value = case
+    """One key of the schema with an arbitrary value: the file refuses it (one ConfigError line) when
+    its kind does, and takes it when its kind does (the references table also checks each entry)."""
+    section, key = place
+    text = f"[{section}]\n{key} = {_toml(value)}\n"
+    try:
+        expected = tomllib.loads(text)[section][key]
+    except tomllib.TOMLDecodeError:  # e.g. a lone surrogate in a string
+        assert _outcome(text) == "refused"
+        return
+    try:
+        SCHEMA[section][key].kind.check(expected)
+        allowed = True
+    except values.BadValue:
+        allowed = False
+    outcome = _outcome(text)
+    event(outcome)
+    if not allowed:
+        assert outcome == "refused"
+    elif (section, key) != ("styles", "references"):
+        assert outcome == "parsed"

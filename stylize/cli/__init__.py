@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -31,6 +32,11 @@ from stylize.output_folder import HOLDER
 __all__ = ["OneLineParser", "build_parser", "config_markdown", "main"]
 
 _GROUPS = (content, train, apply_cmds, ship, evaluate, project)
+
+# What argparse takes for a negative number (a value, not an option): also -1e5, -.5, -inf and -nan,
+# so `--minutes -inf` reaches the option's check and its one line, not "expected one argument".
+# (Python 3.11's own pattern is only -1 and -1.5; no stylize option looks like a negative number.)
+_NEGATIVE_NUMBER = re.compile(r"^-(\.?[0-9]|inf(inity)?$|nan$)", re.IGNORECASE)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -60,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for group in _GROUPS:
         group.register(sub, common)
+    for each in (parser, *sub.choices.values()):
+        each._negative_number_matcher = _NEGATIVE_NUMBER  # type: ignore[attr-defined]
     return parser
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from stylize.config import PARAMETERS, SCHEMA, Key, PipelineConfig, load_config, toml_value
-from stylize.errors import SettingError, StylizeError
+from stylize.errors import SettingError, StylizeError, shown_word
 from stylize.values import BadValue, Bool, Choice, Float, Int, Kind, Optional
 
 # "section.key" (or a parameter's name) -> {flag: [commands]}: which options set it, for docs/config.md.
@@ -32,8 +32,7 @@ def kind_type(kind: Kind, flag: str) -> Callable[[str], Any]:
         try:
             return kind.parse(word)
         except BadValue as err:
-            shown = word if word and not any(c.isspace() for c in word) else repr(word)
-            raise SettingError(f"{flag} {shown} is not allowed; {err}") from None
+            raise SettingError(f"{flag} {shown_word(word)} is not allowed; {err}") from None
 
     parse.__name__ = kind.type_name  # argparse names the type in some of its own messages
     return parse

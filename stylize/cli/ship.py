@@ -14,7 +14,9 @@ from stylize.cli.options import config_of, controls, kind_type, locations, param
 from stylize.config import WORKERS
 from stylize.errors import StylizeError
 from stylize.nets.archs import ARCH_NAMES
-from stylize.values import COUNT, COUNT_OR_ZERO, POSITIVE
+from stylize.values import COUNT, FACES_OR_ZERO, SECONDS, Int
+
+THREADS = Int(1, 1024)
 
 if TYPE_CHECKING:
     from stylize.config import PipelineConfig
@@ -300,27 +302,27 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         metavar="DIR",
         help="where the C++ example is built (default build/cpp)",
     )
-    bench_parser.add_argument("--threads", nargs="+", type=kind_type(COUNT, "--threads"), default=[1, 2], metavar="N")
+    bench_parser.add_argument("--threads", nargs="+", type=kind_type(THREADS, "--threads"), default=[1, 2], metavar="N")
     bench_parser.add_argument(
         "--min-runs", type=kind_type(COUNT, "--min-runs"), default=5, help="timed runs per figure (median; default 5)"
     )
     bench_parser.add_argument(
         "--min-seconds",
-        type=kind_type(POSITIVE, "--min-seconds"),
+        type=kind_type(SECONDS, "--min-seconds"),
         default=1.0,
         help="time each figure at least this long (default 1)",
     )
     bench_parser.add_argument("--apply-style", default="pencil", help="style for the apply throughput (default pencil)")
     bench_parser.add_argument(
         "--apply-images",
-        type=kind_type(COUNT_OR_ZERO, "--apply-images"),
+        type=kind_type(FACES_OR_ZERO, "--apply-images"),
         default=48,
         help="faces for the apply throughput (default 48; 0: skip)",
     )
     bench_parser.add_argument("--workers", nargs="+", type=kind_type(WORKERS, "--workers"), default=[1, 2], metavar="N")
     bench_parser.add_argument(
         "--kill-resume",
-        type=kind_type(COUNT_OR_ZERO, "--kill-resume"),
+        type=kind_type(FACES_OR_ZERO, "--kill-resume"),
         default=0,
         metavar="N",
         help="also kill an apply run of N faces half-way, resume it and compare the bytes",

@@ -12,7 +12,7 @@ from typing import Any
 
 from stylize.cli.options import config_of, given, kind_type, locations, parameter, path_type, setting
 from stylize.config import PipelineConfig
-from stylize.values import COUNT, POSITIVE
+from stylize.values import COUNT, MINUTES
 
 # The [train] keys `stylize train` and `train-report` override, in the order --help lists them.
 _STYLE_KEYS = (
@@ -263,7 +263,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     budgets = report_parser.add_mutually_exclusive_group()
     budgets.add_argument(
         "--minutes-list",
-        type=kind_type(POSITIVE, "--minutes-list"),
+        type=kind_type(MINUTES, "--minutes-list"),
         nargs="+",
         metavar="M",
         help="training budgets in minutes (default: [train] minutes)",

@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from stylize.config import PipelineConfig, default_config, parameter_default
+from stylize.config import PARAMETERS, PipelineConfig, default_config, parameter_default
 from stylize.content.sources import (
     ContentFailures,
     Portrait,
@@ -42,7 +42,7 @@ from stylize.inference.image import ApplySettings, stylize_rgb
 from stylize.inference.model_file import StyleModel, reference_files
 from stylize.inference.styles import load_style, parse_style_names
 from stylize.nets.device import resolve_device
-from stylize.values import COUNT, check_setting
+from stylize.values import check_setting
 
 GRID_NAME = "grid.png"
 HTML_NAME = "index.html"
@@ -147,7 +147,7 @@ def preview(
     """
     config = config or default_config()
     if limit is not None:
-        check_setting("limit", limit, COUNT)
+        check_setting("limit", limit, PARAMETERS["limit"].kind)
     check_sources(content)
     columns = _columns(styles, refs, mix, interpolate, settings, styles_dir, config)
     names = list(columns)

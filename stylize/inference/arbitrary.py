@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stylize.errors import StylizeError
+from stylize.errors import StylizeError, shown
 from stylize.files import sha256_file
 from stylize.inference.image import resize_batch
 from stylize.nets.graph_net import GraphNet, Node
@@ -246,13 +246,13 @@ class Guard:
         values: dict[str, Any] = {}
         for key in ("adaptive", "keep_palette"):
             if not isinstance(record[key], bool):
-                raise StylizeError(f"{where}: guard {key} is {record[key]!r}, not true or false; remake the style")
+                raise StylizeError(f"{where}: guard {key} is {shown(record[key])}, not true or false; remake the style")
             values[key] = record[key]
         for key, value in record.items():
             if key in values:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-                raise StylizeError(f"{where}: guard {key} is {value!r}, not a finite number; remake the style")
+                raise StylizeError(f"{where}: guard {key} is {shown(value)}, not a finite number; remake the style")
             values[key] = float(value)
         if not (
             0.25 <= values["work_scale"] <= 4 and 0 <= values["face_style"] <= 1 and 0 <= values["face_detail"] <= 1

@@ -23,8 +23,8 @@ import torch
 from safetensors.torch import save as save_safetensors_bytes
 
 from stylize.config import PipelineConfig, default_config
-from stylize.errors import StylizeError
-from stylize.files import sha256_bytes
+from stylize.errors import StylizeError, cut, shown
+from stylize.files import parse_json, sha256_bytes
 from stylize.imageio import atomic_write_bytes, atomic_write_text, read_image
 from stylize.inference.arbitrary import (
     DEFAULT_GUARD,
@@ -44,9 +44,12 @@ from stylize.inference.model_file import (
     WEIGHTS_NAME,
     ModelFileError,
     StyleModel,
+    check_weights,
     read_weights,
+    weights_path,
 )
 from stylize.output_folder import make_folder
+from stylize.values import WEIGHT, BadValue
 
 KIND = "reference"
 NEUTRAL_SEEDS = "100000-100007"  # bundled sample faces whose mean style vector is the neutral one
@@ -84,7 +87,7 @@ def neutral_vector() -> np.ndarray:
 
     path = asset_path(NEUTRAL_ASSET)
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = parse_json(path.read_text(encoding="utf-8"))
         vector = np.asarray(record["vector"], dtype=np.float32)
         if record.get("engine") == engine_record() and vector.shape == (VECTOR_SIZE,) and np.isfinite(vector).all():
             return vector
@@ -106,8 +109,9 @@ def read_references(paths: Sequence[Path]) -> list[np.ndarray]:
     return images
 
 
-def _weights_bytes(vectors: torch.Tensor, neutral: torch.Tensor) -> bytes:
+def _weights_bytes(vectors: torch.Tensor, neutral: torch.Tensor, path: Path) -> bytes:
     state = {"vectors": vectors.float().contiguous(), "neutral": neutral.float().reshape(VECTOR_SIZE).contiguous()}
+    check_weights(state, path, "the references gave no usable style vector; try other reference images")
     return save_safetensors_bytes(state, metadata={"format": f"{FORMAT}/{FORMAT_VERSION}"})
 
 
@@ -142,9 +146,9 @@ def make_style(
     images = read_references(paths)
     vector = torch.from_numpy(style_vector(images))[None]
     neutral = torch.from_numpy(neutral_vector())
+    weights = _weights_bytes(vector, neutral, directory / WEIGHTS_NAME)
     make_folder(directory, param="styles_dir")
     records = copy_references(paths, directory / "refs")
-    weights = _weights_bytes(vector, neutral)
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -185,17 +189,20 @@ def load_reference_style(folder: Path, metadata: dict[str, Any], name: str) -> S
     arch = metadata.get("architecture")
     if arch != engine_record():
         raise ModelFileError(
-            f"{meta_path}: made with engine {arch!r}, this stylize runs {engine_record()}; remake the style "
+            f"{meta_path}: made with engine {shown(arch)}, this stylize runs {engine_record()}; remake the style "
             "(stylize style, or stylize.make_style)"
         )
-    guard = Guard.from_record(metadata.get("guard"), str(meta_path))
+    try:
+        guard = Guard.from_record(metadata.get("guard"), str(meta_path))
+    except StylizeError as err:
+        raise ModelFileError(str(err)) from None
     weights_name = metadata.get("weights_file")
     if weights_name != WEIGHTS_NAME:
         raise ModelFileError(
-            f"{meta_path}: weights_file must be {WEIGHTS_NAME!r}, not {weights_name!r}; remake the style"
+            f"{meta_path}: weights_file must be {WEIGHTS_NAME!r}, not {shown(weights_name)}; remake the style"
         )
-    weights_path = folder / WEIGHTS_NAME
-    state = read_weights(weights_path, metadata, "remake")
+    path = weights_path(folder, metadata)
+    state = read_weights(path, metadata, "remake")  # float32 and finite (check_weights)
     vectors, neutral = state.get("vectors"), state.get("neutral")
     if (
         set(state) != {"vectors", "neutral"}
@@ -203,45 +210,46 @@ def load_reference_style(folder: Path, metadata: dict[str, Any], name: str) -> S
         or neutral is None
         or tuple(vectors.shape) != (1, VECTOR_SIZE)
         or tuple(neutral.shape) != (VECTOR_SIZE,)
-        or vectors.dtype != torch.float32
-        or neutral.dtype != torch.float32
     ):
         raise ModelFileError(
-            f"{weights_path}: expected float32 tensors vectors (1, {VECTOR_SIZE}) and neutral ({VECTOR_SIZE},); remake the style"
+            f"{path}: expected float32 tensors vectors (1, {VECTOR_SIZE}) and neutral ({VECTOR_SIZE},); remake the style"
         )
-    if not (torch.isfinite(vectors).all() and torch.isfinite(neutral).all()):
-        raise ModelFileError(f"{weights_path}: style vector holds NaN or infinity; remake the style")
     network = ReferenceNet(vectors, [1.0], neutral, guard, names=[name])
     network.eval()
     return StyleModel(name, network, metadata, folder)
 
 
 def parse_mix(spec: str) -> list[tuple[str, float]]:
-    """``"pencil:0.7,ink:0.3"`` -> [("pencil", 0.7), ("ink", 0.3)]; a name without weight counts 1."""
+    """``"pencil:0.7,ink:0.3"`` -> [("pencil", 0.7), ("ink", 0.3)]; a name without weight counts 1.
+
+    Each weight is a number from 0 to 1000000 (:data:`stylize.values.WEIGHT`, checked like every
+    number a user gives: ASCII digits, finite)."""
     items: list[tuple[str, float]] = []
     for part in (p.strip() for p in spec.split(",")):
         if not part:
             continue
         name, _, weight_text = part.rpartition(":") if ":" in part else (part, "", "1")
         try:
-            weight = float(weight_text)
-        except ValueError:
+            weight = WEIGHT.parse(weight_text)
+        except BadValue as err:
             raise StylizeError(
-                f"mix {spec!r}: weight {weight_text!r} of {name!r} is not a number; write NAME:WEIGHT,NAME:WEIGHT "
-                "(e.g. pencil:0.7,ink_wash:0.3)",
+                f"mix {shown(spec)}: weight {shown(weight_text)} of {shown(name)} is not allowed; {err}, as in "
+                "pencil:0.7,ink_wash:0.3",
                 params=("mix",),
             ) from None
         if not name:
-            raise StylizeError(f"mix {spec!r}: a style name is missing before ':{weight_text}'", params=("mix",))
-        if not np.isfinite(weight) or weight < 0:
-            raise StylizeError(f"mix {spec!r}: weight of {name!r} must be a finite number >= 0", params=("mix",))
+            raise StylizeError(
+                f"mix {shown(spec)}: a style name is missing before ':{cut(weight_text)}'", params=("mix",)
+            )
         items.append((name, weight))
     if len(items) < 2 or len({n for n, _ in items}) != len(items):
         raise StylizeError(
-            f"mix {spec!r}: name two or more different styles, e.g. pencil:0.7,ink_wash:0.3", params=("mix",)
+            f"mix {shown(spec)}: name two or more different styles, e.g. pencil:0.7,ink_wash:0.3", params=("mix",)
         )
     if sum(w for _, w in items) <= 0:
-        raise StylizeError(f"mix {spec!r}: the weights are all 0; give at least one a positive weight", params=("mix",))
+        raise StylizeError(
+            f"mix {shown(spec)}: the weights are all 0; give at least one a positive weight", params=("mix",)
+        )
     return items
 
 

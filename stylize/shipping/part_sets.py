@@ -66,7 +66,7 @@ import torch
 from tqdm import tqdm
 
 from stylize import __version__
-from stylize.config import CONTEXTS, PipelineConfig, default_config, parameter_default
+from stylize.config import APPLY_BATCH, CONTEXTS, PipelineConfig, default_config, parameter_default
 from stylize.content.composite import (
     ARMOURED_LAYERS,
     FACE_HEIGHT,
@@ -81,14 +81,14 @@ from stylize.content.picking import pick_face_parts
 from stylize.content.seeds import parse_seeds
 from stylize.content.tree import CATEGORIES, Part, PartTree
 from stylize.errors import StylizeError
-from stylize.files import check_out_dir, json_ready, sha256_bytes, sha256_file
+from stylize.files import check_out_dir, json_ready, parse_json, sha256_bytes, sha256_file
 from stylize.imageio import atomic_write_bytes, atomic_write_text, encode_png, new_mode, read_image, write_png
 from stylize.inference.image import ApplySettings, default_batch, stylize_batch
-from stylize.inference.model_file import StyleModel
+from stylize.inference.model_file import StyleModel, is_relative_inside, is_sha256
 from stylize.inference.styles import load_style
 from stylize.nets.device import resolve_device
 from stylize.output_folder import sibling_lock
-from stylize.values import COUNT, check_setting
+from stylize.values import check_setting
 
 MANIFEST_NAME = "export_parts.json"
 FORMAT = "stylize-part-set"
@@ -479,15 +479,46 @@ def tree_fingerprint(root: Path, files: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
+_SETTINGS_KEYS = set(ApplySettings().record())
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _well_formed(data: Any) -> bool:
+    """Whether ``data`` has the shape of an export manifest in every field that is read back: file
+    records as relative paths inside the export with SHA-256 hashes, lists of part paths, counts,
+    the apply settings and the source folder."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        return False
+    files, settings = data.get("files", {}), data.get("settings", {})
+    return (
+        isinstance(files, dict)
+        and all(is_relative_inside(path) and is_sha256(digest) for path, digest in files.items())
+        and all(
+            isinstance(data.get(key, []), list) and all(isinstance(item, str) for item in data.get(key, []))
+            for key in ("stylized", "copied")
+        )
+        and all(_is_count(data.get(key, 0)) for key in ("context_faces", "cut_faces"))
+        and isinstance(settings, dict)
+        and set(settings) <= _SETTINGS_KEYS
+        and isinstance(data.get("source", ""), str)
+        and isinstance(data.get("model_sha256", ""), str)
+    )
+
+
 def _read_manifest(out_dir: Path) -> dict[str, Any] | None:
+    """The export manifest in ``out_dir``, or ``None`` when there is none or it is not one (damaged,
+    foreign, or hostile: huge numbers, deep nesting, paths out of the folder)."""
     path = out_dir / MANIFEST_NAME
     if not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        data = parse_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return None
-    return data if isinstance(data, dict) and data.get("format") == FORMAT else None
+    return data if _well_formed(data) else None
 
 
 def _key(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -579,7 +610,7 @@ def export_parts(
         model = load_style(style, styles_dir, config)
         torch_device = resolve_device(device)
         batch = batch if batch is not None else default_batch(torch_device)
-        check_setting("batch", batch, COUNT)
+        check_setting("batch", batch, APPLY_BATCH)
 
         folders, files = _tree_files(root)
         manifest: dict[str, Any] = {

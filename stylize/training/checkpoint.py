@@ -1,12 +1,17 @@
 """Training checkpoints: network + Adam state as safetensors, progress as JSON, written atomically.
 
 The JSON is written last and records the SHA-256 of the tensors file, so a checkpoint torn by a
-crash between the two writes is detected and refused rather than half-loaded.
+crash between the two writes is detected and refused rather than half-loaded. A checkpoint is
+*resumable* (:func:`resumable`) when both files are there and agree; anything less (a run killed
+before its first checkpoint, a torn or damaged one) is no checkpoint at all, so a run without
+``resume=True`` starts over in its place and a run with it is told there is nothing to resume.
+Non-finite weights are never written (a diverged run) and never read (:func:`check_weights`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +20,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
-from stylize.errors import StylizeError
-from stylize.files import sha256_bytes
+from stylize.errors import StylizeError, cut
+from stylize.files import parse_json, sha256_bytes
 from stylize.imageio import atomic_write_bytes, atomic_write_text
+from stylize.inference.model_file import MAX_WEIGHTS_BYTES, ModelFileError, check_weights
 
 TENSORS_NAME = "checkpoint.safetensors"
 STATE_NAME = "checkpoint.json"
+MAX_STATE_BYTES = 64 << 20  # progress, loss history and fingerprint: about 1 MB for a day's run
+MAX_TENSORS_BYTES = 4 * MAX_WEIGHTS_BYTES  # the network and Adam's two moments, with room
 
 
 def save_checkpoint(
@@ -31,36 +39,119 @@ def save_checkpoint(
     for index, values in opt_state["state"].items():
         for key, value in values.items():
             tensors[f"opt.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    check_weights(
+        tensors,
+        folder / TENSORS_NAME,
+        "the training diverged: the last checkpoint is kept; lower learning_rate=X and start over with overwrite=True",
+        params=("learning_rate", "overwrite"),
+    )
     data = save_safetensors_bytes(tensors)
     atomic_write_bytes(folder / TENSORS_NAME, data)
     state = {**progress, "param_groups": opt_state["param_groups"], "tensors_sha256": sha256_bytes(data)}
     atomic_write_text(folder / STATE_NAME, json.dumps(state, indent=1) + "\n")
 
 
-def load_checkpoint(folder: Path, network: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+class CheckpointError(StylizeError):
+    """A checkpoint is missing, torn or damaged: there is nothing to resume."""
+
+
+def _read(path: Path, limit: int) -> bytes:
+    """``path``'s bytes, refused when it is no regular file or larger than ``limit`` (checked before reading)."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not found")
+    size = path.stat().st_size
+    if size > limit:
+        raise CheckpointError(f"{path}: {size} bytes, more than a checkpoint holds")
+    with open(path, "rb") as stream:
+        return stream.read(limit + 1)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_seconds(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def read_checkpoint(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The progress and tensors of the checkpoint in ``folder``; :class:`CheckpointError` (naming the
+    file and what is wrong) when it is missing, torn or damaged."""
     state_path, tensors_path = folder / STATE_NAME, folder / TENSORS_NAME
-    if not state_path.is_file() or not tensors_path.is_file():
-        raise StylizeError(
-            f"{folder}: no checkpoint to resume; start the training without resume=True", params=("resume",)
-        )
     try:
-        state = json.loads(state_path.read_text(encoding="utf-8"))
-        data = tensors_path.read_bytes()
-        if sha256_bytes(data) != state.get("tensors_sha256"):
-            raise StylizeError(
-                f"{tensors_path}: checkpoint is torn (hash differs from {STATE_NAME}); start again without resume=True",
-                params=("resume",),
-            )
+        state = parse_json(_read(state_path, MAX_STATE_BYTES).decode("utf-8"))
+    except (OSError, ValueError) as err:  # UnicodeDecodeError is a ValueError
+        raise CheckpointError(f"{state_path}: damaged ({cut(str(err), 120)})") from err
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{state_path}: damaged (not a table)")
+    fields = {
+        "step": _is_count(state.get("step")),
+        "elapsed": _is_seconds(state.get("elapsed")),
+        "loop_seconds": "loop_seconds" not in state or _is_seconds(state["loop_seconds"]),
+        "history": isinstance(state.get("history"), list),
+        "fingerprint": isinstance(state.get("fingerprint"), dict),
+        "param_groups": isinstance(state.get("param_groups"), list)
+        and all(isinstance(group, dict) for group in state["param_groups"]),
+        "tensors_sha256": isinstance(state.get("tensors_sha256"), str),
+    }
+    bad = [name for name, ok in fields.items() if not ok]
+    if bad:
+        raise CheckpointError(f"{state_path}: damaged ({bad[0]} is missing or of the wrong type)")
+    try:
+        data = _read(tensors_path, MAX_TENSORS_BYTES)
+    except OSError as err:
+        raise CheckpointError(f"{tensors_path}: cannot read ({err.strerror})") from err
+    if sha256_bytes(data) != state["tensors_sha256"]:
+        raise CheckpointError(f"{tensors_path}: torn (its hash differs from {STATE_NAME})")
+    try:
         tensors = load_safetensors_bytes(data)
-    except (json.JSONDecodeError, UnicodeDecodeError, SafetensorError) as err:
+        check_weights(tensors, tensors_path, "it cannot be resumed")
+    except (SafetensorError, ValueError) as err:
+        raise CheckpointError(f"{tensors_path}: damaged ({cut(str(err), 120)})") from err
+    except ModelFileError as err:  # not float32, or NaN: nothing a run of stylize writes
+        raise CheckpointError(str(err)) from err
+    return state, tensors
+
+
+def resumable(folder: Path) -> bool:
+    """Whether ``folder`` holds a whole checkpoint (both files, agreeing): what ``resume=True`` continues."""
+    try:
+        read_checkpoint(folder)
+    except CheckpointError:
+        return False
+    return True
+
+
+def load_checkpoint(
+    folder: Path, network: torch.nn.Module, optimizer: torch.optim.Optimizer, fingerprint: dict[str, Any]
+) -> dict[str, Any]:
+    """Load the checkpoint in ``folder`` into ``network`` and ``optimizer`` when it was made with the
+    settings ``fingerprint`` records; returns its progress."""
+    try:
+        state, tensors = read_checkpoint(folder)
+    except CheckpointError as err:
         raise StylizeError(
-            f"{folder}: checkpoint is damaged ({err}); start again without resume=True", params=("resume",)
-        ) from err
-    network.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+            f"nothing to resume: {err}; start without resume=True (it starts over in its place)", params=("resume",)
+        ) from None
+    again = "rerun with the same settings, or without resume=True to start over"
+    if state["fingerprint"] != fingerprint:
+        theirs = state["fingerprint"]
+        differing = sorted(k for k in set(theirs) | set(fingerprint) if theirs.get(k) != fingerprint.get(k))
+        raise StylizeError(
+            f"{folder}: the checkpoint was made with other settings ({cut(', '.join(differing))} differ); {again}",
+            params=("resume",),
+        )
     opt_state: dict[str, Any] = {"state": {}, "param_groups": state["param_groups"]}
-    for key, value in tensors.items():
-        if key.startswith("opt."):
-            _, index, name = key.split(".", 2)
-            opt_state["state"].setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict(opt_state)
+    try:
+        network.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        for key, value in tensors.items():
+            if key.startswith("opt."):
+                _, index, name = key.split(".", 2)
+                opt_state["state"].setdefault(int(index), {})[name] = value
+        optimizer.load_state_dict(opt_state)
+    except (RuntimeError, ValueError, KeyError, TypeError) as err:
+        raise StylizeError(
+            f"{folder / TENSORS_NAME}: the checkpoint does not fit the network ({cut(str(err), 120)}); {again}",
+            params=("resume",),
+        ) from err
     return state

@@ -9,9 +9,9 @@ weights as an uninterrupted run (same machine, same thread count).
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
-import re
 import shutil
 import signal
 import time
@@ -23,15 +23,15 @@ from typing import Any, Protocol
 import torch
 from tqdm import tqdm
 
-from stylize.errors import StylizeError
+from stylize.config import STYLE_NAME
+from stylize.errors import StylizeError, shown
 from stylize.files import sha256_file
 from stylize.inference.model_file import METADATA_NAME, save_model
 from stylize.nets.transformer import PaddedNet
-from stylize.training.checkpoint import load_checkpoint, save_checkpoint
+from stylize.training.checkpoint import load_checkpoint, resumable, save_checkpoint
 from stylize.training.data import sample_batch
 
 CHECKPOINT_DIR = ".checkpoint"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class LoopSettings(Protocol):
@@ -64,9 +64,9 @@ class TrainResult:
 
 
 def check_style_name(name: str) -> str:
-    if not _NAME.match(name or "") or name.startswith("_"):
+    if not isinstance(name, str) or not STYLE_NAME.fullmatch(name) or name.startswith("_"):
         raise StylizeError(
-            f"style name {name!r} is not allowed; use letters, digits, '_', '-', '.' (not starting with '_')"
+            f"style name {shown(name)} is not allowed; use up to 100 letters, digits, '_', '-', '.' (not starting with '_')"
         )
     return name
 
@@ -126,15 +126,7 @@ def run_training_loop(
     fingerprint = json.loads(json.dumps(fingerprint))  # as it reads back from the checkpoint (tuples -> lists)
     step, elapsed, loop_seconds, history = 0, 0.0, 0.0, []
     if resume:
-        state = load_checkpoint(checkpoint_dir, network, optimizer)
-        if state.get("fingerprint") != fingerprint:
-            theirs, ours = state.get("fingerprint", {}), fingerprint
-            differing = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
-            raise StylizeError(
-                f"{checkpoint_dir}: the checkpoint was made with other settings ({', '.join(differing)} differ); "
-                "rerun with the same settings, or without resume=True to start over",
-                params=("resume",),
-            )
+        state = load_checkpoint(checkpoint_dir, network, optimizer, fingerprint)
         step, elapsed, history = int(state["step"]), float(state["elapsed"]), list(state["history"])
         loop_seconds = float(state.get("loop_seconds", elapsed))
     elapsed += prepare_seconds
@@ -161,7 +153,7 @@ def run_training_loop(
 
     network.train()
     interrupted = False
-    bar_total = settings.steps if settings.steps is not None else int(budget_seconds or 0)
+    bar_total = settings.steps if settings.steps is not None else math.ceil(budget_seconds or 0)
     bar = tqdm(
         total=bar_total,
         initial=min(step if settings.steps else int(elapsed), bar_total),
@@ -197,6 +189,14 @@ def run_training_loop(
                 else:
                     output = network(batch)
                     total, terms = loss_fn(output, batch)
+            if not math.isfinite(float(total.detach())):  # diverged: stop before a NaN reaches the weights
+                bar.close()
+                raise StylizeError(
+                    f"{description}: the training diverged at step {step + 1} (its loss is "
+                    f"{float(total.detach())}); the last checkpoint is kept, but it leads here again: lower "
+                    "learning_rate=X or the loss weights, and start over with overwrite=True",
+                    params=("learning_rate", "overwrite"),
+                )
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             optimizer.step()
@@ -230,20 +230,40 @@ def interrupted_message(what: str) -> str:
 
 
 def prepare_output(directory: Path, resume: bool, overwrite: bool) -> None:
+    """Make ``directory`` ready for a run: with ``resume``, a whole checkpoint must be there; without,
+    a style or a whole checkpoint there is refused unless ``overwrite``. Anything less than a whole
+    checkpoint (a run killed before its first one, a torn or damaged one) counts as nothing: it is
+    removed and the run starts over, so the two refusals never send the user back and forth."""
+    checkpoint_dir = directory / CHECKPOINT_DIR
+    finished = (directory / METADATA_NAME).exists()
+    whole = resumable(checkpoint_dir)
     if resume:
-        if not (directory / CHECKPOINT_DIR).is_dir():
+        if whole:
+            return
+        what = (
+            f"no {CHECKPOINT_DIR}/" if not checkpoint_dir.exists() else f"{CHECKPOINT_DIR}/ holds no whole checkpoint"
+        )
+        if finished:  # without resume it would be refused as an existing style: say the way out at once
             raise StylizeError(
-                f"{directory}: nothing to resume (no {CHECKPOINT_DIR}/); start without resume=True", params=("resume",)
-            )
-        return
-    if (directory / METADATA_NAME).exists() or (directory / CHECKPOINT_DIR).exists():
-        if not overwrite:
-            raise StylizeError(
-                f"{directory}: a style (or an interrupted training) is already there; pass resume=True to continue "
-                "it, overwrite=True to replace it, or choose another name=NAME",
+                f"{directory}: nothing to resume ({what}; the style there is finished); pass overwrite=True "
+                "without resume=True to train it again, or choose another name=NAME",
                 params=("resume", "overwrite", "name"),
             )
-        shutil.rmtree(directory / CHECKPOINT_DIR, ignore_errors=True)
+        raise StylizeError(f"{directory}: nothing to resume ({what}); start without resume=True", params=("resume",))
+    if whole and not overwrite:
+        raise StylizeError(
+            f"{directory}: an interrupted training is already there; pass resume=True to continue it, "
+            "overwrite=True to replace it, or choose another name=NAME",
+            params=("resume", "overwrite", "name"),
+        )
+    if finished and not overwrite:
+        raise StylizeError(
+            f"{directory}: a style is already there; pass overwrite=True to replace it, or choose another name=NAME",
+            params=("overwrite", "name"),
+        )
+    if checkpoint_dir.is_symlink() or checkpoint_dir.is_file():
+        checkpoint_dir.unlink()
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
 
 
 def copy_references(paths: Sequence[Path], refs_dir: Path) -> list[dict[str, str]]:

@@ -13,13 +13,13 @@ from typing import Any
 
 from stylize.config import PARAMETERS, SCHEMA, PipelineConfig, default, default_config, parameter_default
 from stylize.errors import SettingError
-from stylize.values import POSITIVE, Float, Kind, Optional, check_setting
+from stylize.values import MINUTES, Float, Kind, Optional, check_setting
 
 CHECKPOINT_SECONDS = 30.0  # how often a run writes its checkpoint
 
 # The kinds of the fields that are not plain keys of their section.
 _LOOP_KINDS: dict[str, Kind] = {
-    "minutes": Optional(POSITIVE),  # None: no time budget (steps only)
+    "minutes": Optional(MINUTES),  # None: no time budget (steps only)
     "steps": PARAMETERS["steps"].kind,
     "seed": SCHEMA["run"]["seed"].kind,
     "content": SCHEMA["train"]["content"].kind,

@@ -147,6 +147,82 @@ def test_bad_numbers_are_refused_alike_by_every_command(capsys, name, flag, bad)
     assert re.fullmatch(rf"stylize: error: {flag} {re.escape(bad)} is not allowed; use [^\n]+\n", err), err
 
 
+def numeric_options() -> list[tuple[str, str]]:
+    """(command, flag) of every option that takes a number, in every command."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return [
+        (name, max(action.option_strings, key=len))
+        for name, command_parser in sub.choices.items()
+        for action in command_parser._actions
+        if action.option_strings and getattr(action.type, "__name__", "") in ("whole number", "number")
+    ]
+
+
+HOSTILE_NUMBERS = [
+    "1e999",
+    "-1e999",
+    "inf",
+    "-inf",
+    "nan",
+    "99999999999999999999",
+    "9" * 5000,
+    "",
+    "\u0663",
+    "\uff11",
+    "0x10",
+]
+
+
+@pytest.mark.parametrize("bad", HOSTILE_NUMBERS, ids=lambda word: repr(word[:12]))
+def test_huge_and_odd_numbers_are_refused_in_one_short_line_by_every_option(capsys, bad):
+    """Issue 16: a 5000-digit value, 1e999, inf, nan, 10**20, an empty word or another script's digits
+    (int() and float() take '\u0663') in any number option: exit 1, one line that quotes at most the
+    value's start and says the allowed range; never a traceback, never accepted."""
+    options = numeric_options()
+    assert len(options) > 40  # every command's: train, distill, apply, preview, eval, export-parts, bench...
+    for name, flag in options:
+        assert main([name, *NEEDS[name], flag, bad]) == 1, (name, flag)
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"stylize: error: {flag} "), (name, flag, err)
+        assert "is not allowed; use " in err and len(err) < 240, (name, flag, err)
+
+
+@pytest.mark.parametrize(
+    ("name", "flag", "word", "value"),
+    [("apply", "--strength", "-0", 0.0), ("train", "--seed", "-0", 0), ("train", "--minutes", " 2 ", 2.0)],
+)
+def test_minus_zero_and_spaces_read_as_the_number(name, flag, word, value):
+    action = option(command(name), flag)
+    parsed = action.type(word)
+    assert parsed == value and str(parsed) == str(value)  # -0.0 is kept as 0.0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["compose", "--seeds", "9" * 5000], "seed 999999"),
+        (["compose", "--seeds", "99999999999999999999"], "seed 99999999999999999999 is out of range"),
+        (["compose", "--seeds", "1-" + "9" * 5000], "(5000 characters) is out of range"),
+        (["compose", "--seeds", "\u0663"], "is not a seed or range"),
+        (["compose", "--seeds", "1e999"], "is not a seed or range"),
+        (["train", *NEEDS["train"], "--seed", "99999999999999999999"], "use a whole number from 0 to"),
+        (["train", *NEEDS["train"], "--minutes", "1e308"], "use a number above 0 and at most 10080"),
+        (["train", *NEEDS["train"], "--content", "compose:0-" + "9" * 5000], "is out of range"),
+        (["preview", "--mix", "a:1e999,b:1"], "weight '1e999' of 'a' is not allowed; use a number from 0 to"),
+        (["preview", "--mix", "a:" + "9" * 5000 + ",b:1"], "(5002 characters) of 'a' is not allowed"),
+        (["preview", "--mix", "a:\u0663,b:1"], "of 'a' is not allowed"),
+    ],
+    ids=lambda value: repr(value)[:30] if isinstance(value, str) else None,
+)
+def test_huge_seeds_and_weights_are_one_short_line(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv, "--out", str(tmp_path / "out")] if argv[0] in ("compose", "preview") else argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and len(err) < 300, err
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(("flag", "bad"), [("--minutes", "0"), ("--minutes", "inf"), ("--steps", "0"), ("--lr", "nan")])
 def test_one_message_for_one_value_in_every_command(capsys, flag, bad):
     lines = set()
@@ -167,7 +243,7 @@ def test_a_bad_config_value_is_refused_before_any_work(tmp_path, capsys):
     (tmp_path / "pipeline.toml").write_text("[base]\nminutes = inf\n")
     assert main(["train-base", "--config", str(tmp_path / "pipeline.toml")]) == 1
     assert capsys.readouterr().err == (
-        f"stylize: error: {tmp_path / 'pipeline.toml'}: [base] minutes = inf is not allowed; use a finite number > 0\n"
+        f"stylize: error: {tmp_path / 'pipeline.toml'}: [base] minutes = inf is not allowed; use a number above 0 and at most 10080\n"
     )
 
 
@@ -247,11 +323,11 @@ def test_a_library_error_reaches_the_user_as_flags(tmp_path, capsys):
     (folder / "model.json").write_text("{}")
     with pytest.raises(StylizeError) as info:
         prepare_output(folder, resume=False, overwrite=False)
-    assert "pass resume=True" in str(info.value) and "--" not in str(info.value)
+    assert "pass overwrite=True" in str(info.value) and "--" not in str(info.value)
     code = main(["train", "--name", "taken", "--refs", "r.png", "--styles-dir", str(tmp_path / "styles"), "-q"])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1
-    assert "pass --resume to continue it, --overwrite to replace it, or choose another --name NAME" in err
+    assert "a style is already there; pass --overwrite to replace it, or choose another --name NAME" in err
 
 
 ALLOWED_FLAGS = {"--force-reinstall", "--build"}  # pip's and cmake's, in install hints
@@ -292,7 +368,7 @@ def test_config_schema_prints_every_key_and_the_markdown(capsys):
     assert main(["config", "--schema", "--markdown"]) == 0
     markdown = capsys.readouterr().out
     assert markdown == config_markdown()
-    assert "| `minutes` | number | `3.0` | a finite number > 0 | `--minutes` (train-base) |" in markdown
+    assert "| `minutes` | number | `3.0` | a number above 0 and at most 10080 | `--minutes` (train-base) |" in markdown
     assert "`--lr` (train, train-report)" in markdown
 
 
@@ -316,10 +392,10 @@ def test_the_command_line_and_the_api_say_the_same_about_a_value(capsys):
     from_cli = capsys.readouterr().err.strip()
     with pytest.raises(StylizeError) as from_api:
         TrainSettings(minutes=float("inf")).validate()
-    assert from_cli == "stylize: error: --minutes inf is not allowed; use a finite number > 0"
+    assert from_cli == "stylize: error: --minutes inf is not allowed; use a number above 0 and at most 10080"
     assert (
         as_flags(from_api.value, command("train"))
-        == "training setting --minutes inf is not allowed; use a finite number > 0"
+        == "training setting --minutes inf is not allowed; use a number above 0 and at most 10080"
     )
 
 

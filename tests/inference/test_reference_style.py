@@ -166,7 +166,7 @@ def test_damaged_style_is_refused(ref_styles: Path, tmp_path: Path, damage: str)
     meta = json.loads(meta_path.read_text())
     if damage == "truncate":
         weights_path.write_bytes(weights_path.read_bytes()[:100])
-        expected = "SHA-256 differs"
+        expected = "weights do not match model.json"
     elif damage == "sha":
         meta["weights_sha256"] = "0" * 64
         expected = "SHA-256 differs"
@@ -186,7 +186,7 @@ def test_damaged_style_is_refused(ref_styles: Path, tmp_path: Path, damage: str)
             expected = "expected float32 tensors"
         data = save(state)
         weights_path.write_bytes(data)
-        meta["weights_sha256"] = sha256_bytes(data)
+        meta["weights_sha256"], meta["weights_bytes"] = sha256_bytes(data), len(data)
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(StylizeError, match=expected) as info:
         load_style("hurt", tmp_path / "styles")

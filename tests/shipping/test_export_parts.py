@@ -301,3 +301,50 @@ def test_game_tree_exports_with_its_warts(shared_facegen, tmp_path, tiny_styles)
         a, b = pick_face_parts(original.tree, seed), pick_face_parts(stylized.tree, seed)
         assert {c: p.relpath for c, p in a.parts.items()} == {c: p.relpath for c, p in b.parts.items()}
         assert stylized.build_face_image(b).shape == (285, 295, 3)
+
+
+def _manifest(**changes: object) -> dict[str, object]:
+    from stylize.shipping.part_sets import FORMAT
+
+    good = {
+        "format": FORMAT,
+        "files": {"species_0/race_0/head/head_0_0.png": "a" * 64},
+        "stylized": ["species_0/race_0/head/head_0_0.png"],
+        "copied": [],
+        "context_faces": 4,
+        "cut_faces": 0,
+        "settings": {"strength": 1.0, "preserve_color": False, "scale": 1.0},
+        "source": "/somewhere/facegen",
+        "model_sha256": "b" * 64,
+    }
+    return {**good, **changes}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps(_manifest(context_faces=None)).replace("null", "9" * 5000),  # a 5000-digit integer
+        json.dumps(_manifest(source=None)).replace("null", "[" * 100_000 + "]" * 100_000),  # deep nesting
+        json.dumps(_manifest(context_faces=None)).replace("null", "NaN"),
+        json.dumps(_manifest(files={"../../etc/passwd": "a" * 64})),  # would hash a file outside the export
+        json.dumps(_manifest(files={"/etc/passwd": "a" * 64})),
+        json.dumps(_manifest(files={"head.png": 5})),
+        json.dumps(_manifest(files=["head.png"])),
+        json.dumps(_manifest(stylized="head.png")),
+        json.dumps(_manifest(context_faces="4")),
+        json.dumps(_manifest(settings={"strength": 1.0, "evil": 1})),
+        json.dumps(_manifest(settings=[1.0])),
+        json.dumps(_manifest(source=7)),
+        "\udcff not utf-8",
+    ],
+    ids=lambda text: text[:30],
+)
+def test_a_hostile_export_manifest_counts_as_none(tmp_path, text):
+    """Issue 16 item 6: export_parts.json is read with parse_json and every field read back is
+    checked, so a damaged one is "not made by export-parts" (one line), never a traceback."""
+    from stylize.shipping.part_sets import _read_manifest
+
+    (tmp_path / MANIFEST_NAME).write_bytes(text.encode("utf-8", "surrogateescape"))
+    assert _read_manifest(tmp_path) is None
+    (tmp_path / MANIFEST_NAME).write_text(json.dumps(_manifest()))
+    assert _read_manifest(tmp_path) == _manifest()

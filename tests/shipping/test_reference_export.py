@@ -151,7 +151,7 @@ def test_damaged_style_folder_is_refused_on_export(reference_styles, tmp_path, c
     out = tmp_path / "cut.onnx"
     assert main(["export", "--style", "cut", "--styles-dir", str(styles), "--out", str(out)]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and str(weights) in err and "SHA-256 differs" in err
+    assert err.count("\n") == 0 and str(weights) in err and "bytes, it records" in err
     (styles / "lost" / WEIGHTS_NAME).unlink()
     assert (
         main(["export", "--style", "stripes", "--style", "lost", "--styles-dir", str(styles), "--out", str(out)]) == 1
@@ -184,7 +184,7 @@ def test_cli_exports_several_zero_training_styles_in_one_graph(reference_styles,
         (["--style", "stripes", "--mix", "stripes:1,blobs:1"], "--style and --mix exclude each other"),
         (["--style", "stripes", "--style", "stripes"], "name each style once"),
         ([], "give the style: --style NAME"),
-        (["--mix", "stripes:x,blobs:1"], "weight 'x' of 'stripes' is not a number"),
+        (["--mix", "stripes:x,blobs:1"], "weight 'x' of 'stripes' is not allowed"),
     ],
 )
 def test_cli_refuses_bad_style_choices_in_one_line(reference_styles, tmp_path, capsys, args, message):

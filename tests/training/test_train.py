@@ -257,7 +257,9 @@ def test_weights_of_another_architecture_are_refused(trained, tmp_path):
     data = save({"encoder.0.1.weight": torch.zeros(3, 3, 3, 3)})
     (folder / WEIGHTS_NAME).write_bytes(data)
     meta = json.loads((folder / METADATA_NAME).read_text())
-    (folder / METADATA_NAME).write_text(json.dumps({**meta, "weights_sha256": sha256_bytes(data)}))
+    (folder / METADATA_NAME).write_text(
+        json.dumps({**meta, "weights_sha256": sha256_bytes(data), "weights_bytes": len(data)})
+    )
     with pytest.raises(ModelFileError, match="tensors do not fit architecture tiny"):
         load_model(folder)
 
