@@ -632,7 +632,8 @@ def export_parts(
             old = _read_manifest(out_path)
             if old is None:
                 raise StylizeError(
-                    f"{out_path}: folder is not empty and was not made by export-parts; choose a new or empty out_dir=DIR",
+                    f"{out_path}: folder is not empty and holds no {MANIFEST_NAME} this stylize can read (not made by "
+                    "export-parts, or damaged); choose a new or empty out_dir=DIR",
                     params=("out_dir",),
                 )
             difference = _first_difference(old, manifest, out_path)

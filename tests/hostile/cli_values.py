@@ -40,9 +40,9 @@ def five_thousand_digit_seed_range(tmp: Path) -> list[str]:
     return ["compose", "--seeds", "0-" + FIVE_THOUSAND_DIGITS, "--out", str(tmp / "out")]
 
 
-@corpus.case(fault="compose:")
+@corpus.case(fault=("compose:", "seed 9999"))
 def five_thousand_digit_content_source(tmp: Path) -> list[str]:
-    """``content compose:<5000 digits>``: refused naming the source, exit 1."""
+    """``content compose:<5000 digits>``: refused naming the source or its seed, exit 1."""
     return ["content", "compose:" + FIVE_THOUSAND_DIGITS]
 
 
