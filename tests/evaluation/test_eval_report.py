@@ -332,7 +332,7 @@ def test_cli_eval_writes_the_report(tiny_styles, held_out, tmp_path):
         (["--ceiling-steps", "0"], "--ceiling-steps 0 is not allowed"),
         (["--style", "nope"], "style 'nope' not found"),
         (["--content", "missing_folder"], "missing_folder: content source not found"),
-        (["--report", "/proc/no/report"], "cannot create the output folder"),
+        (["--report", "/proc/no/report"], "cannot make this folder"),
     ],
 )
 def test_cli_eval_errors_are_one_line(tiny_styles, held_out, capsys, arguments, message):
