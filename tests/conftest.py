@@ -185,3 +185,15 @@ def reference_styles(tmp_path_factory) -> Path:
     for name, path in drawn_references(root / "refs").items():
         make_style(name, [path], styles_dir=styles)
     return styles
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    """A tiny part tree (one race, one part a gender), made once a test module."""
+    return make_tree(tmp_path_factory.mktemp("tree") / "facegen", races=1, per_gender=1)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """One stroke reference image, made once a test module."""
+    return stroke_reference(tmp_path_factory.mktemp("refs") / "strokes.png")

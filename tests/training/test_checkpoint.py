@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO_ROOT, TINY_TRAIN, make_tree, stroke_reference
+from conftest import REPO_ROOT, TINY_TRAIN
 
 import stylize.training.loop as loop_module
 from stylize import StylizeError
@@ -25,16 +25,6 @@ from stylize.training.checkpoint import STATE_NAME, TENSORS_NAME, load_checkpoin
 from stylize.training.loop import CHECKPOINT_DIR, prepare_output, run_training_loop
 from stylize.training.settings import TrainSettings
 from stylize.training.style import train
-
-
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory):
-    return make_tree(tmp_path_factory.mktemp("tree") / "facegen", races=1, per_gender=1)
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    return stroke_reference(tmp_path_factory.mktemp("refs") / "strokes.png")
 
 
 def _checkpoint(folder: Path, *, step: int = 3) -> tuple[torch.nn.Module, torch.optim.Optimizer]:

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 import torch
-from conftest import TINY_TRAIN, make_tree, stroke_reference
+from conftest import TINY_TRAIN
 
 import stylize.training.teacher as teacher_module
 from stylize import StylizeError
@@ -22,16 +22,6 @@ TINY_TEACHER = {
     "learning_rate": 1e-4,
     "style_layers": ("relu1_1", "relu2_1"),
 }
-
-
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory):
-    return make_tree(tmp_path_factory.mktemp("tree") / "facegen", races=1, per_gender=1)
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    return stroke_reference(tmp_path_factory.mktemp("refs") / "strokes.png")
 
 
 def _train(name, folder, tree, reference, *, resume=False, keep_checkpoint=False, **overrides):

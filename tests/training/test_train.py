@@ -7,7 +7,7 @@ import signal
 
 import numpy as np
 import pytest
-from conftest import BUNDLED_PARTS, TINY_TRAIN, make_tree, stroke_reference
+from conftest import BUNDLED_PARTS, TINY_TRAIN
 from PIL import Image
 
 import stylize.training.base as base_module
@@ -25,16 +25,6 @@ from stylize.training.settings import TrainSettings
 from stylize.training.style import train
 
 TINY = TINY_TRAIN
-
-
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory):
-    return make_tree(tmp_path_factory.mktemp("tree") / "facegen", races=1, per_gender=1)
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    return stroke_reference(tmp_path_factory.mktemp("refs") / "strokes.png")
 
 
 @pytest.mark.slow
