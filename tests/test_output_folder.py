@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from stylize.errors import StylizeError
@@ -263,3 +265,33 @@ def test_export_parts_removes_a_killed_runs_build_folder(tmp_path):
     export_parts("pencil-nano", out, contexts=0, device="cpu", progress=False)
     assert not stale.exists() and not (tmp_path / ".parts.lock").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["parts"]
+
+
+# --- the manifest parser, for any bytes ----------------------------------------------------------------------
+
+_RECORD = st.fixed_dictionaries(
+    {"output": st.text(min_size=1, max_size=20)},
+    optional={"input_sha256": st.text(max_size=64), "width": st.integers(0, 10**6), "alpha": st.booleans()},
+)
+
+
+@settings(
+    max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(junk=st.lists(st.binary(max_size=200), max_size=8), records=st.lists(_RECORD, max_size=5))
+def test_any_manifest_bytes_give_records_and_set_aside_lines(tmp_path, junk, records):
+    """Whatever bytes a manifest holds, reading it gives the records of its good lines (a later line for
+    the same output wins) and sets every other complete line aside; nothing else is raised."""
+    path = tmp_path / "manifest.jsonl"
+    good = [json.dumps(record).encode() + b"\n" for record in records]
+    lines = [line for pair in zip(junk, good) for line in pair] + junk[len(good) :] + good[len(junk) :]
+    path.write_bytes(b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines))
+    found, damaged = read_journal_lines(path, lambda record: record["output"])
+    expected = {}
+    for record in records:
+        expected[record["output"]] = record
+    for key, record in expected.items():
+        assert key in found
+        if found[key] != record:  # a junk line that parses as a record for the same output may come later
+            assert any(b'"output"' in line for line in junk)
+    assert all(isinstance(line, str) for line in damaged)
