@@ -6,7 +6,8 @@ a 4000x4000 image needs 5 to 7 GB. Run in tiles, the network's memory is a tile'
 Instance norm is what makes tiling hard: normalised per tile, each tile would get its own mean and
 variance (colour and contrast jumps at every tile edge). Every norm must use the *whole image's*
 statistics, and those depend on the norms before it, so they can only be had norm by norm. Measured
-on 2000x2000 and 4000x4000 portraits while choosing the method, the cheap estimates are visibly off: statistics from one whole pass over the image shrunk to 1 megapixel give a flatter, paler
+on 2000x2000 and 4000x4000 portraits while choosing the method, the cheap estimates are visibly
+off: statistics from one whole pass over the image shrunk to 1 megapixel give a flatter, paler
 result (mean 3 to 5 levels of 255 from the whole-image output, up to 100 at edges), because the
 features' statistics depend on the scale of the strokes; statistics from a sample of full-size
 tiles are worse (portraits are not uniform). Exact statistics by re-running the network up to each
