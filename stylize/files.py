@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 
 from stylize.errors import StylizeError
 from stylize.imageio import atomic_write_text
-from stylize.output_folder import open_append_nofollow, open_regular
+from stylize.output_folder import open_append_nofollow, open_regular, refuse_non_folder
 
 log = logging.getLogger("stylize")
 
@@ -128,8 +128,7 @@ def check_out_dir(out_dir: Path, tree_root: Path, *, may_hold_tree: bool = True)
         raise StylizeError(f"{out_dir}: output folder is inside the part tree {tree_root}; choose a folder outside it")
     if not may_hold_tree and out_resolved in root_resolved.parents:
         raise StylizeError(f"{out_dir}: output folder holds the part tree {tree_root}; choose a folder outside it")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise StylizeError(f"{out_dir}: exists and is not a folder; choose another out_dir=DIR", params=("out_dir",))
+    refuse_non_folder(out_dir)
 
 
 class Journal(Generic[K]):

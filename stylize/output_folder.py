@@ -34,14 +34,20 @@ LOCK_NAME = ".stylize.lock"
 log = logging.getLogger("stylize")
 
 
-def make_folder(path: Path, *, param: str = "out_dir", value: str = "DIR") -> None:
-    """``mkdir -p path``, with every failure as one line naming the folder and the fix (``param=value``)."""
+def refuse_non_folder(path: Path, *, param: str = "out_dir", value: str = "DIR") -> None:
+    """Refuse ``path`` as a folder to write into when it is a broken link or exists as something else
+    (checked before any work, so the mistake costs nothing)."""
     if path.is_symlink() and not path.exists():
         raise StylizeError(
             f"{path}: is a broken symbolic link; remove it or choose another {param}={value}", params=(param,)
         )
     if path.exists() and not path.is_dir():
         raise StylizeError(f"{path}: exists and is not a folder; choose another {param}={value}", params=(param,))
+
+
+def make_folder(path: Path, *, param: str = "out_dir", value: str = "DIR") -> None:
+    """``mkdir -p path``, with every failure as one line naming the folder and the fix (``param=value``)."""
+    refuse_non_folder(path, param=param, value=value)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -37,7 +37,7 @@ from stylize.inference.model_file import StyleModel
 from stylize.inference.styles import load_mix, load_style, parse_style_names, style_dir
 from stylize.inference.tiling import is_out_of_memory
 from stylize.nets.device import resolve_device
-from stylize.output_folder import OutputFolder
+from stylize.output_folder import OutputFolder, refuse_non_folder
 from stylize.values import check_setting
 
 MANIFEST_NAME = "manifest.jsonl"
@@ -341,8 +341,7 @@ def apply(
         sources = {name: [(os.fspath(style_dir(name, styles_dir, config)), 1.0)] for name in names}
         models = {name: load_style(name, styles_dir, config) for name in names}
     out_path = Path(out_dir)
-    if out_path.exists() and not out_path.is_dir():
-        raise StylizeError(f"{out_path}: exists and is not a folder; choose another out_dir=DIR", params=("out_dir",))
+    refuse_non_folder(out_path)  # before the inputs are read: the mistake costs nothing
     problems: list[str] = []
     files = _input_files(inputs, out_path, problems)
     style_folders = len(names) > 1 if style_folders is None else style_folders
