@@ -4,7 +4,8 @@ Each sub-command parses its arguments, calls one API function and prints a short
 commands live by stage, each module registering its own: :mod:`~stylize.cli.content` (compose, parts,
 content), :mod:`~stylize.cli.train` (train, train-base, distill, train-report),
 :mod:`~stylize.cli.apply_cmds` (apply, preview), :mod:`~stylize.cli.ship` (export, export-parts, bench),
-:mod:`~stylize.cli.evaluate` (eval) and :mod:`~stylize.cli.project` (run, config). Options that set a
+:mod:`~stylize.cli.evaluate` (eval), :mod:`~stylize.cli.project` (run, config) and
+:mod:`~stylize.cli.studio` (studio). Options that set a
 config key or a library parameter are made from the schema (:mod:`~stylize.cli.options`).
 
 A ``StylizeError`` becomes one line on stderr (its parameters written as this command's flags) and
@@ -24,14 +25,14 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from stylize import __version__
-from stylize.cli import apply_cmds, content, evaluate, project, ship, train
+from stylize.cli import apply_cmds, content, evaluate, project, ship, studio, train
 from stylize.cli.options import as_flags, path_type
 from stylize.errors import StylizeError
 from stylize.output_folder import HOLDER
 
 __all__ = ["OneLineParser", "build_parser", "config_markdown", "main"]
 
-_GROUPS = (content, train, apply_cmds, ship, evaluate, project)
+_GROUPS = (content, train, apply_cmds, ship, evaluate, project, studio)
 
 # What argparse takes for a negative number (a value, not an option): also -1e5, -.5, -inf and -nan,
 # so `--minutes -inf` reaches the option's check and its one line, not "expected one argument".

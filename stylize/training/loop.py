@@ -30,6 +30,7 @@ from stylize.inference.model_file import METADATA_NAME, save_model
 from stylize.nets.transformer import PaddedNet
 from stylize.training.checkpoint import load_checkpoint, resumable, save_checkpoint
 from stylize.training.data import sample_batch
+from stylize.training.progress import StepEvent, listening, notify
 
 CHECKPOINT_DIR = ".checkpoint"
 
@@ -213,6 +214,8 @@ def run_training_loop(
             if time.monotonic() - last_save >= settings.checkpoint_seconds:
                 save()
                 last_save = time.monotonic()
+            if listening():
+                notify(StepEvent(description, step, settings.steps, elapsed, budget_seconds, dict(running), network))
             if flag.stop:
                 interrupted = True
                 break

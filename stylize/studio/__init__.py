@@ -1,0 +1,150 @@
+"""``stylize studio``: a local web app where an artist tries references on the faces, trains, compares
+and exports, without a terminal (docs/studio.md).
+
+:func:`serve` starts the server; :func:`open_studio` builds the app without serving it (tests drive it
+with an HTTP client). The parts: :mod:`~stylize.studio.workspace` (the studio folder, faces, uploads,
+styles, renders), :mod:`~stylize.studio.jobs` and :mod:`~stylize.studio.worker` (heavy work in a worker
+process), :mod:`~stylize.studio.server` (the HTTP API and the token), ``static/`` (the page).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import secrets
+import socket
+import sys
+import webbrowser
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stylize.config import PipelineConfig, default_config
+from stylize.errors import StylizeError
+
+log = logging.getLogger("stylize")
+
+DEFAULT_PORT = 8765
+DEFAULT_FOLDER = "studio"
+EVAL_FACES = 16
+
+
+@dataclass
+class StudioApp:
+    app: Any  # the ASGI app
+    token: str
+    workspace: Any
+    jobs: Any
+    lock_fd: int
+
+    def close(self) -> None:
+        self.jobs.shutdown()
+        try:
+            os.close(self.lock_fd)
+        except OSError:
+            pass
+
+
+def open_studio(
+    folder: str | os.PathLike[str] = DEFAULT_FOLDER,
+    *,
+    config: PipelineConfig | None = None,
+    styles_dir: str | os.PathLike[str] | None = None,
+    parts: str | os.PathLike[str] | None = None,
+    legacy: Sequence[str | os.PathLike[str]] = (),
+    token: str | None = None,
+    eval_faces: int = EVAL_FACES,
+    poll_seconds: float = 1.0,
+) -> StudioApp:
+    """The studio app over ``folder`` (made if missing; one studio a folder), not yet serving."""
+    from stylize.studio.jobs import JobManager, WorkerSetup
+    from stylize.studio.server import create_app
+    from stylize.studio.workspace import Workspace, lock_folder
+
+    config = config or default_config()
+    workspace = Workspace(folder, config, styles_dir=styles_dir, parts=parts, legacy=legacy)
+    lock_fd = lock_folder(workspace.folder)
+    try:
+        setup = WorkerSetup(
+            config_path=str(config.path) if config.path is not None else None,
+            styles_dir=str(workspace.styles_dir),
+            parts=str(workspace.parts) if workspace.parts is not None else None,
+            legacy=tuple(str(p) for p in workspace.legacy_sources),
+            eval_faces=eval_faces,
+            preview_seeds=tuple((config.content.seeds or [0, 1, 2, 3])[:4]),
+        )
+        jobs = JobManager(workspace.folder / "jobs", setup, workspace)
+        token = token or secrets.token_urlsafe(24)
+        app = create_app(workspace, jobs, token, poll_seconds=poll_seconds)
+    except BaseException:
+        os.close(lock_fd)
+        raise
+    return StudioApp(app, token, workspace, jobs, lock_fd)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise StylizeError(
+            f"cannot listen on {host}:{port} ({err.strerror}); give another --port N (0 picks a free one)",
+            params=("port",),
+        ) from err
+    sock.listen(64)
+    return sock
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    folder: str | os.PathLike[str] = DEFAULT_FOLDER,
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    open_browser: bool = False,
+    config: PipelineConfig | None = None,
+    styles_dir: str | os.PathLike[str] | None = None,
+    parts: str | os.PathLike[str] | None = None,
+    legacy: Sequence[str | os.PathLike[str]] = (),
+    eval_faces: int = EVAL_FACES,
+    announce: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the studio until Ctrl-C; ``announce`` gets the address with its token (default: printed on stdout)."""
+    import uvicorn
+
+    if not is_loopback(host):
+        log.warning(
+            "the studio listens on %s, which other machines can reach; anyone with the address and token can "
+            "use it and write in %s",
+            host,
+            Path(folder).resolve(),
+        )
+    studio = open_studio(
+        folder, config=config, styles_dir=styles_dir, parts=parts, legacy=legacy, eval_faces=eval_faces
+    )
+    try:
+        sock = _bind(host, port)
+        shown_host = f"[{host}]" if ":" in host else host
+        url = f"http://{shown_host}:{sock.getsockname()[1]}/?token={studio.token}"
+        (announce or (lambda line: print(line, flush=True)))(url)
+        if open_browser:
+            webbrowser.open(url)
+        server = uvicorn.Server(uvicorn.Config(studio.app, log_level="warning", lifespan="on", access_log=False))
+        server.run(sockets=[sock])
+    finally:
+        studio.close()
+    if sys.stdout.isatty():
+        print("studio stopped", file=sys.stderr)

@@ -1,0 +1,395 @@
+"""The studio's heavy work: one job at a time, each in its own worker process, its state in files.
+
+A job is a folder ``DIR/jobs/jNNNN/``:
+
+- ``job.json``: the request (kind, style, name, budget), written once by the server;
+- ``status.json``: the worker's state (running, done, failed, cancelled), its result or error line;
+- ``progress.json``: step, budget, ETA and the loss curve, rewritten about twice a second;
+- ``preview.png``: four faces painted by the network as it is now, every few seconds;
+- ``log.txt``: the worker's output.
+
+The server reads these files to answer, so a page reload shows the same jobs, and a server restart
+finds jobs whose worker has gone (marked ``interrupted``; a training resumes from its checkpoint). The
+worker is a fresh Python process (``python -m stylize.studio.worker``), so the server's threads and
+sockets never reach it. Cancel sends it
+SIGINT: a training stops after its step with a whole checkpoint (``cancelled``, resumable); a worker
+that does not stop in :data:`CANCEL_GRACE` seconds is killed. A worker whose server has gone stops the
+same way.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from stylize.errors import StylizeError
+from stylize.files import parse_json
+from stylize.imageio import atomic_write_text
+
+KINDS = ("train", "distill", "export_onnx", "export_parts")
+FINAL = ("done", "failed", "cancelled", "interrupted")
+JOB_ID = re.compile(r"j[0-9]{4,6}")
+CANCEL_GRACE = 20.0
+PROGRESS_EVERY = 0.5  # seconds between progress.json writes
+PREVIEW_EVERY = 5.0  # seconds between training previews at least
+LOSS_POINTS = 300  # the loss curve is thinned to at most this many points
+MAX_JOBS_LISTED = 50
+
+
+class BusyError(StylizeError):
+    """A heavy job is running already (the server answers 409)."""
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = parse_json(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, StylizeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    import json
+
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What a worker needs to rebuild the server's view of the project (plain values: it is pickled)."""
+
+    config_path: str | None
+    styles_dir: str
+    parts: str | None
+    legacy: tuple[str, ...]
+    eval_faces: int
+    preview_seeds: tuple[int, ...]
+
+
+class JobManager:
+    """The server's side: start, watch, cancel and list jobs. Methods are quick (no job work inside)."""
+
+    def __init__(self, folder: Path, setup: WorkerSetup, workspace: Any) -> None:
+        self.folder = folder
+        self.setup = setup
+        self.workspace = workspace
+        self._lock = threading.Lock()
+        self._process: Any = None
+        self._job_id: str | None = None
+        self._cancelling: str | None = None  # the job being cancelled: its end is "cancelled", not "failed"
+        self._recover()
+
+    # --- files ---
+    def _dir(self, job_id: str) -> Path:
+        if not JOB_ID.fullmatch(job_id):
+            raise LookupError(f"job {job_id!r}: not a job id")
+        path = self.folder / job_id
+        if not (path / "job.json").is_file():
+            raise LookupError(f"job {job_id!r}: no such job")
+        return path
+
+    def _ids(self) -> list[str]:
+        return sorted((p.name for p in self.folder.iterdir() if JOB_ID.fullmatch(p.name)), reverse=True)
+
+    def _recover(self) -> None:
+        """At start: a job left running or queued by a server that is gone is ``interrupted``."""
+        for job_id in self._ids():
+            path = self.folder / job_id
+            status = _read_json(path / "status.json") or {}
+            if status.get("state") in FINAL:
+                continue
+            pid = status.get("pid")
+            if _alive(pid) and pid != os.getpid():
+                try:  # a worker of the old server still running: ask it to stop with a checkpoint
+                    os.kill(pid, signal.SIGINT)
+                except OSError:
+                    pass
+            _write_json(
+                path / "status.json",
+                {
+                    **status,
+                    "state": "interrupted",
+                    "finished": time.time(),
+                    "error": "the studio stopped during the job",
+                },
+            )
+
+    # --- the view ---
+    def job(self, job_id: str) -> dict[str, Any]:
+        path = self._dir(job_id)
+        request = _read_json(path / "job.json") or {}
+        status = _read_json(path / "status.json") or {"state": "queued"}
+        progress = _read_json(path / "progress.json")
+        preview = path / "preview.png"
+        state = status.get("state", "queued")
+        result = status.get("result")
+        if isinstance(result, dict):
+            result = {
+                **result,
+                "files": [
+                    {**item, "url": f"/api/download/{job_id}/{item['name']}"}
+                    for item in result.get("files", [])
+                    if isinstance(item, dict) and isinstance(item.get("name"), str)
+                ],
+            }
+        return {
+            "id": job_id,
+            "kind": request.get("kind"),
+            "style": request.get("style"),
+            "name": request.get("name"),
+            "budget": {"minutes": request.get("minutes"), "steps": request.get("steps")},
+            "state": state,
+            "created": request.get("created"),
+            "started": status.get("started"),
+            "finished": status.get("finished"),
+            "progress": progress,
+            "preview": f"/api/jobs/{job_id}/preview.png?v={preview.stat().st_mtime_ns}" if preview.is_file() else None,
+            "error": status.get("error"),
+            "resumable": state in ("cancelled", "interrupted") and self._resumable(request),
+            "result": result,
+        }
+
+    def _resumable(self, request: dict[str, Any]) -> bool:
+        from stylize.training.checkpoint import resumable
+
+        target = _target_style(request)
+        return target is not None and resumable(Path(self.setup.styles_dir) / target / ".checkpoint")
+
+    def jobs(self) -> list[dict[str, Any]]:
+        listed = []
+        for job_id in self._ids()[:MAX_JOBS_LISTED]:
+            try:
+                listed.append(self.job(job_id))
+            except LookupError:
+                continue
+        return listed
+
+    def busy(self) -> dict[str, Any] | None:
+        with self._lock:
+            self._reap()
+            return self.job(self._job_id) if self._job_id is not None else None
+
+    def file(self, job_id: str, name: str) -> Path:
+        """A result file of a finished job: only names its result lists, found in its export folder."""
+        view = self.job(job_id)
+        names = [item["name"] for item in (view.get("result") or {}).get("files", [])]
+        if name not in names:
+            raise LookupError(f"job {job_id}: has no file {name!r}")
+        path = self.folder.parent / "exports" / job_id / name
+        if not path.is_file() or path.is_symlink():
+            raise LookupError(f"job {job_id}: file {name!r} is gone")
+        return path
+
+    def preview(self, job_id: str) -> Path:
+        path = self._dir(job_id) / "preview.png"
+        if not path.is_file():
+            raise LookupError(f"job {job_id}: no preview yet")
+        return path
+
+    # --- starting, watching, stopping ---
+    def submit(self, request: dict[str, Any]) -> dict[str, Any]:
+        request = self._checked(request)
+        with self._lock:
+            self._reap()
+            self._refuse_if_busy()
+            numbers = [int(job_id[1:]) for job_id in self._ids()]
+            job_id = f"j{(max(numbers) + 1) if numbers else 1:04d}"
+            path = self.folder / job_id
+            path.mkdir()
+            _write_json(path / "job.json", {**request, "created": time.time()})
+            self._start(job_id, resume=False)
+        return self.job(job_id)
+
+    def resume(self, job_id: str) -> dict[str, Any]:
+        with self._lock:
+            self._reap()
+            view = self.job(job_id)
+            if not view["resumable"]:
+                raise StylizeError(f"job {job_id} ({view['state']}): nothing to resume; start a new job")
+            self._refuse_if_busy()
+            self._start(job_id, resume=True)
+        return self.job(job_id)
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        with self._lock:
+            self._reap()
+            self._dir(job_id)
+            if self._job_id != job_id or self._process is None:
+                raise StylizeError(f"job {job_id} is not running; nothing to cancel")
+            process = self._process
+            self._cancelling = job_id
+            try:
+                os.kill(process.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+        threading.Thread(target=self._kill_later, args=(process, job_id), daemon=True).start()
+        return self.job(job_id)
+
+    def _kill_later(self, process: Any, job_id: str) -> None:
+        try:
+            process.wait(CANCEL_GRACE)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        with self._lock:
+            self._reap()
+
+    def _refuse_if_busy(self) -> None:
+        if self._job_id is not None:
+            running = self.job(self._job_id)
+            raise BusyError(
+                f"job {running['id']} ({running['kind']} {running['name'] or running['style']}) is running; "
+                "wait for it to finish or cancel it"
+            )
+
+    def _start(self, job_id: str, *, resume: bool) -> None:
+        """Start the worker: ``python -m stylize.studio.worker JOB_DIR`` in its own session (a Ctrl-C in the
+        server's terminal reaches the server, which stops the worker with a checkpoint itself)."""
+        path = self.folder / job_id
+        status = _read_json(path / "status.json") or {}
+        _write_json(path / "worker.json", {**asdict(self.setup), "resume": resume})
+        _write_json(path / "status.json", {"state": "queued", "resume": resume, "runs": int(status.get("runs", 0))})
+        with open(path / "log.txt", "ab") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "stylize.studio.worker", str(path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._process, self._job_id = process, job_id
+
+    def _reap(self) -> None:
+        """Forget a worker that has ended; a worker that died without a final state has ``failed``."""
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            status = _read_json(self.folder / str(self._job_id) / "status.json") or {}
+            if status.get("state") not in FINAL:
+                return
+            try:  # the worker has written its end and is exiting: give it a moment
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
+                return
+        job_id, code = self._job_id, self._process.returncode
+        cancelled = self._cancelling == job_id
+        self._process, self._job_id, self._cancelling = None, None, None
+        assert job_id is not None
+        status = _read_json(self.folder / job_id / "status.json") or {}
+        if status.get("state") not in FINAL and cancelled:
+            _write_json(
+                self.folder / job_id / "status.json",
+                {**status, "state": "cancelled", "finished": time.time(), "error": "cancelled"},
+            )
+        elif status.get("state") not in FINAL:
+            _write_json(
+                self.folder / job_id / "status.json",
+                {
+                    **status,
+                    "state": "failed",
+                    "finished": time.time(),
+                    "error": f"the worker process ended without a result (exit status {code}); "
+                    f"see {self.folder / job_id / 'log.txt'}",
+                },
+            )
+
+    def poll(self) -> None:
+        with self._lock:
+            self._reap()
+
+    def shutdown(self) -> None:
+        """At server exit: ask a running worker to stop with a checkpoint, then wait a little for it."""
+        with self._lock:
+            process = self._process
+        if process is not None and process.poll() is None:
+            try:
+                os.kill(process.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+            try:
+                process.wait(CANCEL_GRACE)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        with self._lock:
+            self._reap()
+
+    # --- requests ---
+    def _checked(self, request: Any) -> dict[str, Any]:
+        from stylize.training.loop import check_style_name
+        from stylize.values import MINUTES, check_setting
+
+        if not isinstance(request, dict):
+            raise StylizeError('a job request is a JSON object such as {"kind": "train", ...}')
+        kind = request.get("kind")
+        if kind not in KINDS:
+            raise StylizeError(f"kind={kind!r}: give one of {', '.join(KINDS)}")
+        unknown = set(request) - {"kind", "style", "name", "minutes", "steps"}
+        if unknown:
+            raise StylizeError(f"unknown field {sorted(unknown)[0]!r} in the job request; remove it")
+        style = request.get("style")
+        if not isinstance(style, str):
+            raise StylizeError("style: give the name of a style")
+        self.workspace.known_style(style)
+        checked: dict[str, Any] = {"kind": kind, "style": style}
+        if kind in ("train", "distill"):
+            minutes, steps = request.get("minutes"), request.get("steps")
+            if minutes is None and steps is None:
+                raise StylizeError("give a budget: minutes=M or steps=N")
+            if minutes is not None:
+                if isinstance(minutes, bool) or not isinstance(minutes, int | float):
+                    raise StylizeError(f"minutes={minutes!r}: give a number of minutes")
+                check_setting("minutes", float(minutes), MINUTES)
+                checked["minutes"] = float(minutes)
+            if steps is not None:
+                if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 1_000_000:
+                    raise StylizeError(f"steps={steps!r}: give a whole number of steps from 1 to 1000000")
+                checked["steps"] = steps
+        if kind == "train":
+            name = request.get("name")
+            if not isinstance(name, str):
+                raise StylizeError("name: give the new style's name")
+            check_style_name(name)
+            info = self.workspace.style_info(style)
+            if info["kind"] != "zero":
+                raise StylizeError(
+                    f"style={style!r} is a trained style; train from a reference (a zero-training style) instead"
+                )
+            if name in self.workspace.style_names():
+                raise StylizeError(f"name={name!r}: a style of that name exists; choose another name")
+            checked["name"] = name
+        elif kind == "distill":
+            checked["name"] = f"{style}-nano"
+        else:
+            checked["name"] = None
+        return checked
+
+
+def _target_style(request: dict[str, Any]) -> str | None:
+    """The style folder a training job writes (its checkpoint is there), None for the other kinds."""
+    from stylize.config import STYLE_NAME
+
+    name = request.get("name")
+    if request.get("kind") in ("train", "distill") and isinstance(name, str) and STYLE_NAME.fullmatch(name):
+        return name
+    return None

@@ -1,0 +1,298 @@
+"""The studio's worker process: runs one job (see :mod:`stylize.studio.jobs`) through the public API and
+writes its state, progress and preview into the job's folder.
+
+Training and distillation report each step through :func:`stylize.training.progress.listen`; the
+preview paints four faces with the network as it stands, at most every :data:`~stylize.studio.jobs.
+PREVIEW_EVERY` seconds and never more than a fifth of the time. SIGINT (cancel, or the server going
+away) stops a training after its step with a whole checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from stylize.studio.jobs import LOSS_POINTS, PREVIEW_EVERY, PROGRESS_EVERY, WorkerSetup, _read_json, _write_json
+
+
+def _watch_parent(parent: int) -> None:
+    """Stop this worker (SIGINT: a training keeps its checkpoint) when the server that started it has gone."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGINT)
+            return
+
+
+class _Progress:
+    """Writes progress.json (throttled) and preview.png from the training's step events."""
+
+    def __init__(self, path: Path, setup: WorkerSetup, config: Any, resume: bool) -> None:
+        self.path = path
+        self.setup = setup
+        self.config = config
+        old = _read_json(path / "progress.json") if resume else None
+        self.loss: list[list[float]] = list(old.get("loss", [])) if old else []
+        self.last_write = 0.0
+        self.next_preview = time.monotonic() + 2.0
+        self.faces: Any = None
+        self.last_event: Any = None
+        if old is None:
+            _write_json(path / "progress.json", {"phase": "preparing", "step": 0, "fraction": 0.0, "loss": []})
+
+    def finish(self) -> None:
+        if self.last_event is not None:
+            self.write(self.last_event, phase="finished")
+
+    def __call__(self, event: Any) -> None:
+        now = time.monotonic()
+        self.last_event = event
+        total = event.losses.get("total")
+        if total is not None and (not self.loss or event.step > self.loss[-1][0]):
+            self.loss.append([event.step, round(float(total), 6)])
+            if len(self.loss) > LOSS_POINTS:
+                self.loss = self.loss[::2]
+        if now >= self.next_preview:
+            started = time.monotonic()
+            self._preview(event.network)
+            spent = time.monotonic() - started
+            self.next_preview = time.monotonic() + max(PREVIEW_EVERY, 4 * spent)
+        if now - self.last_write >= PROGRESS_EVERY or event.fraction >= 1.0:
+            self.write(event)
+            self.last_write = now
+
+    def write(self, event: Any, phase: str = "training") -> None:
+        fraction = event.fraction
+        if event.budget_seconds:
+            eta = max(0.0, event.budget_seconds - event.elapsed)
+            if event.steps:
+                per_step = event.elapsed / max(event.step, 1)
+                eta = min(eta, max(0, event.steps - event.step) * per_step)
+        elif event.steps:
+            eta = max(0, event.steps - event.step) * event.elapsed / max(event.step, 1)
+        else:
+            eta = None
+        _write_json(
+            self.path / "progress.json",
+            {
+                "phase": phase,
+                "step": event.step,
+                "steps": event.steps,
+                "elapsed": round(event.elapsed, 2),
+                "budget_seconds": event.budget_seconds,
+                "fraction": round(fraction, 4),
+                "eta_seconds": None if eta is None else round(eta, 1),
+                "loss": self.loss,
+                "losses": {key: round(float(value), 6) for key, value in event.losses.items()},
+            },
+        )
+
+    def _preview_faces(self) -> Any:
+        import torch
+
+        from stylize.content.compose import compose_face, open_part_tree
+        from stylize.inference.image import to_tensor
+
+        if self.faces is None:
+            generator = open_part_tree(self.setup.parts, self.config)
+            self.faces = torch.cat([to_tensor(compose_face(generator, seed).rgb) for seed in self.setup.preview_seeds])
+        return self.faces
+
+    def _preview(self, network: Any) -> None:
+        import numpy as np
+        import torch
+
+        from stylize.imageio import write_png
+        from stylize.inference.image import stylize_batch, to_uint8
+
+        try:
+            faces = self._preview_faces()
+        except Exception:  # no part tree: no preview, the training goes on
+            return
+        device = next(network.parameters()).device
+        was_training = network.training
+        network.eval()
+        try:
+            with torch.inference_mode():
+                styled = [to_uint8(stylize_batch(network, face[None].to(device))) for face in faces]
+        finally:
+            network.train(was_training)
+        write_png(self.path / "preview.png", np.concatenate(styled, axis=1))
+
+
+def _status(path: Path, **changes: Any) -> dict[str, Any]:
+    status = {**(_read_json(path / "status.json") or {}), **changes}
+    _write_json(path / "status.json", status)
+    return status
+
+
+def _figures(style: str, setup: WorkerSetup, config: Any) -> tuple[dict[str, Any], list[str]]:
+    """The ``stylize eval`` summary of ``style`` on held-out game faces, or why there is none."""
+    from stylize.evaluation.report import format_text_table
+    from stylize.evaluation.scores import evaluate
+
+    if setup.eval_faces <= 0:
+        return {}, ["figures: not measured (eval_faces=0)"]
+    content = [f"compose:100000-{100000 + setup.eval_faces - 1}"]
+    try:
+        scores = evaluate([style], content, styles_dir=setup.styles_dir, parts=setup.parts, config=config)
+    except Exception as err:  # figures are a courtesy: the result stands without them
+        return {}, [f"figures: not measured ({' '.join(str(err).split())[:200]})"]
+    score = scores[0]
+    figures = {
+        "summary": round(float(score.summary), 3),
+        "style_score": round(float(score.style_score), 3),
+        "faces_kept": f"{score.faces_kept}/{score.faces_in_input}",
+        "ms_per_portrait": round(float(score.ms_per_portrait), 1),
+        "portraits": score.portraits,
+    }
+    return figures, format_text_table(scores).splitlines()[:2]
+
+
+def _file_record(path: Path) -> dict[str, Any]:
+    return {"name": path.name, "bytes": path.stat().st_size}
+
+
+def _run(
+    kind: str, request: dict[str, Any], path: Path, setup: WorkerSetup, config: Any, resume: bool
+) -> dict[str, Any]:
+    from stylize.training.progress import listen
+
+    style = str(request["style"])
+    exports = path.parent.parent / "exports" / path.name
+    if kind == "train":
+        from stylize.inference.model_file import reference_files
+        from stylize.inference.styles import load_style
+        from stylize.training.settings import TrainSettings
+        from stylize.training.style import train
+
+        refs = reference_files(load_style(style, setup.styles_dir))
+        settings = TrainSettings.from_config(config, minutes=request.get("minutes"), steps=request.get("steps"))
+        progress = _Progress(path, setup, config, resume)
+        with listen(progress):
+            result = train(
+                str(request["name"]),
+                [str(r) for r in refs],
+                settings=settings,
+                styles_dir=setup.styles_dir,
+                parts=setup.parts,
+                config=config,
+                resume=resume,
+                progress=False,
+            )
+        progress.finish()
+        progress._preview(_load_network(str(request["name"]), setup))
+        figures, lines = _figures(str(request["name"]), setup, config)
+        return {"style": str(request["name"]), "steps": result.steps, "files": [], "figures": figures, "lines": lines}
+    if kind == "distill":
+        from stylize.training.distill import distill
+        from stylize.training.settings import DistillSettings
+
+        settings = DistillSettings.from_config(config, minutes=request.get("minutes"), steps=request.get("steps"))
+        progress = _Progress(path, setup, config, resume)
+        with listen(progress):
+            result = distill(
+                style,
+                name=str(request["name"]),
+                settings=settings,
+                styles_dir=setup.styles_dir,
+                parts=setup.parts,
+                config=config,
+                resume=resume,
+                overwrite=not resume,
+                progress=False,
+            )
+        progress.finish()
+        progress._preview(_load_network(str(request["name"]), setup))
+        figures, lines = _figures(str(request["name"]), setup, config)
+        return {"style": str(request["name"]), "steps": result.steps, "files": [], "figures": figures, "lines": lines}
+    if kind == "export_onnx":
+        from stylize.inference.styles import load_style
+        from stylize.shipping.onnx_export import export_onnx
+
+        exports.mkdir(parents=True, exist_ok=True)
+        exported = export_onnx(load_style(style, setup.styles_dir), exports / f"{style}.onnx")
+        figures, lines = _figures(style, setup, config)
+        checks = [check.line() for check in exported.checks]
+        return {"style": style, "files": [_file_record(exported.path)], "figures": figures, "lines": checks + lines}
+    if kind == "export_parts":
+        from stylize.shipping.part_sets import export_parts
+
+        exports.mkdir(parents=True, exist_ok=True)
+        built = export_parts(
+            style,
+            exports / f"{style}-parts",
+            parts=setup.parts,
+            styles_dir=setup.styles_dir,
+            config=config,
+            overwrite=True,
+            progress=False,
+        )
+        archive = shutil.make_archive(
+            str(exports / f".{style}-parts.tmp"), "zip", root_dir=exports, base_dir=f"{style}-parts"
+        )
+        final = exports / f"{style}-parts.zip"
+        os.replace(archive, final)
+        return {"style": style, "files": [_file_record(final)], "figures": {}, "lines": [built.summary()]}
+    raise ValueError(kind)
+
+
+def _load_network(name: str, setup: WorkerSetup) -> Any:
+    from stylize.inference.styles import load_style
+
+    return load_style(name, setup.styles_dir).network
+
+
+def run_job(job_dir: str) -> None:
+    """The worker process's entry point: the job in ``job_dir``, with the setup the server wrote there."""
+    path = Path(job_dir)
+    written = _read_json(path / "worker.json") or {}
+    resume = bool(written.pop("resume", False))
+    setup = WorkerSetup(
+        **{
+            **written,
+            "legacy": tuple(written.get("legacy", ())),
+            "preview_seeds": tuple(written.get("preview_seeds", ())),
+        }
+    )
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    status = _read_json(path / "status.json") or {}
+    _status(
+        path, state="running", pid=os.getpid(), started=time.time(), runs=int(status.get("runs", 0)) + 1, error=None
+    )
+    request = _read_json(path / "job.json") or {}
+    kind = str(request.get("kind"))
+    print(f"job {path.name}: {kind} {request.get('style')} -> {request.get('name')} (resume={resume})", flush=True)
+    try:
+        from stylize.config import default_config, load_config
+
+        config = load_config(setup.config_path) if setup.config_path else default_config()
+        result = _run(kind, request, path, setup, config, resume)
+    except KeyboardInterrupt:
+        _status(path, state="cancelled", finished=time.time(), error="cancelled")
+        return
+    except Exception as err:  # every failure becomes the job's one line; the traceback goes to log.txt
+        from stylize.errors import StylizeError
+
+        traceback.print_exc()
+        line = " ".join(str(err).split()) or type(err).__name__
+        if isinstance(err, StylizeError) and " interrupted at step " in line:
+            _status(path, state="cancelled", finished=time.time(), error=line)
+            return
+        if not isinstance(err, StylizeError):
+            line = f"{type(err).__name__}: {line} (an internal error; see {path / 'log.txt'})"
+        _status(path, state="failed", finished=time.time(), error=line)
+        return
+    _status(path, state="done", finished=time.time(), result=result, error=None)
+    print(f"job {path.name}: done", flush=True)
+
+
+if __name__ == "__main__":
+    run_job(sys.argv[1])

@@ -1,0 +1,423 @@
+"""The studio's folder and what it holds: uploaded references and portraits, the faces to judge on, and
+the styled faces it has rendered.
+
+Nothing a request names becomes a path unchecked: faces, uploads and cached renders are found by ids
+the studio made itself (``g12``, ``u<sha12>``, a render key), matched against a strict pattern, and
+style names are looked up among the styles the studio lists. Uploads are decoded by the project's
+image reader (:func:`stylize.imageio.read_image`) and stored as PNGs the studio encoded, named by their
+hash, in ``DIR/uploads/``. Styles go where the command line finds them (the config's styles folder), as
+ordinary style folders.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stylize.config import PARAMETERS, PipelineConfig, parameter_default
+from stylize.errors import ImageReadError, StylizeError
+from stylize.imageio import encode_png, find_images, read_image, write_png
+from stylize.output_folder import make_folder
+
+MAX_FACES = 16
+MIN_FACES = 4
+DEFAULT_FACES = 8
+MAX_UPLOAD_FILES = 8
+MAX_UPLOAD_BYTES = 20_000_000  # one file
+MAX_UPLOAD_PIXELS = 40_000_000  # decoded; the reader's own bomb guard stops far larger ones
+MAX_REQUEST_BYTES = MAX_UPLOAD_FILES * MAX_UPLOAD_BYTES + 1_000_000
+MAX_STORED_UPLOADS = 500  # per kind: the studio refuses more rather than fill the disk
+REF_THUMB_SIDE = 256
+RENDER_CACHE_FILES = 4000  # rendered faces kept on disk; the oldest go first
+
+FACE_ID = re.compile(r"(?:g(?P<seed>[0-9]{1,10})(?P<armoured>a?)|l(?P<legacy>[0-9]{1,5})|u(?P<upload>[0-9a-f]{12}))")
+UPLOAD_NAME = re.compile(r"[0-9a-f]{12}\.png")
+RENDER_KEY = re.compile(r"[0-9a-f]{32}")
+
+
+class UploadError(StylizeError):
+    """An upload the studio refuses: ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Face:
+    id: str
+    label: str
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    strength: float = parameter_default("strength")
+    preserve_color: bool = parameter_default("preserve_color")
+    scale: float = parameter_default("scale")
+
+    def checked(self) -> RenderSettings:
+        from stylize.values import check_setting
+
+        for name in ("strength", "scale"):
+            check_setting(name, getattr(self, name), PARAMETERS[name].kind)
+        return self
+
+
+def lock_folder(folder: Path) -> int:
+    """Hold ``folder/.studio.lock`` for this process (released when it exits); a second studio on the
+    same folder is refused at once, naming the process that has it."""
+    lock_path = folder / ".studio.lock"
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise StylizeError(f"{lock_path}: is a symbolic link; remove it and start again") from err
+        raise StylizeError(f"{folder}: cannot write there ({err.strerror}); choose another --dir") from err
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+        os.close(fd)
+        raise StylizeError(
+            f"{folder}: another studio uses this folder ({holder}); stop it, or give another --dir"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"stylize studio, process {os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _thumbnail(rgb: np.ndarray, side: int) -> np.ndarray:
+    from PIL import Image
+
+    image = Image.fromarray(rgb)
+    image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return np.asarray(image)
+
+
+class Workspace:
+    """The studio folder, the faces and the styles; thread-safe where the server calls it from threads."""
+
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        config: PipelineConfig,
+        *,
+        styles_dir: str | os.PathLike[str] | None = None,
+        parts: str | os.PathLike[str] | None = None,
+        legacy: Sequence[str | os.PathLike[str]] = (),
+    ) -> None:
+        self.folder = Path(folder)
+        self.config = config
+        self.styles_dir = Path(styles_dir) if styles_dir is not None else config.styles.dir
+        self.parts = Path(parts) if parts is not None else None
+        self.legacy_sources = [Path(p) for p in (*config.content.legacy, *legacy)]
+        for source in self.legacy_sources:
+            if not source.exists():
+                raise StylizeError(f"{source}: legacy portrait folder not found; check the path given to --faces")
+        make_folder(self.folder, param="dir")
+        for sub in ("uploads/refs", "uploads/faces", "renders", "jobs", "exports"):
+            make_folder(self.folder / sub, param="dir")
+        self._lock = threading.Lock()  # guards the caches below
+        self._render_lock = threading.Lock()  # one render at a time: the CPU is shared with the jobs
+        self._generator: Any = None
+        self._generator_error: str | None = None
+        self._models: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._faces: OrderedDict[str, Face] = OrderedDict()
+        self._legacy_files: list[Path] | None = None
+
+    # --- faces ---
+    def generator(self) -> Any:
+        """The opened part tree (once), or ``StylizeError`` when it cannot be opened."""
+        from stylize.content.compose import open_part_tree
+
+        with self._lock:
+            if self._generator is None and self._generator_error is None:
+                try:
+                    self._generator = open_part_tree(self.parts, self.config)
+                except StylizeError as err:
+                    self._generator_error = str(err)
+            if self._generator is None:
+                raise StylizeError(f"game faces are not available: {self._generator_error}")
+            return self._generator
+
+    def game_available(self) -> bool:
+        try:
+            self.generator()
+            return True
+        except StylizeError:
+            return False
+
+    def legacy_files(self) -> list[Path]:
+        with self._lock:
+            if self._legacy_files is None:
+                self._legacy_files = (
+                    [path for path, _ in find_images(self.legacy_sources)] if self.legacy_sources else []
+                )
+            return self._legacy_files
+
+    def uploaded_faces(self) -> list[str]:
+        folder = self.folder / "uploads" / "faces"
+        return sorted(f"u{p.stem}" for p in folder.iterdir() if UPLOAD_NAME.fullmatch(p.name))
+
+    def default_seeds(self) -> str:
+        seeds = self.config.content.seeds[:DEFAULT_FACES]
+        return ",".join(map(str, seeds)) if seeds else f"0-{DEFAULT_FACES - 1}"
+
+    def list_faces(self, source: str, seeds: str = "", armoured: bool = False) -> list[str]:
+        """Face ids for a source: ``game`` (the seeds given, 4 to 16), ``legacy`` or ``uploads`` (the first 16)."""
+        from stylize.content.seeds import parse_seeds
+
+        if source == "game":
+            self.generator()
+            picked = parse_seeds(seeds or self.default_seeds())
+            if not MIN_FACES <= len(picked) <= MAX_FACES:
+                raise StylizeError(f"seeds={seeds!r} gives {len(picked)} faces; give {MIN_FACES} to {MAX_FACES}")
+            return [f"g{seed}{'a' if armoured else ''}" for seed in picked]
+        if source == "legacy":
+            files = self.legacy_files()
+            if not files:
+                raise StylizeError("no legacy portraits: start the studio with --faces DIR (or set [content] legacy)")
+            return [f"l{index}" for index in range(min(len(files), MAX_FACES))]
+        if source == "uploads":
+            ids = self.uploaded_faces()
+            if not ids:
+                raise StylizeError("no uploaded portraits yet: drop some portraits on the faces panel")
+            return ids[:MAX_FACES]
+        raise StylizeError(f"source={source!r}: give game, legacy or uploads")
+
+    def face(self, face_id: str) -> Face:
+        """The face with id ``face_id`` (composited, read or uploaded), cached."""
+        match = FACE_ID.fullmatch(face_id)
+        if match is None:
+            raise LookupError(f"face {face_id!r}: not a face id of this studio")
+        with self._lock:
+            if face_id in self._faces:
+                self._faces.move_to_end(face_id)
+                return self._faces[face_id]
+        if match["seed"] is not None:
+            from stylize.content.compose import compose_face
+            from stylize.content.seeds import parse_seeds
+
+            seed = parse_seeds(match["seed"])[0]
+            composed = compose_face(self.generator(), seed, bool(match["armoured"]))
+            face = Face(face_id, f"seed {seed}{' armoured' if composed.armoured else ''}", composed.rgb, None)
+        elif match["legacy"] is not None:
+            files = self.legacy_files()
+            index = int(match["legacy"])
+            if index >= len(files):
+                raise LookupError(f"face {face_id!r}: there are {len(files)} legacy portraits")
+            image = read_image(files[index], what="portrait")
+            face = Face(face_id, files[index].name, image.rgb, image.alpha)
+        else:
+            path = self.folder / "uploads" / "faces" / f"{match['upload']}.png"
+            if not path.is_file():
+                raise LookupError(f"face {face_id!r}: no such upload")
+            image = read_image(path, what="portrait")
+            face = Face(face_id, f"upload {match['upload'][:6]}", image.rgb, image.alpha)
+        with self._lock:
+            self._faces[face_id] = face
+            while len(self._faces) > 64:
+                self._faces.popitem(last=False)
+        return face
+
+    def face_png(self, face_id: str) -> bytes:
+        face = self.face(face_id)
+        return encode_png(face.rgb, face.alpha)
+
+    # --- uploads ---
+    def store_uploads(self, files: Sequence[tuple[str, bytes]], kind: str) -> list[Path]:
+        """Decode each ``(name, data)`` with the project's reader and store it as a PNG named by its hash
+        under ``uploads/KIND/``; any bad file refuses the whole upload with one line naming it."""
+        if not files:
+            raise UploadError("no files in the upload; drop one or more images")
+        if len(files) > MAX_UPLOAD_FILES:
+            raise UploadError(f"{len(files)} files at once; drop at most {MAX_UPLOAD_FILES}", 413)
+        folder = self.folder / "uploads" / kind
+        if sum(1 for _ in folder.iterdir()) + len(files) > MAX_STORED_UPLOADS:
+            raise UploadError(f"{folder}: holds {MAX_STORED_UPLOADS} uploads already; remove some files there", 413)
+        encoded = []
+        for name, data in files:
+            shown = _display_name(name)
+            if len(data) > MAX_UPLOAD_BYTES:
+                raise UploadError(f"{shown}: {len(data)} bytes; an upload may be at most {MAX_UPLOAD_BYTES} bytes", 413)
+            try:
+                image = read_image(Path(shown), what="image", fix="give a PNG, JPEG or WebP image", data=data)
+            except ImageReadError as err:
+                raise UploadError(str(err)) from None
+            if image.rgb.shape[0] * image.rgb.shape[1] > MAX_UPLOAD_PIXELS:
+                raise UploadError(
+                    f"{shown}: {image.rgb.shape[1]}x{image.rgb.shape[0]} pixels; give an image of at most "
+                    f"{MAX_UPLOAD_PIXELS // 1_000_000} megapixels",
+                    413,
+                )
+            encoded.append(encode_png(image.rgb, image.alpha))
+        paths = []
+        for png in encoded:
+            path = folder / f"{hashlib.sha256(png).hexdigest()[:12]}.png"
+            if not path.is_file():
+                from stylize.imageio import atomic_write_bytes
+
+                atomic_write_bytes(path, png)
+            paths.append(path)
+        return paths
+
+    # --- styles ---
+    def style_names(self) -> list[str]:
+        from stylize.inference.styles import list_styles
+
+        return list_styles(self.styles_dir)
+
+    def style_info(self, name: str) -> dict[str, Any]:
+        from stylize.bundled import bundled_styles_dir
+        from stylize.inference.model_file import read_metadata
+        from stylize.inference.reference_style import is_reference_metadata
+        from stylize.inference.styles import style_dir
+
+        folder = style_dir(name, self.styles_dir)
+        metadata = read_metadata(folder)
+        zero = is_reference_metadata(metadata)
+        arch = metadata.get("architecture", {})
+        return {
+            "name": name,
+            "kind": "zero" if zero else "trained",
+            "origin": "bundled" if folder.parent == bundled_styles_dir() else "user",
+            "arch": "ghiasi" if zero else str(arch.get("name", "?")) if isinstance(arch, dict) else "?",
+            "refs": [f"/api/ref/{name}/{index}.png" for index in range(len(metadata.get("references", [])))],
+        }
+
+    def styles(self) -> list[dict[str, Any]]:
+        infos = []
+        for name in self.style_names():
+            try:
+                infos.append(self.style_info(name))
+            except StylizeError:  # a damaged folder is left out of the list; the CLI names its fault
+                continue
+        return infos
+
+    def known_style(self, name: str) -> str:
+        if name not in self.style_names():
+            raise StylizeError(f"style={name!r}: no such style; pick one from the list")
+        return name
+
+    def reference_thumbnail(self, name: str, index: int) -> bytes:
+        from stylize.inference.model_file import reference_files
+
+        model = self.model(self.known_style(name))
+        files = reference_files(model)
+        if not 0 <= index < len(files):
+            raise LookupError(f"style {name!r} has {len(files)} references")
+        image = read_image(files[index], what="style reference")
+        return encode_png(_thumbnail(image.rgb, REF_THUMB_SIDE))
+
+    def make_reference_style(self, paths: Sequence[Path], name: str | None) -> str:
+        """The zero-training style of these uploaded references: ``ref-<hash8>`` (the same images give the
+        same style, made once) or ``name``."""
+        from stylize.inference.reference_style import make_style
+        from stylize.training.loop import check_style_name
+
+        digest = hashlib.sha256("\n".join(sorted(p.stem for p in paths)).encode()).hexdigest()
+        chosen = name.strip() if name and name.strip() else f"ref-{digest[:8]}"
+        try:
+            check_style_name(chosen)
+        except StylizeError as err:
+            raise UploadError(str(err)) from None
+        folder = self.styles_dir / chosen
+        if (folder / "model.json").exists():
+            if self._same_references(folder, paths):
+                return chosen
+            raise UploadError(
+                f"name={chosen!r}: a style of that name exists with other references; choose another name"
+            )
+        if chosen in self.style_names():
+            raise UploadError(f"name={chosen!r}: a bundled style has that name; choose another name")
+        make_style(chosen, [str(p) for p in paths], styles_dir=self.styles_dir, config=self.config)
+        return chosen
+
+    @staticmethod
+    def _same_references(folder: Path, paths: Sequence[Path]) -> bool:
+        from stylize.files import parse_json, sha256_file
+
+        try:
+            metadata = parse_json((folder / "model.json").read_text(encoding="utf-8"))
+            recorded = sorted(str(r.get("sha256")) for r in metadata.get("references", []))
+        except (OSError, ValueError, AttributeError, StylizeError):
+            return False
+        return recorded == sorted(sha256_file(p) for p in paths)
+
+    def model(self, spec: str) -> Any:
+        """The loaded style (or mix ``a:0.6,b:0.4`` of zero styles) for ``spec``, cached by its files' state."""
+        from stylize.inference.styles import load_mix, load_style, style_dir
+
+        names = [part.split(":")[0].strip() for part in spec.split(",")]
+        for name in names:
+            self.known_style(name)
+        stamp = ";".join(str(os.stat(style_dir(name, self.styles_dir) / "model.json").st_mtime_ns) for name in names)
+        key = (spec, stamp)
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+        model = load_mix(spec, self.styles_dir) if ":" in spec else load_style(spec, self.styles_dir)
+        with self._lock:
+            self._models[key] = model
+            while len(self._models) > 8:
+                self._models.popitem(last=False)
+        return model
+
+    # --- rendering ---
+    def render(self, face_id: str, spec: str, settings: RenderSettings) -> bytes:
+        """PNG bytes of face ``face_id`` in style ``spec``: from the cache, or rendered (one at a time)."""
+        import torch
+
+        from stylize.inference.image import ApplySettings, stylize_rgb
+
+        settings = settings.checked()
+        face = self.face(face_id)
+        model = self.model(spec)
+        key_text = json.dumps([face_id, spec, model.weights_sha256, settings.__dict__, face.rgb.shape], sort_keys=True)
+        key = hashlib.sha256(key_text.encode()).hexdigest()[:32]
+        path = self.folder / "renders" / f"{key}.png"
+        if path.is_file():
+            return path.read_bytes()
+        with self._render_lock:
+            if path.is_file():
+                return path.read_bytes()
+            apply = ApplySettings(settings.strength, settings.preserve_color, settings.scale)
+            with torch.inference_mode():
+                rgb = stylize_rgb(model.network, face.rgb, "cpu", apply)
+            png = encode_png(rgb, face.alpha)
+            write_png(path, rgb, face.alpha)
+            self._trim_renders()
+        return png
+
+    def _trim_renders(self) -> None:
+        files = list((self.folder / "renders").glob("*.png"))
+        if len(files) <= RENDER_CACHE_FILES:
+            return
+        files.sort(key=lambda p: p.stat().st_mtime)
+        for path in files[: len(files) - RENDER_CACHE_FILES]:
+            path.unlink(missing_ok=True)
+
+    def with_settings(self, settings: RenderSettings, **changes: Any) -> RenderSettings:
+        return replace(settings, **changes).checked()
+
+
+def _display_name(name: str) -> str:
+    """An uploaded file's name for messages: its last component, printable, at most 80 characters."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    cleaned = "".join(ch if ch.isprintable() else "?" for ch in base)[:80]
+    return cleaned or "upload"

@@ -1,0 +1,56 @@
+"""A studio over a temporary folder, driven with Starlette's HTTP test client (no browser, no socket)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+TOKEN = "test-token-0123456789"
+
+
+def png_bytes(width: int = 96, height: int = 96, seed: int = 0, mode: str = "RGB") -> bytes:
+    """A drawn reference: diagonal strokes in two inks on paper, distinct for each seed."""
+    rng = np.random.default_rng(seed)
+    image = np.full((height, width, 3), 235, np.uint8)
+    ink = rng.integers(0, 160, (2, 3))
+    for offset in range(-height, width, 7):
+        for y in range(height):
+            x = offset + y
+            if 0 <= x < width:
+                image[y, x] = ink[(offset // 7) % 2]
+    buffer = io.BytesIO()
+    Image.fromarray(image).convert(mode).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def studio(tmp_path: Path) -> Iterator:
+    from stylize.studio import open_studio
+
+    opened = open_studio(tmp_path / "studio", styles_dir=tmp_path / "styles", token=TOKEN, eval_faces=0)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def client(studio) -> Iterator:
+    from starlette.testclient import TestClient
+
+    with TestClient(studio.app, headers={"X-Stylize-Token": TOKEN}, raise_server_exceptions=False) as http:
+        yield http
+
+
+def make_reference(client, seed: int = 0, name: str | None = None) -> dict:
+    data = {"name": name} if name else None
+    answer = client.post(
+        "/api/references", files=[("files", (f"ref{seed}.png", png_bytes(seed=seed), "image/png"))], data=data
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["style"]
