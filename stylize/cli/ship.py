@@ -134,6 +134,17 @@ def _bench_zero_training(args: argparse.Namespace, log: Any) -> int:
     return 0
 
 
+def _bench_studio(args: argparse.Namespace, log: Any) -> int:
+    from stylize.imageio import atomic_write_text
+    from stylize.shipping.bench_studio import bench_studio, format_studio
+
+    bench = bench_studio(args.studio, parts=args.parts, config=args.config, progress=log)
+    print(format_studio(bench))
+    if args.json:
+        atomic_write_text(args.json, json.dumps(asdict(bench), indent=2) + "\n")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from stylize.shipping.bench import (
         bench_apply,
@@ -149,6 +160,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr))
     if args.zero_training:
         return _bench_zero_training(args, log)
+    if args.studio:
+        return _bench_studio(args, log)
     cpp_binary = None
     if not args.no_cpp:
         from stylize.shipping.cpp import build_cpp_example, find_cpp_tools
@@ -332,6 +345,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         nargs="+",
         metavar="REF",
         help="instead, time zero-training styles of these references: make, 1-thread portrait, 16-face preview",
+    )
+    bench_parser.add_argument(
+        "--studio",
+        nargs="+",
+        metavar="REF",
+        help="instead, time stylize studio over HTTP: drop each reference -> 16 faces styled, and its "
+        "requests' latency while idle and while a training job runs",
     )
     bench_parser.add_argument(
         "--no-preview", action="store_true", help="with --zero-training: skip the end-to-end preview timing"

@@ -57,8 +57,10 @@ def open_studio(
     token: str | None = None,
     eval_faces: int = EVAL_FACES,
     poll_seconds: float = 1.0,
+    warm_up: bool = True,
 ) -> StudioApp:
-    """The studio app over ``folder`` (made if missing; one studio a folder), not yet serving."""
+    """The studio app over ``folder`` (made if missing; one studio a folder), not yet serving. ``warm_up``
+    loads the zero-training engine in a thread when the app starts, so the first dropped reference is quick."""
     from stylize.studio.jobs import JobManager, WorkerSetup
     from stylize.studio.server import create_app
     from stylize.studio.workspace import Workspace, lock_folder
@@ -77,7 +79,7 @@ def open_studio(
         )
         jobs = JobManager(workspace.folder / "jobs", setup, workspace)
         token = token or secrets.token_urlsafe(24)
-        app = create_app(workspace, jobs, token, poll_seconds=poll_seconds)
+        app = create_app(workspace, jobs, token, poll_seconds=poll_seconds, warm_up=warm_up)
     except BaseException:
         os.close(lock_fd)
         raise
@@ -143,8 +145,10 @@ def serve(
         if open_browser:
             webbrowser.open(url)
         server = uvicorn.Server(uvicorn.Config(studio.app, log_level="warning", lifespan="on", access_log=False))
-        server.run(sockets=[sock])
+        try:
+            server.run(sockets=[sock])
+        except KeyboardInterrupt:  # uvicorn has shut down cleanly, then raises Ctrl-C again: that is the way out
+            pass
     finally:
         studio.close()
-    if sys.stdout.isatty():
-        print("studio stopped", file=sys.stderr)
+    print("studio stopped; its jobs and files are kept in " + str(studio.workspace.folder), file=sys.stderr)

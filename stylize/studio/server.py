@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -230,6 +231,7 @@ class Studio:
             "train": {"minutes": ws.config.train.minutes, "default_minutes": train["minutes"].default},
             "distill": {"minutes": ws.config.distill.minutes},
             "limits": {"upload_bytes": MAX_UPLOAD_BYTES, "upload_files": MAX_UPLOAD_FILES},
+            "ready": ws.warm.is_set(),  # the zero-training engine is loaded: a dropped reference is quick
             "styles": ws.styles(),
             "jobs": self.jobs.jobs(),
             "busy": self.jobs.busy(),
@@ -337,7 +339,9 @@ async def _on_error(request: Request, err: Exception) -> Response:
     return _error(f"internal error ({type(err).__name__}: {err}); the studio goes on, see its terminal", 500)
 
 
-def create_app(workspace: Workspace, jobs: JobManager, token: str, *, poll_seconds: float = 1.0) -> ASGIApp:
+def create_app(
+    workspace: Workspace, jobs: JobManager, token: str, *, poll_seconds: float = 1.0, warm_up: bool = True
+) -> ASGIApp:
     """The studio as an ASGI app: the routes, the error answers and the token gate."""
     studio = Studio(workspace, jobs)
 
@@ -349,6 +353,10 @@ def create_app(workspace: Workspace, jobs: JobManager, token: str, *, poll_secon
                 await run_in_threadpool(jobs.poll)
 
         task = asyncio.create_task(watch())
+        if warm_up:
+            threading.Thread(target=workspace.warm_up, name="studio-warm-up", daemon=True).start()
+        else:
+            workspace.warm.set()
         try:
             yield
         finally:

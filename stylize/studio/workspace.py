@@ -136,8 +136,10 @@ class Workspace:
         self._generator: Any = None
         self._generator_error: str | None = None
         self._models: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._infos: dict[str, tuple[tuple[str, int], dict[str, Any]]] = {}
         self._faces: OrderedDict[str, Face] = OrderedDict()
         self._legacy_files: list[Path] | None = None
+        self.warm = threading.Event()  # set once warm_up has run (or was not asked for)
 
     # --- faces ---
     def generator(self) -> Any:
@@ -282,12 +284,24 @@ class Workspace:
         return list_styles(self.styles_dir)
 
     def style_info(self, name: str) -> dict[str, Any]:
-        from stylize.bundled import bundled_styles_dir
-        from stylize.inference.model_file import read_metadata
-        from stylize.inference.reference_style import is_reference_metadata
+        """What the page shows of a style; read once per version of its model.json."""
         from stylize.inference.styles import style_dir
 
         folder = style_dir(name, self.styles_dir)
+        stamp = (str(folder), (folder / "model.json").stat().st_mtime_ns)
+        with self._lock:
+            if name in self._infos and self._infos[name][0] == stamp:
+                return self._infos[name][1]
+        info = self._read_style_info(name, folder)
+        with self._lock:
+            self._infos[name] = (stamp, info)
+        return info
+
+    def _read_style_info(self, name: str, folder: Path) -> dict[str, Any]:
+        from stylize.bundled import bundled_styles_dir
+        from stylize.inference.model_file import read_metadata
+        from stylize.inference.reference_style import is_reference_metadata
+
         metadata = read_metadata(folder)
         zero = is_reference_metadata(metadata)
         arch = metadata.get("architecture", {})
@@ -403,6 +417,30 @@ class Workspace:
             write_png(path, rgb, face.alpha)
             self._trim_renders()
         return png
+
+    def warm_up(self) -> None:
+        """Load what a first dropped reference needs (torch, the zero-training engine, the first faces), so
+        its grid comes as fast as the next one's; the studio runs this in a thread when it starts."""
+        import torch
+
+        from stylize.bundled import asset_path
+        from stylize.inference.image import stylize_rgb
+        from stylize.inference.reference_style import in_memory_style
+
+        try:
+            faces = self.list_faces("game") if self.game_available() else []
+            model = in_memory_style("warm-up", [asset_path("references/pencil.png")])
+            with self._render_lock, torch.inference_mode():
+                for face_id in faces[:1]:
+                    stylize_rgb(model.network, self.face(face_id).rgb, "cpu")
+            for face_id in faces[1:]:
+                self.face(face_id)
+        except Exception as err:  # a warm-up that fails costs only time; the request that needs it will say why
+            import logging
+
+            logging.getLogger("stylize").debug("studio warm-up failed: %s", err)
+        finally:
+            self.warm.set()
 
     def _trim_renders(self) -> None:
         files = list((self.folder / "renders").glob("*.png"))

@@ -11,6 +11,19 @@ import pytest
 from PIL import Image
 
 TOKEN = "test-token-0123456789"
+# A pipeline.toml whose training is tiny (the perceptual method on a 32 px crop): jobs of a few steps
+# take seconds, not the default method's minute of preparation.
+TINY_TRAINING = """
+[train]
+arch = "tiny"
+size = 32
+batch = 1
+warm_start = false
+learning_rate = 1e-3
+style_layers = ["relu1_1", "relu2_1"]
+content_layer = "relu2_2"
+content = ["compose:0-9"]
+"""
 
 
 def png_bytes(width: int = 96, height: int = 96, seed: int = 0, mode: str = "RGB") -> bytes:
@@ -32,7 +45,7 @@ def png_bytes(width: int = 96, height: int = 96, seed: int = 0, mode: str = "RGB
 def studio(tmp_path: Path) -> Iterator:
     from stylize.studio import open_studio
 
-    opened = open_studio(tmp_path / "studio", styles_dir=tmp_path / "styles", token=TOKEN, eval_faces=0)
+    opened = open_studio(tmp_path / "studio", styles_dir=tmp_path / "styles", token=TOKEN, eval_faces=0, warm_up=False)
     try:
         yield opened
     finally:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio.conftest import TOKEN, make_reference, png_bytes
+from studio.conftest import TINY_TRAINING, TOKEN, make_reference, png_bytes
 from stylize.studio.workspace import MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES
 
 
@@ -390,10 +390,35 @@ def test_train_job_shows_progress_then_a_style_the_cli_reads(client, studio, tmp
     assert client.get("/api/render.png?face=g0&style=studio-made").status_code == 200
 
 
+@pytest.fixture
+def tiny_client(tmp_path):
+    """A studio whose training is tiny (TINY_TRAINING): jobs reach their steps in seconds."""
+    from starlette.testclient import TestClient
+
+    from stylize.config import load_config
+    from stylize.studio import open_studio
+
+    (tmp_path / "pipeline.toml").write_text(TINY_TRAINING)
+    opened = open_studio(
+        tmp_path / "studio",
+        config=load_config(tmp_path / "pipeline.toml"),
+        styles_dir=tmp_path / "styles",
+        token=TOKEN,
+        eval_faces=0,
+        warm_up=False,
+    )
+    try:
+        with TestClient(opened.app, headers={"X-Stylize-Token": TOKEN}) as http:
+            yield http
+    finally:
+        opened.close()
+
+
 @pytest.mark.slow
-def test_cancel_keeps_a_checkpoint_and_resume_finishes_the_same_job(client, studio, tmp_path):
+def test_cancel_keeps_a_checkpoint_and_resume_finishes_the_same_job(tiny_client, tmp_path):
+    client = tiny_client
     ref = make_reference(client, seed=8)["name"]
-    job_id = client.post("/api/jobs", json={"kind": "train", "style": ref, "name": "stopped", "steps": 400}).json()[
+    job_id = client.post("/api/jobs", json={"kind": "train", "style": ref, "name": "stopped", "steps": 5000}).json()[
         "job"
     ]["id"]
     deadline = time.monotonic() + 240
