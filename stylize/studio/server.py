@@ -1,5 +1,5 @@
 """The studio's HTTP server: a Starlette app over :class:`~stylize.studio.workspace.Workspace` and
-:class:`~stylize.studio.jobs.JobManager` (the API is in docs/studio.md).
+:class:`~stylize.studio.jobs.JobManager` (the API: docs/studio.md).
 
 Every request needs the access token (``?token=``, the ``X-Stylize-Token`` header, or the cookie the
 first page load sets). Light requests are answered on the event loop; rendering and decoding run in
@@ -95,7 +95,10 @@ class TokenGate:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *headers]}
+                own = message.get("headers", [])
+                cached = any(key.lower() == b"cache-control" for key, _ in own)  # an image may say how long
+                added = [(key, value) for key, value in headers if not (cached and key == b"cache-control")]
+                message = {**message, "headers": [*own, *added]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -105,8 +108,9 @@ def _error(message: str, status: int) -> JSONResponse:
     return JSONResponse({"error": " ".join(message.split())}, status_code=status)
 
 
-def _png(data: bytes) -> Response:
-    return Response(data, media_type="image/png")
+def _png(data: bytes, cache: str = "private, max-age=3600") -> Response:
+    """A PNG the browser may keep: faces and reference thumbnails do not change under their address."""
+    return Response(data, media_type="image/png", headers={"cache-control": cache})
 
 
 def _flag(value: str | None, name: str, default: bool) -> bool:
@@ -261,7 +265,9 @@ class Studio:
         face_id = request.path_params["face"]
         if not FACE_ID.fullmatch(face_id):
             raise LookupError(f"face {face_id!r}: not a face id")
-        return _png(await run_in_threadpool(self.workspace.face_png, face_id))
+        data = await run_in_threadpool(self.workspace.face_png, face_id)
+        # a game face or an upload never changes under its id; a legacy file may be replaced on disk
+        return _png(data, "private, no-cache" if face_id.startswith("l") else "private, max-age=3600")
 
     async def upload_faces(self, request: Request) -> Response:
         files, _ = await _files(request)
@@ -280,7 +286,7 @@ class Studio:
 
     async def reference_png(self, request: Request) -> Response:
         name, index = request.path_params["style"], request.path_params["index"]
-        return _png(await run_in_threadpool(self.workspace.reference_thumbnail, name, index))
+        return _png(await run_in_threadpool(self.workspace.reference_thumbnail, name, index), "private, max-age=60")
 
     # --- the grid ---
     async def render(self, request: Request) -> Response:
@@ -296,7 +302,13 @@ class Studio:
             preserve_color=_flag(query.get("preserve"), "preserve", defaults.preserve_color),
             scale=_number(query.get("scale"), "scale", defaults.scale),
         )
-        return _png(await run_in_threadpool(self.workspace.render, face_id, spec, settings))
+        key = await run_in_threadpool(self.workspace.render_key, face_id, spec, settings)
+        etag = f'"{key}"'
+        headers = {"etag": etag, "cache-control": "private, no-cache"}  # revalidated: a style may be retrained
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        data = await run_in_threadpool(self.workspace.render, face_id, spec, settings)
+        return Response(data, media_type="image/png", headers=headers)
 
     # --- jobs ---
     async def jobs_list(self, request: Request) -> Response:
@@ -353,8 +365,9 @@ def create_app(
                 await run_in_threadpool(jobs.poll)
 
         task = asyncio.create_task(watch())
+        warming = threading.Thread(target=workspace.warm_up, name="studio-warm-up", daemon=True)
         if warm_up:
-            threading.Thread(target=workspace.warm_up, name="studio-warm-up", daemon=True).start()
+            warming.start()
         else:
             workspace.warm.set()
         try:
@@ -362,6 +375,8 @@ def create_app(
         finally:
             task.cancel()
             await run_in_threadpool(jobs.shutdown)
+            if warming.is_alive():  # let it finish: a thread killed inside the runtimes at exit aborts the process
+                await run_in_threadpool(warming.join, 60)
 
     routes = [
         Route("/", studio.page),

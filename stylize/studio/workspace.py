@@ -172,8 +172,11 @@ class Workspace:
             return self._legacy_files
 
     def uploaded_faces(self) -> list[str]:
+        """The uploaded portraits' ids, the latest first."""
         folder = self.folder / "uploads" / "faces"
-        return sorted(f"u{p.stem}" for p in folder.iterdir() if UPLOAD_NAME.fullmatch(p.name))
+        files = [p for p in folder.iterdir() if UPLOAD_NAME.fullmatch(p.name)]
+        files.sort(key=lambda p: (-p.stat().st_mtime_ns, p.name))
+        return [f"u{p.stem}" for p in files]
 
     def default_seeds(self) -> str:
         seeds = self.config.content.seeds[:DEFAULT_FACES]
@@ -270,7 +273,9 @@ class Workspace:
         paths = []
         for png in encoded:
             path = folder / f"{hashlib.sha256(png).hexdigest()[:12]}.png"
-            if not path.is_file():
+            if path.is_file():
+                os.utime(path)  # dropped again: it is the latest
+            else:
                 from stylize.imageio import atomic_write_bytes
 
                 atomic_write_bytes(path, png)
@@ -393,6 +398,14 @@ class Workspace:
         return model
 
     # --- rendering ---
+    def render_key(self, face_id: str, spec: str, settings: RenderSettings) -> str:
+        """What a render depends on, hashed: the face, the style's weights and the settings (the ETag)."""
+        settings = settings.checked()
+        face = self.face(face_id)
+        model = self.model(spec)
+        key_text = json.dumps([face_id, spec, model.weights_sha256, settings.__dict__, face.rgb.shape], sort_keys=True)
+        return hashlib.sha256(key_text.encode()).hexdigest()[:32]
+
     def render(self, face_id: str, spec: str, settings: RenderSettings) -> bytes:
         """PNG bytes of face ``face_id`` in style ``spec``: from the cache, or rendered (one at a time)."""
         import torch
@@ -400,10 +413,9 @@ class Workspace:
         from stylize.inference.image import ApplySettings, stylize_rgb
 
         settings = settings.checked()
+        key = self.render_key(face_id, spec, settings)
         face = self.face(face_id)
         model = self.model(spec)
-        key_text = json.dumps([face_id, spec, model.weights_sha256, settings.__dict__, face.rgb.shape], sort_keys=True)
-        key = hashlib.sha256(key_text.encode()).hexdigest()[:32]
         path = self.folder / "renders" / f"{key}.png"
         if path.is_file():
             return path.read_bytes()

@@ -119,7 +119,9 @@ def test_legacy_portraits_come_from_the_folder_given_at_start(tmp_path):
     legacy.mkdir()
     for index in range(20):
         (legacy / f"p{index:02d}.png").write_bytes(png_bytes(60, 50, seed=index, mode="RGBA"))
-    opened = open_studio(tmp_path / "s", styles_dir=tmp_path / "styles", legacy=[legacy], token=TOKEN, eval_faces=0)
+    opened = open_studio(
+        tmp_path / "s", styles_dir=tmp_path / "styles", legacy=[legacy], token=TOKEN, eval_faces=0, warm_up=False
+    )
     try:
         with TestClient(opened.app, headers={"X-Stylize-Token": TOKEN}) as http:
             faces = http.get("/api/faces?source=legacy").json()["faces"]
@@ -148,6 +150,9 @@ def test_uploaded_portraits_are_stored_as_pngs_under_the_studio(client, studio):
     stored = list((studio.workspace.folder / "uploads" / "faces").iterdir())
     assert [p.name for p in stored] == [faces[0]["id"][1:] + ".png"]
     assert decode(client.get(faces[0]["url"]).content).shape == (70, 80, 3)
+    later = client.post("/api/faces", files=[("files", ("b.png", png_bytes(30, 40, seed=2), "image/png"))])
+    assert later.json()["faces"][0]["id"] != faces[0]["id"]  # the latest upload comes first
+    assert [f["id"] for f in later.json()["faces"]][1] == faces[0]["id"]
 
 
 # --- references ---
@@ -245,6 +250,18 @@ def test_render_gives_the_styled_face_the_same_size_and_caches_it(client, studio
     assert again.content == first.content
     unstyled = client.get("/api/render.png?face=g0&style=pencil-nano&strength=0").content
     assert np.array_equal(decode(unstyled), decode(client.get("/api/face/g0.png").content))
+
+
+def test_a_browser_revalidates_a_render_with_its_etag(client):
+    first = client.get("/api/render.png?face=g1&style=pencil-nano")
+    etag = first.headers["etag"]
+    assert "no-cache" in first.headers["cache-control"] and "no-store" not in first.headers["cache-control"]
+    again = client.get("/api/render.png?face=g1&style=pencil-nano", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    other = client.get("/api/render.png?face=g1&style=pencil-nano&strength=0.5", headers={"If-None-Match": etag})
+    assert other.status_code == 200 and other.headers["etag"] != etag
+    assert "max-age" in client.get("/api/face/g1.png").headers["cache-control"]
+    assert client.get("/api/state").headers["cache-control"] == "no-store"
 
 
 def test_render_matches_the_library_on_the_same_face(client):
@@ -449,7 +466,7 @@ def test_a_restart_shows_a_job_whose_worker_is_gone_as_interrupted(tmp_path):
     job.mkdir(parents=True)
     (job / "job.json").write_text(json.dumps({"kind": "train", "style": "x", "name": "gone", "steps": 9}))
     (job / "status.json").write_text(json.dumps({"state": "running", "pid": 2**22 + 12345}))
-    opened = open_studio(tmp_path / "s", styles_dir=tmp_path / "styles", token=TOKEN, eval_faces=0)
+    opened = open_studio(tmp_path / "s", styles_dir=tmp_path / "styles", token=TOKEN, eval_faces=0, warm_up=False)
     try:
         with TestClient(opened.app, headers={"X-Stylize-Token": TOKEN}) as http:
             (listed,) = http.get("/api/jobs").json()["jobs"]

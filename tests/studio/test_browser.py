@@ -1,0 +1,385 @@
+"""The studio page in a real headless Chromium against a real studio server (uvicorn on a free port).
+
+Drives what an artist does: open the printed address, see the grid, drop reference images, move the
+sliders, mix, toggle the unstyled row, open the A/B view, get an error line, train through the page.
+Skipped when Chromium is missing, unless STYLIZE_REQUIRE_TOOLS=1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import require_tool
+from headless_browser import HeadlessPage, find_chromium
+
+from studio.conftest import TINY_TRAINING
+
+pytestmark = pytest.mark.slow  # drives a browser
+
+TOKEN = "browser-token-0123456789"
+STEPS = 40  # the page's training job: tiny steps, enough to see it run
+
+
+# --- the server and the page ---
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    """A studio serving on 127.0.0.1 in a thread; yields its base address (no token)."""
+    import uvicorn
+
+    from stylize.config import load_config
+    from stylize.studio import open_studio
+
+    root = tmp_path_factory.mktemp("studio-browser")
+    (root / "pipeline.toml").write_text(TINY_TRAINING)  # a tiny network: the training test takes seconds
+    opened = open_studio(
+        root / "studio",
+        config=load_config(root / "pipeline.toml"),
+        styles_dir=root / "styles",
+        token=TOKEN,
+        eval_faces=0,
+        poll_seconds=0.3,
+    )
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    uv = uvicorn.Server(uvicorn.Config(opened.app, log_level="warning", lifespan="on", access_log=False))
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not uv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the studio server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+        opened.close()
+
+
+def _page(width: int = 1400, height: int = 1000) -> HeadlessPage:
+    executable = find_chromium()
+    require_tool("chromium (Debian package chromium)", executable)
+    return HeadlessPage(executable, width=width, height=height, timeout=60)
+
+
+@pytest.fixture
+def page() -> Iterator[HeadlessPage]:
+    with _page() as opened:
+        yield opened
+
+
+def open_studio_page(page: HeadlessPage, server: str) -> None:
+    """Open the printed address with a clean page memory (the page keeps choices in localStorage)."""
+    page.open(f"{server}/?token={TOKEN}")
+    page.evaluate("localStorage.clear()")
+    page.open(f"{server}/?token={TOKEN}")
+
+
+def wait_for(page: HeadlessPage, condition: str, timeout: float = 60.0):
+    """Evaluate the JS expression ``condition`` until it is truthy; return its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = page.evaluate(
+            f"(() => {{ try {{ const v = ({condition}); return v instanceof Node ? true : v; }} catch (e) {{ return null; }} }})()"
+        )
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {condition}"
+        time.sleep(0.05)
+
+
+def grid_ready(page: HeadlessPage, timeout: float = 120.0) -> str:
+    """Wait for the grid to settle; return its data-decoded "N/M"."""
+    return wait_for(
+        page,
+        "(() => { const g = document.querySelector('#grid'); return g.dataset.state === 'ready'"
+        " && g.querySelector('.cell') && g.dataset.decoded; })()",
+        timeout,
+    )
+
+
+def center(page: HeadlessPage, selector: str) -> tuple[float, float]:
+    box = page.evaluate(
+        f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.scrollIntoView({{block: 'center'}});"
+        " const b = e.getBoundingClientRect(); return [b.x + b.width / 2, b.y + b.height / 2]; })()"
+    )
+    return box[0], box[1]
+
+
+def click(page: HeadlessPage, selector: str) -> None:
+    page.click(*center(page, selector))
+
+
+def drop_images(page: HeadlessPage, selector: str, count: int, seed: int) -> None:
+    """Drop ``count`` drawn PNGs (strokes in two inks, distinct per seed) on the element, as a file drag does."""
+    page.evaluate(
+        f"""(async () => {{
+          const dt = new DataTransfer();
+          for (let i = 0; i < {count}; i++) {{
+            const c = document.createElement('canvas'); c.width = 160; c.height = 128;
+            const g = c.getContext('2d'); g.fillStyle = '#ece6da'; g.fillRect(0, 0, 160, 128);
+            g.strokeStyle = `hsl(${{({seed} * 97 + i * 40) % 360}}, 60%, 30%)`; g.lineWidth = 2 + i;
+            for (let k = -20; k < 40; k++) {{ g.beginPath(); g.moveTo(k * 7, 0); g.lineTo(k * 7 - 60 + {seed} * 9, 128); g.stroke(); }}
+            const blob = await new Promise(r => c.toBlob(r, 'image/png'));
+            dt.items.add(new File([blob], `ref{seed}-${{i}}.png`, {{type: 'image/png'}}));
+          }}
+          const zone = document.querySelector({json.dumps(selector)});
+          for (const type of ['dragenter', 'dragover', 'drop'])
+            zone.dispatchEvent(new DragEvent(type, {{dataTransfer: dt, bubbles: true, cancelable: true}}));
+        }})()"""
+    )
+
+
+def set_value(page: HeadlessPage, selector: str, value, event: str = "input") -> None:
+    page.evaluate(
+        f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.value = {json.dumps(value)};"
+        f" e.dispatchEvent(new Event({json.dumps(event)}, {{bubbles: true}})); }})()"
+    )
+
+
+def message(page: HeadlessPage) -> str:
+    return page.evaluate("document.querySelector('#message').textContent")
+
+
+def cell_sources(page: HeadlessPage, row: str) -> list[str]:
+    return page.evaluate(f"[...document.querySelectorAll('.cell[data-row={json.dumps(row)}] img')].map(i => i.src)")
+
+
+def errors(page: HeadlessPage, allowed: tuple[str, ...] = ()) -> list[str]:
+    """Console errors and uncaught exceptions, less the browser's own line for an expected error answer."""
+    found = [e["text"] for e in page.console if e["level"] == "error"]
+    found = [text for text in found if not any(a in text for a in allowed)]
+    return found + page.exceptions
+
+
+def shot(page: HeadlessPage, tmp_path: Path, name: str) -> Path:
+    """A screenshot of this step, in the test's folder, or in $STYLIZE_SCREENSHOTS when set (the docs' pictures)."""
+    folder = Path(os.environ.get("STYLIZE_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return page.screenshot(folder / f"{name}.png")
+
+
+# --- the tests ---
+@pytest.mark.parametrize("size", [(1400, 1000), (1280, 800)])
+def test_the_page_opens_drops_the_token_and_renders_the_grid(server, size, tmp_path):
+    width, height = size
+    with _page(width, height) as page:
+        open_studio_page(page, server)
+        assert grid_ready(page) == "8/8"  # the default seeds: 8 faces, one style row
+        assert "token" not in page.evaluate("location.href")
+        cells = page.evaluate(
+            "[...document.querySelectorAll('#grid .cell img')].map(i => [i.naturalWidth, i.naturalHeight, i.complete])"
+        )
+        assert len(cells) == 8 and all(w == 295 and h == 285 and done for w, h, done in cells)
+        assert page.evaluate("document.querySelectorAll('#face-strip img').length") == 8
+        # everything comes from the studio itself
+        sources = page.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
+        assert sources and all(s.startswith(server + "/") for s in sources), sources
+        # layout: the sidebar beside the main area, nothing wider than the window
+        layout = page.evaluate(
+            "(() => { const s = document.querySelector('.sidebar').getBoundingClientRect();"
+            " const m = document.querySelector('.main').getBoundingClientRect();"
+            " const d = document.documentElement;"
+            " return [s.width, m.left, m.right, d.scrollWidth, innerWidth, d.scrollHeight, innerHeight]; })()"
+        )
+        sidebar, main_left, main_right, scroll_width, inner_width, scroll_height, inner_height = layout
+        assert 300 <= sidebar <= 360 and main_left >= sidebar - 1 and main_right <= inner_width + 1
+        # the sidebar and the main area scroll, not the page
+        assert scroll_width <= inner_width and scroll_height <= inner_height
+        for section in ("#faces", "#references", "#grid", "#train", "#jobs", "#export"):
+            assert page.evaluate(f"!!document.querySelector('{section}')"), section
+        shot(page, tmp_path, f"studio-{width}x{height}")
+        assert message(page) == ""
+        assert errors(page) == []
+
+
+def test_references_sliders_mix_unstyled_row_and_ab(server, page, tmp_path):
+    open_studio_page(page, server)
+    grid_ready(page)
+    # drop two images: a new zero style, selected, with a grid row
+    page.evaluate("document.querySelector('#ref-name').value = 'browser-hatch'")
+    drop_images(page, "#drop", 2, seed=1)
+    wait_for(page, "stylizeStudio.state.selected === 'browser-hatch'")
+    assert grid_ready(page).endswith("/16")
+    assert page.evaluate("stylizeStudio.state.compare").count("browser-hatch") == 1
+    assert all("style=browser-hatch&" in src for src in cell_sources(page, "browser-hatch"))
+    assert (
+        page.evaluate("document.querySelector('.style-item[data-name=\"browser-hatch\"]').getAttribute('aria-current')")
+        == "true"
+    )
+    assert page.evaluate("document.querySelectorAll('#drop-thumbs img').length") == 2
+    # strength and scale re-render the grid (debounced), with the values in the render address
+    set_value(page, "#strength", "0.5")
+    assert page.evaluate("document.querySelector('#grid').dataset.state") == "loading"
+    grid_ready(page)
+    set_value(page, "#scale", "1.5")
+    grid_ready(page)
+    assert all("strength=0.5&" in s and "scale=1.5" in s for s in cell_sources(page, "browser-hatch"))
+    assert page.evaluate("document.querySelector('#scale-value').textContent") == "1.50×"
+    # a second reference style, then mix it into the first
+    drop_images(page, "#drop", 1, seed=2)
+    second = wait_for(page, "stylizeStudio.state.selected.startsWith('ref-') && stylizeStudio.state.selected")
+    grid_ready(page)
+    click(page, '.style-item[data-name="browser-hatch"] .pick')
+    wait_for(page, "stylizeStudio.state.selected === 'browser-hatch'")
+    click(page, "#mix-on")
+    set_value(page, "#mix-style", second, "change")
+    set_value(page, "#mix-weight", "0.6")
+    grid_ready(page)
+    mixed = f"style=browser-hatch%3A0.6%2C{second}%3A0.4&"
+    assert all(mixed in s for s in cell_sources(page, "browser-hatch"))
+    assert page.evaluate("document.querySelector('#grid').dataset.failed") == "0"
+    # the U key adds the unstyled row: the face as it is
+    rows_before = page.evaluate("document.querySelectorAll('#grid .row-head').length")
+    page.evaluate("document.activeElement.blur()")
+    page.key("u")
+    decoded = grid_ready(page)
+    assert page.evaluate("document.querySelectorAll('#grid .row-head').length") == rows_before + 1
+    assert decoded == f"{8 * (rows_before + 1)}/{8 * (rows_before + 1)}"
+    assert all("/api/face/" in s for s in cell_sources(page, "~unstyled"))
+    shot(page, tmp_path, "grid")
+    # a click on a cell opens the A/B view: unstyled against the clicked style; Escape closes it
+    click(page, '.cell[data-row="browser-hatch"][data-face="g2"]')
+    wait_for(page, "document.querySelector('#ab').open")
+    assert page.evaluate("[document.querySelector('#ab-a').value, document.querySelector('#ab-b').value]") == [
+        "~unstyled",
+        "browser-hatch",
+    ]
+    wait_for(page, "document.querySelector('#ab-img-b').complete && document.querySelector('#ab-img-b').naturalWidth")
+    stage = page.evaluate(
+        "(() => { const b = document.querySelector('#ab-stage').getBoundingClientRect(); return [b.x, b.y, b.width, b.height]; })()"
+    )
+    assert stage[2] >= 2 * 295 - 1  # enlarged at least 2x at 1400x1000
+    # drag the divider to a quarter of the way
+    x, y, w, h = stage
+    page.call(
+        "Input.dispatchMouseEvent",
+        {"type": "mousePressed", "x": x + w / 2, "y": y + h / 2, "button": "left", "clickCount": 1},
+    )
+    page.call(
+        "Input.dispatchMouseEvent",
+        {"type": "mouseMoved", "x": x + w / 4, "y": y + h / 2, "button": "left", "buttons": 1},
+    )
+    page.call(
+        "Input.dispatchMouseEvent",
+        {"type": "mouseReleased", "x": x + w / 4, "y": y + h / 2, "button": "left", "clickCount": 1},
+    )
+    assert page.evaluate("document.querySelector('#ab-split').getAttribute('aria-valuenow')") == "25"
+    shot(page, tmp_path, "ab")
+    page.key("Escape")
+    wait_for(page, "!document.querySelector('#ab').open")
+    assert message(page) == ""
+    assert errors(page) == []
+
+
+def test_a_refused_request_is_one_line_in_the_page(server, page):
+    open_studio_page(page, server)
+    grid_ready(page)
+    set_value(page, "#face-seeds", "0-40", "change")
+    text = wait_for(page, "document.querySelector('#message').textContent")
+    assert "seeds" in text and "\n" not in text
+    assert page.evaluate("document.querySelector('#message').getAttribute('role')") == "alert"
+    # no image, no request: training needs a name first
+    page.evaluate("document.querySelector('#message-close').click()")
+    assert message(page) == ""
+    assert errors(page, allowed=("status of 400",)) == []
+    assert page.exceptions == []
+
+
+def test_training_from_the_page_shows_a_job_that_survives_a_reload(server, page, tmp_path):
+    open_studio_page(page, server)
+    grid_ready(page)
+    drop_images(page, "#drop", 1, seed=5)
+    ref = wait_for(page, "stylizeStudio.state.selected.startsWith('ref-') && stylizeStudio.state.selected")
+    page.evaluate("document.querySelector('#train-name').value = 'browser-trained'")
+    click(page, "#train-by-steps")
+    set_value(page, "#train-steps", str(STEPS))
+    click(page, "#train-go")
+    job_id = wait_for(
+        page,
+        "[...document.querySelectorAll('.job')].find(j => j.querySelector('.job-name').textContent === 'browser-trained')"
+        "?.dataset.id",
+    )
+    card = f'.job[data-id="{job_id}"]'
+    # progress shown while it trains: steps and the loss curve
+    wait_for(
+        page,
+        f"document.querySelector('{card}').dataset.state === 'running'"
+        f" && /^step [1-9]/.test(document.querySelector('{card} .job-stats').textContent)"
+        f" && document.querySelector('{card} .loss polyline')",
+        300,
+    )
+    shot(page, tmp_path, "training")
+    # a second job while the first runs: the server's 409 is a line in the page
+    page.evaluate("document.querySelector('#train-name').value = 'browser-second'")
+    click(page, "#train-go")
+    text = wait_for(page, "document.querySelector('#message').textContent")
+    assert "wait for it" in text
+    state = wait_for(
+        page,
+        f"['done', 'failed'].includes(document.querySelector('{card}').dataset.state) && document.querySelector('{card}').dataset.state",
+        300,
+    )
+    assert state == "done", page.evaluate(f"document.querySelector('{card}').innerText")
+    assert page.evaluate(f"document.querySelector('{card} .job-stats').textContent").startswith(
+        f"step {STEPS} / {STEPS}"
+    )
+    assert (
+        page.evaluate(f"document.querySelector('{card} .loss polyline').getAttribute('points').split(' ').length")
+        == STEPS
+    )
+    wait_for(page, f"document.querySelector('{card} .job-preview').naturalWidth")
+    assert f"from {ref}" in page.evaluate(f"document.querySelector('{card}').innerText")
+    # its compare button puts the new style in the grid
+    wait_for(page, "document.querySelector('.style-item[data-name=\"browser-trained\"]')")
+    click(page, f"{card} .job-compare")
+    wait_for(page, "stylizeStudio.state.compare.includes('browser-trained')")
+    grid_ready(page)
+    assert cell_sources(page, "browser-trained")
+    # compare it with a bundled style: tick pencil, a row of its own beside the new style's
+    click(page, '.style-item[data-name="pencil"] input[type="checkbox"]')
+    wait_for(page, "stylizeStudio.state.compare.includes('pencil')")
+    decoded = grid_ready(page)
+    rows = page.evaluate("[...document.querySelectorAll('#grid .cell')].map(c => c.dataset.row)")
+    assert {"browser-trained", "pencil"} <= set(rows)
+    assert decoded.split("/")[0] == decoded.split("/")[1] == str(len(rows))
+    shot(page, tmp_path, "trained")
+    # export the new style as ONNX: a job whose result is a file to download
+    set_value(page, "#export-style", "browser-trained", "change")
+    click(page, "#export-onnx")
+    export_id = wait_for(
+        page,
+        "[...document.querySelectorAll('.job')].find(j => j.dataset.id !== "
+        f"{json.dumps(job_id)} && j.innerText.includes('browser-trained'))?.dataset.id",
+    )
+    export_card = f'.job[data-id="{export_id}"]'
+    state = wait_for(
+        page,
+        f"['done', 'failed'].includes(document.querySelector('{export_card}').dataset.state)"
+        f" && document.querySelector('{export_card}').dataset.state",
+        300,
+    )
+    assert state == "done", page.evaluate(f"document.querySelector('{export_card}').innerText")
+    link = page.evaluate(f"document.querySelector('{export_card} a[download]').getAttribute('href')")
+    assert link.endswith("/browser-trained.onnx")
+    assert "kB" in page.evaluate(f"document.querySelector('{export_card} .files').innerText")
+    fetched = page.evaluate(f"fetch({json.dumps(link)}).then(r => r.arrayBuffer()).then(b => b.byteLength)")
+    assert fetched > 1000
+    shot(page, tmp_path, "exported")
+    # the jobs come from the server: a reload shows the same jobs
+    page.open(server + "/")
+    wait_for(page, f"document.querySelector('{card}') && document.querySelector('{card}').dataset.state === 'done'")
+    wait_for(page, f"document.querySelector('{export_card}')?.dataset.state === 'done'")
+    grid_ready(page)
+    assert errors(page, allowed=("status of 409",)) == []
