@@ -30,7 +30,7 @@ def cmd_studio(args: argparse.Namespace) -> int:
         config=config_of(args),
         styles_dir=args.styles_dir,
         parts=args.parts,
-        legacy=args.faces or (),
+        legacy=args.legacy or (),
         eval_faces=args.eval_faces,
     )
     return 0
@@ -59,6 +59,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     parser.add_argument("--open", action="store_true", help="open the page in the default browser")
     parser.add_argument(
         "--faces",
+        dest="legacy",
         action="append",
         type=path_type("--faces"),
         metavar="DIR",

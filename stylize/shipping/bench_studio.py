@@ -146,7 +146,7 @@ def bench_studio(
     paths = [Path(r) for r in references]
     for path in paths:
         if not path.is_file():
-            raise StylizeError(f"{path}: reference not found; give image files to --studio")
+            raise StylizeError(f"{path}: reference not found; give image files as the references")
     if not 4 <= faces <= 16:
         raise StylizeError(f"faces={faces}: give 4 to 16")
     result = StudioBench()

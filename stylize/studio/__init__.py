@@ -95,7 +95,7 @@ def _bind(host: str, port: int) -> socket.socket:
     except OSError as err:
         sock.close()
         raise StylizeError(
-            f"cannot listen on {host}:{port} ({err.strerror}); give another --port N (0 picks a free one)",
+            f"cannot listen on {host}:{port} ({err.strerror}); give another port=N (0 picks a free one)",
             params=("port",),
         ) from err
     sock.listen(64)

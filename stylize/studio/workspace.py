@@ -86,14 +86,17 @@ def lock_folder(folder: Path) -> int:
     except OSError as err:
         if err.errno == errno.ELOOP:
             raise StylizeError(f"{lock_path}: is a symbolic link; remove it and start again") from err
-        raise StylizeError(f"{folder}: cannot write there ({err.strerror}); choose another --dir") from err
+        raise StylizeError(
+            f"{folder}: cannot write there ({err.strerror}); choose another dir=DIR", params=("dir",)
+        ) from err
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
         os.close(fd)
         raise StylizeError(
-            f"{folder}: another studio uses this folder ({holder}); stop it, or give another --dir"
+            f"{folder}: another studio uses this folder ({holder}); stop it, or give another dir=DIR",
+            params=("dir",),
         ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"stylize studio, process {os.getpid()}\n".encode(), 0)
@@ -127,7 +130,10 @@ class Workspace:
         self.legacy_sources = [Path(p) for p in (*config.content.legacy, *legacy)]
         for source in self.legacy_sources:
             if not source.exists():
-                raise StylizeError(f"{source}: legacy portrait folder not found; check the path given to --faces")
+                raise StylizeError(
+                    f"{source}: legacy portrait folder not found; check the path given as legacy=DIR",
+                    params=("legacy",),
+                )
         make_folder(self.folder, param="dir")
         for sub in ("uploads/refs", "uploads/faces", "renders", "jobs", "exports"):
             make_folder(self.folder / sub, param="dir")
@@ -195,7 +201,10 @@ class Workspace:
         if source == "legacy":
             files = self.legacy_files()
             if not files:
-                raise StylizeError("no legacy portraits: start the studio with --faces DIR (or set [content] legacy)")
+                raise StylizeError(
+                    "no legacy portraits: start the studio with a folder of them (legacy=DIR, or [content] legacy)",
+                    params=("legacy",),
+                )
             return [f"l{index}" for index in range(min(len(files), MAX_FACES))]
         if source == "uploads":
             ids = self.uploaded_faces()

@@ -94,7 +94,7 @@ def test_game_faces_by_seed_plain_and_armoured(client):
         ("source=game&seeds=0-16", "17 faces"),
         ("source=game&seeds=banana", "seed"),
         ("source=game&seeds=0-3&armoured=maybe", "armoured"),
-        ("source=legacy", "--faces"),
+        ("source=legacy", "legacy=DIR"),
         ("source=uploads", "no uploaded portraits"),
         ("source=disk", "game, legacy or uploads"),
     ],
