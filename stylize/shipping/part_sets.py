@@ -88,6 +88,7 @@ from stylize.inference.model_file import StyleModel, is_relative_inside, is_sha2
 from stylize.inference.styles import load_style
 from stylize.nets.device import resolve_device
 from stylize.output_folder import sibling_lock
+from stylize.progress import ProgressBar
 from stylize.values import check_setting
 
 MANIFEST_NAME = "export_parts.json"
@@ -379,7 +380,7 @@ def stylize_part_set(
     active = {relpath for relpath, state in states.items() if state.box is not None}
     notes: list[str] = []
     tree = generator.tree
-    with tqdm(total=0, desc=description, unit="face", disable=None if progress else True) as bar:
+    with ProgressBar(total=0, desc=description, unit="face", disable=None if progress else True) as bar:
         if contexts == 0:
             faces = [ContextFace((state.part,)) for relpath, state in states.items() if relpath in active]
             bar.total = len(faces)

@@ -1,7 +1,7 @@
 """The studio's worker process: runs one job (see :mod:`stylize.studio.jobs`) through the public API and
 writes its state, progress and preview into the job's folder.
 
-Training and distillation report each step through :func:`stylize.training.progress.listen`; the
+Training and distillation report each step through :func:`stylize.progress.listen`; the
 preview paints four faces with the network as it stands, at most every :data:`~stylize.studio.jobs.
 PREVIEW_EVERY` seconds and never more than a fifth of the time. SIGINT (cancel, or the server going
 away) stops a training after its step with a whole checkpoint.
@@ -44,6 +44,7 @@ class _Progress:
         self.next_preview = time.monotonic() + 2.0
         self.faces: Any = None
         self.last_event: Any = None
+        self.count_started: float | None = None
         if old is None:
             _write_json(path / "progress.json", {"phase": "preparing", "step": 0, "fraction": 0.0, "loss": []})
 
@@ -52,6 +53,11 @@ class _Progress:
             self.write(self.last_event, phase="finished")
 
     def __call__(self, event: Any) -> None:
+        from stylize.progress import CountEvent
+
+        if isinstance(event, CountEvent):
+            self._count(event)
+            return
         now = time.monotonic()
         self.last_event = event
         total = event.losses.get("total")
@@ -67,6 +73,31 @@ class _Progress:
         if now - self.last_write >= PROGRESS_EVERY or event.fraction >= 1.0:
             self.write(event)
             self.last_write = now
+
+    def _count(self, event: Any) -> None:
+        """A bar's move (the faces of a part set): steps are its items; the ETA from the rate so far."""
+        now = time.monotonic()
+        if self.count_started is None:
+            self.count_started = now
+        if now - self.last_write < PROGRESS_EVERY and event.done < event.total:
+            return
+        self.last_write = now
+        elapsed = now - self.count_started
+        rate = event.done / elapsed if elapsed > 0 and event.done else None
+        eta = (event.total - event.done) / rate if rate else None
+        _write_json(
+            self.path / "progress.json",
+            {
+                "phase": event.description or "working",
+                "step": event.done,
+                "steps": event.total,
+                "elapsed": round(elapsed, 2),
+                "budget_seconds": None,
+                "fraction": round(event.fraction, 4),
+                "eta_seconds": None if eta is None else round(eta, 1),
+                "loss": [],
+            },
+        )
 
     def write(self, event: Any, phase: str = "training") -> None:
         fraction = event.fraction
@@ -163,7 +194,7 @@ def _file_record(path: Path) -> dict[str, Any]:
 def _run(
     kind: str, request: dict[str, Any], path: Path, setup: WorkerSetup, config: Any, resume: bool
 ) -> dict[str, Any]:
-    from stylize.training.progress import listen
+    from stylize.progress import listen
 
     style = str(request["style"])
     exports = path.parent.parent / "exports" / path.name
@@ -190,7 +221,14 @@ def _run(
         progress.finish()
         progress._preview(_load_network(str(request["name"]), setup))
         figures, lines = _figures(str(request["name"]), setup, config)
-        return {"style": str(request["name"]), "steps": result.steps, "files": [], "figures": figures, "lines": lines}
+        files = [_style_zip(str(request["name"]), setup, exports)]
+        return {
+            "style": str(request["name"]),
+            "steps": result.steps,
+            "files": files,
+            "figures": figures,
+            "lines": lines,
+        }
     if kind == "distill":
         from stylize.training.distill import distill
         from stylize.training.settings import DistillSettings
@@ -212,7 +250,14 @@ def _run(
         progress.finish()
         progress._preview(_load_network(str(request["name"]), setup))
         figures, lines = _figures(str(request["name"]), setup, config)
-        return {"style": str(request["name"]), "steps": result.steps, "files": [], "figures": figures, "lines": lines}
+        files = [_style_zip(str(request["name"]), setup, exports)]
+        return {
+            "style": str(request["name"]),
+            "steps": result.steps,
+            "files": files,
+            "figures": figures,
+            "lines": lines,
+        }
     if kind == "export_onnx":
         from stylize.inference.styles import load_style
         from stylize.shipping.onnx_export import export_onnx
@@ -226,22 +271,32 @@ def _run(
         from stylize.shipping.part_sets import export_parts
 
         exports.mkdir(parents=True, exist_ok=True)
-        built = export_parts(
-            style,
-            exports / f"{style}-parts",
-            parts=setup.parts,
-            styles_dir=setup.styles_dir,
-            config=config,
-            overwrite=True,
-            progress=False,
-        )
-        archive = shutil.make_archive(
-            str(exports / f".{style}-parts.tmp"), "zip", root_dir=exports, base_dir=f"{style}-parts"
-        )
-        final = exports / f"{style}-parts.zip"
-        os.replace(archive, final)
+        with listen(_Progress(path, setup, config, resume=False)):
+            built = export_parts(
+                style,
+                exports / f"{style}-parts",
+                parts=setup.parts,
+                styles_dir=setup.styles_dir,
+                config=config,
+                overwrite=True,
+                progress=False,
+            )
+        final = _zip(exports, f"{style}-parts", exports / f"{style}-parts.zip")
         return {"style": style, "files": [_file_record(final)], "figures": {}, "lines": [built.summary()]}
     raise ValueError(kind)
+
+
+def _zip(root: Path, folder: str, target: Path) -> Path:
+    """``root/folder`` as the zip ``target`` (written beside it, then renamed into place)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    archive = shutil.make_archive(str(target.with_name(f".{target.stem}.tmp")), "zip", root_dir=root, base_dir=folder)
+    os.replace(archive, target)
+    return target
+
+
+def _style_zip(name: str, setup: WorkerSetup, exports: Path) -> dict[str, Any]:
+    """The style folder a job made, zipped for download (model.json, weights, references)."""
+    return _file_record(_zip(Path(setup.styles_dir), name, exports / f"{name}.zip"))
 
 
 def _load_network(name: str, setup: WorkerSetup) -> Any:

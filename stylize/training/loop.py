@@ -28,9 +28,9 @@ from stylize.errors import StylizeError, shown
 from stylize.files import sha256_file
 from stylize.inference.model_file import METADATA_NAME, save_model
 from stylize.nets.transformer import PaddedNet
+from stylize.progress import StepEvent, listening, notify
 from stylize.training.checkpoint import load_checkpoint, resumable, save_checkpoint
 from stylize.training.data import sample_batch
-from stylize.training.progress import StepEvent, listening, notify
 
 CHECKPOINT_DIR = ".checkpoint"
 

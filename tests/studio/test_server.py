@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -386,6 +387,22 @@ def test_export_onnx_job_runs_in_a_worker_and_its_file_downloads(client, studio,
 
 
 @pytest.mark.slow
+def test_part_set_job_shows_its_faces_as_progress_and_downloads_as_a_zip(client):
+    answer = client.post("/api/jobs", json={"kind": "export_parts", "style": "pencil-nano"})
+    assert answer.status_code == 202, answer.text
+    job = wait_for(client, answer.json()["job"]["id"], ("done", "failed"), timeout=600)
+    assert job["state"] == "done", job
+    progress = job["progress"]
+    assert progress["steps"] > 0 and progress["step"] == progress["steps"] and progress["fraction"] == 1.0
+    (item,) = job["result"]["files"]
+    assert item["name"] == "pencil-nano-parts.zip"
+    with zipfile.ZipFile(io.BytesIO(client.get(item["url"]).content)) as archive:
+        names = archive.namelist()
+    assert any(name.endswith(".png") for name in names) and any("export_parts.json" in n for n in names)
+    assert "parts" in job["result"]["lines"][0]
+
+
+@pytest.mark.slow
 def test_train_job_shows_progress_then_a_style_the_cli_reads(client, studio, tmp_path):
     import stylize
 
@@ -400,6 +417,11 @@ def test_train_job_shows_progress_then_a_style_the_cli_reads(client, studio, tmp
     preview = decode(client.get(job["preview"]).content)
     assert preview.shape == (285, 4 * 295, 3)
     assert job["result"]["style"] == "studio-made"
+    (item,) = job["result"]["files"]
+    assert item["name"] == "studio-made.zip"
+    with zipfile.ZipFile(io.BytesIO(client.get(item["url"]).content)) as archive:
+        names = archive.namelist()
+    assert "studio-made/model.json" in names and not any(".checkpoint" in n for n in names)
     model = stylize.load_style("studio-made", tmp_path / "styles")
     assert model.metadata["steps"] == 4
     names = [style["name"] for style in client.get("/api/styles").json()["styles"]]
