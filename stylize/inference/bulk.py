@@ -36,7 +36,7 @@ from stylize.inference.image import ApplySettings, default_batch, stylize_batch,
 from stylize.inference.model_file import StyleModel
 from stylize.inference.styles import load_mix, load_style, parse_style_names, style_dir
 from stylize.inference.tiling import is_out_of_memory
-from stylize.nets.device import resolve_device
+from stylize.nets.device import check_precision, place, resolve_device
 from stylize.output_folder import OutputFolder, refuse_non_folder
 from stylize.values import check_setting
 
@@ -295,6 +295,7 @@ def apply(
     preserve_color: bool = False,
     scale: float = 1.0,
     device: str = "auto",
+    precision: str = "fp32",
     workers: int = 1,
     batch: int | None = None,
     style_folders: bool | None = None,
@@ -309,16 +310,18 @@ def apply(
     ``style_folders`` puts each style's outputs in its own subfolder (default: when several styles
     are given); ``prefix`` is a folder inserted after the style folder. ``mix`` ("a:0.7,b:0.3")
     paints with one network mixing zero-training styles instead of ``styles`` (pass ``styles=()``);
-    its outputs are named after the mix (``a-0.70+b-0.30``).
+    its outputs are named after the mix (``a-0.70+b-0.30``). ``precision`` bf16 or fp16 runs the
+    networks under autocast (mixed precision, for a GPU; recorded in the manifest).
     """
     started = time.perf_counter()
     config = config or default_config()
-    settings = ApplySettings(strength=strength, preserve_color=preserve_color, scale=scale)
+    settings = ApplySettings(strength=strength, preserve_color=preserve_color, scale=scale, precision=precision)
     if mix is not None and styles:
         raise StylizeError("give styles or a mix, not both", params=("styles", "mix"))
     names = parse_style_names(styles) if mix is None else []
     check_setting("workers", workers, WORKERS)
     torch_device = resolve_device(device)
+    check_precision(precision, torch_device)
     if workers > 1 and torch_device.type != "cpu":
         raise StylizeError(
             f"workers={workers} is for CPU runs; on a GPU use batch=N instead (or device=cpu)",
@@ -451,7 +454,7 @@ def _run_tasks(tasks: list[ApplyTask], run: _Run) -> Iterable[_Outcome]:
     global _WORKER
     if run.workers == 1:
         _WORKER = _Worker(
-            {n: m.network.to(run.device) for n, m in run.models.items()},
+            {n: place(m.network, run.device) for n, m in run.models.items()},
             {n: m.weights_sha256 for n, m in run.models.items()},
             run.settings,
             run.device,

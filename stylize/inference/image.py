@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from stylize.config import PARAMETERS, parameter_default
 from stylize.inference.tiling import TILE_ABOVE, needs_tiling, run_network
+from stylize.nets.device import autocast, layout
 from stylize.nets.transformer import PaddedNet
 from stylize.values import check_setting
 
@@ -31,17 +32,21 @@ class ApplySettings:
     strength: float = parameter_default("strength")  # 0 (the content) .. 1 (full style)
     preserve_color: bool = parameter_default("preserve_color")
     scale: float = parameter_default("scale")  # stroke size, 1 = as trained
+    precision: str = parameter_default("precision")  # fp32, or bf16/fp16 autocast
 
     def __post_init__(self) -> None:
-        for name in ("strength", "scale"):
+        for name in ("strength", "scale", "precision"):
             check_setting(name, getattr(self, name), PARAMETERS[name].kind)
 
     def record(self) -> dict[str, object]:
-        return {
+        record: dict[str, object] = {
             "strength": float(self.strength),
             "preserve_color": bool(self.preserve_color),
             "scale": float(self.scale),
         }
+        if self.precision != "fp32":  # recorded when it changes the bytes; fp32 manifests read as before
+            record["precision"] = self.precision
+        return record
 
 
 def default_batch(device: torch.device) -> int:
@@ -118,7 +123,9 @@ def stylize_batch(
     height, width = content.shape[-2:]
     working = resize_batch(content, working_size(height, width, settings.scale))
     tiled = needs_tiling(*working.shape[-2:], tile_above) and isinstance(network, PaddedNet)
-    styled = run_network(network, working, tile_above)
+    with autocast(working.device, settings.precision):
+        styled = run_network(network, layout(working), tile_above)
+    styled = styled.float()
     del working
     styled = resize_batch(styled, (height, width))
     styled = styled.clamp_(0, 1) if tiled else styled.clamp(0, 1)
