@@ -133,7 +133,8 @@ def _wait(processes: list[subprocess.Popen[bytes]], connections: dict[int, Any])
 
 
 def _result(outcomes: dict[int, tuple[str, Any]], processes: list[Any]) -> Any:
-    """Rank 0's result; else the error to raise: a StylizeError first (rank 0's before the others')."""
+    """Rank 0's result; else the error to raise: a StylizeError first (rank 0's before the others'),
+    then a Ctrl-C, a rank that died, a bug's traceback."""
     if all(outcomes.get(rank, ("", None))[0] == "ok" for rank in range(len(processes))):
         return outcomes[0][1]
     order = sorted(outcomes, key=lambda rank: (rank != 0, rank))
@@ -145,16 +146,18 @@ def _result(outcomes: dict[int, tuple[str, Any]], processes: list[Any]) -> Any:
         kind, payload = outcomes[rank]
         if kind == "error" and isinstance(payload, KeyboardInterrupt):
             raise KeyboardInterrupt
-    for rank in order:
+    for rank in order:  # a rank that died (killed, out of memory) before the errors it caused in the others
         kind, payload = outcomes[rank]
-        if kind == "error":
-            raise RuntimeError(f"rank {rank} of {len(processes)} failed:\n{payload}")
         if kind == "died":
             raise StylizeError(
                 f"rank {rank} of {len(processes)} died (exit status {payload}); the last whole checkpoint is "
                 "kept: rerun with resume=True to continue",
                 params=("resume",),
             )
+    for rank in order:
+        kind, payload = outcomes[rank]
+        if kind == "error":
+            raise RuntimeError(f"rank {rank} of {len(processes)} failed:\n{payload}")
     missing = [rank for rank in range(len(processes)) if rank not in outcomes]
     raise RuntimeError(f"ranks {missing} ended without a result")
 

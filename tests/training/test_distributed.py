@@ -317,3 +317,18 @@ def test_one_process_is_rank_0_of_1():
     assert distributed_module.leader_first(lambda: 7) == 7
     value = torch.tensor(3.0, requires_grad=True)
     assert not distributed_module.global_mean(value * 2).requires_grad  # a constant, also in one process
+
+
+def test_the_launcher_reports_the_error_that_stopped_the_run():
+    from stylize.training.launch import _result
+
+    two = [None, None]
+    assert _result({0: ("ok", "rank 0's"), 1: ("ok", "rank 1's")}, two) == "rank 0's"
+    refused = StylizeError("x: nothing to resume", params=("resume",))
+    with pytest.raises(StylizeError, match="nothing to resume") as info:  # a StylizeError before a traceback
+        _result({0: ("error", "Traceback: gloo connection closed"), 1: ("error", refused)}, two)
+    assert info.value.params == ("resume",)
+    with pytest.raises(StylizeError, match=r"rank 1 of 2 died \(exit status -9\); the last whole checkpoint is kept"):
+        _result({0: ("error", "Traceback: gloo connection closed"), 1: ("died", -9)}, two)
+    with pytest.raises(RuntimeError, match="rank 0 of 2 failed:\nTraceback: a bug"):
+        _result({0: ("error", "Traceback: a bug"), 1: ("ok", None)}, two)
