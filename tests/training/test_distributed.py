@@ -75,10 +75,10 @@ def test_the_teachers_shards_are_its_one_process_batch():
 
 
 class _Settings:
-    size, minutes, learning_rate, seed, checkpoint_seconds = 32, None, 2e-3, 0, 1e9
+    size, learning_rate, seed, checkpoint_seconds = 32, 2e-3, 0, 1e9
 
-    def __init__(self, batch: int, steps: int) -> None:
-        self.batch, self.steps = batch, steps
+    def __init__(self, batch: int, steps: int | None, minutes: float | None = None) -> None:
+        self.batch, self.steps, self.minutes = batch, steps, minutes
 
 
 def _l1(output, batch):
@@ -86,9 +86,10 @@ def _l1(output, batch):
     return loss, {"l1": float(loss.detach())}
 
 
-def _rank(world, rank, port, tree, folder, batch, steps, resume, interrupt_at):
+def _rank(world, rank, port, tree, folder, batch, steps, resume, interrupt_at, minutes):
     """One rank: the shared loop on a nano network (L1 to its input, as train-base); rank 0 keeps what it
-    ends with in ``folder/out.pt``, every rank its error in ``folder/error-RANK.txt``."""
+    ends with in ``folder/out.pt``, every rank its steps in ``folder/steps-RANK.txt`` and its error in
+    ``folder/error-RANK.txt``."""
     try:
         torch.set_num_threads(1)
         if world > 1:
@@ -115,7 +116,7 @@ def _rank(world, rank, port, tree, folder, batch, steps, resume, interrupt_at):
             network=network,
             loss_fn=_l1,
             pool=pool,
-            settings=_Settings(batch, steps),
+            settings=_Settings(batch, steps, minutes),
             checkpoint_dir=checkpoint,
             fingerprint={"test": 1},
             resume=resume,
@@ -124,6 +125,7 @@ def _rank(world, rank, port, tree, folder, batch, steps, resume, interrupt_at):
             description="test",
             colour_jitter=True,
         )
+        (Path(folder) / f"steps-{rank}.txt").write_text(str(steps_done))
         if rank == 0:
             grads = {name: p.grad.clone() for name, p in network.named_parameters()}
             out = {"steps": steps_done, "history": history, "interrupted": interrupted, "grads": grads}
@@ -135,7 +137,7 @@ def _rank(world, rank, port, tree, folder, batch, steps, resume, interrupt_at):
             dist.destroy_process_group()
 
 
-def _run(world, tree, folder, *, batch, steps, resume=False, interrupt_at=None):
+def _run(world, tree, folder, *, batch, steps, resume=False, interrupt_at=None, minutes=None):
     """The loop on ``world`` forked ranks; rank 0's results, or the first rank's error as a StylizeError."""
     folder.mkdir(parents=True, exist_ok=True)
     for stale in (*folder.glob("error-*.txt"), folder / "out.pt"):
@@ -143,7 +145,7 @@ def _run(world, tree, folder, *, batch, steps, resume=False, interrupt_at=None):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    args = (port, tree, folder, batch, steps, resume, interrupt_at)
+    args = (port, tree, folder, batch, steps, resume, interrupt_at, minutes)
     if world == 1:
         _rank(1, 0, *args)
     else:
@@ -188,6 +190,13 @@ def test_ctrl_c_on_one_rank_stops_all_with_a_whole_checkpoint_that_every_rank_re
     resumed = _run(2, tree, tmp_path / "resumed", batch=1, steps=4, resume=True)
     assert resumed["steps"] == 4 and not resumed["interrupted"]
     assert all(torch.equal(straight["weights"][k], resumed["weights"][k]) for k in straight["weights"])
+
+
+@pytest.mark.slow
+def test_a_time_budget_stops_every_rank_at_the_step_rank_0_decides(tmp_path, tree):
+    two = _run(2, tree, tmp_path, batch=1, steps=None, minutes=0.01)  # 0.6 s: a few steps, as the clocks go
+    steps = [int((tmp_path / f"steps-{rank}.txt").read_text()) for rank in range(2)]
+    assert steps[0] == steps[1] == two["steps"] >= 1 and not two["interrupted"]
 
 
 # --- the launcher and torchrun, end to end -----------------------------------------------------------------
