@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -244,6 +245,61 @@ def test_nproc_2_trains_a_style_on_two_ranks_that_matches_one_process(tmp_path, 
     first_two, first_one = meta["loss_history"][0], read_metadata(tmp_path / "one")["loss_history"][0]
     assert first_two["total"] == pytest.approx(first_one["total"], rel=1e-5)
     assert first_two["teacher"] == pytest.approx(first_one["teacher"], rel=1e-5)
+
+
+_INTERRUPTED_RUN = """
+import sys
+from pathlib import Path
+
+from stylize import StylizeError
+from stylize.training.base import train_base
+from stylize.training.progress import listen
+
+tree, styles, started = sys.argv[1:]
+
+
+def seen(event):
+    if event.step >= 2:
+        Path(started).touch()
+
+
+try:
+    with listen(seen):
+        train_base("nano", steps=100000, size=32, batch=1, content=["compose:0-9"], parts=tree,
+                   styles_dir=styles, device="cpu", progress=False, nproc=2)
+except StylizeError as err:
+    print(err)
+    sys.exit(1)
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_launcher_stops_its_ranks_with_a_whole_checkpoint_and_resume_finishes(tmp_path, tree):
+    from stylize.training.base import train_base
+
+    started = tmp_path / "started"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-c", _INTERRUPTED_RUN, str(tree), str(tmp_path), str(started)]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for _ in range(1200):  # rank 0's progress, passed on to the launcher's listener: step 2 is done
+            if started.exists() or run.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert started.exists(), run.communicate(timeout=60)
+        run.send_signal(signal.SIGINT)  # to the launcher alone: it passes the Ctrl-C on to its ranks
+        out, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 1 and "base training interrupted at step" in out, err[-2000:]
+    state = json.loads((tmp_path / "_base" / "nano" / ".checkpoint" / "checkpoint.json").read_text())
+    assert state["step"] >= 2 and state["fingerprint"]["world_size"] == 2
+    done = train_base(
+        "nano", steps=state["step"] + 1, size=32, batch=1, content=["compose:0-9"], parts=tree, styles_dir=tmp_path,
+        device="cpu", progress=False, resume=True, nproc=2,
+    )  # fmt: skip
+    assert done.steps == state["step"] + 1 and read_metadata(tmp_path / "_base" / "nano")["training"]["world_size"] == 2
 
 
 @pytest.mark.slow
