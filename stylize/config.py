@@ -362,12 +362,19 @@ SCALE = Float(minimum=0.125, maximum=8.0)
 WORKERS = Int(1, 64)
 APPLY_BATCH = Int(1, 256)
 CONTEXTS = Int(0, 64)
+RANKS = Int(1, 1024)
 
 PARAMETERS: dict[str, Key] = {
     "steps": Key(
         None,
         Optional(COUNT),
         "step budget; a run stops at whichever budget comes first (steps alone: no time budget)",
+    ),
+    "nproc": Key(
+        None,
+        Optional(RANKS),
+        "data-parallel training: ranks (processes) to start on this machine, each with its own batch of "
+        "--batch (not set: one, or torchrun's)",
     ),
     "strength": Key(1.0, Float(minimum=0.0, maximum=1.0), "0 (the content) .. 1 (full style)"),
     "scale": Key(1.0, SCALE, "stroke size: 2 draws strokes twice as large, 0.5 half"),

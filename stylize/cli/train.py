@@ -51,6 +51,7 @@ def _run_options(args: argparse.Namespace, config: PipelineConfig) -> dict[str, 
         "resume": args.resume,
         "overwrite": args.overwrite,
         "progress": not args.quiet,
+        "nproc": args.nproc,
     }
 
 
@@ -101,6 +102,7 @@ def cmd_train_base(args: argparse.Namespace) -> int:
         device=args.device or config.run.device,
         resume=args.resume,
         progress=not args.quiet,
+        nproc=args.nproc,
     )
     print(
         f"base {arch}: {result.steps} steps in {result.wall_seconds / 60:.1f} min "
@@ -171,6 +173,11 @@ def _seed(parser: argparse.ArgumentParser) -> None:
     setting(parser, "run", "seed")
 
 
+def _nproc(parser: argparse.ArgumentParser) -> None:
+    """Data-parallel training on this machine (train, train-base, distill)."""
+    parameter(parser, "nproc")
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     style_parser = sub.add_parser(
         "style",
@@ -205,6 +212,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     setting(train_parser, "train", "warm_start", help="start from random weights, not the base network")
     train_parser.add_argument("--resume", action="store_true", help="continue an interrupted training")
     train_parser.add_argument("--overwrite", action="store_true", help="replace an existing style of this name")
+    _nproc(train_parser)
     locations(train_parser)
     train_parser.set_defaults(func=cmd_train, command_parser=train_parser)
 
@@ -224,6 +232,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     setting(base_parser, "base", "batch")
     _learning_rate(base_parser, "base")
     base_parser.add_argument("--resume", action="store_true", help="continue an interrupted training")
+    _nproc(base_parser)
     locations(base_parser)
     base_parser.set_defaults(func=cmd_train_base, command_parser=base_parser)
 
@@ -248,6 +257,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     _seed(distill_parser)
     distill_parser.add_argument("--resume", action="store_true", help="continue an interrupted distillation")
     distill_parser.add_argument("--overwrite", action="store_true", help="replace an existing style of that name")
+    _nproc(distill_parser)
     locations(distill_parser)
     distill_parser.set_defaults(func=cmd_distill, command_parser=distill_parser)
 

@@ -226,6 +226,10 @@ def _check_training(training: dict[str, Any], meta_path: Path) -> None:
             ) from None
     if "method" in training and training["method"] is not None and not _is_text(training["method"]):
         raise _bad_field(meta_path, "training method", training["method"], "a name")
+    if "world_size" in training and not (_is_int(training["world_size"]) and training["world_size"] >= 1):
+        raise _bad_field(
+            meta_path, "training world_size", training["world_size"], "a whole number of ranks (1 or more)"
+        )
 
 
 def _bad_field(meta_path: Path, key: str, value: Any, wanted: str) -> ModelFileError:

@@ -78,7 +78,12 @@ def _train_row(device: torch.device, precision: str, steps: int) -> DeviceRow:
         _draw_reference(reference)
         settings = TrainSettings(minutes=None, steps=steps, precision=precision)
         result = stylize.train(
-            "bench", [reference], settings=settings, styles_dir=Path(temp) / "styles", device=device.type, progress=False
+            "bench",
+            [reference],
+            settings=settings,
+            styles_dir=Path(temp) / "styles",
+            device=device.type,
+            progress=False,
         )
     ms = result.metadata.get("ms_per_step")
     if not ms:

@@ -16,6 +16,7 @@ from stylize.inference.model_file import METADATA_NAME
 from stylize.nets.device import resolve_device
 from stylize.nets.transformer import build_network
 from stylize.training.data import build_content_pool
+from stylize.training.distributed import data_parallel, leader_first
 from stylize.training.loop import TrainResult, fit_and_save, prepare_output
 from stylize.training.settings import TrainSettings
 
@@ -35,6 +36,7 @@ def find_base_model(arch: str, styles_dir: Path) -> Path | None:
     return None
 
 
+@data_parallel
 def train_base(
     arch: str | None = None,
     *,
@@ -55,7 +57,8 @@ def train_base(
     """Train the warm-start base network of ``arch``: reproduce composited faces (L1 in pixels).
 
     A setting left ``None`` is ``config``'s (:meth:`TrainSettings.for_base`: ``[base]``, with ``[train]
-    content`` and ``[run] seed``); ``steps`` without ``minutes`` is a step budget only.
+    content`` and ``[run] seed``); ``steps`` without ``minutes`` is a step budget only. ``nproc=N``
+    trains on N local ranks, as :func:`stylize.training.style.train` does.
     """
     from stylize.content.compose import open_part_tree
 
@@ -74,7 +77,7 @@ def train_base(
     settings.validate()
     arch = settings.arch
     directory = base_model_dir(arch, Path(styles_dir) if styles_dir is not None else config.styles.dir)
-    prepare_output(directory, resume, overwrite=True)
+    leader_first(lambda: prepare_output(directory, resume, overwrite=True))
     torch_device = resolve_device(device)
     pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
     torch.manual_seed(settings.seed)

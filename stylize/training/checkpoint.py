@@ -127,20 +127,42 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """Load the checkpoint in ``folder`` into ``network`` and ``optimizer`` when it was made with the
     settings ``fingerprint`` records; returns its progress."""
+    state, tensors = checked_checkpoint(folder, fingerprint)
+    apply_checkpoint(folder, network, optimizer, state, tensors)
+    return state
+
+
+def checked_checkpoint(folder: Path, fingerprint: dict[str, Any]) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The progress and tensors of the checkpoint in ``folder``, refused with one line when there is
+    none or it was made with settings other than ``fingerprint`` (a data-parallel run's rank 0 reads
+    it and sends it to the other ranks)."""
     try:
         state, tensors = read_checkpoint(folder)
     except CheckpointError as err:
         raise StylizeError(
             f"nothing to resume: {err}; start without resume=True (it starts over in its place)", params=("resume",)
         ) from None
-    again = "rerun with the same settings, or without resume=True to start over"
     if state["fingerprint"] != fingerprint:
         theirs = state["fingerprint"]
         differing = sorted(k for k in set(theirs) | set(fingerprint) if theirs.get(k) != fingerprint.get(k))
         raise StylizeError(
-            f"{folder}: the checkpoint was made with other settings ({cut(', '.join(differing))} differ); {again}",
+            f"{folder}: the checkpoint was made with other settings ({cut(', '.join(differing))} differ); {_AGAIN}",
             params=("resume",),
         )
+    return state, tensors
+
+
+_AGAIN = "rerun with the same settings, or without resume=True to start over"
+
+
+def apply_checkpoint(
+    folder: Path,
+    network: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state: dict[str, Any],
+    tensors: dict[str, torch.Tensor],
+) -> None:
+    """Put a checkpoint's tensors (of :func:`checked_checkpoint`) into ``network`` and ``optimizer``."""
     opt_state: dict[str, Any] = {"state": {}, "param_groups": state["param_groups"]}
     try:
         network.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
@@ -151,7 +173,6 @@ def load_checkpoint(
         optimizer.load_state_dict(opt_state)
     except (RuntimeError, ValueError, KeyError, TypeError) as err:
         raise StylizeError(
-            f"{folder / TENSORS_NAME}: the checkpoint does not fit the network ({cut(str(err), 120)}); {again}",
+            f"{folder / TENSORS_NAME}: the checkpoint does not fit the network ({cut(str(err), 120)}); {_AGAIN}",
             params=("resume",),
         ) from err
-    return state

@@ -3,6 +3,11 @@
 Every batch is a pure function of (seed, step): the pool is fixed, and the crop, scale, flip and
 fill colour of each sample come from ``numpy.random.default_rng([seed, step])``. That is what makes
 an interrupted and resumed training reach the same weights as an uninterrupted one.
+
+A data-parallel run (:mod:`stylize.training.distributed`) splits each step's global batch of
+``ranks * batch`` items into shards (:class:`Shard`): rank r takes items ``r*batch .. r*batch+batch-1`` of the
+same draws, so N ranks of ``batch`` see exactly the items one process of ``N*batch`` sees. The draws
+of the items before a rank's shard are made (they fix the random stream) but those items are not built.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stylize.content.composite import FaceGenerator
+from stylize.content.composite import FACE_HEIGHT, FACE_WIDTH, FaceGenerator
 from stylize.content.picking import pick_face_parts
 from stylize.content.seeds import COMPOSE_PREFIX, parse_compose_spec
 from stylize.content.sources import check_sources
@@ -26,6 +31,31 @@ from stylize.imageio import find_images, read_image
 from stylize.inference.image import to_tensor
 
 REFERENCE_LONG_SIDE = 512
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Which part of each step's global batch one rank draws: rank ``rank`` of ``ranks``."""
+
+    rank: int = 0
+    ranks: int = 1
+
+    def items(self, batch: int) -> range:
+        """The positions in the global batch (``ranks * batch`` items) this shard takes."""
+        return range(self.rank * batch, (self.rank + 1) * batch)
+
+
+WHOLE = Shard()  # one process: the whole batch
+
+
+@dataclass(frozen=True)
+class PatchPlan:
+    """A square crop of side ``crop`` at (``top``, ``left``), flipped left-right when ``flip``."""
+
+    crop: int
+    top: int
+    left: int
+    flip: bool
 
 
 @dataclass
@@ -50,6 +80,13 @@ class ContentPool:
             "images": len(self),
             "skipped": self.skipped,
         }
+
+    def shape(self, index: int) -> tuple[int, int, bool]:
+        """(height, width, has alpha) of item ``index``, without drawing it."""
+        if index < len(self.faces):
+            return FACE_HEIGHT, FACE_WIDTH, False
+        rgb, alpha = self.portraits[index - len(self.faces)]
+        return rgb.shape[0], rgb.shape[1], alpha is not None
 
     def item(
         self, index: int, *, with_features: bool = False
@@ -103,6 +140,7 @@ def sample_batch(
     scale_range: tuple[float, float] = (0.6, 1.0),
     colour_jitter: bool = False,
     with_features: bool = False,
+    shard: Shard = WHOLE,
 ) -> torch.Tensor:
     """(batch, 3, size, size) float batch for ``step``: random portrait, crop, scale jitter, flip.
 
@@ -115,48 +153,75 @@ def sample_batch(
 
     Transparent pixels of legacy portraits are filled with a random flat grey, so the network
     learns to leave any backdrop alone (the alpha is put back unchanged when stylizing).
+
+    ``shard`` (rank r of N) gives items ``r*batch .. r*batch+batch-1`` of the step's global batch of
+    ``N*batch`` items; the default, the whole batch, is what one process draws.
     """
     rng = np.random.default_rng([seed, step])
     samples = []
-    for _ in range(batch):
-        rgb, alpha, *features = pool.item(int(rng.integers(len(pool))), with_features=with_features)
+    wanted = shard.items(batch)
+    for position in range(wanted.stop):  # the draws of the items before the shard: made, not built
+        index = int(rng.integers(len(pool)))
+        height, width, has_alpha = pool.shape(index)
+        fill = float(rng.uniform(0.2, 0.8)) if has_alpha else None
+        plan = patch_plan(rng, height, width, scale_range)
+        if colour_jitter:
+            gain_draw, offset_draw = rng.uniform(0.8, 1.2, 3), rng.uniform(-0.08, 0.08, 3)
+            saturation = float(rng.uniform(0.6, 1.4))
+        if position not in wanted:
+            continue
+        rgb, alpha, *features = pool.item(index, with_features=with_features)
         image = to_tensor(rgb)[0]
         if alpha is not None:
+            assert fill is not None
             a = torch.from_numpy(alpha).float().div_(255.0)[None]
-            image = image * a + float(rng.uniform(0.2, 0.8)) * (1 - a)
+            image = image * a + fill * (1 - a)
         if with_features:
             mask = features[0]
             mask_tensor = torch.from_numpy(mask)[None] if mask is not None else torch.zeros(1, *image.shape[1:])
             image = torch.cat([image, mask_tensor])
-        patch = random_patch(image[None], rng, size, scale_range)
+        patch = cut_patch(image[None], plan, size)
         if colour_jitter:
-            gain = torch.from_numpy(rng.uniform(0.8, 1.2, 3)).float().view(1, 3, 1, 1)
-            offset = torch.from_numpy(rng.uniform(-0.08, 0.08, 3)).float().view(1, 3, 1, 1)
+            gain = torch.from_numpy(gain_draw).float().view(1, 3, 1, 1)
+            offset = torch.from_numpy(offset_draw).float().view(1, 3, 1, 1)
             colour = patch[:, :3]
             grey = colour.mean(dim=1, keepdim=True)
-            colour = grey + float(rng.uniform(0.6, 1.4)) * (colour - grey)
+            colour = grey + saturation * (colour - grey)
             patch = torch.cat([colour * gain + offset, patch[:, 3:]], dim=1)
         samples.append(patch)
     return torch.cat(samples).clamp_(0, 1)
 
 
-def random_patch(
-    image: torch.Tensor, rng: np.random.Generator, size: int, scale_range: tuple[float, float] = (0.6, 1.0)
-) -> torch.Tensor:
-    """A (1, C, size, size) square crop of ``image`` (1, C, H, W): side ``scale_range`` of the short
-    side, at a random place, resized to ``size``, flipped left-right half the time; the draws come
-    from ``rng`` in a fixed order (scale, top, left, flip)."""
-    height, width = image.shape[-2:]
+def patch_plan(
+    rng: np.random.Generator, height: int, width: int, scale_range: tuple[float, float] = (0.6, 1.0)
+) -> PatchPlan:
+    """The draws of a square crop of an image ``height`` x ``width`` from ``rng``, in a fixed order
+    (scale, top, left, flip): side ``scale_range`` of the short side, at a random place, flipped
+    left-right half the time."""
     crop = max(8, int(round(min(height, width) * rng.uniform(*scale_range))))
     crop = min(crop, height, width)
     top = int(rng.integers(0, height - crop + 1))
     left = int(rng.integers(0, width - crop + 1))
-    patch = image[..., top : top + crop, left : left + crop]
-    if crop != size:
-        patch = F.interpolate(patch, size=(size, size), mode="bilinear", align_corners=False, antialias=crop > size)
-    if rng.random() < 0.5:
-        patch = patch.flip(-1)
-    return patch
+    return PatchPlan(crop, top, left, bool(rng.random() < 0.5))
+
+
+def cut_patch(image: torch.Tensor, plan: PatchPlan, size: int) -> torch.Tensor:
+    """The (1, C, size, size) crop ``plan`` of ``image`` (1, C, H, W), resized to ``size``."""
+    patch = image[..., plan.top : plan.top + plan.crop, plan.left : plan.left + plan.crop]
+    if plan.crop != size:
+        patch = F.interpolate(
+            patch, size=(size, size), mode="bilinear", align_corners=False, antialias=plan.crop > size
+        )
+    return patch.flip(-1) if plan.flip else patch
+
+
+def random_patch(
+    image: torch.Tensor, rng: np.random.Generator, size: int, scale_range: tuple[float, float] = (0.6, 1.0)
+) -> torch.Tensor:
+    """A (1, C, size, size) square crop of ``image`` (1, C, H, W) drawn from ``rng`` (:func:`patch_plan`)
+    and resized to ``size``."""
+    height, width = image.shape[-2:]
+    return cut_patch(image, patch_plan(rng, height, width, scale_range), size)
 
 
 def load_reference(path: str | os.PathLike[str], *, style_scale: float = 1.0) -> torch.Tensor:

@@ -27,6 +27,7 @@ from stylize.inference.styles import load_style
 from stylize.nets.device import resolve_device
 from stylize.nets.transformer import build_network
 from stylize.training.data import build_content_pool
+from stylize.training.distributed import data_parallel, leader_first
 from stylize.training.loop import (
     TrainResult,
     check_style_name,
@@ -42,6 +43,7 @@ from stylize.training.teacher import teacher_grams
 __all__ = ["DistillSettings", "distill"]
 
 
+@data_parallel
 def distill(
     style: str,
     *,
@@ -56,7 +58,8 @@ def distill(
     progress: bool = True,
 ) -> TrainResult:
     """Distill style ``style`` into a student of ``settings.arch`` written as style ``name``
-    (default ``STYLE-ARCH``) in the same styles folder."""
+    (default ``STYLE-ARCH``) in the same styles folder. ``nproc=N`` trains on N local ranks, as
+    :func:`stylize.training.style.train` does."""
     from stylize.content.compose import open_part_tree
 
     config = config or default_config()
@@ -71,7 +74,7 @@ def distill(
             f"the student needs its own name, not the teacher's ({style!r}); pass another name=NAME", params=("name",)
         )
     directory = root / name
-    prepare_output(directory, resume, overwrite)
+    leader_first(lambda: prepare_output(directory, resume, overwrite))
     torch_device = resolve_device(device)
     teacher_network = teacher.network.to(torch_device).eval()
     for parameter in teacher_network.parameters():
@@ -131,7 +134,7 @@ def distill(
             "kind": "style",
             "training": {**training, **_settings_record(settings), "objective": "distillation"},
             "distilled_from": distilled_from,
-            "references": copy_references(ref_paths, directory / "refs"),
+            "references": leader_first(lambda: copy_references(ref_paths, directory / "refs")),
             "content_source": pool.record(settings.content),
             "warm_start_from": None,
         },

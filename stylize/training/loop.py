@@ -4,6 +4,12 @@ fingerprint, the optimisation loop with its checkpoints and Ctrl-C handling, and
 Every batch is a pure function of (seed, step) and the network, optimizer and progress are
 checkpointed atomically, so Ctrl-C keeps the last checkpoint and ``resume=True`` reaches the same
 weights as an uninterrupted run (same machine, same thread count).
+
+The loop runs the same on every rank of a data-parallel run (:mod:`stylize.training.distributed`):
+the network is wrapped in DistributedDataParallel, each rank draws its shard of the step's global
+batch, the logged losses are the global batch's (averaged over the ranks), rank 0 decides when the
+budget is spent and any rank's Ctrl-C stops them all at the same step; only rank 0 shows progress,
+writes checkpoints and the model file, the others wait for it.
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ from stylize.files import sha256_file
 from stylize.inference.model_file import METADATA_NAME, save_model
 from stylize.nets.transformer import PaddedNet
 from stylize.progress import StepEvent, listening, notify
-from stylize.training.checkpoint import load_checkpoint, resumable, save_checkpoint
+from stylize.training.checkpoint import apply_checkpoint, checked_checkpoint, resumable, save_checkpoint
 from stylize.training.data import sample_batch
+from stylize.training.distributed import Ranks, any_rank, barrier, leader_first, mean_across, ranks
 
 CHECKPOINT_DIR = ".checkpoint"
 
@@ -73,10 +80,15 @@ def check_style_name(name: str) -> str:
 
 
 class _StopFlag:
-    """SIGINT sets a flag; the loop stops after the step in progress, so the checkpoint is whole."""
+    """SIGINT sets a flag; the loop stops after the step in progress, so the checkpoint is whole.
 
-    def __init__(self) -> None:
+    A second SIGINT gives up at once, unless it comes within ``same_within`` seconds of the first: a
+    rank of a data-parallel run gets one Ctrl-C twice, from the terminal and from its launcher."""
+
+    def __init__(self, same_within: float = 0.0) -> None:
         self.stop = False
+        self.same_within = same_within
+        self._first = 0.0
         self._previous: Any = None
 
     def __enter__(self) -> _StopFlag:
@@ -87,9 +99,12 @@ class _StopFlag:
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.stop:  # second Ctrl-C: give up at once
-            raise KeyboardInterrupt
+        if self.stop:
+            if time.monotonic() - self._first < self.same_within:  # the same Ctrl-C, passed on
+                return
+            raise KeyboardInterrupt  # second Ctrl-C: give up at once
         self.stop = True
+        self._first = time.monotonic()
 
     def __exit__(self, *exc: object) -> None:
         if self._previous is not None:
@@ -98,6 +113,9 @@ class _StopFlag:
 
 def _history_point(step: int, terms: dict[str, float], total: float) -> dict[str, float]:
     return {"step": step, "total": round(total, 6), **{k: round(v, 6) for k, v in terms.items()}}
+
+
+SAME_CTRL_C_SECONDS = 1.0  # a rank counts SIGINTs this close together as one Ctrl-C
 
 
 def run_training_loop(
@@ -121,19 +139,25 @@ def run_training_loop(
     interrupted).
 
     ``sampler(step)``, when given, makes each batch instead of :func:`sample_batch`: its first three
-    channels are the network's input, the rest go to ``loss_fn`` as ``extra=``. ``prepare_seconds``
-    (what this session spent before the loop) counts toward the time budget and the wall time."""
+    channels are the network's input, the rest go to ``loss_fn`` as ``extra=``; in a data-parallel run
+    it draws this rank's shard. ``prepare_seconds`` (what this session spent before the loop) counts
+    toward the time budget and the wall time."""
+    group = ranks()
     optimizer = torch.optim.Adam(network.parameters(), lr=settings.learning_rate)
-    fingerprint = json.loads(json.dumps(fingerprint))  # as it reads back from the checkpoint (tuples -> lists)
+    fingerprint = loop_identity(fingerprint, group)
     step, elapsed, loop_seconds, history = 0, 0.0, 0.0, []
-    if resume:
-        state = load_checkpoint(checkpoint_dir, network, optimizer, fingerprint)
+    if resume:  # rank 0 reads the checkpoint, every rank loads it
+        state, tensors = leader_first(lambda: checked_checkpoint(checkpoint_dir, fingerprint))
+        apply_checkpoint(checkpoint_dir, network, optimizer, state, tensors)
         step, elapsed, history = int(state["step"]), float(state["elapsed"]), list(state["history"])
         loop_seconds = float(state.get("loop_seconds", elapsed))
     elapsed += prepare_seconds
     budget_seconds = settings.minutes * 60 if settings.minutes is not None else None
+    model = _data_parallel(network, device) if group.world_size > 1 else network
 
     def save() -> None:
+        if not group.leader:
+            return
         save_checkpoint(
             checkpoint_dir,
             network,
@@ -160,18 +184,19 @@ def run_training_loop(
         initial=min(step if settings.steps else int(elapsed), bar_total),
         desc=description,
         unit="step" if settings.steps else "s",
-        disable=None if progress else True,
+        disable=None if progress and group.leader else True,
         dynamic_ncols=True,
     )
     last_save = time.monotonic()
     running: dict[str, float] = {}
-    with _StopFlag() as flag:
-        while not done():
+    with _StopFlag(SAME_CTRL_C_SECONDS if group.world_size > 1 else 0.0) as flag:
+        _, finished = any_rank((False, group.leader and done()), device)  # rank 0's clock decides
+        while not finished:
             started = time.monotonic()
             if sampler is not None:
                 sampled = sampler(step).to(device)
                 batch = sampled[:, :3]
-                output = network(batch)
+                output = model(batch)
                 total, terms = loss_fn(output, batch, extra=sampled[:, 3:])
             else:
                 batch = sample_batch(
@@ -182,19 +207,21 @@ def run_training_loop(
                     size=settings.size,
                     colour_jitter=colour_jitter,
                     with_features=with_features,
+                    shard=group.shard,
                 ).to(device)
                 if with_features:  # the fourth channel marks eyes, nose and mouth for the feature term
                     batch, features = batch[:, :3], batch[:, 3:]
-                    output = network(batch)
+                    output = model(batch)
                     total, terms = loss_fn(output, batch, features=features)
                 else:
-                    output = network(batch)
+                    output = model(batch)
                     total, terms = loss_fn(output, batch)
-            if not math.isfinite(float(total.detach())):  # diverged: stop before a NaN reaches the weights
+            shown = mean_across({"total": float(total.detach()), **terms}, device)  # the global batch's
+            if not math.isfinite(shown["total"]):  # diverged: stop before a NaN reaches the weights
                 bar.close()
                 raise StylizeError(
                     f"{description}: the training diverged at step {step + 1} (its loss is "
-                    f"{float(total.detach())}); the last checkpoint is kept, but it leads here again: lower "
+                    f"{shown['total']}); the last checkpoint is kept, but it leads here again: lower "
                     "learning_rate=X or the loss weights, and start over with overwrite=True",
                     params=("learning_rate", "overwrite"),
                 )
@@ -205,23 +232,42 @@ def run_training_loop(
             spent = time.monotonic() - started
             elapsed += spent
             loop_seconds += spent
-            for key, value in {"total": float(total.detach()), **terms}.items():
+            for key, value in shown.items():
                 running[key] = running.get(key, value) * 0.9 + value * 0.1
             if step % 10 == 0 or step == 1:
-                history.append(_history_point(step, dict(terms), float(total.detach())))
+                history.append(_history_point(step, {k: v for k, v in shown.items() if k != "total"}, shown["total"]))
             bar.update(1 if settings.steps else min(spent, max(0.0, bar_total - bar.n)))
             bar.set_postfix(step=step, **{k: f"{v:.3g}" for k, v in running.items()}, refresh=False)
             if time.monotonic() - last_save >= settings.checkpoint_seconds:
                 save()
                 last_save = time.monotonic()
-            if listening():
+            if group.leader and listening():
                 notify(StepEvent(description, step, settings.steps, elapsed, budget_seconds, dict(running), network))
-            if flag.stop:
+            stop, finished = any_rank((flag.stop, group.leader and done()), device)
+            if stop:
                 interrupted = True
                 break
     bar.close()
     save()
+    barrier()  # the others go on once the checkpoint is whole
     return step, elapsed, loop_seconds, history, interrupted
+
+
+def loop_identity(fingerprint: dict[str, Any], group: Ranks) -> dict[str, Any]:
+    """``fingerprint`` as it reads back from a checkpoint (tuples as lists), with the world size of a
+    data-parallel run: its global batch is ``world_size * batch``, so resuming it with other ranks is
+    refused (a one-process run records none, as before)."""
+    identity = json.loads(json.dumps(fingerprint))
+    if group.world_size > 1:
+        identity["world_size"] = group.world_size
+    return identity
+
+
+def _data_parallel(network: PaddedNet, device: torch.device) -> torch.nn.Module:
+    from torch.nn.parallel import DistributedDataParallel
+
+    index = torch.cuda.current_device() if device.type == "cuda" else None
+    return DistributedDataParallel(network, device_ids=None if index is None else [index])
 
 
 def interrupted_message(what: str) -> str:
@@ -324,7 +370,8 @@ def fit_and_save(
     (``train-report`` scores several budgets of one run this way).
     """
     checkpoint_dir = directory / CHECKPOINT_DIR
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    group = ranks()
+    leader_first(lambda: checkpoint_dir.mkdir(parents=True, exist_ok=True))
     step, elapsed, loop_seconds, history, stopped = run_training_loop(
         network=network,
         loss_fn=loss_fn,
@@ -343,8 +390,9 @@ def fit_and_save(
     )
     if stopped:
         raise StylizeError(interrupted.format(step=step, checkpoint=checkpoint_dir), params=("resume",))
-    network.eval().to("cpu")
     final = {k: v for k, v in (history[-1] if history else {}).items() if k != "step"}
+    if "training" in metadata:  # the ranks the weights were trained on (1: one process)
+        metadata = {**metadata, "training": {**metadata["training"], "world_size": group.world_size}}
     metadata = {
         **metadata,
         "steps": step,
@@ -354,7 +402,12 @@ def fit_and_save(
         "final_losses": final,
         "loss_history": history,
     }
-    save_model(directory, network, metadata)
-    if not keep_checkpoint:
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+
+    def write() -> None:
+        network.eval().to("cpu")
+        save_model(directory, network, metadata)
+        if not keep_checkpoint:
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+
+    leader_first(write)  # the other ranks return once the model file is there
     return TrainResult(directory, step, elapsed, final, metadata)

@@ -13,6 +13,7 @@ from torch import nn
 from stylize.config import default
 from stylize.nets.vgg import CONTENT_LAYER_DEFAULT, STYLE_LAYERS_DEFAULT, VGGFeatures, loss_layers
 from stylize.training.data import load_reference
+from stylize.training.distributed import global_mean
 from stylize.training.losses import gram_matrix, per_image_gram_distance, total_variation
 from stylize.training.vgg_weights import load_vgg
 
@@ -120,9 +121,10 @@ class PerceptualObjective(nn.Module):
             assert content is not None, "give content or content_features"
             content_features = self.content_target(content)
         style = normalised_gram_term(self, out_features, self.style_layers)
-        content_term = ((out_features[self.content_layer] - content_features) ** 2).mean() / (
-            content_features**2
-        ).mean().clamp_min(1e-12)
+        # relative to the global batch's content energy (a data-parallel run's: the mean over its ranks)
+        content_term = ((out_features[self.content_layer] - content_features) ** 2).mean() / global_mean(
+            (content_features**2).mean()
+        ).clamp_min(1e-12)
         return {"style": style, "content": content_term, "tv": total_variation(output)}
 
     @torch.no_grad()

@@ -37,6 +37,7 @@ from stylize.nets.device import resolve_device
 from stylize.nets.transformer import build_network
 from stylize.training.base import BASE_DIR_NAME, base_model_dir, find_base_model
 from stylize.training.data import build_content_pool, load_reference, reference_paths
+from stylize.training.distributed import data_parallel, leader_first
 from stylize.training.loop import (
     TrainResult,
     check_style_name,
@@ -58,6 +59,7 @@ FEATURE_DETAIL_SIGMA = 4.0
 FEATURE_MASK_GROW = 4
 
 
+@data_parallel
 def train(
     name: str,
     refs: Sequence[str | os.PathLike[str]],
@@ -76,6 +78,9 @@ def train(
 
     Raises ``StylizeError`` for bad settings or inputs, and with "interrupted" after Ctrl-C (the
     checkpoint is kept: call again with ``resume=True``).
+
+    ``nproc=N`` trains on N local ranks, each with a batch of ``settings.batch``
+    (:mod:`stylize.training.distributed`); under ``torchrun`` the ranks are torchrun's.
     """
     from stylize.content.compose import open_part_tree
 
@@ -85,7 +90,7 @@ def train(
     check_style_name(name)
     root = Path(styles_dir) if styles_dir is not None else config.styles.dir
     directory = root / name
-    prepare_output(directory, resume, overwrite)
+    leader_first(lambda: prepare_output(directory, resume, overwrite))
     torch_device = resolve_device(device)
 
     ref_paths = reference_paths(refs)
@@ -173,7 +178,7 @@ def train(
                 "content": list(settings.content),
                 "feature_term": feature_term,
             },
-            "references": copy_references(ref_paths, directory / "refs"),
+            "references": leader_first(lambda: copy_references(ref_paths, directory / "refs")),
             "content_source": pool.record(settings.content),
             "warm_start_from": warm_from,
         },

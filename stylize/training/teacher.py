@@ -31,7 +31,7 @@ import torch
 
 from stylize.evaluation.style_score import STYLE_SCORE_LAYERS, STYLE_SCORE_REFERENCE_SIDE
 from stylize.inference.image import to_tensor
-from stylize.training.data import random_patch
+from stylize.training.data import WHOLE, Shard, cut_patch, patch_plan
 from stylize.training.perceptual import normalised_gram_term, register_gram_targets
 
 if TYPE_CHECKING:
@@ -85,11 +85,21 @@ def build_cache(
     return cache
 
 
-def sample_cached(cache: TeacherCache, *, seed: int, step: int, batch: int, size: int) -> torch.Tensor:
+def sample_cached(
+    cache: TeacherCache, *, seed: int, step: int, batch: int, size: int, shard: Shard = WHOLE
+) -> torch.Tensor:
     """(batch, 7, size, size): input RGB, teacher RGB, face weight, from random crops (scale jitter,
-    flips) of the cached portraits; a pure function of (seed, step)."""
+    flips) of the cached portraits; a pure function of (seed, step). ``shard`` takes its part of the
+    step's global batch, as :func:`stylize.training.data.sample_batch` does."""
     rng = np.random.default_rng([seed, step])
-    return torch.cat([random_patch(cache.items[int(rng.integers(len(cache)))], rng, size) for _ in range(batch)])
+    wanted = shard.items(batch)
+    patches = []
+    for position in range(wanted.stop):
+        item = cache.items[int(rng.integers(len(cache)))]
+        plan = patch_plan(rng, item.shape[-2], item.shape[-1])
+        if position in wanted:
+            patches.append(cut_patch(item, plan, size))
+    return torch.cat(patches)
 
 
 class ReferenceGrams(torch.nn.Module):
@@ -150,6 +160,7 @@ def train_from_teacher(
     from stylize.files import sha256_file
     from stylize.inference.arbitrary import DEFAULT_GUARD, ReferenceNet, fixed_style_network, style_vector
     from stylize.inference.reference_style import engine_record, neutral_vector, read_references
+    from stylize.training.distributed import global_mean, leader_first, ranks
     from stylize.training.loop import copy_references, fit_and_save, interrupted_message
 
     started = time.monotonic()
@@ -168,12 +179,19 @@ def train_from_teacher(
     network = fixed_style_network(vector).to(device)
     prepare_seconds = time.monotonic() - started
 
+    shard = ranks().shard  # a data-parallel run: this rank's part of each step's global batch
+
     def sampler(step: int) -> torch.Tensor:
-        return sample_cached(cache, seed=settings.seed, step=step, batch=settings.batch, size=settings.size)
+        return sample_cached(
+            cache, seed=settings.seed, step=step, batch=settings.batch, size=settings.size, shard=shard
+        )
 
     def loss_fn(output: torch.Tensor, batch: torch.Tensor, extra: torch.Tensor):
         target, face = extra[:, :3], extra[:, 3:4]
-        teacher_term = ((output - target).abs() * face).sum() / (face.sum() * 3).clamp_min(1.0)
+        # Normalised by the global batch's face area (the mean shard's, times the shards), so the
+        # ranks' terms average to one process's term on the whole batch.
+        area = (global_mean(face.sum()) * 3 * shard.ranks).clamp_min(1.0) / shard.ranks
+        teacher_term = ((output - target).abs() * face).sum() / area
         style_term = grams(output)
         total = settings.style_weight * style_term + settings.teacher_weight * teacher_term
         return total, {"style": float(style_term.detach()), "teacher": float(teacher_term.detach())}
@@ -211,7 +229,7 @@ def train_from_teacher(
                 "teacher": teacher_record,
                 "prepare_seconds": round(prepare_seconds, 2),
             },
-            "references": copy_references(ref_paths, directory / "refs"),
+            "references": leader_first(lambda: copy_references(ref_paths, directory / "refs")),
             "content_source": pool.record(settings.content),
             "warm_start_from": None,
         },
