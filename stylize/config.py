@@ -333,6 +333,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "teacher_portraits": Key(
             32, FACES, "magenta: content portraits the teacher paints once a run (the batches are crops of them)"
         ),
+        "precision": Key(
+            "fp32",
+            Choice(PRECISIONS),
+            "arithmetic of training: fp32, or mixed precision on a GPU (bf16 autocast; fp16 autocast with loss scaling)",
+        ),
     },
     "base": {
         "arch": Key("small", ARCH, "architecture of the base network (the bundled styles' is small)"),
@@ -340,6 +345,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "batch": Key(4, BATCH, "portraits per training step"),
         "minutes": Key(3.0, MINUTES, "wall-clock training budget in minutes"),
         "learning_rate": Key(2e-3, LEARNING_RATE, "Adam learning rate"),
+        "precision": Key(
+            "fp32",
+            Choice(PRECISIONS),
+            "arithmetic of training: fp32, or mixed precision on a GPU (bf16 autocast; fp16 autocast with loss scaling)",
+        ),
     },
     "distill": {
         "arch": Key("nano", ARCH, "the student's architecture (nano: the network for the game)"),
@@ -353,6 +363,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "weight of the teacher's own style objective (0: pixels only, ten times cheaper a step; the default)",
         ),
         "learning_rate": Key(2e-3, LEARNING_RATE, "Adam learning rate"),
+        "precision": Key(
+            "fp32",
+            Choice(PRECISIONS),
+            "arithmetic of training: fp32, or mixed precision on a GPU (bf16 autocast; fp16 autocast with loss scaling)",
+        ),
     },
 }
 
@@ -472,6 +487,7 @@ class TrainConfig:
     content: list[str]
     teacher_weight: float
     teacher_portraits: int
+    precision: str
 
 
 @dataclass(frozen=True)
@@ -481,6 +497,7 @@ class BaseConfig:
     batch: int
     minutes: float
     learning_rate: float
+    precision: str
 
 
 @dataclass(frozen=True)
@@ -492,6 +509,7 @@ class DistillConfig:
     pixel_weight: float
     perceptual_weight: float
     learning_rate: float
+    precision: str
 
 
 @dataclass(frozen=True)

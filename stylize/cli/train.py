@@ -35,7 +35,7 @@ def _train_settings(args: argparse.Namespace, config: PipelineConfig) -> Any:
 
     return TrainSettings.from_config(
         config,
-        **given(args, "arch", "size", "batch", "minutes", "steps", *_STYLE_KEYS, "learning_rate", "seed"),
+        **given(args, "arch", "size", "batch", "minutes", "steps", *_STYLE_KEYS, "learning_rate", "seed", "precision"),
         warm_start=args.warm_start,
         content=args.content,
     )
@@ -95,7 +95,7 @@ def cmd_train_base(args: argparse.Namespace) -> int:
     arch = args.arch or config.base.arch
     result = train_base(
         arch,
-        **given(args, "minutes", "steps", "content", "seed", "size", "batch", "learning_rate"),
+        **given(args, "minutes", "steps", "content", "seed", "size", "batch", "learning_rate", "precision"),
         styles_dir=args.styles_dir,
         parts=args.parts,
         config=config,
@@ -118,7 +118,16 @@ def cmd_distill(args: argparse.Namespace) -> int:
     settings = DistillSettings.from_config(
         config,
         **given(
-            args, "arch", "minutes", "steps", "size", "batch", "pixel_weight", "perceptual_weight", "learning_rate"
+            args,
+            "arch",
+            "minutes",
+            "steps",
+            "size",
+            "batch",
+            "pixel_weight",
+            "perceptual_weight",
+            "learning_rate",
+            "precision",
         ),
         seed=args.seed,
         content=args.content,
@@ -210,6 +219,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     _learning_rate(train_parser, "train")
     _seed(train_parser)
     setting(train_parser, "train", "warm_start", help="start from random weights, not the base network")
+    setting(train_parser, "train", "precision")
     train_parser.add_argument("--resume", action="store_true", help="continue an interrupted training")
     train_parser.add_argument("--overwrite", action="store_true", help="replace an existing style of this name")
     _nproc(train_parser)
@@ -231,6 +241,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     setting(base_parser, "base", "size")
     setting(base_parser, "base", "batch")
     _learning_rate(base_parser, "base")
+    setting(base_parser, "base", "precision")
     base_parser.add_argument("--resume", action="store_true", help="continue an interrupted training")
     _nproc(base_parser)
     locations(base_parser)
@@ -254,6 +265,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     for key in ("size", "batch", "pixel_weight", "perceptual_weight"):
         setting(distill_parser, "distill", key)
     _learning_rate(distill_parser, "distill")
+    setting(distill_parser, "distill", "precision")
     _seed(distill_parser)
     distill_parser.add_argument("--resume", action="store_true", help="continue an interrupted distillation")
     distill_parser.add_argument("--overwrite", action="store_true", help="replace an existing style of that name")

@@ -50,6 +50,7 @@ def train_base(
     size: int | None = None,
     batch: int | None = None,
     learning_rate: float | None = None,
+    precision: str | None = None,
     device: str = "auto",
     resume: bool = False,
     progress: bool = True,
@@ -73,6 +74,7 @@ def train_base(
         size=size,
         batch=batch,
         learning_rate=learning_rate,
+        precision=precision,
     )
     settings.validate()
     arch = settings.arch

@@ -33,6 +33,7 @@ from stylize.config import STYLE_NAME
 from stylize.errors import StylizeError, shown
 from stylize.files import sha256_file
 from stylize.inference.model_file import METADATA_NAME, save_model
+from stylize.nets.device import autocast, check_precision
 from stylize.nets.transformer import PaddedNet
 from stylize.progress import StepEvent, listening, notify
 from stylize.training.checkpoint import apply_checkpoint, checked_checkpoint, resumable, save_checkpoint
@@ -52,6 +53,7 @@ class LoopSettings(Protocol):
     learning_rate: float
     seed: int
     checkpoint_seconds: float
+    # and precision: str ("fp32" when a settings object has none)
 
 
 def loop_fingerprint(settings: Any) -> dict[str, Any]:
@@ -59,6 +61,8 @@ def loop_fingerprint(settings: Any) -> dict[str, Any]:
     data = asdict(settings)
     for key in ("minutes", "steps", "checkpoint_seconds"):
         data.pop(key)
+    if data.get("precision") == "fp32":  # as before mixed precision existed: older checkpoints resume
+        data.pop("precision")
     return data
 
 
@@ -154,6 +158,8 @@ def run_training_loop(
     elapsed += prepare_seconds
     budget_seconds = settings.minutes * 60 if settings.minutes is not None else None
     model = _data_parallel(network, device) if group.world_size > 1 else network
+    precision = check_precision(getattr(settings, "precision", "fp32"), device)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")  # fp16 gradients need scaling
 
     def save() -> None:
         if not group.leader:
@@ -196,8 +202,9 @@ def run_training_loop(
             if sampler is not None:
                 sampled = sampler(step).to(device)
                 batch = sampled[:, :3]
-                output = model(batch)
-                total, terms = loss_fn(output, batch, extra=sampled[:, 3:])
+                with autocast(device, precision):
+                    output = model(batch)
+                    total, terms = loss_fn(output, batch, extra=sampled[:, 3:])
             else:
                 batch = sample_batch(
                     pool,
@@ -209,13 +216,14 @@ def run_training_loop(
                     with_features=with_features,
                     shard=group.shard,
                 ).to(device)
-                if with_features:  # the fourth channel marks eyes, nose and mouth for the feature term
-                    batch, features = batch[:, :3], batch[:, 3:]
-                    output = model(batch)
-                    total, terms = loss_fn(output, batch, features=features)
-                else:
-                    output = model(batch)
-                    total, terms = loss_fn(output, batch)
+                with autocast(device, precision):
+                    if with_features:  # the fourth channel marks eyes, nose and mouth for the feature term
+                        batch, features = batch[:, :3], batch[:, 3:]
+                        output = model(batch)
+                        total, terms = loss_fn(output, batch, features=features)
+                    else:
+                        output = model(batch)
+                        total, terms = loss_fn(output, batch)
             shown = mean_across({"total": float(total.detach()), **terms}, device)  # the global batch's
             if not math.isfinite(shown["total"]):  # diverged: stop before a NaN reaches the weights
                 bar.close()
@@ -226,8 +234,9 @@ def run_training_loop(
                     params=("learning_rate", "overwrite"),
                 )
             optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
+            scaler.scale(total.float()).backward()  # without fp16 the scaler passes everything through
+            scaler.step(optimizer)
+            scaler.update()
             step += 1
             spent = time.monotonic() - started
             elapsed += spent

@@ -82,6 +82,7 @@ class TrainSettings:
     content: tuple[str, ...] = default("train", "content")
     teacher_weight: float = default("train", "teacher_weight")  # magenta: L1 to the guarded teacher on faces
     teacher_portraits: int = default("train", "teacher_portraits")  # magenta: portraits the teacher paints
+    precision: str = default("train", "precision")  # fp32, or bf16/fp16 autocast (a GPU's mixed precision)
     checkpoint_seconds: float = CHECKPOINT_SECONDS
 
     @classmethod
@@ -131,6 +132,7 @@ class DistillSettings:
     learning_rate: float = default("distill", "learning_rate")
     seed: int = default("run", "seed")
     content: tuple[str, ...] = default("train", "content")
+    precision: str = default("distill", "precision")
     checkpoint_seconds: float = CHECKPOINT_SECONDS
 
     @classmethod

@@ -45,6 +45,7 @@ TRAIN_FLAGS = {
     "learning_rate": "--lr",
     "warm_start": "--no-warm-start",
     "content": "--content",
+    "precision": "--precision",
 }
 
 
