@@ -259,7 +259,8 @@ class RayRun:
             load[slot] -= 1
             try:
                 outcomes, pngs = ray.get(ref)
-            except ray.exceptions.RayActorError as err:  # killed, out of memory, its node lost
+            except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as err:
+                # the actor was killed or ran out of memory, or its node was lost (before or after the call)
                 pool.replace(slot, actor)
                 call.deaths += 1
                 if call.deaths <= RETRIES:
