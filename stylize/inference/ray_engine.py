@@ -105,11 +105,11 @@ class _Stylist:
     def ready(self) -> int:
         return os.getpid()
 
-    def process(self, chunks: list[list[tuple[ApplyTask, bytes]]]) -> tuple[list[Outcome], dict[str, bytes]]:
+    def process(self, batches: list[list[tuple[ApplyTask, bytes]]]) -> tuple[list[Outcome], dict[str, bytes]]:
         """The outcomes of each chunk's inputs and their PNGs by output path (written by the driver)."""
         outcomes: list[Outcome] = []
         pngs: dict[str, bytes] = {}
-        for chunk in chunks:
+        for chunk in batches:
             tasks = [task for task, _ in chunk]
             outcomes += stylize_chunk(self.worker, tasks, pngs.__setitem__, [data for _, data in chunk])
         return outcomes, pngs

@@ -111,6 +111,27 @@ def test_refusals_are_one_line_and_start_nothing(tmp_path, faces, ray_installed)
     assert not (tmp_path / "out" / MANIFEST_NAME).exists()
 
 
+def test_the_command_line_refuses_in_one_line_with_its_flags(tmp_path, faces, ray_installed, capsys):
+    from stylize.cli import main
+
+    common = ["apply", str(faces), "--style", "pencil-nano", "--out", str(tmp_path / "out"), "--device", "cpu", "-q"]
+    for extra, line in (
+        (
+            ["--address", "10.0.0.1:6379"],
+            "--address 10.0.0.1:6379 is for --engine ray; add --engine ray or leave it out",
+        ),
+        (
+            ["--engine", "ray", "--workers", "2"],
+            "--workers 2 is for the local engine; with --engine ray give --actors N",
+        ),
+        (["--engine", "ray", "--address", "127.0.0.1:1"], "--address 127.0.0.1:1: no Ray cluster answers there"),
+    ):
+        assert main(common + extra) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"stylize: error: {line}") and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()
+
+
 def test_without_ray_the_engine_says_how_to_install_it(tmp_path, faces, monkeypatch):
     import builtins
 
