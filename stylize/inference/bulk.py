@@ -230,10 +230,9 @@ def apply(
     if mix is not None and styles:
         raise StylizeError("give styles or a mix, not both", params=("styles", "mix"))
     names = parse_style_names(styles) if mix is None else []
-    for name, value in (("workers", workers), ("engine", engine), ("address", address), ("actors", actors)):
+    given = dict(workers=workers, batch=batch, engine=engine, address=address, actors=actors, actor_cpus=actor_cpus)
+    for name, value in given.items():
         check_setting(name, value, PARAMETERS[name].kind)
-    check_setting("actor_cpus", actor_cpus, PARAMETERS["actor_cpus"].kind)
-    check_setting("batch", batch, PARAMETERS["batch"].kind)
     ray_run = None
     if engine == "ray":  # the actors choose their device and default batch; this process plans and writes
         from stylize.inference.ray_engine import RayRun
