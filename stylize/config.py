@@ -223,6 +223,33 @@ class Seeds(Kind):
         return value
 
 
+RAY_ADDRESS = re.compile(r"(?:ray://)?[A-Za-z0-9._\-\[\]:]{1,253}:[0-9]{1,5}")
+
+
+@dataclass(frozen=True)
+class RayAddress(Kind):
+    """Where a Ray cluster is: ``auto`` (the one ``ray start`` made on this machine), ``HOST:PORT`` (its head
+    node's GCS port, 6379 by default) or ``ray://HOST:PORT`` (a Ray Client server, 10001 by default)."""
+
+    type_name = "text"
+
+    @property
+    def fix(self) -> str:
+        return 'write "auto", "HOST:PORT" or "ray://HOST:PORT"'
+
+    @property
+    def allowed(self) -> str:
+        return '"auto", "HOST:PORT", "ray://HOST:PORT"'
+
+    def check(self, value: Any) -> str:
+        if not isinstance(value, str) or not (value == "auto" or RAY_ADDRESS.fullmatch(value)):
+            raise BadValue(self.fix)
+        port = int(value.rsplit(":", 1)[1]) if value != "auto" else 1
+        if not 1 <= port <= 65535:
+            raise BadValue(self.fix)
+        return value
+
+
 # --- the schema ---------------------------------------------------------------------------------------
 
 
@@ -376,6 +403,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
 SCALE = Float(minimum=0.125, maximum=8.0)
 WORKERS = Int(1, 64)
 APPLY_BATCH = Int(1, 256)
+APPLY_ENGINES = ("local", "ray")
+ACTORS = Int(1, 100_000)
+ACTOR_CPUS = Int(1, 256)
 CONTEXTS = Int(0, 64)
 RANKS = Int(1, 1024)
 
@@ -403,6 +433,24 @@ PARAMETERS: dict[str, Key] = {
     "batch": Key(
         None, Optional(APPLY_BATCH), "same-size portraits per network call of apply (not set: 1 on CPU, 8 on GPU)"
     ),
+    "engine": Key(
+        "local",
+        Choice(APPLY_ENGINES),
+        "where apply stylizes: local (this machine, --workers processes) or ray (actors on a Ray cluster; "
+        "pip install 'stylize[ray]')",
+    ),
+    "address": Key(
+        None,
+        Optional(RayAddress()),
+        "the Ray cluster of --engine ray (not set: RAY_ADDRESS, else a Ray instance started on this machine)",
+    ),
+    "actors": Key(
+        None,
+        Optional(ACTORS),
+        "Ray actors of --engine ray, each loading the styles once (not set: as many as the cluster's CPUs hold, "
+        "one per GPU on cuda)",
+    ),
+    "actor_cpus": Key(1, ACTOR_CPUS, "CPUs each Ray actor of --engine ray reserves, and its torch threads"),
     "limit": Key(16, FACES, "at most this many portraits in a preview"),
     "contexts": Key(
         4,

@@ -47,6 +47,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
         styles_dir=args.styles_dir,
         config=config,
         progress=not args.quiet,
+        engine=args.engine,
+        address=args.address,
+        actors=args.actors,
+        actor_cpus=args.actor_cpus,
     )
     for message in result.failed:  # one line each on stderr; the count and the hint go with the summary
         print(f"stylize: error: {message}", file=sys.stderr)
@@ -119,6 +123,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     parameter(apply_parser, "precision")
     parameter(apply_parser, "workers")
     parameter(apply_parser, "batch")
+    parameter(apply_parser, "engine")
+    parameter(apply_parser, "address", metavar="ADDR")
+    parameter(apply_parser, "actors")
+    parameter(apply_parser, "actor_cpus", metavar="N")
     locations(apply_parser, parts=False)
     apply_parser.set_defaults(func=cmd_apply, command_parser=apply_parser)
 

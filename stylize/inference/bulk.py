@@ -11,7 +11,9 @@ where it stopped and ends with the same bytes as an uninterrupted run.
 
 A bad input (truncated, unsupported, zero-size, unreadable) is reported with its path and skipped;
 the run goes on and ``ApplyResult.failed`` lists it. CPU runs can use a process pool (``workers``);
-``batch`` stacks same-size portraits into one network call (useful on a GPU).
+``batch`` stacks same-size portraits into one network call (useful on a GPU). ``engine="ray"`` stylizes
+on the actors of a Ray cluster instead (:mod:`stylize.inference.ray_engine`); the planning, the
+manifest, the lock and the writing stay here, on the machine that runs ``apply``.
 """
 
 from __future__ import annotations
@@ -20,35 +22,31 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm import tqdm
 
-from stylize.config import APPLY_BATCH, WORKERS, PipelineConfig, default_config
-from stylize.errors import ImageReadError, StylizeError
-from stylize.files import Journal, read_journal, sha256_bytes, sha256_file
-from stylize.imageio import LoadedImage, atomic_write_bytes, encode_png, find_images, read_image
-from stylize.inference.image import ApplySettings, default_batch, stylize_batch, to_tensor, to_uint8
+from stylize.config import PARAMETERS, PipelineConfig, default_config
+from stylize.errors import StylizeError
+from stylize.files import Journal, read_journal, sha256_file
+from stylize.imageio import atomic_write_bytes, find_images
+from stylize.inference.chunk_work import ApplyTask, Outcome, Worker, chunks, stylize_chunk
+from stylize.inference.image import ApplySettings, default_batch
 from stylize.inference.model_file import StyleModel
 from stylize.inference.styles import load_mix, load_style, parse_style_names, style_dir
-from stylize.inference.tiling import is_out_of_memory
 from stylize.nets.device import check_precision, place, resolve_device
 from stylize.output_folder import OutputFolder, refuse_non_folder
 from stylize.values import check_setting
 
+if TYPE_CHECKING:
+    from stylize.inference.ray_engine import RayRun
+
 MANIFEST_NAME = "manifest.jsonl"
-
-
-@dataclass(frozen=True)
-class ApplyTask:
-    """One input file and the outputs (style, path relative to the output folder) it still needs."""
-
-    source: Path
-    outputs: tuple[tuple[str, str], ...]
 
 
 @dataclass
@@ -68,25 +66,10 @@ class ApplyResult:
         )
 
 
-@dataclass(frozen=True)
-class _Outcome:
-    records: list[dict]
-    error: str | None = None
-
-
 # --- the work itself: the same code in-process and in pool workers ---------------------------------------
 
 
-@dataclass
-class _Worker:
-    networks: dict[str, torch.nn.Module]
-    model_hashes: dict[str, str]
-    settings: ApplySettings
-    device: torch.device
-    out_dir: Path
-
-
-_WORKER: _Worker | None = None
+_WORKER: Worker | None = None
 
 
 def _load_source(name: str, source: list[tuple[str, float]]) -> StyleModel:
@@ -108,7 +91,7 @@ def _init_pool_worker(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
     models = {name: _load_source(name, source) for name, source in sources.items()}
-    _WORKER = _Worker(
+    _WORKER = Worker(
         {n: m.network for n, m in models.items()},
         {n: m.weights_sha256 for n, m in models.items()},
         settings,
@@ -117,85 +100,12 @@ def _init_pool_worker(
     )
 
 
-def _decode(task: ApplyTask) -> tuple[LoadedImage, str]:
-    try:
-        with open(task.source, "rb") as stream:  # read-only: inputs are never opened for writing
-            data = stream.read()
-    except OSError as err:
-        raise ImageReadError(
-            f"{task.source}: cannot read portrait ({err.strerror}); check the file's permissions"
-        ) from err
-    image = read_image(task.source, what="portrait", data=data)
-    return image, sha256_bytes(data)
-
-
-def _process_chunk(tasks: Sequence[ApplyTask]) -> list[_Outcome]:
+def _process_chunk(tasks: Sequence[ApplyTask]) -> list[Outcome]:
     """Stylize a chunk of inputs (same-size ones share a network call) and write their outputs."""
     worker = _WORKER
-    assert worker is not None, "worker state not initialised"
-    outcomes: list[_Outcome | None] = [None] * len(tasks)
-    decoded: dict[int, tuple[LoadedImage, str]] = {}
-    for index, task in enumerate(tasks):
-        try:
-            decoded[index] = _decode(task)
-        except ImageReadError as err:
-            outcomes[index] = _Outcome([], str(err))
-    by_shape: dict[tuple[int, int], list[int]] = {}
-    for index, (image, _) in decoded.items():
-        by_shape.setdefault(image.rgb.shape[:2], []).append(index)
-    styles_needed = sorted({style for task in tasks for style, _ in task.outputs})
-    for indices in by_shape.values():
-        records: dict[int, list[dict]] = {i: [] for i in indices}
-        try:  # a file that cannot be stylized (out of memory) fails alone; the run goes on
-            content = torch.cat([to_tensor(decoded[i][0].rgb) for i in indices]).to(worker.device)
-            for style in styles_needed:
-                members = [i for i in indices if any(s == style for s, _ in tasks[i].outputs)]
-                if not members:
-                    continue
-                rows = [indices.index(i) for i in members]
-                batch = content if len(rows) == len(indices) else content[rows]  # no copy of a big image
-                styled = stylize_batch(worker.networks[style], batch, worker.settings)
-                for row, i in enumerate(members):
-                    image, input_sha = decoded[i]
-                    target = dict(tasks[i].outputs)[style]
-                    png = encode_png(to_uint8(styled[row : row + 1]), image.alpha)
-                    atomic_write_bytes(worker.out_dir / target, png)
-                    records[i].append(
-                        {
-                            "output": target,
-                            "input": os.fspath(tasks[i].source),
-                            "input_sha256": input_sha,
-                            "style": style,
-                            "model_sha256": worker.model_hashes[style],
-                            "settings": worker.settings.record(),
-                            "width": image.size[0],
-                            "height": image.size[1],
-                            "alpha": image.alpha is not None,
-                            "output_sha256": sha256_bytes(png),
-                        }
-                    )
-        except (StylizeError, MemoryError, RuntimeError) as err:
-            message = _failure(err, [tasks[i].source for i in indices], decoded[indices[0]][0].size)
-            for i in indices:
-                outcomes[i] = _Outcome(records[i], message)
-            continue
-        for i in indices:
-            outcomes[i] = _Outcome(records[i])
-    return [outcome for outcome in outcomes if outcome is not None]
-
-
-def _failure(err: BaseException, sources: list[Path], size: tuple[int, int]) -> str:
-    """The one line for inputs that could not be stylized: a StylizeError's own line, or out of memory
-    with what to do; any other error is a bug and is raised."""
-    names = ", ".join(map(os.fspath, sources))
-    if isinstance(err, StylizeError):
-        return f"{names}: {err}"
-    if not isinstance(err, MemoryError) and not is_out_of_memory(err):
-        raise err
-    return (
-        f"{names}: out of memory stylizing this {size[0]}x{size[1]} image; free memory (fewer workers, a "
-        "smaller batch, other programs closed) or give a scale above 1 to run the network on a smaller image"
-    )
+    assert worker is not None and worker.out_dir is not None, "worker state not initialised"
+    out_dir = worker.out_dir
+    return stylize_chunk(worker, tasks, lambda target, png: atomic_write_bytes(out_dir / target, png))
 
 
 # --- planning: which outputs each input needs --------------------------------------------------------------
@@ -278,11 +188,6 @@ def _up_to_date(record: dict | None, input_sha: str, model_sha: str, settings: d
     return sha256_file(target) == record.get("output_sha256")
 
 
-def _chunks(tasks: list[ApplyTask], size: int) -> Iterator[list[ApplyTask]]:
-    for start in range(0, len(tasks), size):
-        yield tasks[start : start + size]
-
-
 # --- the public entry point --------------------------------------------------------------------------------
 
 
@@ -304,6 +209,10 @@ def apply(
     styles_dir: str | os.PathLike[str] | None = None,
     config: PipelineConfig | None = None,
     progress: bool = True,
+    engine: str = "local",
+    address: str | None = None,
+    actors: int | None = None,
+    actor_cpus: int = 1,
 ) -> ApplyResult:
     """Stylize every image in ``inputs`` with each style into ``out_dir``; see the module docstring.
 
@@ -312,6 +221,10 @@ def apply(
     paints with one network mixing zero-training styles instead of ``styles`` (pass ``styles=()``);
     its outputs are named after the mix (``a-0.70+b-0.30``). ``precision`` bf16 or fp16 runs the
     networks under autocast (mixed precision, for a GPU; recorded in the manifest).
+
+    ``engine="ray"`` stylizes on a Ray cluster's actors (``actors`` of them, ``actor_cpus`` CPUs and
+    torch threads each; one style load per actor) at ``address`` (default: ``RAY_ADDRESS``, else a
+    Ray instance started here); inputs, outputs, manifest and resume are the local engine's.
     """
     started = time.perf_counter()
     config = config or default_config()
@@ -319,16 +232,29 @@ def apply(
     if mix is not None and styles:
         raise StylizeError("give styles or a mix, not both", params=("styles", "mix"))
     names = parse_style_names(styles) if mix is None else []
-    check_setting("workers", workers, WORKERS)
-    torch_device = resolve_device(device)
-    check_precision(precision, torch_device)
-    if workers > 1 and torch_device.type != "cpu":
-        raise StylizeError(
-            f"workers={workers} is for CPU runs; on a GPU use batch=N instead (or device=cpu)",
-            params=("workers", "batch", "device"),
-        )
-    batch = batch if batch is not None else default_batch(torch_device)
-    check_setting("batch", batch, APPLY_BATCH)
+    given = dict(workers=workers, batch=batch, engine=engine, address=address, actors=actors, actor_cpus=actor_cpus)
+    for name, value in given.items():
+        check_setting(name, value, PARAMETERS[name].kind)
+    ray_run = None
+    if engine == "ray":  # the actors choose their device and default batch; this process plans and writes
+        from stylize.inference.ray_engine import RayRun
+
+        ray_run = RayRun.prepare(address, actors, actor_cpus, workers, device)  # refused here without Ray
+        torch_device = torch.device("cpu")
+    else:
+        for name, value, unset in (("address", address, None), ("actors", actors, None), ("actor_cpus", actor_cpus, 1)):
+            if value != unset:
+                raise StylizeError(
+                    f"{name}={value} is for engine=ray; add engine=ray or leave it out", params=(name, "engine")
+                )
+        torch_device = resolve_device(device)
+        check_precision(precision, torch_device)
+        if workers > 1 and torch_device.type != "cpu":
+            raise StylizeError(
+                f"workers={workers} is for CPU runs; on a GPU use batch=N instead (or device=cpu)",
+                params=("workers", "batch", "device"),
+            )
+        batch = batch if batch is not None else default_batch(torch_device)
 
     sources: dict[str, list[tuple[str, float]]]
     if mix is not None:
@@ -378,7 +304,7 @@ def apply(
                 _run_all(
                     tasks,
                     journal,
-                    _Run(sources, models, settings, torch_device, workers, batch, out_path),
+                    _Run(sources, models, settings, torch_device, workers, batch, out_path, ray_run),
                     result,
                     progress,
                 )
@@ -430,8 +356,9 @@ class _Run:
     settings: ApplySettings
     device: torch.device
     workers: int
-    batch: int
+    batch: int | None  # None only for engine="ray", whose actors choose it for their device
     out_dir: Path
+    ray: RayRun | None = None  # engine="ray": the cluster and its actors; None: this machine
 
 
 def _run_all(tasks: list[ApplyTask], journal: Journal[str], run: _Run, result: ApplyResult, progress: bool) -> None:
@@ -450,10 +377,14 @@ def _run_all(tasks: list[ApplyTask], journal: Journal[str], run: _Run, result: A
             bar.update(len(outcome.records))
 
 
-def _run_tasks(tasks: list[ApplyTask], run: _Run) -> Iterable[_Outcome]:
+def _run_tasks(tasks: list[ApplyTask], run: _Run) -> Iterable[Outcome]:
     global _WORKER
+    if run.ray is not None:
+        yield from run.ray.run(tasks, run.batch, run.models, run.settings, run.out_dir)
+        return
+    assert run.batch is not None
     if run.workers == 1:
-        _WORKER = _Worker(
+        _WORKER = Worker(
             {n: place(m.network, run.device) for n, m in run.models.items()},
             {n: m.weights_sha256 for n, m in run.models.items()},
             run.settings,
@@ -461,7 +392,7 @@ def _run_tasks(tasks: list[ApplyTask], run: _Run) -> Iterable[_Outcome]:
             run.out_dir,
         )
         try:
-            for chunk in _chunks(tasks, run.batch):
+            for chunk in chunks(tasks, run.batch):
                 yield from _process_chunk(chunk)
         finally:
             _WORKER = None
@@ -475,7 +406,7 @@ def _run_tasks(tasks: list[ApplyTask], run: _Run) -> Iterable[_Outcome]:
         initargs=(run.sources, run.settings, threads, os.fspath(run.out_dir)),
     )
     try:
-        for outcomes in executor.map(_process_chunk, _chunks(tasks, run.batch)):
+        for outcomes in executor.map(_process_chunk, chunks(tasks, run.batch)):
             yield from outcomes
     finally:
         executor.shutdown(wait=True, cancel_futures=True)

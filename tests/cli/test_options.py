@@ -331,7 +331,7 @@ def test_a_library_error_reaches_the_user_as_flags(tmp_path, capsys):
     assert "a style is already there; pass --overwrite to replace it, or choose another --name NAME" in err
 
 
-ALLOWED_FLAGS = {"--force-reinstall", "--build"}  # pip's and cmake's, in install hints
+ALLOWED_FLAGS = {"--force-reinstall", "--build", "--head"}  # pip's, cmake's and ray's, in hints
 
 
 def test_library_errors_never_name_command_line_flags():

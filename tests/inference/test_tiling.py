@@ -55,21 +55,21 @@ def test_settings_apply_to_tiled_images_as_to_whole_ones():
 
 
 def test_a_file_that_runs_out_of_memory_fails_alone(tmp_path, monkeypatch):
-    from stylize.inference import bulk
+    from stylize.inference import bulk, chunk_work
 
     inputs = tmp_path / "in"
     inputs.mkdir()
     rng = np.random.default_rng(0)
     for name, size in (("big.png", 64), ("a.png", 32), ("b.png", 32)):
         Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(inputs / name)
-    real = bulk.stylize_batch
+    real = chunk_work.stylize_batch
 
     def starved(network, content, settings):
         if content.shape[-1] == 64:
             raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
         return real(network, content, settings)
 
-    monkeypatch.setattr(bulk, "stylize_batch", starved)
+    monkeypatch.setattr(chunk_work, "stylize_batch", starved)
     result = bulk.apply("pencil-nano", [inputs], tmp_path / "out", device="cpu", progress=False)
     assert len(result.failed) == 1 and "big.png: out of memory stylizing this 64x64 image" in result.failed[0]
     assert sorted(path.name for path in result.written) == ["a.png", "b.png"]
