@@ -246,11 +246,7 @@ class JobManager:
         return self.job(job_id)
 
     def _kill_later(self, process: Any, job_id: str) -> None:
-        try:
-            process.wait(CANCEL_GRACE)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        _end(process, interrupt=False)
         with self._lock:
             self._reap()
 
@@ -322,15 +318,7 @@ class JobManager:
         with self._lock:
             process = self._process
         if process is not None and process.poll() is None:
-            try:
-                os.kill(process.pid, signal.SIGINT)
-            except ProcessLookupError:
-                pass
-            try:
-                process.wait(CANCEL_GRACE)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+            _end(process, interrupt=True)
         with self._lock:
             self._reap()
 
@@ -383,6 +371,21 @@ class JobManager:
         else:
             checked["name"] = None
         return checked
+
+
+def _end(process: Any, *, interrupt: bool) -> None:
+    """Let a worker end (after a SIGINT, sent here when ``interrupt``): a whole checkpoint for a training;
+    killed if it has not ended in :data:`CANCEL_GRACE` seconds."""
+    if interrupt:
+        try:
+            os.kill(process.pid, signal.SIGINT)
+        except ProcessLookupError:
+            return
+    try:
+        process.wait(CANCEL_GRACE)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
 
 
 def _target_style(request: dict[str, Any]) -> str | None:

@@ -218,17 +218,7 @@ def _run(
                 resume=resume,
                 progress=False,
             )
-        progress.finish()
-        progress._preview(_load_network(str(request["name"]), setup))
-        figures, lines = _figures(str(request["name"]), setup, config)
-        files = [_style_zip(str(request["name"]), setup, exports)]
-        return {
-            "style": str(request["name"]),
-            "steps": result.steps,
-            "files": files,
-            "figures": figures,
-            "lines": lines,
-        }
+        return _made_style(str(request["name"]), result.steps, progress, setup, config, exports)
     if kind == "distill":
         from stylize.training.distill import distill
         from stylize.training.settings import DistillSettings
@@ -247,17 +237,7 @@ def _run(
                 overwrite=not resume,
                 progress=False,
             )
-        progress.finish()
-        progress._preview(_load_network(str(request["name"]), setup))
-        figures, lines = _figures(str(request["name"]), setup, config)
-        files = [_style_zip(str(request["name"]), setup, exports)]
-        return {
-            "style": str(request["name"]),
-            "steps": result.steps,
-            "files": files,
-            "figures": figures,
-            "lines": lines,
-        }
+        return _made_style(str(request["name"]), result.steps, progress, setup, config, exports)
     if kind == "export_onnx":
         from stylize.inference.styles import load_style
         from stylize.shipping.onnx_export import export_onnx
@@ -297,6 +277,16 @@ def _zip(root: Path, folder: str, target: Path) -> Path:
 def _style_zip(name: str, setup: WorkerSetup, exports: Path) -> dict[str, Any]:
     """The style folder a job made, zipped for download (model.json, weights, references)."""
     return _file_record(_zip(Path(setup.styles_dir), name, exports / f"{name}.zip"))
+
+
+def _made_style(name: str, steps: int, progress: _Progress, setup: WorkerSetup, config: Any, exports: Path) -> dict:
+    """The result of a job that made style ``name`` (train, distill): the last progress and preview, its
+    figures, and its folder zipped for download."""
+    progress.finish()
+    progress._preview(_load_network(name, setup))
+    figures, lines = _figures(name, setup, config)
+    files = [_style_zip(name, setup, exports)]
+    return {"style": name, "steps": steps, "files": files, "figures": figures, "lines": lines}
 
 
 def _load_network(name: str, setup: WorkerSetup) -> Any:

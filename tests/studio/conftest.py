@@ -41,6 +41,17 @@ def png_bytes(width: int = 96, height: int = 96, seed: int = 0, mode: str = "RGB
     return buffer.getvalue()
 
 
+def open_tiny_studio(root: Path, token: str = TOKEN, **options):
+    """A studio over ``root/studio`` whose training is tiny (TINY_TRAINING in ``root/pipeline.toml``): jobs
+    reach their steps in seconds. Figures off (eval_faces=0)."""
+    from stylize.config import load_config
+    from stylize.studio import open_studio
+
+    (root / "pipeline.toml").write_text(TINY_TRAINING)
+    config = load_config(root / "pipeline.toml")
+    return open_studio(root / "studio", config=config, styles_dir=root / "styles", token=token, eval_faces=0, **options)
+
+
 @pytest.fixture
 def studio(tmp_path: Path) -> Iterator:
     from stylize.studio import open_studio

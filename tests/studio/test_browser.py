@@ -19,7 +19,7 @@ import pytest
 from conftest import require_tool
 from headless_browser import HeadlessPage, find_chromium
 
-from studio.conftest import TINY_TRAINING
+from studio.conftest import open_tiny_studio
 
 pytestmark = pytest.mark.slow  # drives a browser
 
@@ -33,19 +33,8 @@ def server(tmp_path_factory) -> Iterator[str]:
     """A studio serving on 127.0.0.1 in a thread; yields its base address (no token)."""
     import uvicorn
 
-    from stylize.config import load_config
-    from stylize.studio import open_studio
-
-    root = tmp_path_factory.mktemp("studio-browser")
-    (root / "pipeline.toml").write_text(TINY_TRAINING)  # a tiny network: the training test takes seconds
-    opened = open_studio(
-        root / "studio",
-        config=load_config(root / "pipeline.toml"),
-        styles_dir=root / "styles",
-        token=TOKEN,
-        eval_faces=0,
-        poll_seconds=0.3,
-    )
+    # a tiny network: the training test takes seconds
+    opened = open_tiny_studio(tmp_path_factory.mktemp("studio-browser"), TOKEN, poll_seconds=0.3)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

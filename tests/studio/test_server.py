@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio.conftest import TINY_TRAINING, TOKEN, make_reference, png_bytes
+from studio.conftest import TOKEN, make_reference, open_tiny_studio, png_bytes
 from stylize.studio.workspace import MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES
 
 
@@ -434,18 +434,7 @@ def tiny_client(tmp_path):
     """A studio whose training is tiny (TINY_TRAINING): jobs reach their steps in seconds."""
     from starlette.testclient import TestClient
 
-    from stylize.config import load_config
-    from stylize.studio import open_studio
-
-    (tmp_path / "pipeline.toml").write_text(TINY_TRAINING)
-    opened = open_studio(
-        tmp_path / "studio",
-        config=load_config(tmp_path / "pipeline.toml"),
-        styles_dir=tmp_path / "styles",
-        token=TOKEN,
-        eval_faces=0,
-        warm_up=False,
-    )
+    opened = open_tiny_studio(tmp_path, warm_up=False)
     try:
         with TestClient(opened.app, headers={"X-Stylize-Token": TOKEN}) as http:
             yield http
