@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from stylize.cli.options import config_of, locations, parameter, path_type, with_flags
-from stylize.config import parameter_default
+from stylize.config import DEVICES, parameter_default
 from stylize.output_folder import make_folder
 
 NOTE_PARAMS = ("ceiling_steps", "ceiling_faces")  # what the notes of evaluate() may name
@@ -42,6 +42,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         log=log,
         ceiling_faces=ceiling_faces,
         ceiling_steps=ceiling_steps,
+        device=args.device,
     )
     for score in scores:
         for note in score.notes:
@@ -105,6 +106,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         metavar="N",
         help=f"L-BFGS iterations per ceiling portrait, implies --ceiling (default {steps}, about 0.5 s each on "
         "an idle 2-core CPU)",
+    )
+    eval_parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="cpu",
+        help="where the loss network measures and the ceiling optimises (default cpu; ms a portrait is "
+        "always timed on one CPU thread, the game's budget)",
     )
     locations(eval_parser, device=False)
     eval_parser.set_defaults(func=cmd_eval, command_parser=eval_parser)

@@ -32,8 +32,9 @@ def register_gram_targets(
     ``energy_LAYER`` (that target's mean square, what :func:`normalised_gram_term` divides by)."""
     with torch.no_grad():
         grams: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
+        device = next(vgg.parameters()).device  # references come from files, on the CPU
         for reference in references:
-            features = vgg(reference)
+            features = vgg(reference.to(device))
             for layer in layers:
                 grams[layer].append(gram_matrix(features[layer])[0])
     for layer in layers:
