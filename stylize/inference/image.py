@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from stylize.config import PARAMETERS, parameter_default
+from stylize.inference.tiling import TILE_ABOVE, needs_tiling, run_network
 from stylize.nets.transformer import PaddedNet
 from stylize.values import check_setting
 
@@ -55,9 +56,17 @@ def to_tensor(rgb: np.ndarray) -> torch.Tensor:
     )
 
 
-def to_uint8(image: torch.Tensor) -> np.ndarray:
-    """(1, 3, H, W) float in 0..1 -> (H, W, 3) uint8, rounded."""
-    return image[0].clamp(0, 1).mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+def to_uint8(image: torch.Tensor, rows_per_step: int = 256) -> np.ndarray:
+    """(1, 3, H, W) float in 0..1 -> (H, W, 3) uint8, rounded; ``rows_per_step`` rows at a time, so a
+    big image needs no float copy of itself."""
+    height, width = image.shape[-2:]
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    for top in range(0, height, rows_per_step):
+        rows = image[0, :, top : top + rows_per_step]
+        out[top : top + rows_per_step] = (
+            rows.clamp(0, 1).mul_(255.0).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        )
+    return out
 
 
 def working_size(height: int, width: int, scale: float) -> tuple[int, int]:
@@ -92,17 +101,31 @@ def keep_colours(styled: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def stylize_batch(network: PaddedNet, content: torch.Tensor, settings: ApplySettings = ApplySettings()) -> torch.Tensor:
-    """Styled (N, 3, H, W) float in 0..1 for content of the same shape, on the content's device."""
+def stylize_batch(
+    network: PaddedNet,
+    content: torch.Tensor,
+    settings: ApplySettings = ApplySettings(),
+    *,
+    tile_above: int = TILE_ABOVE,
+) -> torch.Tensor:
+    """Styled (N, 3, H, W) float in 0..1 for content of the same shape, on the content's device.
+
+    A working image of more than ``tile_above`` pixels runs in tiles (:mod:`stylize.inference.tiling`:
+    the same result in bounded memory). The tiled result is clamped in place, as it is the only copy;
+    an untiled network's output is copied (a network may return a view of its input)."""
     if settings.strength == 0.0:
         return content.clone()
     height, width = content.shape[-2:]
-    styled = network(resize_batch(content, working_size(height, width, settings.scale)))
-    styled = resize_batch(styled, (height, width)).clamp(0, 1)
+    working = resize_batch(content, working_size(height, width, settings.scale))
+    tiled = needs_tiling(*working.shape[-2:], tile_above) and isinstance(network, PaddedNet)
+    styled = run_network(network, working, tile_above)
+    del working
+    styled = resize_batch(styled, (height, width))
+    styled = styled.clamp_(0, 1) if tiled else styled.clamp(0, 1)
     if settings.preserve_color:
         styled = keep_colours(styled, content)
-    if settings.strength < 1.0:
-        styled = content + settings.strength * (styled - content)
+    if settings.strength < 1.0:  # in place: the same values as content + strength * (styled - content)
+        styled = styled.sub_(content).mul_(settings.strength).add_(content)
     return styled
 
 
