@@ -35,6 +35,7 @@ from stylize.imageio import LoadedImage, atomic_write_bytes, encode_png, find_im
 from stylize.inference.image import ApplySettings, default_batch, stylize_batch, to_tensor, to_uint8
 from stylize.inference.model_file import StyleModel
 from stylize.inference.styles import load_mix, load_style, parse_style_names, style_dir
+from stylize.inference.tiling import is_out_of_memory
 from stylize.nets.device import resolve_device
 from stylize.values import check_setting
 
@@ -143,36 +144,57 @@ def _process_chunk(tasks: Sequence[ApplyTask]) -> list[_Outcome]:
         by_shape.setdefault(image.rgb.shape[:2], []).append(index)
     styles_needed = sorted({style for task in tasks for style, _ in task.outputs})
     for indices in by_shape.values():
-        content = torch.cat([to_tensor(decoded[i][0].rgb) for i in indices]).to(worker.device)
         records: dict[int, list[dict]] = {i: [] for i in indices}
-        for style in styles_needed:
-            members = [i for i in indices if any(s == style for s, _ in tasks[i].outputs)]
-            if not members:
-                continue
-            rows = [indices.index(i) for i in members]
-            styled = stylize_batch(worker.networks[style], content[rows], worker.settings)
-            for row, i in enumerate(members):
-                image, input_sha = decoded[i]
-                target = dict(tasks[i].outputs)[style]
-                png = encode_png(to_uint8(styled[row : row + 1]), image.alpha)
-                atomic_write_bytes(worker.out_dir / target, png)
-                records[i].append(
-                    {
-                        "output": target,
-                        "input": os.fspath(tasks[i].source),
-                        "input_sha256": input_sha,
-                        "style": style,
-                        "model_sha256": worker.model_hashes[style],
-                        "settings": worker.settings.record(),
-                        "width": image.size[0],
-                        "height": image.size[1],
-                        "alpha": image.alpha is not None,
-                        "output_sha256": sha256_bytes(png),
-                    }
-                )
+        try:  # a file that cannot be stylized (out of memory) fails alone; the run goes on
+            content = torch.cat([to_tensor(decoded[i][0].rgb) for i in indices]).to(worker.device)
+            for style in styles_needed:
+                members = [i for i in indices if any(s == style for s, _ in tasks[i].outputs)]
+                if not members:
+                    continue
+                rows = [indices.index(i) for i in members]
+                batch = content if len(rows) == len(indices) else content[rows]  # no copy of a big image
+                styled = stylize_batch(worker.networks[style], batch, worker.settings)
+                for row, i in enumerate(members):
+                    image, input_sha = decoded[i]
+                    target = dict(tasks[i].outputs)[style]
+                    png = encode_png(to_uint8(styled[row : row + 1]), image.alpha)
+                    atomic_write_bytes(worker.out_dir / target, png)
+                    records[i].append(
+                        {
+                            "output": target,
+                            "input": os.fspath(tasks[i].source),
+                            "input_sha256": input_sha,
+                            "style": style,
+                            "model_sha256": worker.model_hashes[style],
+                            "settings": worker.settings.record(),
+                            "width": image.size[0],
+                            "height": image.size[1],
+                            "alpha": image.alpha is not None,
+                            "output_sha256": sha256_bytes(png),
+                        }
+                    )
+        except (StylizeError, MemoryError, RuntimeError) as err:
+            message = _failure(err, [tasks[i].source for i in indices], decoded[indices[0]][0].size)
+            for i in indices:
+                outcomes[i] = _Outcome(records[i], message)
+            continue
         for i in indices:
             outcomes[i] = _Outcome(records[i])
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _failure(err: BaseException, sources: list[Path], size: tuple[int, int]) -> str:
+    """The one line for inputs that could not be stylized: a StylizeError's own line, or out of memory
+    with what to do; any other error is a bug and is raised."""
+    names = ", ".join(map(os.fspath, sources))
+    if isinstance(err, StylizeError):
+        return f"{names}: {err}"
+    if not isinstance(err, MemoryError) and not is_out_of_memory(err):
+        raise err
+    return (
+        f"{names}: out of memory stylizing this {size[0]}x{size[1]} image; free memory (fewer workers, a "
+        "smaller batch, other programs closed) or give a scale above 1 to run the network on a smaller image"
+    )
 
 
 # --- planning: which outputs each input needs --------------------------------------------------------------
