@@ -48,7 +48,7 @@ from stylize.errors import StylizeError
 from stylize.nets.padded import PaddedNet, padding_for
 
 ALIGN = 4  # the networks downsample twice: tiles on multiples of 4 keep every resolution's grid aligned
-TILE = 512  # side of a tile's core at full resolution (larger where a pass runs at lower resolutions)
+TILE = 384  # side of a tile's core at full resolution (larger where a pass runs at lower resolutions)
 TILE_ABOVE = 1024 * 1024  # working pixels above which stylize_batch tiles (a whole pass is then ~0.5 GB)
 GROWTH = 2  # a pass that runs only at lower resolutions has tiles twice as wide (still ~ as many bytes)
 KEEP_BYTES = 12  # activations of at most this many bytes per image pixel are held whole between passes
@@ -442,10 +442,12 @@ def checkpoints(graph: Graph, keep_bytes: float = KEEP_BYTES) -> list[torch.fx.N
 
 
 def stylize_tiled(
-    network: PaddedNet, image: torch.Tensor, tile: int = TILE, keep_bytes: float = KEEP_BYTES
+    network: PaddedNet, image: torch.Tensor, tile: int | None = None, keep_bytes: float = KEEP_BYTES
 ) -> torch.Tensor:
     """``network(image)`` for an (N, 3, H, W) image, computed in tiles of about ``tile`` x ``tile``
-    pixels with every instance norm's statistics taken over the whole image (see the module docstring)."""
+    pixels (default ``TILE``) with every instance norm's statistics taken over the whole image (see
+    the module docstring)."""
+    tile = TILE if tile is None else tile
     if tile % ALIGN:
         raise ValueError(f"tile {tile} must be a multiple of {ALIGN}")
     graph = trace(network)
