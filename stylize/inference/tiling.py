@@ -20,8 +20,9 @@ channels at 1/4 resolution of the residual blocks) is computed tile by tile into
 its norm's statistics are taken over the whole of it and it is normalised in place; the next stage
 starts from it. A norm whose input is too big to hold (full resolution, many channels) gets its
 statistics from a tiled pass that sums over tile cores, and its stage is recomputed in the next
-pass. Each pass runs only the layers since the last activation held, so the whole costs about 1.1
-to 1.2 network passes, and every statistic is the whole image's (up to float rounding).
+pass. Each pass runs only the layers since the last activation held, so the whole costs about one
+untiled pass (measured at 2000x2000: 0.95 times for ``nano``, 1.2 for ``magenta``), and every
+statistic is the whole image's (up to float rounding).
 
 Each tile is grown by exactly the receptive field of the layers its pass runs (computed from the
 graph), its edge effects are cropped off, and each pixel is taken from the one tile whose core holds
