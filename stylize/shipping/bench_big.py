@@ -76,7 +76,7 @@ def _apply_in_child(png: Path, style: str, out: Path, styles_dir: str | os.PathL
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
-        raise StylizeError(f"bench --big-image: stylize apply with {style} failed: {done.stderr.strip()[-300:]}")
+        raise StylizeError(f"big-image bench: stylize apply with {style} failed: {done.stderr.strip()[-300:]}")
     return dict(json.loads(lines[-1]))
 
 
