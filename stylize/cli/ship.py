@@ -14,7 +14,7 @@ from stylize.cli.options import config_of, controls, kind_type, locations, param
 from stylize.config import WORKERS
 from stylize.errors import StylizeError
 from stylize.nets.archs import ARCH_NAMES
-from stylize.values import COUNT, FACES_OR_ZERO, SECONDS, Int
+from stylize.values import COUNT, COUNT_OR_ZERO, FACES_OR_ZERO, SECONDS, Int
 
 THREADS = Int(1, 1024)
 
@@ -156,6 +156,17 @@ def _bench_device(args: argparse.Namespace, log: Any) -> int:
     return 0
 
 
+def _bench_big_image(args: argparse.Namespace, log: Any) -> int:
+    from stylize.imageio import atomic_write_text
+    from stylize.shipping.bench_big import bench_big_images, format_big_images
+
+    rows = bench_big_images(args.big_styles, args.big_image, parts=args.parts, styles_dir=args.styles_dir, progress=log)
+    print(format_big_images(rows))
+    if args.json:
+        atomic_write_text(args.json, json.dumps({"big_images": [asdict(r) for r in rows]}, indent=2) + "\n")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from stylize.shipping.bench import (
         bench_apply,
@@ -175,6 +186,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _bench_studio(args, log)
     if args.device:
         return _bench_device(args, log)
+    if args.big_image:
+        return _bench_big_image(args, log)
     cpp_binary = None
     if not args.no_cpp:
         from stylize.shipping.cpp import build_cpp_example, find_cpp_tools
@@ -374,6 +387,21 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     bench_parser.add_argument(
         "--no-preview", action="store_true", help="with --zero-training: skip the end-to-end preview timing"
+    )
+    bench_parser.add_argument(
+        "--big-image",
+        type=kind_type(COUNT_OR_ZERO, "--big-image"),
+        default=0,
+        metavar="SIDE",
+        help="instead, time a SIDE x SIDE portrait against a 295x285 one (s per megapixel) and measure the peak "
+        "memory of stylize apply on it, per style of --big-styles",
+    )
+    bench_parser.add_argument(
+        "--big-styles",
+        nargs="+",
+        default=["pencil", "pencil-nano"],
+        metavar="STYLE",
+        help="with --big-image: the styles (default: pencil and pencil-nano, a magenta and a nano network)",
     )
     bench_parser.add_argument("--json", type=path_type("--json"), metavar="FILE", help="also write the figures as JSON")
     locations(bench_parser, device=False)

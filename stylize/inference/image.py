@@ -105,6 +105,34 @@ def keep_colours(styled: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     return lab_to_rgb(torch.cat([matched_l.clamp(0, 100), content_lab[:, 1:]], dim=1), clip=True)
 
 
+def keep_colours_in_place(styled: torch.Tensor, content: torch.Tensor, rows_per_step: int = 64) -> torch.Tensor:
+    """:func:`keep_colours` written into ``styled``, ``rows_per_step`` rows at a time: for a big image,
+    whose whole-image Lab conversion would need a dozen float copies of it. The same result up to the
+    rounding of the lightness statistics, which are summed over the row blocks."""
+    from kornia.color import lab_to_rgb, rgb_to_lab
+
+    height = styled.shape[-2]
+    steps = range(0, height, rows_per_step)
+    sums = torch.zeros(4, styled.shape[0], dtype=torch.float64, device=styled.device)  # styled L, L^2; content
+    for top in steps:
+        styled_l = rgb_to_lab(styled[..., top : top + rows_per_step, :].clamp(0, 1))[:, 0].double()
+        content_l = rgb_to_lab(content[..., top : top + rows_per_step, :])[:, 0].double()
+        for index, values in enumerate((styled_l, styled_l**2, content_l, content_l**2)):
+            sums[index] += values.sum(dim=(1, 2))
+    count = height * styled.shape[-1]
+    means = sums[0::2] / count
+    stds = ((sums[1::2] - sums[0::2] ** 2 / count) / (count - 1)).clamp_min(0).sqrt()  # as torch.std
+    spread = (stds[1] / stds[0].clamp_min(1e-3)).float()[:, None, None, None]
+    styled_mean, content_mean = means[0].float()[:, None, None, None], means[1].float()[:, None, None, None]
+    for top in steps:
+        rows = styled[..., top : top + rows_per_step, :]
+        styled_l = rgb_to_lab(rows.clamp(0, 1))[:, :1]
+        content_lab = rgb_to_lab(content[..., top : top + rows_per_step, :])
+        matched_l = (styled_l - styled_mean) * spread + content_mean
+        rows.copy_(lab_to_rgb(torch.cat([matched_l.clamp(0, 100), content_lab[:, 1:]], dim=1), clip=True))
+    return styled
+
+
 @torch.inference_mode()
 def stylize_batch(
     network: PaddedNet,
@@ -130,7 +158,7 @@ def stylize_batch(
     styled = resize_batch(styled, (height, width))
     styled = styled.clamp_(0, 1) if tiled else styled.clamp(0, 1)
     if settings.preserve_color:
-        styled = keep_colours(styled, content)
+        styled = keep_colours_in_place(styled, content) if tiled else keep_colours(styled, content)
     if settings.strength < 1.0:  # in place: the same values as content + strength * (styled - content)
         styled = styled.sub_(content).mul_(settings.strength).add_(content)
     return styled

@@ -6,7 +6,7 @@ a 4000x4000 image needs 5 to 7 GB. Run in tiles, the network's memory is a tile'
 Instance norm is what makes tiling hard: normalised per tile, each tile would get its own mean and
 variance (colour and contrast jumps at every tile edge). Every norm must use the *whole image's*
 statistics, and those depend on the norms before it, so they can only be had norm by norm. Measured
-on 2000x2000 and 4000x4000 portraits while choosing the method, the cheap estimates are visibly
+on 2000x2000 and 4000x4000 portraits (docs/results/big_images.md), the cheap estimates are visibly
 off: statistics from one whole pass over the image shrunk to 1 megapixel give a flatter, paler
 result (mean 3 to 5 levels of 255 from the whole-image output, up to 100 at edges), because the
 features' statistics depend on the scale of the strokes; statistics from a sample of full-size
@@ -20,8 +20,9 @@ channels at 1/4 resolution of the residual blocks) is computed tile by tile into
 its norm's statistics are taken over the whole of it and it is normalised in place; the next stage
 starts from it. A norm whose input is too big to hold (full resolution, many channels) gets its
 statistics from a tiled pass that sums over tile cores, and its stage is recomputed in the next
-pass. Each pass runs only the layers since the last activation held, so the whole costs about 1.1
-to 1.2 network passes, and every statistic is the whole image's (up to float rounding).
+pass. Each pass runs only the layers since the last activation held, so the whole costs about one
+untiled pass (measured at 2000x2000: 0.95 times for ``nano``, 1.2 for ``magenta``), and every
+statistic is the whole image's (up to float rounding).
 
 Each tile is grown by exactly the receptive field of the layers its pass runs (computed from the
 graph), its edge effects are cropped off, and each pixel is taken from the one tile whose core holds
@@ -37,6 +38,7 @@ import math
 import operator
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.fx
@@ -47,7 +49,7 @@ from stylize.errors import StylizeError
 from stylize.nets.padded import PaddedNet, padding_for
 
 ALIGN = 4  # the networks downsample twice: tiles on multiples of 4 keep every resolution's grid aligned
-TILE = 512  # side of a tile's core at full resolution (larger where a pass runs at lower resolutions)
+TILE = 384  # side of a tile's core at full resolution (larger where a pass runs at lower resolutions)
 TILE_ABOVE = 1024 * 1024  # working pixels above which stylize_batch tiles (a whole pass is then ~0.5 GB)
 GROWTH = 2  # a pass that runs only at lower resolutions has tiles twice as wide (still ~ as many bytes)
 KEEP_BYTES = 12  # activations of at most this many bytes per image pixel are held whole between passes
@@ -189,15 +191,15 @@ def trace(network: PaddedNet) -> Graph:
             continue
         inputs = _inputs(node)
         if not inputs or any(i not in factor for i in inputs):
-            raise TilingError(f"tiling cannot follow {node.op} {node.target}")
+            raise TilingError(f"tiling cannot follow {node.name}")
         f_in = factor[inputs[0]]
         f_out, own = f_in, 0
         if node.op == "call_module":
             layer = module.get_submodule(str(node.target))
             if isinstance(layer, nn.Conv2d):
                 pad = (0, 0, 0, 0)
-                if inputs[0].op == "call_module" and isinstance(module.get_submodule(str(inputs[0].target)), _PADS):
-                    pad = tuple(int(p) for p in module.get_submodule(str(inputs[0].target)).padding)  # type: ignore[assignment]
+                if _is_pad(module, inputs[0]):
+                    pad = _padding(module.get_submodule(str(inputs[0].target)))
                 own = _conv_halo(layer, pad) * f_in
                 f_out = f_in * layer.stride[0]
                 if layer.stride[0] != layer.stride[1]:
@@ -211,23 +213,29 @@ def trace(network: PaddedNet) -> Graph:
         elif node.op == "call_function" and node.target is F.interpolate:
             scale = node.kwargs.get("scale_factor")
             if node.kwargs.get("mode") != "nearest" or scale not in (2, 2.0) or len(node.args) != 1:
-                raise TilingError("tiling follows only 2x nearest upsampling")
+                raise TilingError(f"tiling follows only 2x nearest upsampling ({node.name})")
             f_out = f_in // 2
         elif node.op == "call_function" and node.target is torch.cat:
             if node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0) != 1:
-                raise TilingError("tiling follows concatenation along channels only")
+                raise TilingError(f"tiling follows concatenation along channels only ({node.name})")
         elif node.op != "call_function" or node.target not in _POINTWISE_FUNCTIONS:
-            raise TilingError(f"tiling does not know {node.op} {node.target}")
+            raise TilingError(f"tiling does not know {node.name}")
         if f_out not in (1, 2, 4) or any(factor[i] != f_in for i in inputs if not _is_pad(module, i)):
-            raise TilingError(f"tiling needs resolutions of 1, 1/2 and 1/4 that match where they meet ({node.target})")
+            raise TilingError(f"tiling needs resolutions of 1, 1/2 and 1/4 that match where they meet ({node.name})")
         shape = node.meta["tensor_meta"].shape
         if not _is_pad(module, node) and (shape[-2] * f_out != side or shape[-1] * f_out != side):
-            raise TilingError(f"tiling could not place {node.target} on the image's grid")
+            raise TilingError(f"tiling could not place {node.name} on the image's grid")
         factor[node], channels[node], halo[node] = f_out, int(shape[1]), own
         nodes.append(node)
     if source is None or not isinstance(result, torch.fx.Node) or factor[result] != 1:
         raise TilingError("tiling needs one image in and one full-resolution image out")
     return Graph(module, tuple(nodes), source, result, factor, channels, halo, frozenset(norms))
+
+
+def _padding(layer: nn.Module) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) of a padding layer."""
+    left, right, top, bottom = (int(p) for p in layer.padding)  # type: ignore[union-attr]
+    return left, right, top, bottom
 
 
 def _is_pad(module: torch.fx.GraphModule, node: torch.fx.Node) -> bool:
@@ -284,7 +292,7 @@ class _State:
     affine: dict[torch.fx.Node, tuple[torch.Tensor, torch.Tensor]]
 
 
-def _closure(graph: Graph, targets: Sequence[torch.fx.Node], held: dict) -> list[torch.fx.Node]:
+def _closure(graph: Graph, targets: Sequence[torch.fx.Node], held: Collection[torch.fx.Node]) -> list[torch.fx.Node]:
     """The operations (in order) that compute ``targets`` from the held activations and the image."""
     needed: set[torch.fx.Node] = set()
     stack = [t for t in targets if t not in held]
@@ -304,15 +312,15 @@ def _leaves(nodes: Sequence[torch.fx.Node]) -> set[torch.fx.Node]:
 
 
 def _run(state: _State, node: torch.fx.Node, env: dict[torch.fx.Node, torch.Tensor]) -> torch.Tensor:
-    module = state.graph.module
-    args = torch.fx.node.map_arg(node.args, lambda n: env[n])
-    kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
+    """One operation of the graph on a tile's values; a norm with its whole-image statistics."""
+    args: Any = torch.fx.node.map_arg(node.args, lambda n: env[n])
+    kwargs: Any = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
     if node in state.graph.norms:
         scale, shift = state.affine[node]
         return torch.addcmul(shift, args[0], scale)
-    if node.op == "call_module":
-        return module.get_submodule(str(node.target))(*args, **kwargs)
-    return node.target(*args, **kwargs)  # type: ignore[operator]
+    operation: Any = state.graph.module.get_submodule(str(node.target)) if node.op == "call_module" else node.target
+    result: torch.Tensor = operation(*args, **kwargs)
+    return result
 
 
 def _needed(graph: Graph, wanted: Sequence[torch.fx.Node], held: Collection[torch.fx.Node]) -> set[torch.fx.Node]:
@@ -349,11 +357,19 @@ def _pass(
     coarsest = min(GROWTH, *(graph.factor[n] for n in [*nodes, *leaves]))
     f = graph.factor[target]
     shape = (state.image.shape[0], graph.channels[target], state.padded[0] // f, state.padded[1] // f)
+    row_spans = spans(state.padded[0], tile * coarsest, margin)
+    col_spans = spans(state.padded[1], tile * coarsest, margin)
+    # Written a row late, a core must outlast the next row's reach into the one before it.
+    late_ok = min(s.core_stop - s.core_start for s in row_spans) >= margin + ALIGN
     leaves_held = {leaf: state.held[leaf] for leaf in leaves if leaf in state.held}
     buffer, delay = None, False
     if keep:
         later = _needed(graph, _targets(graph, pending), {*state.held, target})
-        spare = [leaf for leaf in leaves_held if leaf not in later and leaves_held[leaf].shape == shape]
+        spare = [
+            leaf
+            for leaf in leaves_held
+            if leaf not in later and leaves_held[leaf].shape == shape and (late_ok or reach[target][leaf] == 0)
+        ]
         if spare:
             leaf = min(spare, key=lambda n: reach[target][n])
             buffer, delay = state.held.pop(leaf), reach[target][leaf] > 0
@@ -362,9 +378,9 @@ def _pass(
     last_use = {n: index for index, node in enumerate(nodes) for n in _inputs(node)}
     moments: Moments | None = None
     waiting: list[tuple[tuple[slice, slice], torch.Tensor]] = []
-    for rows in spans(state.padded[0], tile * coarsest, margin):
+    for rows in row_spans:
         written: list[tuple[tuple[slice, slice], torch.Tensor]] = []
-        for cols in spans(state.padded[1], tile * coarsest, margin):
+        for cols in col_spans:
             env: dict[torch.fx.Node, torch.Tensor] = {}
             for leaf in leaves:
                 if leaf is graph.source:
@@ -427,10 +443,12 @@ def checkpoints(graph: Graph, keep_bytes: float = KEEP_BYTES) -> list[torch.fx.N
 
 
 def stylize_tiled(
-    network: PaddedNet, image: torch.Tensor, tile: int = TILE, keep_bytes: float = KEEP_BYTES
+    network: PaddedNet, image: torch.Tensor, tile: int | None = None, keep_bytes: float = KEEP_BYTES
 ) -> torch.Tensor:
     """``network(image)`` for an (N, 3, H, W) image, computed in tiles of about ``tile`` x ``tile``
-    pixels with every instance norm's statistics taken over the whole image (see the module docstring)."""
+    pixels (default ``TILE``) with every instance norm's statistics taken over the whole image (see
+    the module docstring)."""
+    tile = TILE if tile is None else tile
     if tile % ALIGN:
         raise ValueError(f"tile {tile} must be a multiple of {ALIGN}")
     graph = trace(network)
@@ -465,7 +483,8 @@ def run_network(network: nn.Module, image: torch.Tensor, limit: int = TILE_ABOVE
     ``ReferenceNet``) are called as they are: they tile what they run themselves."""
     height, width = image.shape[-2:]
     if not needs_tiling(height, width, limit) or not isinstance(network, PaddedNet):
-        return network(image)
+        whole: torch.Tensor = network(image)
+        return whole
     try:
         if image.shape[0] == 1:
             return stylize_tiled(network, image)
