@@ -308,7 +308,7 @@ def test_eval_help_states_the_ceilings_cost(capsys):
         ),
         ("apply", "x: choose another out_dir=DIR", ("out_dir",), "x: choose another --out DIR"),
         ("preview", "no style; name one with styles=NAME", ("styles",), "no style; name one with --styles NAME"),
-        ("eval", "use device=cpu", ("device",), "use device=cpu"),  # eval has no --device: left as it is
+        ("eval", "use device=cpu", ("device",), "use --device cpu"),
         ("apply", "use device=cpu or device=auto", ("device",), "use --device cpu or --device auto"),
     ],
 )
