@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from stylize.cli.options import config_of, locations, path_type
+from stylize.cli.options import config_of, kind_type, locations, path_type
+from stylize.values import Int
 
-
-def _port(word: str) -> int:
-    if not word.isascii() or not word.isdigit() or len(word) > 5 or int(word) > 65535:
-        raise argparse.ArgumentTypeError(f"--port {word!r}: give a port number from 0 to 65535 (0 picks a free one)")
-    return int(word)
-
-
-def _faces_count(word: str) -> int:
-    if not word.isascii() or not word.isdigit() or len(word) > 3 or int(word) > 64:
-        raise argparse.ArgumentTypeError(f"--eval-faces {word!r}: give a whole number from 0 to 64")
-    return int(word)
+PORT = Int(0, 65535)  # 0: the system picks a free port
+EVAL_FACES_KIND = Int(0, 64)
 
 
 def cmd_studio(args: argparse.Namespace) -> int:
@@ -51,7 +43,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--dir", type=path_type("--dir"), default=DEFAULT_FOLDER, metavar="DIR", help="the studio's own folder"
     )
     parser.add_argument(
-        "--port", type=_port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: a free one)"
+        "--port",
+        type=kind_type(PORT, "--port"),
+        default=DEFAULT_PORT,
+        help=f"port (default {DEFAULT_PORT}; 0: a free one)",
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; another one is warned about)"
@@ -67,7 +62,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     parser.add_argument(
         "--eval-faces",
-        type=_faces_count,
+        type=kind_type(EVAL_FACES_KIND, "--eval-faces"),
         default=EVAL_FACES,
         metavar="N",
         help=f"held-out faces the stylize eval figures of a result use (default {EVAL_FACES}; 0: none)",

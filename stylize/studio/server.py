@@ -37,7 +37,6 @@ from stylize.studio.workspace import (
     MAX_UPLOAD_BYTES,
     MAX_UPLOAD_FILES,
     MIN_FACES,
-    RenderSettings,
     UploadError,
     Workspace,
 )
@@ -296,8 +295,10 @@ class Studio:
             raise StylizeError(f"face={face_id[:40]!r}: give a face id from /api/faces")
         if not spec or len(spec) > 400:
             raise StylizeError("style: give a style name or a mix such as a:0.6,b:0.4")
-        defaults = RenderSettings()
-        settings = RenderSettings(
+        from stylize.inference.image import ApplySettings
+
+        defaults = ApplySettings()
+        settings = ApplySettings(  # checks each value as apply does: a bad one is a 400
             strength=_number(query.get("strength"), "strength", defaults.strength),
             preserve_color=_flag(query.get("preserve"), "preserve", defaults.preserve_color),
             scale=_number(query.get("scale"), "scale", defaults.scale),

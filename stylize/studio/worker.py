@@ -67,7 +67,7 @@ class _Progress:
                 self.loss = self.loss[::2]
         if now >= self.next_preview:
             started = time.monotonic()
-            self._preview(event.network)
+            self.preview(event.network)
             spent = time.monotonic() - started
             self.next_preview = time.monotonic() + max(PREVIEW_EVERY, 4 * spent)
         if now - self.last_write >= PROGRESS_EVERY or event.fraction >= 1.0:
@@ -136,7 +136,7 @@ class _Progress:
             self.faces = torch.cat([to_tensor(compose_face(generator, seed).rgb) for seed in self.setup.preview_seeds])
         return self.faces
 
-    def _preview(self, network: Any) -> None:
+    def preview(self, network: Any) -> None:
         import numpy as np
         import torch
 
@@ -283,7 +283,7 @@ def _made_style(name: str, steps: int, progress: _Progress, setup: WorkerSetup, 
     """The result of a job that made style ``name`` (train, distill): the last progress and preview, its
     figures, and its folder zipped for download."""
     progress.finish()
-    progress._preview(_load_network(name, setup))
+    progress.preview(_load_network(name, setup))
     figures, lines = _figures(name, setup, config)
     files = [_style_zip(name, setup, exports)]
     return {"style": name, "steps": steps, "files": files, "figures": figures, "lines": lines}

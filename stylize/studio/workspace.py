@@ -20,13 +20,13 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from stylize.config import PARAMETERS, PipelineConfig, parameter_default
+from stylize.config import PipelineConfig
 from stylize.errors import ImageReadError, StylizeError
 from stylize.imageio import encode_png, find_images, read_image, write_png
 from stylize.output_folder import make_folder
@@ -61,20 +61,6 @@ class Face:
     label: str
     rgb: np.ndarray
     alpha: np.ndarray | None
-
-
-@dataclass(frozen=True)
-class RenderSettings:
-    strength: float = parameter_default("strength")
-    preserve_color: bool = parameter_default("preserve_color")
-    scale: float = parameter_default("scale")
-
-    def checked(self) -> RenderSettings:
-        from stylize.values import check_setting
-
-        for name in ("strength", "scale"):
-            check_setting(name, getattr(self, name), PARAMETERS[name].kind)
-        return self
 
 
 def lock_folder(folder: Path) -> int:
@@ -407,33 +393,34 @@ class Workspace:
         return model
 
     # --- rendering ---
-    def render_key(self, face_id: str, spec: str, settings: RenderSettings) -> str:
-        """What a render depends on, hashed: the face, the style's weights and the settings (the ETag)."""
-        settings = settings.checked()
+    def _render_inputs(self, face_id: str, spec: str, settings: Any) -> tuple[str, Face, Any]:
+        """The render's key (what it depends on, hashed: the face, the style's weights and the settings;
+        the ETag and the cache's file name), the face and the style."""
         face = self.face(face_id)
         model = self.model(spec)
-        key_text = json.dumps([face_id, spec, model.weights_sha256, settings.__dict__, face.rgb.shape], sort_keys=True)
-        return hashlib.sha256(key_text.encode()).hexdigest()[:32]
+        key_text = json.dumps([face_id, spec, model.weights_sha256, settings.record(), face.rgb.shape], sort_keys=True)
+        return hashlib.sha256(key_text.encode()).hexdigest()[:32], face, model
 
-    def render(self, face_id: str, spec: str, settings: RenderSettings) -> bytes:
-        """PNG bytes of face ``face_id`` in style ``spec``: from the cache, or rendered (one at a time)."""
+    def render_key(self, face_id: str, spec: str, settings: Any) -> str:
+        """The key of a render with these ``ApplySettings``, without rendering (the server's ETag)."""
+        return self._render_inputs(face_id, spec, settings)[0]
+
+    def render(self, face_id: str, spec: str, settings: Any) -> bytes:
+        """PNG bytes of face ``face_id`` in style ``spec`` with ``settings`` (``ApplySettings``): from the
+        cache, or rendered (one at a time)."""
         import torch
 
-        from stylize.inference.image import ApplySettings, stylize_rgb
+        from stylize.inference.image import stylize_rgb
 
-        settings = settings.checked()
-        key = self.render_key(face_id, spec, settings)
-        face = self.face(face_id)
-        model = self.model(spec)
+        key, face, model = self._render_inputs(face_id, spec, settings)
         path = self.folder / "renders" / f"{key}.png"
         if path.is_file():
             return path.read_bytes()
         with self._render_lock:
             if path.is_file():
                 return path.read_bytes()
-            apply = ApplySettings(settings.strength, settings.preserve_color, settings.scale)
             with torch.inference_mode():
-                rgb = stylize_rgb(model.network, face.rgb, "cpu", apply)
+                rgb = stylize_rgb(model.network, face.rgb, "cpu", settings)
             png = encode_png(rgb, face.alpha)
             write_png(path, rgb, face.alpha)
             self._trim_renders()
@@ -470,9 +457,6 @@ class Workspace:
         files.sort(key=lambda p: p.stat().st_mtime)
         for path in files[: len(files) - RENDER_CACHE_FILES]:
             path.unlink(missing_ok=True)
-
-    def with_settings(self, settings: RenderSettings, **changes: Any) -> RenderSettings:
-        return replace(settings, **changes).checked()
 
 
 def _display_name(name: str) -> str:

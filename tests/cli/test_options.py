@@ -114,6 +114,7 @@ NEEDS = {  # the required arguments of each command
     "eval": ["--style", "pencil"],
     "export-parts": ["--style", "pencil"],
     "bench": [],
+    "studio": [],
 }
 REFUSED = [
     *[(cmd, "--minutes", bad) for cmd in ("train", "train-base", "distill") for bad in ("0", "-1", "inf", "nan")],
