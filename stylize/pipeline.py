@@ -58,7 +58,7 @@ def _train_missing_styles(config: PipelineConfig, progress: bool) -> list[str]:
             resume=(folder / CHECKPOINT_DIR).is_dir(),
             progress=progress,
         )
-        lines.append(f"train {name}: {result.steps} steps in {result.wall_seconds / 60:.1f} min -> {result.directory}")
+        lines.append(f"train {name}: {result.time_line()} -> {result.directory}")
     return lines
 
 

@@ -82,9 +82,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         **_run_options(args, config),
     )
     losses = _losses(result.final_losses)
-    print(
-        f"trained {args.name}: {result.steps} steps in {result.wall_seconds / 60:.1f} min ({losses}) -> {result.directory}"
-    )
+    print(f"trained {args.name}: {result.time_line()} ({losses}) -> {result.directory}")
     return 0
 
 
@@ -105,7 +103,7 @@ def cmd_train_base(args: argparse.Namespace) -> int:
         nproc=args.nproc,
     )
     print(
-        f"base {arch}: {result.steps} steps in {result.wall_seconds / 60:.1f} min "
+        f"base {arch}: {result.time_line()} "
         f"(L1 {result.final_losses.get('l1', float('nan')):.4f}) -> {result.directory}"
     )
     return 0
@@ -140,8 +138,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
     )
     losses = _losses(result.final_losses)
     print(
-        f"distilled {args.style} -> {result.directory.name} ({settings.arch}): {result.steps} steps in "
-        f"{result.wall_seconds / 60:.1f} min ({losses}) -> {result.directory}"
+        f"distilled {args.style} -> {result.directory.name} ({settings.arch}): {result.time_line()} "
+        f"({losses}) -> {result.directory}"
     )
     return 0
 

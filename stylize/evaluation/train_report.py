@@ -93,6 +93,8 @@ def train_report(
                     "budget": _label(kind, value),
                     "steps": result.steps,
                     "wall_seconds": round(result.wall_seconds, 1),
+                    "prepare_seconds": round(result.prepare_seconds, 1),
+                    "step_seconds": round(result.step_seconds, 1),
                     "ms_per_step": result.metadata.get("ms_per_step"),
                     "style_score": round(score.style_score, 4),
                     "faces_in_input": score.faces_in_input,
@@ -133,12 +135,13 @@ def summary(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     lines = [
-        "| reference | budget | steps | s | ms/step | style score | faces kept | content dist. | edge SSIM | old ratio |",
+        "| reference | budget | steps | s (preparing + steps) | ms/step | style score | faces kept | content dist. | edge SSIM | old ratio |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['reference']} | {r['budget']} | {r['steps']} | {r['wall_seconds']:.0f} | {r['ms_per_step']} | "
+            f"| {r['reference']} | {r['budget']} | {r['steps']} | {r['wall_seconds']:.0f} "
+            f"({r.get('prepare_seconds', 0):.0f} + {r.get('step_seconds', r['wall_seconds']):.0f}) | {r['ms_per_step']} | "
             f"{r['style_score']:.3f} | {r['faces_kept']}/{r['faces_in_input']} | {r['content_distance']:.1f} | "
             f"{r['edge_ssim']:.3f} | {r['old_ratio']:.3f} |"
         )

@@ -248,6 +248,8 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "steps": (_is_int, "a whole number of steps"),
     "wall_seconds": (lambda v: v is None or _is_number(v), "a number of seconds"),
     "make_seconds": (lambda v: v is None or _is_number(v), "a number of seconds"),
+    "prepare_seconds": (lambda v: v is None or _is_number(v), "a number of seconds"),
+    "step_seconds": (lambda v: v is None or _is_number(v), "a number of seconds"),
     "ms_per_step": (lambda v: v is None or _is_number(v), "a number"),
     "architecture": (lambda v: isinstance(v, dict), "a table"),
     "training": (lambda v: isinstance(v, dict), "a table"),

@@ -218,7 +218,7 @@ def _run(
                 resume=resume,
                 progress=False,
             )
-        return _made_style(str(request["name"]), result.steps, progress, setup, config, exports)
+        return _made_style(str(request["name"]), result, progress, setup, config, exports)
     if kind == "distill":
         from stylize.training.distill import distill
         from stylize.training.settings import DistillSettings
@@ -237,7 +237,7 @@ def _run(
                 overwrite=not resume,
                 progress=False,
             )
-        return _made_style(str(request["name"]), result.steps, progress, setup, config, exports)
+        return _made_style(str(request["name"]), result, progress, setup, config, exports)
     if kind == "export_onnx":
         from stylize.inference.styles import load_style
         from stylize.shipping.onnx_export import export_onnx
@@ -279,14 +279,20 @@ def _style_zip(name: str, setup: WorkerSetup, exports: Path) -> dict[str, Any]:
     return _file_record(_zip(Path(setup.styles_dir), name, exports / f"{name}.zip"))
 
 
-def _made_style(name: str, steps: int, progress: _Progress, setup: WorkerSetup, config: Any, exports: Path) -> dict:
-    """The result of a job that made style ``name`` (train, distill): the last progress and preview, its
-    figures, and its folder zipped for download."""
+def _made_style(name: str, result: Any, progress: _Progress, setup: WorkerSetup, config: Any, exports: Path) -> dict:
+    """The result of a job that made style ``name`` (train, distill; ``result`` its ``TrainResult``): the
+    last progress and preview, its figures, where the time went, and its folder zipped for download."""
     progress.finish()
     progress.preview(_load_network(name, setup))
     figures, lines = _figures(name, setup, config)
     files = [_style_zip(name, setup, exports)]
-    return {"style": name, "steps": steps, "files": files, "figures": figures, "lines": lines}
+    timing = {
+        "steps": result.steps,
+        "prepare_seconds": round(result.prepare_seconds, 1),
+        "step_seconds": round(result.step_seconds, 1),
+    }
+    lines = [result.time_line(), *lines]
+    return {"style": name, **timing, "files": files, "figures": figures, "lines": lines}
 
 
 def _load_network(name: str, setup: WorkerSetup) -> Any:

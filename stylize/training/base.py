@@ -4,6 +4,7 @@ pixels), so a style's training spends every step on style, not on learning to dr
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -63,6 +64,7 @@ def train_base(
     """
     from stylize.content.compose import open_part_tree
 
+    started = time.monotonic()
     config = config or default_config()
     settings = TrainSettings.for_base(
         config,
@@ -115,4 +117,5 @@ def train_base(
             "content_source": {"sources": list(settings.content), "images": len(pool)},
         },
         colour_jitter=True,
+        prepare_seconds=time.monotonic() - started,
     )

@@ -14,6 +14,7 @@ train``: a wall-clock or step budget, atomic checkpoints, Ctrl-C keeps the last 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,6 @@ from stylize.training.distributed import data_parallel, leader_first
 from stylize.training.loop import (
     TrainResult,
     check_style_name,
-    copy_references,
     fit_and_save,
     interrupted_message,
     prepare_output,
@@ -62,6 +62,7 @@ def distill(
     :func:`stylize.training.style.train` does."""
     from stylize.content.compose import open_part_tree
 
+    started = time.monotonic()
     config = config or default_config()
     settings = settings or DistillSettings.from_config(config)
     settings.validate()
@@ -134,10 +135,11 @@ def distill(
             "kind": "style",
             "training": {**training, **_settings_record(settings), "objective": "distillation"},
             "distilled_from": distilled_from,
-            "references": leader_first(lambda: copy_references(ref_paths, directory / "refs")),
             "content_source": pool.record(settings.content),
             "warm_start_from": None,
         },
+        references=ref_paths,
+        prepare_seconds=time.monotonic() - started,
     )
 
 

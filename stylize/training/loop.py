@@ -70,9 +70,15 @@ def loop_fingerprint(settings: Any) -> dict[str, Any]:
 class TrainResult:
     directory: Path
     steps: int
-    wall_seconds: float
+    wall_seconds: float  # preparing and steps, every session of a resumed run
     final_losses: dict[str, float]
     metadata: dict[str, Any] = field(default_factory=dict)
+    prepare_seconds: float = 0.0  # of wall_seconds: reading references, building the pool, the teacher, ...
+    step_seconds: float = 0.0  # of wall_seconds: the optimisation steps
+
+    def time_line(self) -> str:
+        """Where the time went, for a command's summary: "40 steps in 52 s (+ 8 s preparing)"."""
+        return f"{self.steps} steps in {self.step_seconds:.0f} s (+ {self.prepare_seconds:.0f} s preparing)"
 
 
 def check_style_name(name: str) -> str:
@@ -145,7 +151,8 @@ def run_training_loop(
     ``sampler(step)``, when given, makes each batch instead of :func:`sample_batch`: its first three
     channels are the network's input, the rest go to ``loss_fn`` as ``extra=``; in a data-parallel run
     it draws this rank's shard. ``prepare_seconds`` (what this session spent before the loop) counts
-    toward the time budget and the wall time."""
+    toward the time budget and the wall time: ``minutes`` is the whole run's wall-clock budget, so the
+    seconds spent preparing are ``elapsed - loop_seconds``."""
     group = ranks()
     optimizer = torch.optim.Adam(network.parameters(), lr=settings.learning_rate)
     fingerprint = loop_identity(fingerprint, group)
@@ -370,13 +377,20 @@ def fit_and_save(
     sampler: Callable[[int], torch.Tensor] | None = None,
     prepare_seconds: float = 0.0,
     keep_checkpoint: bool = False,
+    references: Sequence[Path] = (),
 ) -> TrainResult:
     """Run the loop with checkpoints in ``directory/.checkpoint``, then write the model file.
 
     ``metadata`` holds what is particular to the run; the loop's results are added here. After a
     Ctrl-C the checkpoint is kept and ``StylizeError(interrupted)`` is raised. ``keep_checkpoint``
     keeps it after a finished run too, so ``resume=True`` with a larger budget continues the same run
-    (``train-report`` scores several budgets of one run this way).
+    (``train-report`` scores several budgets of one run this way). ``references`` are copied into
+    ``directory/refs`` (and recorded as ``metadata["references"]``) only when the model file is written,
+    so a run that stops early leaves a style it replaces untouched.
+
+    A time budget (``minutes``) counts the seconds spent preparing (``prepare_seconds``) as well as the
+    steps; one spent before the first step is a ``StylizeError`` and nothing is written, never a style
+    that is only its starting point.
     """
     checkpoint_dir = directory / CHECKPOINT_DIR
     group = ranks()
@@ -399,6 +413,18 @@ def fit_and_save(
     )
     if stopped:
         raise StylizeError(interrupted.format(step=step, checkpoint=checkpoint_dir), params=("resume",))
+    prepared = max(0.0, elapsed - loop_seconds)  # every session's preparing, resumed ones too
+    if step == 0:  # the budget ended before the first step: no style, and no checkpoint of nothing
+        if group.leader:
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+            _remove_if_empty(directory)
+        barrier()
+        raise StylizeError(
+            f"{description}: the budget of {settings.minutes:g} min ended before the first step (preparing took "
+            f"{prepared:.0f} s), so nothing was trained and no style was written; give more minutes=M, or "
+            "steps=N to count steps instead of time",
+            params=("minutes", "steps"),
+        )
     final = {k: v for k, v in (history[-1] if history else {}).items() if k != "step"}
     if "training" in metadata:  # the ranks the weights were trained on (1: one process)
         metadata = {**metadata, "training": {**metadata["training"], "world_size": group.world_size}}
@@ -406,6 +432,8 @@ def fit_and_save(
         **metadata,
         "steps": step,
         "wall_seconds": round(elapsed, 2),
+        "prepare_seconds": round(prepared, 2),
+        "step_seconds": round(loop_seconds, 2),
         "ms_per_step": round(1000 * loop_seconds / step, 1) if step else None,
         "environment": environment(device),
         "final_losses": final,
@@ -414,9 +442,19 @@ def fit_and_save(
 
     def write() -> None:
         network.eval().to("cpu")
+        if references:
+            metadata["references"] = copy_references(references, directory / "refs")
         save_model(directory, network, metadata)
         if not keep_checkpoint:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
 
     leader_first(write)  # the other ranks return once the model file is there
-    return TrainResult(directory, step, elapsed, final, metadata)
+    return TrainResult(directory, step, elapsed, final, metadata, prepared, loop_seconds)
+
+
+def _remove_if_empty(directory: Path) -> None:
+    """Remove ``directory`` when a run that wrote nothing leaves it empty (a new style's folder)."""
+    try:
+        directory.rmdir()
+    except OSError:  # not empty (a style it would have replaced, the user's files) or already gone
+        pass

@@ -22,6 +22,7 @@ The loop, checkpoints and resume are :mod:`stylize.training.loop`'s; the base ne
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -41,7 +42,6 @@ from stylize.training.distributed import data_parallel, leader_first
 from stylize.training.loop import (
     TrainResult,
     check_style_name,
-    copy_references,
     fit_and_save,
     interrupted_message,
     prepare_output,
@@ -84,6 +84,7 @@ def train(
     """
     from stylize.content.compose import open_part_tree
 
+    started = time.monotonic()
     config = config or default_config()
     settings = settings or TrainSettings.from_config(config)
     settings.validate()
@@ -105,6 +106,7 @@ def train(
             device=torch_device,
             progress=progress,
             keep_checkpoint=keep_checkpoint,
+            started=started,
         )
     references = [load_reference(p, style_scale=settings.style_scale) for p in ref_paths]
     pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
@@ -178,10 +180,11 @@ def train(
                 "content": list(settings.content),
                 "feature_term": feature_term,
             },
-            "references": leader_first(lambda: copy_references(ref_paths, directory / "refs")),
             "content_source": pool.record(settings.content),
             "warm_start_from": warm_from,
         },
         with_features=settings.feature_weight > 0,
         keep_checkpoint=keep_checkpoint,
+        references=ref_paths,
+        prepare_seconds=time.monotonic() - started,
     )

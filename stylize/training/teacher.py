@@ -152,18 +152,20 @@ def train_from_teacher(
     device: torch.device,
     progress: bool,
     keep_checkpoint: bool = False,
+    started: float | None = None,
 ) -> TrainResult:
     """Train the ``magenta`` style ``name`` in ``directory`` (see the module's docstring); the caller has
-    checked the settings and prepared the folder. Returns the loop's :class:`TrainResult`."""
+    checked the settings and prepared the folder. Returns the loop's :class:`TrainResult`. ``started``
+    (``time.monotonic()``) is when the caller began: its preparing counts toward a time budget."""
     import time
 
     from stylize.files import sha256_file
     from stylize.inference.arbitrary import DEFAULT_GUARD, ReferenceNet, fixed_style_network, style_vector
     from stylize.inference.reference_style import engine_record, neutral_vector, read_references
-    from stylize.training.distributed import global_mean, leader_first, ranks
-    from stylize.training.loop import copy_references, fit_and_save, interrupted_message
+    from stylize.training.distributed import global_mean, ranks
+    from stylize.training.loop import fit_and_save, interrupted_message
 
-    started = time.monotonic()
+    started = time.monotonic() if started is None else started
     vector = torch.from_numpy(style_vector(read_references(ref_paths)))
     teacher = ReferenceNet(vector[None], [1.0], torch.from_numpy(neutral_vector()), DEFAULT_GUARD)
     pool = pool_factory()
@@ -227,15 +229,14 @@ def train_from_teacher(
                 **_record(settings),
                 "method": "teacher",
                 "teacher": teacher_record,
-                "prepare_seconds": round(prepare_seconds, 2),
             },
-            "references": leader_first(lambda: copy_references(ref_paths, directory / "refs")),
             "content_source": pool.record(settings.content),
             "warm_start_from": None,
         },
         sampler=sampler,
         prepare_seconds=prepare_seconds,
         keep_checkpoint=keep_checkpoint,
+        references=ref_paths,
     )
 
 

@@ -442,3 +442,59 @@ def test_feature_term_keeps_the_light_and_dark_of_eyes_nose_and_mouth(tmp_path, 
         progress=False,
     )
     assert "features" not in off.metadata["final_losses"]
+
+
+@pytest.mark.slow
+def test_a_budget_spent_before_the_first_step_is_refused_and_leaves_nothing(tmp_path, tree, reference, capsys):
+    """A time budget counts the preparing; one that ends before the first step is an error (exit 1 on
+    the command line), never a style that is only its starting point, and leaves no folder behind."""
+    from stylize.cli import main
+
+    settings = {**TINY, "minutes": 1e-6}  # a few microseconds: preparing alone spends it
+    with pytest.raises(StylizeError, match=r"ended before the first step \(preparing took \d+ s\)"):
+        train("nothing", [reference], settings=TrainSettings(**settings), styles_dir=tmp_path, parts=tree, device="cpu")
+    assert not (tmp_path / "nothing").exists()
+
+    code = main(
+        [
+            "train", "--name", "nothing", "--refs", str(reference), "--minutes", "0.000001", "--arch", "tiny",
+            "--size", "32", "--batch", "1", "--content", "compose:0-3", "--no-warm-start",
+            "--styles-dir", str(tmp_path), "--parts", str(tree), "--device", "cpu", "-q",
+        ]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert "no style was written; give more --minutes M, or --steps N" in err, err
+    assert not (tmp_path / "nothing").exists()
+
+
+@pytest.mark.slow
+def test_a_replaced_style_keeps_its_references_until_the_new_one_is_written(tmp_path, tree, reference):
+    """The references are copied in with the model file: a training that writes nothing (here, a budget
+    spent before its first step) leaves the style it would have replaced whole, references included."""
+    train("kept", [reference], settings=TrainSettings(steps=1, **TINY), styles_dir=tmp_path, parts=tree, device="cpu")
+    before = {p.relative_to(tmp_path).as_posix(): p.read_bytes() for p in (tmp_path / "kept").rglob("*") if p.is_file()}
+    other = tmp_path / "other.png"
+    Image.fromarray(np.full((64, 64, 3), 30, np.uint8)).save(other)
+    with pytest.raises(StylizeError, match="ended before the first step"):
+        train(
+            "kept",
+            [other],
+            settings=TrainSettings(**{**TINY, "minutes": 1e-6}),
+            styles_dir=tmp_path,
+            parts=tree,
+            device="cpu",
+            overwrite=True,
+        )
+    after = {p.relative_to(tmp_path).as_posix(): p.read_bytes() for p in (tmp_path / "kept").rglob("*") if p.is_file()}
+    assert after == before
+    load_model(tmp_path / "kept")
+
+
+@pytest.mark.slow
+def test_the_model_file_says_where_the_time_went(tmp_path, tree, reference):
+    result = train("timed", [reference], settings=TrainSettings(steps=2, **TINY), styles_dir=tmp_path, parts=tree)
+    meta = json.loads((tmp_path / "timed" / METADATA_NAME).read_text())
+    assert meta["steps"] == 2 and meta["prepare_seconds"] > 0 and meta["step_seconds"] > 0
+    assert meta["prepare_seconds"] + meta["step_seconds"] == pytest.approx(meta["wall_seconds"], abs=0.02)
+    assert result.time_line().startswith("2 steps in ") and "s preparing" in result.time_line()
