@@ -84,3 +84,9 @@ class PartTreeError(StylizeError):
 
 class SeedError(StylizeError):
     """A seed or seed range is not a valid game seed (0..2**32-1)."""
+
+
+class Interrupted(StylizeError):
+    """A training stopped by Ctrl-C or SIGTERM after its step, its checkpoint whole: the message says
+    where the checkpoint is and to rerun with ``resume=True``. The command line exits 130 (SIGINT) or
+    143 (SIGTERM) with it."""

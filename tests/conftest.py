@@ -1,18 +1,83 @@
 """Shared fixtures. Tests that need ../shared skip cleanly without it, unless
-STYLIZE_REQUIRE_SHARED=1 (as in .ci/run), which turns those skips into failures."""
+STYLIZE_REQUIRE_SHARED=1 (as in .ci/run), which turns those skips into failures.
+
+No test leaves a process behind: tests start their children with ``tests/processes.py`` (a session
+each, the group killed on a failure or timeout), the test process adopts orphans (a child subreaper, so a
+worker whose parent was killed is still seen), and at the end of the run any process still running below
+it is killed and fails the run, named (:func:`pytest_sessionfinish`)."""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import time
 from pathlib import Path
 
 import numpy as np
+import processes
 import pytest
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"
 BUNDLED_PARTS = REPO_ROOT / "stylize" / "assets" / "facegen"
+
+
+# --- no process left behind ---------------------------------------------------------------------------------
+
+LEFTOVER_GRACE = 10.0  # seconds the processes below the test run get to end at its close (Ray's, a worker's)
+# Processes Python keeps for the run's life: multiprocessing's resource tracker and fork server.
+_LEGITIMATE = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Adopt orphans: a process whose parent a test killed is re-parented here, not to init, so the
+    check at the end sees it (Linux; elsewhere the check sees only what stays below its parents)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def _leftovers() -> list[int]:
+    return [
+        pid
+        for pid in processes.descendants(os.getpid(), processes.STARTED)
+        if not any(name in processes.command_line(pid) for name in _LEGITIMATE)
+    ]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run, naming them, when processes started by its tests still run at its end (after
+    LEFTOVER_GRACE seconds to end on their own); they are killed."""
+    if not processes.PROC.is_dir():
+        return
+    deadline = time.monotonic() + LEFTOVER_GRACE
+    while _leftovers() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [f"{pid} {processes.command_line(pid)}" for pid in _leftovers()]
+    for pid in _leftovers():
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+    try:  # reap the adopted orphans that have ended (no test waits for them)
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = ["processes the tests left running (now killed):", *(f"  {line}" for line in left)]
+        if reporter is not None:
+            reporter.write("\n")  # after the progress dots
+        for line in lines:
+            if reporter is not None:
+                reporter.write_line(line, red=True)
+            else:
+                print(line)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _require_shared_path(relative: str) -> Path:

@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import processes
+
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 # Flags that keep a sandboxed, offline headless run quiet (see the env notes: no network here).
 FLAGS = (
@@ -65,7 +67,7 @@ class HeadlessPage:
         self._profile = tempfile.mkdtemp(prefix="stylize-chromium-")
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
-        self._process = subprocess.Popen(
+        self._process = processes.popen(  # a session of its own: close() ends Chromium's helpers with it
             [
                 executable,
                 *FLAGS,
@@ -87,14 +89,18 @@ class HeadlessPage:
         self._buffer = b""
         self._next_id = 0
         self._events: list[dict] = []
-        target = self._call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        self._session = self._call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ("Page.enable", "Runtime.enable", "Log.enable"):
-            self.call(domain)
-        self.call(
-            "Emulation.setDeviceMetricsOverride",  # the viewport exactly, whatever the window decorations
-            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-        )
+        try:
+            target = self._call("Target.createTarget", {"url": "about:blank"})["targetId"]
+            self._session = self._call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+            for domain in ("Page.enable", "Runtime.enable", "Log.enable"):
+                self.call(domain)
+            self.call(
+                "Emulation.setDeviceMetricsOverride",  # the viewport exactly, whatever the window decorations
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            )
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self) -> HeadlessPage:
         return self
@@ -110,7 +116,8 @@ class HeadlessPage:
         try:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self._process.kill()
+            pass
+        processes.kill_group(self._process)  # what is left of Chromium (its zygote, a hung browser)
         for fd in (self._to_browser, self._from_browser):
             try:
                 os.close(fd)

@@ -174,8 +174,9 @@ def test_nets_read_and_write_no_files():
 
 def test_the_torch_free_modules_import_without_torch():
     """The shared helpers, the layer names and the eval report load without torch (a fresh interpreter)."""
-    import subprocess
     import sys
+
+    import processes
 
     modules = [
         "stylize.files",
@@ -184,7 +185,7 @@ def test_the_torch_free_modules_import_without_torch():
         "stylize.evaluation.report",
     ]
     code = f"import sys\nfor m in {modules!r}: __import__(m)\nprint(sorted(n for n in sys.modules if n.startswith('torch')))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    done = processes.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "[]"
 
 

@@ -10,9 +10,11 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
+import processes
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -148,17 +150,14 @@ def test_the_lock_of_a_killed_holder_is_free(tmp_path):
         "import sys, time; from pathlib import Path; from stylize.output_folder import OutputFolder\n"
         "with OutputFolder(Path(sys.argv[1])): print('held', flush=True); time.sleep(60)\n"
     )
-    child = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout is not None and child.stdout.readline().strip() == "held"
+    with processes.started([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE, text=True) as child:
+        assert processes.lines(child.stdout).next(timeout=120) == "held\n"
         child.kill()
         child.wait(10)
-        assert (out / LOCK_NAME).exists()  # the file stays, the lock does not
-        with FolderLock(out / LOCK_NAME, out):
-            pass
-        assert not (out / LOCK_NAME).exists()
-    finally:
-        child.kill()
+    assert (out / LOCK_NAME).exists()  # the file stays, the lock does not
+    with FolderLock(out / LOCK_NAME, out):
+        pass
+    assert not (out / LOCK_NAME).exists()
 
 
 @pytest.mark.slow
@@ -186,11 +185,15 @@ def test_two_apply_runs_on_one_folder_lose_no_record(tmp_path):
                 "cpu",
             ]
         )
-    children = [subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for argv in runs]
-    for child in children:
-        _, err = child.communicate(timeout=600)
-        assert child.returncode == 0, err
-        assert "Traceback" not in err
+    with ExitStack() as stack:
+        children = [
+            stack.enter_context(processes.started(argv, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+            for argv in runs
+        ]
+        for child in children:
+            _, err = child.communicate(timeout=600)
+            assert child.returncode == 0, err
+            assert "Traceback" not in err
     records, damaged = read_journal_lines(out / "manifest.jsonl", lambda record: record["output"])
     assert len(records) == 40 and damaged == []
     assert sorted(path.name for path in out.glob("*.png")) == sorted(records)

@@ -12,6 +12,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import processes
 import pytest
 from conftest import REPO_ROOT
 
@@ -41,7 +42,7 @@ def _clean_env() -> dict[str, str]:
 
 
 def _run(command: list[str | Path], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
+    result = processes.run(
         [str(c) for c in command], cwd=cwd, env=_clean_env(), capture_output=True, text=True, timeout=timeout
     )
     assert result.returncode == 0, (

@@ -10,8 +10,10 @@ config key or a library parameter are made from the schema (:mod:`~stylize.cli.o
 
 A ``StylizeError`` becomes one line on stderr (its parameters written as this command's flags) and
 exit status 1; a usage error (unknown option, bad choice, missing argument) is one line too, ``stylize
-apply: error: ... (see stylize apply --help)``, with exit status 2; Ctrl-C exits 130 with a hint that
-rerunning resumes.
+apply: error: ... (see stylize apply --help)``, with exit status 2. Ctrl-C (SIGINT) and SIGTERM stop
+every command the same way, whatever the process inherited (:mod:`stylize.signals`): one line with a
+hint that rerunning resumes, exit status 130 for SIGINT and 143 for SIGTERM (a training first finishes
+its step and saves a whole checkpoint; ``stylize studio`` stops as usual, exit status 0).
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ import argparse
 import logging
 import os
 import re
+import signal
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from stylize import __version__
+from stylize import __version__, signals
 from stylize.cli import apply_cmds, content, evaluate, project, ship, studio, train
 from stylize.cli.options import as_flags, path_type
-from stylize.errors import StylizeError
+from stylize.errors import Interrupted, StylizeError
 from stylize.output_folder import HOLDER
 
 __all__ = ["OneLineParser", "build_parser", "config_markdown", "main"]
@@ -97,6 +100,16 @@ def _show_library_warnings() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    with signals.stopping_on_signals():  # also when started with SIGINT ignored (`stylize train ... &`)
+        try:
+            return _main(argv)
+        except KeyboardInterrupt:
+            by = "" if signals.received() in (None, signal.SIGINT) else f" by {signals.signal_name(signals.received())}"
+            print(f"stylize: interrupted{by}; finished work is kept, rerun the same command to resume", file=sys.stderr)
+            return signals.exit_status()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     _show_library_warnings()
     parser = build_parser()
     try:
@@ -109,12 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     HOLDER["command"] = f"stylize {args.command}"  # who holds an output folder's lock, for a second run
     try:
         return int(args.func(args))
+    except Interrupted as err:  # a training stopped after its step, its checkpoint whole
+        print(f"stylize: {as_flags(err, getattr(args, 'command_parser', None))}", file=sys.stderr)
+        return signals.exit_status()
     except StylizeError as err:
         print(f"stylize: error: {as_flags(err, getattr(args, 'command_parser', None))}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("stylize: interrupted; finished work is kept, rerun the same command to resume", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # e.g. `stylize parts | head`: the reader left, which is not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

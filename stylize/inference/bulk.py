@@ -21,9 +21,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING
 import torch
 from tqdm import tqdm
 
+from stylize import signals
 from stylize.config import PARAMETERS, PipelineConfig, default_config
 from stylize.errors import StylizeError
 from stylize.files import Journal, read_journal, sha256_file
@@ -86,9 +89,12 @@ def _load_source(name: str, source: list[tuple[str, float]]) -> StyleModel:
 def _init_pool_worker(
     sources: dict[str, list[tuple[str, float]]], settings: ApplySettings, threads: int, out_dir: str
 ) -> None:
-    """Pool initializer: load the styles once per worker process; Ctrl-C is the parent's to handle."""
+    """Pool initializer: load the styles once per worker process. Ctrl-C and SIGTERM are the parent's
+    to handle (it ends its workers itself, see :func:`_end_pool`); a worker whose parent has gone ends."""
     global _WORKER
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_end_with_parent, args=(os.getppid(),), daemon=True).start()
     torch.set_num_threads(threads)
     models = {name: _load_source(name, source) for name, source in sources.items()}
     _WORKER = Worker(
@@ -98,6 +104,13 @@ def _init_pool_worker(
         torch.device("cpu"),
         Path(out_dir),
     )
+
+
+def _end_with_parent(parent: int) -> None:
+    """A pool worker's watch: end this process when the run that started it has gone (killed with SIGKILL)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _process_chunk(tasks: Sequence[ApplyTask]) -> list[Outcome]:
@@ -366,8 +379,9 @@ def _run_all(tasks: list[ApplyTask], journal: Journal[str], run: _Run, result: A
     names = sorted({style for task in tasks for style, _ in task.outputs})
     outputs_total = sum(len(task.outputs) for task in tasks)
     bar = tqdm(total=outputs_total, desc=f"apply {','.join(names)}", unit="img", disable=None if progress else True)
-    with journal, bar:
-        for outcome in _run_tasks(tasks, run):
+    outcomes = _run_tasks(tasks, run)
+    with journal, bar, closing(outcomes):  # closed at once on Ctrl-C: a pool's workers end with it
+        for outcome in outcomes:
             if outcome.error:
                 result.failed.append(outcome.error)
                 bar.set_postfix(failed=len(result.failed))
@@ -405,8 +419,50 @@ def _run_tasks(tasks: list[ApplyTask], run: _Run) -> Iterable[Outcome]:
         initializer=_init_pool_worker,
         initargs=(run.sources, run.settings, threads, os.fspath(run.out_dir)),
     )
+    # Futures of our own, not executor.map: its clean-up cancels them, and Python 3.11's pool then fails
+    # on the cancelled ones when _end_pool breaks it (an "Exception in thread" traceback).
+    futures = [executor.submit(_process_chunk, chunk) for chunk in chunks(tasks, run.batch)]
+    finished = False
     try:
-        for outcomes in executor.map(_process_chunk, chunks(tasks, run.batch)):
-            yield from outcomes
+        for future in futures:
+            yield from future.result()
+        finished = True
     finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+        if finished:
+            executor.shutdown(wait=True)
+        else:  # Ctrl-C, SIGTERM or an error: stop now, not after the chunks in progress
+            _end_pool(executor, tasks, run.out_dir)
+
+
+def _end_pool(executor: ProcessPoolExecutor, tasks: list[ApplyTask], out_dir: Path) -> None:
+    """Kill the pool's workers (they ignore SIGINT and SIGTERM) and remove the temporary files of the
+    outputs they were writing: what a run stopped halfway leaves is whole outputs and nothing else."""
+    with signals.held():  # a second Ctrl-C waits for this moment's work
+        workers = list((getattr(executor, "_processes", None) or {}).values())  # Python 3.11 cannot end them
+        for worker in workers:
+            worker.kill()
+        for worker in workers:
+            worker.join()
+        executor.shutdown(wait=True)  # the pool, broken now, fails what was pending (none is cancelled)
+        _remove_temporary_files(out_dir, tasks)
+
+
+def _remove_temporary_files(out_dir: Path, tasks: list[ApplyTask]) -> None:
+    """Remove ``.NAME.XXXXXXXX.tmp`` (atomic_write_bytes's temporary file) of every output of ``tasks``."""
+    names: dict[Path, set[str]] = {}
+    for task in tasks:
+        for _, target in task.outputs:
+            path = out_dir / target
+            names.setdefault(path.parent, set()).add(path.name)
+    for folder, wanted in names.items():
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith(".") and name.endswith(".tmp") and name[1:-13] in wanted and name[-13] == ".":
+                try:
+                    os.unlink(entry.path)
+                except OSError:
+                    pass

@@ -124,16 +124,17 @@ def serve(
     eval_faces: int = EVAL_FACES,
     announce: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve the studio until Ctrl-C; ``announce`` gets the address with its token (default: printed on stdout)."""
-    import uvicorn
-
-    if not is_loopback(host):
+    """Serve the studio until Ctrl-C or SIGTERM; ``announce`` gets the address with its token (default:
+    printed on stdout). A running job is asked to stop (a training saves a whole checkpoint) on the way out."""
+    if not is_loopback(host):  # first: before the imports and the folder's setup take their seconds
         log.warning(
             "the studio listens on %s, which other machines can reach; anyone with the address and token can "
             "use it and write in %s",
             host,
             Path(folder).resolve(),
         )
+    import uvicorn
+
     studio = open_studio(
         folder, config=config, styles_dir=styles_dir, parts=parts, legacy=legacy, eval_faces=eval_faces
     )
@@ -145,10 +146,9 @@ def serve(
         if open_browser:
             webbrowser.open(url)
         server = uvicorn.Server(uvicorn.Config(studio.app, log_level="warning", lifespan="on", access_log=False))
-        try:
-            server.run(sockets=[sock])
-        except KeyboardInterrupt:  # uvicorn has shut down cleanly, then raises Ctrl-C again: that is the way out
-            pass
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # the way out: uvicorn shuts down cleanly, then raises the Ctrl-C (or SIGTERM)
+        pass  # again; or it came before the server ran
     finally:
         studio.close()
     print("studio stopped; its jobs and files are kept in " + str(studio.workspace.folder), file=sys.stderr)

@@ -4,7 +4,8 @@ writes its state, progress and preview into the job's folder.
 Training and distillation report each step through :func:`stylize.progress.listen`; the
 preview paints four faces with the network as it stands, at most every :data:`~stylize.studio.jobs.
 PREVIEW_EVERY` seconds and never more than a fifth of the time. SIGINT (cancel, or the server going
-away) stops a training after its step with a whole checkpoint.
+away) or SIGTERM stops a training after its step with a whole checkpoint, and any other job at once
+(its outputs are written atomically); the job is then ``cancelled``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from stylize import signals
 from stylize.studio.jobs import LOSS_POINTS, PREVIEW_EVERY, PROGRESS_EVERY, WorkerSetup, _read_json, _write_json
 
 
@@ -330,13 +332,14 @@ def run_job(job_dir: str) -> None:
         _status(path, state="cancelled", finished=time.time(), error="cancelled")
         return
     except Exception as err:  # every failure becomes the job's one line; the traceback goes to log.txt
-        from stylize.errors import StylizeError
+        from stylize.errors import Interrupted, StylizeError
 
-        traceback.print_exc()
         line = " ".join(str(err).split()) or type(err).__name__
-        if isinstance(err, StylizeError) and " interrupted at step " in line:
+        if isinstance(err, Interrupted):  # a training stopped after its step, its checkpoint whole
+            print(line, flush=True)
             _status(path, state="cancelled", finished=time.time(), error=line)
             return
+        traceback.print_exc()
         if not isinstance(err, StylizeError):
             line = f"{type(err).__name__}: {line} (an internal error; see {path / 'log.txt'})"
         _status(path, state="failed", finished=time.time(), error=line)
@@ -346,4 +349,5 @@ def run_job(job_dir: str) -> None:
 
 
 if __name__ == "__main__":
+    signals.install()  # SIGINT and SIGTERM stop the job whatever the server's caller ignored
     run_job(sys.argv[1])

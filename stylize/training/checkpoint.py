@@ -20,6 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
+from stylize import signals
 from stylize.errors import StylizeError, cut
 from stylize.files import parse_json, sha256_bytes
 from stylize.imageio import atomic_write_bytes, atomic_write_text
@@ -46,9 +47,10 @@ def save_checkpoint(
         params=("learning_rate", "overwrite"),
     )
     data = save_safetensors_bytes(tensors)
-    atomic_write_bytes(folder / TENSORS_NAME, data)
     state = {**progress, "param_groups": opt_state["param_groups"], "tensors_sha256": sha256_bytes(data)}
-    atomic_write_text(folder / STATE_NAME, json.dumps(state, indent=1) + "\n")
+    with signals.held():  # a Ctrl-C waits for both files: a whole checkpoint is never replaced by a torn one
+        atomic_write_bytes(folder / TENSORS_NAME, data)
+        atomic_write_text(folder / STATE_NAME, json.dumps(state, indent=1) + "\n")
 
 
 class CheckpointError(StylizeError):

@@ -6,12 +6,15 @@ processes (``python -m stylize.training.launch``; no state is inherited) with th
 machine's threads, and each calls the same training function, which joins the process group
 (:func:`stylize.training.distributed.data_parallel`). The launcher then
 
-* passes on Ctrl-C: a SIGINT it receives goes to every rank (which count a Ctrl-C the terminal also
-  sent them as the same one), so they stop at the same step and rank 0 saves a whole checkpoint;
+* passes on Ctrl-C and SIGTERM: a SIGINT or SIGTERM it receives goes to every rank (which count a
+  Ctrl-C the terminal also sent them as the same one), so they stop at the same step and rank 0 saves
+  a whole checkpoint; ranks that have not ended :data:`STOP_GRACE` seconds after another one did
+  (stuck in a collective whose peer has gone) are killed;
 * passes on rank 0's progress events to the launcher's listeners (:mod:`stylize.progress`),
   with the network as it stands, when anyone listens;
 * returns rank 0's result, or raises the error that stopped the run (a StylizeError as it was
-  raised); a rank that dies takes the others down with it, its checkpoint kept.
+  raised); a rank that dies takes the others down with it, its checkpoint kept. No rank outlives
+  the launcher's return: whatever stops it (an error, a second Ctrl-C) kills the ranks still running.
 """
 
 from __future__ import annotations
@@ -31,14 +34,14 @@ from dataclasses import fields
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-import torch
-
+from stylize import signals
 from stylize.errors import StylizeError
 from stylize.progress import StepEvent, listen, listening, notify
 
 POLL_SECONDS = 0.2
 REPORT_FD_ENV = "STYLIZE_REPORT_FD"  # the pipe a rank reports its events and outcome on
 GRACE_SECONDS = 30.0  # after one rank failed, how long the others get to fail or finish on their own
+STOP_GRACE = 3.0  # the same after a Ctrl-C or SIGTERM: the stop is due within seconds
 
 
 def free_port() -> int:
@@ -62,6 +65,8 @@ def rank_environment(rank: int, nproc: int, port: int) -> dict[str, str]:
 
 def threads_per_rank(nproc: int, threads: int | None = None) -> int:
     """The machine's torch threads (``threads``, default this process's) shared out among ``nproc`` ranks."""
+    import torch
+
     return max(1, (threads or torch.get_num_threads()) // nproc)
 
 
@@ -73,33 +78,49 @@ def launch(function: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[st
     imported again, so a script needs no ``if __name__ == "__main__"`` guard."""
     port, threads = free_port(), threads_per_rank(nproc)
     job = pickle.dumps(((function.__module__, function.__qualname__), tuple(args), dict(kwargs), threads, listening()))
-    processes, connections = [], {}
-    for rank in range(nproc):
-        read_end, write_end = os.pipe()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "stylize.training.launch"],
-            stdin=subprocess.PIPE,
-            pass_fds=(write_end,),
-            env={**os.environ, **rank_environment(rank, nproc, port), REPORT_FD_ENV: str(write_end)},
-        )
-        os.close(write_end)
-        connections[rank] = Connection(read_end, writable=False)
-        processes.append(process)
-    with _passing_on_sigint(processes):
-        for process in processes:
-            assert process.stdin is not None
-            try:
-                process.stdin.write(job)
-                process.stdin.close()
-            except BrokenPipeError:  # it ended at once; _wait reports it
-                pass
-        outcomes = _wait(processes, connections)
-    return _result(outcomes, processes)
+    processes: list[subprocess.Popen[bytes]] = []
+    connections = {}
+    with _passing_on_signals(processes) as passing:
+        try:
+            for rank in range(nproc):
+                read_end, write_end = os.pipe()
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "stylize.training.launch"],
+                    stdin=subprocess.PIPE,
+                    pass_fds=(write_end,),
+                    env={**os.environ, **rank_environment(rank, nproc, port), REPORT_FD_ENV: str(write_end)},
+                )
+                os.close(write_end)
+                connections[rank] = Connection(read_end, writable=False)
+                processes.append(process)
+            passing.catch_up()  # a signal that came while they were starting reaches every rank
+            for process in processes:
+                assert process.stdin is not None
+                try:
+                    process.stdin.write(job)
+                    process.stdin.close()
+                except BrokenPipeError:  # it ended at once; _wait reports it
+                    pass
+            outcomes = _wait(processes, connections, passing)
+        finally:
+            _kill_running(processes)  # none left when the wait was cut short (a second Ctrl-C, an error)
+    return _result(outcomes, processes, stopped=passing.signalled is not None)
 
 
-def _wait(processes: list[subprocess.Popen[bytes]], connections: dict[int, Any]) -> dict[int, tuple[str, Any]]:
+def _kill_running(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+    for process in processes:
+        process.wait()
+
+
+def _wait(
+    processes: list[subprocess.Popen[bytes]], connections: dict[int, Any], passing: _passing_on_signals
+) -> dict[int, tuple[str, Any]]:
     """Each rank's ("ok", result) or ("error", exception), as they report them, passing events on;
-    when a rank fails or dies, the others are given GRACE_SECONDS, then ended."""
+    when a rank fails or dies, the others are given GRACE_SECONDS (STOP_GRACE after a Ctrl-C or
+    SIGTERM), then killed."""
     outcomes: dict[int, tuple[str, Any]] = {}
     network: list[Any] = [None]
     failed_at: float | None = None
@@ -123,18 +144,20 @@ def _wait(processes: list[subprocess.Popen[bytes]], connections: dict[int, Any])
             failed_at = time.monotonic()
         if all(process.poll() is not None for process in processes) and not open_connections:
             break
-        if failed_at is not None and time.monotonic() - failed_at > GRACE_SECONDS:
+        grace = STOP_GRACE if passing.signalled else GRACE_SECONDS
+        if failed_at is not None and time.monotonic() - failed_at > grace:
             for process in processes:
                 if process.poll() is None:
-                    process.terminate()
+                    process.kill()  # SIGTERM would ask it to stop, which a rank stuck in a collective cannot
     for connection in connections.values():
         connection.close()
     return outcomes
 
 
-def _result(outcomes: dict[int, tuple[str, Any]], processes: list[Any]) -> Any:
+def _result(outcomes: dict[int, tuple[str, Any]], processes: list[Any], stopped: bool = False) -> Any:
     """Rank 0's result; else the error to raise: a StylizeError first (rank 0's before the others'),
-    then a Ctrl-C, a rank that died, a bug's traceback."""
+    then a Ctrl-C (also any failure after the launcher passed on a signal: a rank stopped before its
+    handlers were set dies of it), a rank that died, a bug's traceback."""
     if all(outcomes.get(rank, ("", None))[0] == "ok" for rank in range(len(processes))):
         return outcomes[0][1]
     order = sorted(outcomes, key=lambda rank: (rank != 0, rank))
@@ -144,8 +167,8 @@ def _result(outcomes: dict[int, tuple[str, Any]], processes: list[Any]) -> Any:
             raise payload
     for rank in order:
         kind, payload = outcomes[rank]
-        if kind == "error" and isinstance(payload, KeyboardInterrupt):
-            raise KeyboardInterrupt
+        if (kind == "error" and isinstance(payload, KeyboardInterrupt)) or stopped:
+            raise KeyboardInterrupt  # the exit status follows the signal the launcher got (stylize.signals)
     for rank in order:  # a rank that died (killed, out of memory) before the errors it caused in the others
         kind, payload = outcomes[rank]
         if kind == "died":
@@ -162,29 +185,44 @@ def _result(outcomes: dict[int, tuple[str, Any]], processes: list[Any]) -> Any:
     raise RuntimeError(f"ranks {missing} ended without a result")
 
 
-class _passing_on_sigint:
-    """While the ranks run, a SIGINT to the launcher goes to each rank instead (main thread only)."""
+class _passing_on_signals:
+    """While the ranks run, a SIGINT or SIGTERM to the launcher goes to each rank instead (main thread
+    only); the first one is noted as what stopped the launcher (:func:`stylize.signals.note`)."""
 
     def __init__(self, processes: list[Any]) -> None:
-        self.processes = processes
-        self.previous: Any = None
+        self.processes = processes  # filled while the ranks start
+        self.previous: dict[int, Any] = {}
+        self.signalled: int | None = None
+        self.told: set[int] = set()  # the ranks (their pids) a signal was passed to
 
     def _handle(self, signum: int, frame: Any) -> None:
-        for process in self.processes:
+        signals.note(signum)
+        self.signalled = self.signalled or signum
+        self._pass_on(signum, self.processes)
+
+    def _pass_on(self, signum: int, processes: list[Any]) -> None:
+        for process in processes:
             if process.poll() is None:
                 try:
-                    process.send_signal(signal.SIGINT)
+                    process.send_signal(signum)
                 except ProcessLookupError:
                     pass
+                self.told.add(process.pid)
 
-    def __enter__(self) -> _passing_on_sigint:
+    def catch_up(self) -> None:
+        """Pass the signal that came while the ranks were starting to those started after it."""
+        if self.signalled is not None:
+            self._pass_on(self.signalled, [p for p in self.processes if p.pid not in self.told])
+
+    def __enter__(self) -> _passing_on_signals:
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.previous = {signum: signal.signal(signum, self._handle) for signum in signals.STOP_SIGNALS}
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for signum, previous in self.previous.items():
+            if previous is not None:
+                signal.signal(signum, previous)
 
 
 def _event(payload: dict[str, Any], network: list[Any]) -> StepEvent:
@@ -214,15 +252,19 @@ def _forwarder(messages: Any) -> Callable[[StepEvent], None]:
 
 def _rank_main() -> None:
     """One rank (``python -m stylize.training.launch``): its job from the launcher, its threads, the
-    function; its result or error goes back to the launcher."""
+    function; its result or error goes back to the launcher. SIGINT and SIGTERM stop it like the
+    command line (the training loop's own handler asks for a stop after the step)."""
+    signals.install()  # whatever the launcher's caller ignored
     rank = int(os.environ["RANK"])
     with Connection(int(os.environ[REPORT_FD_ENV]), readable=False) as connection:
-        where, args, kwargs, threads, forward = pickle.load(sys.stdin.buffer)
-        torch.set_num_threads(threads)
-        function: Any = importlib.import_module(where[0])
-        for part in where[1].split("."):
-            function = getattr(function, part)
-        try:
+        try:  # torch is imported in here: a rank stopped while it loads says so, with no traceback
+            import torch
+
+            where, args, kwargs, threads, forward = pickle.load(sys.stdin.buffer)
+            torch.set_num_threads(threads)
+            function: Any = importlib.import_module(where[0])
+            for part in where[1].split("."):
+                function = getattr(function, part)
             if forward and rank == 0:
                 with listen(_forwarder(connection)):
                     result = function(*args, **kwargs)

@@ -3,7 +3,9 @@ fingerprint, the optimisation loop with its checkpoints and Ctrl-C handling, and
 
 Every batch is a pure function of (seed, step) and the network, optimizer and progress are
 checkpointed atomically, so Ctrl-C keeps the last checkpoint and ``resume=True`` reaches the same
-weights as an uninterrupted run (same machine, same thread count).
+weights as an uninterrupted run (same machine, same thread count). SIGTERM is the same as Ctrl-C: the
+loop finishes its step, saves a whole checkpoint and stops; a second signal gives up at once, the
+last checkpoint kept whole (:mod:`stylize.signals`).
 
 The loop runs the same on every rank of a data-parallel run (:mod:`stylize.training.distributed`):
 the network is wrapped in DistributedDataParallel, each rank draws its shard of the step's global
@@ -29,8 +31,9 @@ from typing import Any, Protocol
 import torch
 from tqdm import tqdm
 
+from stylize import signals
 from stylize.config import STYLE_NAME
-from stylize.errors import StylizeError, shown
+from stylize.errors import Interrupted, StylizeError, shown
 from stylize.files import sha256_file
 from stylize.inference.model_file import METADATA_NAME, save_model
 from stylize.nets.device import autocast, check_precision
@@ -90,35 +93,40 @@ def check_style_name(name: str) -> str:
 
 
 class _StopFlag:
-    """SIGINT sets a flag; the loop stops after the step in progress, so the checkpoint is whole.
+    """SIGINT or SIGTERM sets a flag; the loop stops after the step in progress, so the checkpoint is whole.
 
-    A second SIGINT gives up at once, unless it comes within ``same_within`` seconds of the first: a
-    rank of a data-parallel run gets one Ctrl-C twice, from the terminal and from its launcher."""
+    A second signal gives up at once (``KeyboardInterrupt``), unless it comes within ``same_within``
+    seconds of the first: a rank of a data-parallel run gets one Ctrl-C twice, from the terminal and
+    from its launcher. Both handlers are set whatever was there before (a process started with SIGINT
+    ignored stops too), and put back after the loop."""
 
     def __init__(self, same_within: float = 0.0) -> None:
         self.stop = False
         self.same_within = same_within
         self._first = 0.0
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _StopFlag:
         try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for signum in signals.STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
         except ValueError:  # not the main thread: no handler, Ctrl-C behaves as usual
-            self._previous = None
+            pass
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
+        signals.note(signum)
         if self.stop:
             if time.monotonic() - self._first < self.same_within:  # the same Ctrl-C, passed on
                 return
-            raise KeyboardInterrupt  # second Ctrl-C: give up at once
+            raise KeyboardInterrupt  # a second signal: give up at once
         self.stop = True
         self._first = time.monotonic()
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            if previous is not None:
+                signal.signal(signum, previous)
 
 
 def _history_point(step: int, terms: dict[str, float], total: float) -> dict[str, float]:
@@ -412,7 +420,7 @@ def fit_and_save(
         prepare_seconds=prepare_seconds,
     )
     if stopped:
-        raise StylizeError(interrupted.format(step=step, checkpoint=checkpoint_dir), params=("resume",))
+        raise Interrupted(interrupted.format(step=step, checkpoint=checkpoint_dir), params=("resume",))
     prepared = max(0.0, elapsed - loop_seconds)  # every session's preparing, resumed ones too
     if step == 0:  # the budget ended before the first step: no style, and no checkpoint of nothing
         if group.leader:
@@ -441,12 +449,13 @@ def fit_and_save(
     }
 
     def write() -> None:
-        network.eval().to("cpu")
-        if references:
-            metadata["references"] = copy_references(references, directory / "refs")
-        save_model(directory, network, metadata)
-        if not keep_checkpoint:
-            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        with signals.held():  # a Ctrl-C now waits: the model file and no checkpoint, or the checkpoint kept
+            network.eval().to("cpu")
+            if references:
+                metadata["references"] = copy_references(references, directory / "refs")
+            save_model(directory, network, metadata)
+            if not keep_checkpoint:
+                shutil.rmtree(checkpoint_dir, ignore_errors=True)
 
     leader_first(write)  # the other ranks return once the model file is there
     return TrainResult(directory, step, elapsed, final, metadata, prepared, loop_seconds)

@@ -1,7 +1,7 @@
 import json
-import subprocess
 import sys
 
+import processes
 import pytest
 from conftest import REPO_ROOT, make_tree
 
@@ -9,7 +9,7 @@ from stylize.cli import main
 
 
 def run_cli(*args, cwd=None):
-    return subprocess.run(
+    return processes.run(
         [sys.executable, "-m", "stylize", *args], capture_output=True, text=True, cwd=cwd or REPO_ROOT, timeout=300
     )
 

@@ -6,9 +6,9 @@ import argparse
 import ast
 import json
 import re
-import subprocess
 import sys
 
+import processes
 import pytest
 from conftest import REPO_ROOT
 
@@ -382,7 +382,7 @@ def test_config_shows_the_training_sections(capsys):
 
 def test_the_command_line_starts_without_torch():
     code = "import json, sys, stylize.cli; stylize.cli.build_parser(); print(json.dumps('torch' in sys.modules))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = processes.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) is False
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import processes
 import pytest
 from conftest import BUNDLED_PARTS, TINY_TRAIN
 from PIL import Image
@@ -283,7 +283,7 @@ def test_the_unstylized_portraits_are_measured_once_for_every_style(tiny_styles,
 
 @pytest.mark.slow
 def test_cli_eval_writes_the_report(tiny_styles, held_out, tmp_path):
-    done = subprocess.run(
+    done = processes.run(
         [
             sys.executable,
             "-m",

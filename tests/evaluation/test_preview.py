@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
 from urllib.parse import unquote
 
 import numpy as np
+import processes
 import pytest
 from conftest import make_tree, require_tool, stroke_reference
 from headless_browser import HeadlessPage, find_chromium
@@ -137,7 +137,7 @@ def test_run_trains_missing_styles_applies_and_previews(tmp_path, tree, tiny_sty
         'style_layers = ["relu1_1", "relu2_1"]\ncontent_layer = "relu2_2"\ncontent = ["compose:0-5"]\n'
     )
     command = [sys.executable, "-m", "stylize", "run", "-q"]
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    done = processes.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "train fresh:" in done.stdout and "6 written" in done.stdout
     assert json.loads((tmp_path / "styles/fresh/model.json").read_text())["references"][0]["source_name"] == "fresh.png"
@@ -145,7 +145,7 @@ def test_run_trains_missing_styles_applies_and_previews(tmp_path, tree, tiny_sty
         for seed in range(3):
             assert Image.open(tmp_path / f"out/stylized/{style}/faces/face_{seed:010d}.png").size == (295, 285)
     assert (tmp_path / "out/preview/grid.png").is_file() and (tmp_path / "out/preview/index.html").is_file()
-    again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    again = processes.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "train fresh" not in again.stdout and "0 written, 6 up to date" in again.stdout
 
 
@@ -154,7 +154,7 @@ def test_run_names_a_style_it_cannot_train(tmp_path, tree):
     (tmp_path / "pipeline.toml").write_text(
         f'[parts]\nroot = "{tree}"\n[content]\nseeds = "0"\n[styles]\ndir = "styles"\nuse = ["ghost"]\n'
     )
-    done = subprocess.run(
+    done = processes.run(
         [sys.executable, "-m", "stylize", "run", "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 1 and "Traceback" not in done.stderr

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import processes
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -222,7 +223,7 @@ def child_env() -> dict[str, str]:
 
 def run_child(argv: list[str], cwd: Path, timeout: float, preexec: Callable[[], None] | None = None) -> Result:
     try:
-        done = subprocess.run(
+        done = processes.run(
             [sys.executable, "-m", "stylize", *argv],
             cwd=cwd,
             env=child_env(),

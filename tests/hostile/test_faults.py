@@ -11,13 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+import processes
 import pytest
 
 from hostile.harness import STYLE, Watch, child_env, make_canary, manifest_records, portrait, tiny_tree
 
 
 def start(argv: list[str], cwd: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    return processes.popen(  # a session of its own, killed with its group on a timeout
         [sys.executable, "-m", "stylize", *argv],
         cwd=cwd,
         env=child_env(),
@@ -30,7 +31,7 @@ def finish(process: subprocess.Popen[bytes], timeout: float = 180) -> tuple[int,
     try:
         _, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        process.kill()
+        processes.kill_group(process)
         _, err = process.communicate()
         return -1, "timed out: " + err.decode("utf-8", "replace")
     return process.returncode, err.decode("utf-8", "replace")

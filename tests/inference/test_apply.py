@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import processes
 import pytest
 from PIL import Image
 
@@ -213,14 +214,12 @@ def test_outputs_never_land_on_inputs_or_feed_the_next_run(tmp_path, tiny_styles
     assert len(first.written) == 1 and second.written == [] and len(second.skipped) == 1
 
 
-def _run_apply(args: list[str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "stylize", "apply", *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def _apply_argv(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "stylize", "apply", *args]
+
+
+def _run_apply(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    return processes.run(_apply_argv(args), cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.slow
@@ -232,27 +231,68 @@ def test_killed_run_resumes_to_the_same_bytes(tmp_path, tiny_styles):
         Image.fromarray(_gradient(256, 256, index)).save(inputs / f"p{index:03d}.png", compress_level=1)
     common = [str(inputs), "--style", "inky", "--styles-dir", str(tiny_styles), "--device", "cpu", "-q"]
     whole = _run_apply(common + ["--out", str(tmp_path / "whole")], tmp_path)
-    assert whole.wait(timeout=600) == 0, whole.stderr.read()
+    assert whole.returncode == 0, whole.stderr
 
     killed_out = tmp_path / "killed"
-    victim = _run_apply(common + ["--out", str(killed_out)], tmp_path)
     manifest = killed_out / MANIFEST_NAME
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and victim.poll() is None:
-        if manifest.is_file() and manifest.read_text().count("\n") >= 5:
-            break
-        time.sleep(0.01)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=60)
+    argv = _apply_argv(common + ["--out", str(killed_out)])
+    with processes.started(argv, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as victim:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and victim.poll() is None:
+            if manifest.is_file() and manifest.read_text().count("\n") >= 5:
+                break
+            time.sleep(0.01)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=60)
     done_before = len(read_apply_manifest(manifest))
     assert 5 <= done_before < count, "the run was not killed half-way"
     resumed = _run_apply(common + ["--out", str(killed_out)], tmp_path)
-    stdout, stderr = resumed.communicate(timeout=600)
+    stdout, stderr = resumed.stdout, resumed.stderr
     assert resumed.returncode == 0, stderr
     assert f"{done_before} already up to date" in stdout or f"{count - done_before} images" in stdout, stdout
     images = lambda d: {k: v for k, v in _digest(d).items() if k.endswith(".png")}  # noqa: E731
     assert images(killed_out) == images(tmp_path / "whole") and len(images(killed_out)) == count
     assert not [p for p in killed_out.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_pool_run_within_5_s_with_no_worker_left_and_only_whole_outputs(tmp_path, tiny_styles):
+    """--workers 2: SIGTERM to the run alone (``kill PID``) stops it within 5 s with one line, exit 143;
+    its workers (which leave SIGINT and SIGTERM to the run) are gone with it, no temporary file is left,
+    and every output the manifest records is there (a rerun finishes the rest). Started with SIGINT
+    ignored, as ``cmd &`` in a script does. (Ctrl-C in a terminal, SIGINT to the whole group, takes the
+    same path: the workers ignore it, the run stops them.)"""
+    sig = signal.SIGTERM
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for index in range(200):
+        Image.fromarray(_gradient(256, 256, index)).save(inputs / f"p{index:03d}.png", compress_level=1)
+    out = tmp_path / "out"
+    argv = _apply_argv(
+        [str(inputs), "--style", "inky", "--styles-dir", str(tiny_styles), "--device", "cpu", "-q", "--out", str(out)]
+        + ["--workers", "2"]
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    manifest = out / MANIFEST_NAME
+    with processes.started(argv, cwd=tmp_path, env=env, ignore_sigint=True, stderr=subprocess.PIPE, text=True) as run:
+        deadline = time.monotonic() + 300
+        while not (manifest.is_file() and manifest.read_text().count("\n") >= 3):
+            assert run.poll() is None and time.monotonic() < deadline, run.stderr.read()
+            time.sleep(0.01)
+        sent = time.monotonic()
+        run.send_signal(sig)
+        _, err = run.communicate(timeout=60)
+        took = time.monotonic() - sent
+        left = processes.session_members(run.pid)
+    assert took < 5.0, f"it took {took:.1f} s to stop: {err}"
+    assert not left, f"processes left running: {left}"
+    assert run.returncode == 128 + sig, (run.returncode, err)
+    assert err.count("\n") == 1 and "stylize: interrupted" in err and "Traceback" not in err, err
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+    records = read_apply_manifest(manifest)
+    assert 3 <= len(records) < 200, "the run was not stopped half-way"
+    for name, record in records.items():
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == record["output_sha256"], name
 
 
 @pytest.mark.slow
@@ -275,7 +315,7 @@ def test_cli_reports_bad_inputs_and_bad_controls_in_one_line(tmp_path, tiny_styl
         "--out",
         str(tmp_path / "out"),
     ]
-    done = subprocess.run(base + ["--style", "inky,rusty"], capture_output=True, text=True, timeout=300)
+    done = processes.run(base + ["--style", "inky,rusty"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     assert "empty.png" in done.stderr and "Traceback" not in done.stderr
     assert "stylized 2 images" in done.stdout and "1 inputs failed" in done.stdout
@@ -284,7 +324,7 @@ def test_cli_reports_bad_inputs_and_bad_controls_in_one_line(tmp_path, tiny_styl
         (["--style", "nosuch"], "style 'nosuch' not found"),
         (["--style", "inky", "--workers", "2", "--device", "cuda"], None),
     ):
-        bad = subprocess.run(base + extra, capture_output=True, text=True, timeout=300)
+        bad = processes.run(base + extra, capture_output=True, text=True, timeout=300)
         assert bad.returncode == 1 and "Traceback" not in bad.stderr
         assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
         if message:

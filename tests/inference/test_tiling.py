@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 import numpy as np
+import processes
 import pytest
 import torch
 from PIL import Image
@@ -97,9 +98,7 @@ def test_a_network_that_cannot_be_tiled_is_refused_in_one_line():
 
 
 def _run_child(code: str, *, timeout: int) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=timeout
-    )
+    return processes.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=timeout)
 
 
 def test_a_file_that_runs_out_of_memory_fails_alone(tmp_path, monkeypatch):

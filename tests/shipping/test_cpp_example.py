@@ -7,10 +7,10 @@ a C++ compiler or OpenCV's development files, unless STYLIZE_REQUIRE_TOOLS=1 (as
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
+import processes
 import pytest
 from conftest import BUNDLED_PARTS, require_tool
 from PIL import Image
@@ -131,7 +131,7 @@ def test_bench_prints_one_json_line(cpp_binary, exports):
     figures = run_cpp_bench(cpp_binary, exports["fp32"], repeat=2, threads=1)
     assert figures["threads"] == 1 and figures["opencv"].startswith("4.")
     assert figures["portrait_ms"] > 0 and figures["thumbnail_ms"] > 0
-    raw = subprocess.run(
+    raw = processes.run(
         [str(cpp_binary), "--bench", str(exports["fp32"]), "--repeat", "1"], capture_output=True, text=True, timeout=120
     )
     assert raw.returncode == 0 and len(raw.stdout.strip().splitlines()) == 1
@@ -139,7 +139,7 @@ def test_bench_prints_one_json_line(cpp_binary, exports):
 
 
 def _fails_in_one_line(command: list[str], *needles: str) -> str:
-    done = subprocess.run([str(part) for part in command], capture_output=True, text=True, timeout=120)
+    done = processes.run([str(part) for part in command], capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 import time
 import zipfile
 
@@ -466,6 +468,22 @@ def test_cancel_keeps_a_checkpoint_and_resume_finishes_the_same_job(tiny_client,
     assert client.post(f"/api/jobs/{job_id}/cancel").status_code == 200
     job = wait_for(client, job_id, ("cancelled", "failed", "done"))
     assert job["state"] == "cancelled" and job["progress"]["step"] >= stopped_at
+    # SIGTERM to the worker itself (a machine shutting down) stops it the same way, checkpoint whole
+    assert client.post(f"/api/jobs/{job_id}/resume").status_code == 202
+    status_file = tmp_path / "studio" / "jobs" / job_id / "status.json"
+    deadline = time.monotonic() + 240
+    while True:
+        status = json.loads(status_file.read_text())
+        if (
+            status.get("state") == "running"
+            and (client.get(f"/api/jobs/{job_id}").json()["job"]["progress"] or {}).get("step", 0) > stopped_at
+        ):
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(0.3)
+    os.kill(status["pid"], signal.SIGTERM)
+    job = wait_for(client, job_id, ("cancelled", "failed", "done"), timeout=60)
+    assert job["state"] == "cancelled" and job["resumable"] and "interrupted at step" in job["error"], job
 
 
 def test_a_restart_shows_a_job_whose_worker_is_gone_as_interrupted(tmp_path):

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import processes
 import pytest
 import torch
 from conftest import REPO_ROOT, TINY_TRAIN
@@ -261,34 +262,31 @@ def _cli(*args: str) -> list[str]:
 def test_a_training_killed_at_its_start_leaves_a_state_the_next_run_handles(tmp_path, tree, reference, sig):
     """SIGKILL or Ctrl-C as soon as the checkpoint folder appears (before the first checkpoint, which
     the command line writes after 30 s): the next run either resumes (--resume) or, when there is no
-    whole checkpoint, starts over without it; never the back-and-forth of the two refusals."""
+    whole checkpoint, starts over without it; never the back-and-forth of the two refusals. The child
+    starts with SIGINT ignored (as `cmd &` in a script does), and every child is killed with its group
+    if the test fails (one once kept training for 20 minutes after pytest had finished)."""
     styles = tmp_path / "styles"
     common = [
         "--name", "k", "--refs", str(reference), "--arch", "tiny", "--size", "32", "--batch", "1", "--no-warm-start",
         "--content", "compose:0-9", "--parts", str(tree), "--styles-dir", str(styles), "--device", "cpu", "-q",
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(
-        _cli("train", *common, "--steps", "100000"), env=env, cwd=tmp_path, stderr=subprocess.PIPE
-    )
-    deadline = time.monotonic() + 120
-    while not (styles / "k" / CHECKPOINT_DIR).exists():
-        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read() if process.stderr else ""
-        time.sleep(0.02)
-    process.send_signal(sig)
-    _, err = process.communicate(timeout=120)
+    run = dict(env=env, cwd=tmp_path, stderr=subprocess.PIPE)
+    with processes.started(_cli("train", *common, "--steps", "100000"), ignore_sigint=True, **run) as process:
+        deadline = time.monotonic() + 120
+        while not (styles / "k" / CHECKPOINT_DIR).exists():
+            assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+            time.sleep(0.02)
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=30)
     assert b"Traceback" not in err, err
     if resumable(styles / "k" / CHECKPOINT_DIR):  # Ctrl-C after the loop began: it saved the step in progress
         assert sig == signal.SIGINT and b"rerun with --resume to continue" in err, err
-        next_run = subprocess.run(
-            _cli("train", *common, "--steps", "2", "--resume"), env=env, cwd=tmp_path, stderr=subprocess.PIPE
-        )
+        next_run = processes.run(_cli("train", *common, "--steps", "2", "--resume"), timeout=300, **run)
     else:
-        refused = subprocess.run(
-            _cli("train", *common, "--steps", "2", "--resume"), env=env, cwd=tmp_path, stderr=subprocess.PIPE
-        )
+        refused = processes.run(_cli("train", *common, "--steps", "2", "--resume"), timeout=300, **run)
         assert refused.returncode == 1 and b"nothing to resume" in refused.stderr, refused.stderr
-        next_run = subprocess.run(_cli("train", *common, "--steps", "2"), env=env, cwd=tmp_path, stderr=subprocess.PIPE)
+        next_run = processes.run(_cli("train", *common, "--steps", "2"), timeout=300, **run)
     assert next_run.returncode == 0, next_run.stderr
     assert (styles / "k" / METADATA_NAME).is_file() and not (styles / "k" / CHECKPOINT_DIR).exists()
 

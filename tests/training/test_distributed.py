@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import processes
 import pytest
 import torch
 import torch.distributed as dist
@@ -251,8 +252,7 @@ _INTERRUPTED_RUN = """
 import sys
 from pathlib import Path
 
-from stylize import StylizeError
-from stylize.training.base import train_base
+from stylize.cli import main
 from stylize.progress import listen
 
 tree, styles, started = sys.argv[1:]
@@ -263,36 +263,39 @@ def seen(event):
         Path(started).touch()
 
 
-try:
-    with listen(seen):
-        train_base("nano", steps=100000, size=32, batch=1, content=["compose:0-9"], parts=tree,
-                   styles_dir=styles, device="cpu", progress=False, nproc=2)
-except StylizeError as err:
-    print(err)
-    sys.exit(1)
+with listen(seen):
+    sys.exit(main(["train-base", "--arch", "nano", "--steps", "100000", "--size", "32", "--batch", "1",
+                   "--content", "compose:0-9", "--parts", tree, "--styles-dir", styles, "--device", "cpu", "-q",
+                   "--nproc", "2"]))
 """
 
 
 @pytest.mark.slow
-def test_ctrl_c_on_the_launcher_stops_its_ranks_with_a_whole_checkpoint_and_resume_finishes(tmp_path, tree):
+def test_a_signal_to_the_launcher_stops_its_ranks_with_a_whole_checkpoint_and_resume_finishes(tmp_path, tree):
+    """SIGTERM to the launcher alone (started with SIGINT ignored, as `cmd &` does): it passes the signal
+    on to its ranks, which stop at the same step; rank 0 saves a whole checkpoint, the command exits 143
+    with one line, and no rank is left running. Ctrl-C takes the same path (the launcher passes on
+    SIGINT and SIGTERM alike; exit status 130)."""
     from stylize.training.base import train_base
 
+    sig = signal.SIGTERM
     started = tmp_path / "started"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-c", _INTERRUPTED_RUN, str(tree), str(tmp_path), str(started)]
-    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        for _ in range(1200):  # rank 0's progress, passed on to the launcher's listener: step 2 is done
-            if started.exists() or run.poll() is not None:
-                break
-            time.sleep(0.1)
-        assert started.exists(), run.communicate(timeout=60)
-        run.send_signal(signal.SIGINT)  # to the launcher alone: it passes the Ctrl-C on to its ranks
-        out, err = run.communicate(timeout=120)
-    finally:
-        if run.poll() is None:
-            run.kill()
-    assert run.returncode == 1 and "base training interrupted at step" in out, err[-2000:]
+    with processes.started(command, ignore_sigint=True, stderr=subprocess.PIPE, text=True, env=env) as run:
+        deadline = time.monotonic() + 240
+        while not started.exists():  # rank 0's progress, passed on to the launcher's listener: step 2 is done
+            assert run.poll() is None and time.monotonic() < deadline, run.stderr.read()
+            time.sleep(0.05)
+        sent = time.monotonic()
+        run.send_signal(sig)
+        _, err = run.communicate(timeout=120)
+        took = time.monotonic() - sent
+        left = processes.session_members(run.pid)
+    assert not left, f"ranks left running: {left}"
+    assert run.returncode == 128 + sig and "base training interrupted at step" in err, err[-2000:]
+    assert err.count("\n") == 1 and "Traceback" not in err, err[-2000:]
+    assert took < 10.0, f"the ranks took {took:.1f} s to stop"  # a step, a checkpoint, a barrier: seconds
     state = json.loads((tmp_path / "_base" / "nano" / ".checkpoint" / "checkpoint.json").read_text())
     assert state["step"] >= 2 and state["fingerprint"]["world_size"] == 2
     done = train_base(
@@ -310,7 +313,7 @@ def test_train_base_under_torchrun_writes_the_same_model_file_format(tmp_path, t
         "--content", "compose:0-9", "--parts", str(tree), "--styles-dir", str(tmp_path), "--device", "cpu", "-q",
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    done = processes.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("base nano: 2 steps") == 2  # each rank returns; rank 0 alone wrote
     folder = tmp_path / "_base" / "nano"

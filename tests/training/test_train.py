@@ -6,6 +6,7 @@ import json
 import signal
 
 import numpy as np
+import processes
 import pytest
 from conftest import BUNDLED_PARTS, TINY_TRAIN
 from PIL import Image
@@ -331,7 +332,6 @@ def test_cli_train_and_apply(tmp_path, tree, reference):
 
 @pytest.mark.slow
 def test_run_applies_the_configured_styles_and_writes_a_preview(tmp_path, tree, reference):
-    import subprocess
     import sys
 
     train(
@@ -347,7 +347,7 @@ def test_run_applies_the_configured_styles_and_writes_a_preview(tmp_path, tree, 
         f'[parts]\nroot = "{tree}"\n[content]\nseeds = "0-2"\n[output]\ndir = "out"\n'
         '[styles]\ndir = "styles"\nuse = ["t1"]\n[run]\ndevice = "cpu"\n'
     )
-    done = subprocess.run(
+    done = processes.run(
         [sys.executable, "-m", "stylize", "run", "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr
