@@ -9,7 +9,7 @@ from pathlib import Path
 from stylize.bundled import bundled_styles_dir
 from stylize.config import PipelineConfig, default_config
 from stylize.errors import StylizeError
-from stylize.inference.model_file import METADATA_NAME, StyleModel, load_model, read_metadata
+from stylize.inference.model_file import METADATA_NAME, StyleModel, check_recorded_files, load_model, read_metadata
 
 
 def parse_style_names(styles: str | Sequence[str]) -> list[str]:
@@ -54,11 +54,14 @@ def style_dir(
 
 
 def load_style_folder(folder: str | os.PathLike[str], *, name: str | None = None) -> StyleModel:
-    """The style in ``folder``, trained or zero-training, checked as its kind requires."""
+    """The style in ``folder``, trained or zero-training, checked as its kind requires: every command loads
+    styles here, so every file ``model.json`` records a hash of is checked here (the weights as they are
+    read, the references by :func:`check_recorded_files`)."""
     from stylize.inference.reference_style import is_reference_metadata, load_reference_style
 
     path = Path(folder)
     metadata = read_metadata(path)
+    check_recorded_files(path, metadata)
     if is_reference_metadata(metadata):
         return load_reference_style(path, metadata, name or str(metadata.get("name", path.name)))
     return load_model(path, name=name)

@@ -10,10 +10,17 @@ import os
 import struct
 from pathlib import Path
 
-from hostile.harness import Corpus, copied_style, face, replace_weights, transformed_weights
+from hostile.harness import Corpus, Result, copied_style, face, portrait, replace_weights, transformed_weights
 
 corpus = Corpus("model_files")
 WEIGHTS = ("model.safetensors", "pencil-nano")  # the file, or the style folder holding it
+
+
+def _says_how_to_remake(command: str):
+    def check(tmp: Path, result: Result) -> None:
+        assert command in result.stderr, f"the error line does not say {command!r}: {result.stderr!r}"
+
+    return check
 
 
 def apply_with(tmp: Path, folder: Path) -> list[str]:
@@ -171,4 +178,26 @@ def half_precision_weights_with_matching_hash(tmp: Path) -> list[str]:
 
     folder = copied_style(tmp)
     replace_weights(folder, transformed_weights(folder, lambda t: {k: v.to(torch.float16) for k, v in t.items()}))
+    return apply_with(tmp, folder)
+
+
+@corpus.case(fault="zt/refs/ref.png", check=_says_how_to_remake("stylize style --name zt"))
+def zero_training_reference_swapped(tmp: Path) -> list[str]:
+    """A zero-training style (stylize style) whose reference image was replaced after it was made, while
+    model.json records its SHA-256 (issue 25: it still loaded). Refused with one line naming the reference
+    and how to remake the style, exit 1."""
+    from stylize.inference.reference_style import make_style
+
+    styles = tmp / "in" / "styles"
+    make_style("zt", [portrait(tmp / "in" / "ref.png", size=(96, 96), mode="RGB")], styles_dir=styles)
+    portrait(styles / "zt" / "refs" / "ref.png", size=(80, 72), mode="RGB")  # another image, same name
+    return ["apply", "--styles-dir", str(styles), "--style", "zt", str(face(tmp)), "--out", str(tmp / "out")]
+
+
+@corpus.case(fault="refs/pencil.png")
+def trained_style_reference_swapped(tmp: Path) -> list[str]:
+    """A trained style's refs/pencil.png replaced by another image (eval would measure against a style the
+    network never learnt): the recorded SHA-256 differs; refused naming the file, exit 1."""
+    folder = copied_style(tmp)
+    portrait(folder / "refs" / "pencil.png", mode="RGB")
     return apply_with(tmp, folder)
