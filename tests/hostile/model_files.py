@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import struct
 from pathlib import Path
 
-from hostile.harness import Corpus, Result, copied_style, face, portrait, replace_weights, transformed_weights
+from hostile.harness import ASSETS, Corpus, Result, copied_style, face, portrait, replace_weights, transformed_weights
 
 corpus = Corpus("model_files")
 WEIGHTS = ("model.safetensors", "pencil-nano")  # the file, or the style folder holding it
@@ -201,3 +202,44 @@ def trained_style_reference_swapped(tmp: Path) -> list[str]:
     folder = copied_style(tmp)
     portrait(folder / "refs" / "pencil.png", mode="RGB")
     return apply_with(tmp, folder)
+
+
+def _made_with(style: str):
+    """A check: out/face.png was made with the bundled ``style`` (its weights' hash is in the record)."""
+
+    def check(tmp: Path, result: Result) -> None:
+        import json
+
+        from hostile.harness import manifest_records
+
+        wanted = json.loads((ASSETS / "styles" / style / "model.json").read_text())["weights_sha256"]
+        used = [r.get("model_sha256") for r in manifest_records(tmp / "out" / "manifest.jsonl")]
+        assert used == [wanted], f"out/face.png was not made with the bundled {style}"
+
+    return check
+
+
+@corpus.case(exit=0, warning="must", fault="./pencil-nano", check=_made_with("pencil-nano"))
+def folder_named_like_a_style_in_the_working_folder(tmp: Path) -> list[str]:
+    """The working folder holds a style folder ``pencil-nano`` (another style: a copy of paint-nano) and the
+    command says ``--style pencil-nano`` (issue 25: the folder silently shadowed the bundled style). A name
+    is a name: the bundled pencil-nano paints, with one warning line naming both (give ./pencil-nano for
+    the folder); exit 0."""
+    shutil.copytree(ASSETS / "styles" / "paint-nano", tmp / "pencil-nano")
+    return ["apply", "--style", "pencil-nano", str(face(tmp)), "--out", str(tmp / "out")]
+
+
+@corpus.case(exit=0, check=_made_with("paint-nano"))
+def folder_given_as_a_path_beside_a_style_of_its_name(tmp: Path) -> list[str]:
+    """The same folder given as ``./pencil-nano``: a path is a path, so that folder paints (paint-nano's
+    weights), with no warning; exit 0."""
+    shutil.copytree(ASSETS / "styles" / "paint-nano", tmp / "pencil-nano")
+    return ["apply", "--style", "./pencil-nano", str(face(tmp)), "--out", str(tmp / "out")]
+
+
+@corpus.case(exit=0, check=_made_with("paint-nano"))
+def folder_in_the_working_folder_named_like_no_style(tmp: Path) -> list[str]:
+    """A style folder ``mine`` in the working folder and ``--style mine``, which no styles folder or bundled
+    style is named: the folder shadows nothing, so it is used without a warning; exit 0."""
+    shutil.copytree(ASSETS / "styles" / "paint-nano", tmp / "mine")
+    return ["apply", "--style", "mine", str(face(tmp)), "--out", str(tmp / "out")]
