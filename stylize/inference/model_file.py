@@ -73,6 +73,35 @@ class StyleModel:
     def weights_sha256(self) -> str:
         return str(self.metadata["weights_sha256"])
 
+    @property
+    def style_sha256(self) -> str:
+        """What the style paints depends on, as one hash (:func:`style_sha256`): what apply keys outputs on."""
+        return style_sha256(self.metadata)
+
+
+def _plain_numbers(value: Any) -> Any:
+    """``value`` with every number (not bool) as a float: 1 and 1.0 in a hand-edited model.json are one setting."""
+    if isinstance(value, dict):
+        return {key: _plain_numbers(item) for key, item in value.items()}
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def style_sha256(metadata: dict[str, Any]) -> str:
+    """SHA-256 of everything in ``model.json`` that changes what a style paints: the weights' hash, the
+    kind, the architecture (its structure, not its description) and the face guard of a zero-training
+    style; not its history (losses, timings, training settings, references). An output made with another
+    value of any of them is stale."""
+    arch = metadata.get("architecture")
+    key = {
+        "weights_sha256": metadata.get("weights_sha256"),
+        "kind": metadata.get("kind"),
+        "architecture": _plain_numbers(_structure(arch) if isinstance(arch, dict) else arch),
+        "guard": _plain_numbers(metadata.get("guard")),
+    }
+    return sha256_bytes(json.dumps(key, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+
 
 def reference_files(model: StyleModel) -> list[Path]:
     """The style's own copies of its reference images (``refs/`` in its folder)."""
