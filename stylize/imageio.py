@@ -2,14 +2,18 @@
 
 Reading normalises any Pillow mode (P, L, LA, RGB, RGBA, I;16, I, F, CMYK, YCbCr, 1, ...) to 8-bit
 RGB plus a separate 8-bit alpha channel (``None`` when the file has none), with the EXIF orientation
-applied, so later steps can run on RGB and put the alpha back unchanged. Writing is atomic: a
-temporary file in the destination folder, flushed and renamed over the target, so a crash never
-leaves a half-written file.
+applied, so later steps can run on RGB and put the alpha back unchanged. Pillow's own warnings while
+reading (a damaged EXIF block, ...) never reach the user raw: they become one warning line naming the
+file (through the ``stylize`` logger). A JPEG with an MPF preview (an MPO, as cameras write) is read as
+its primary image. Writing is atomic: a temporary file in the destination folder, flushed and renamed
+over the target, so a crash never leaves a half-written file.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable
@@ -23,6 +27,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from stylize.errors import ImageReadError, StylizeError
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
+
+log = logging.getLogger("stylize")
+# Pillow warnings that say nothing about the file to its owner (the conversion stylize makes handles it).
+_HARMLESS = re.compile(r"Palette images with Transparency expressed in bytes")
+_METADATA = re.compile(r"exif|tag|metadata|ifd", re.IGNORECASE)
 
 
 def new_mode(*, folder: bool = False) -> int:
@@ -116,11 +125,14 @@ def read_image(
     if data is None and not file_path.is_file():
         raise ImageReadError(f"{file_path}: {what} not found; check the path")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(BytesIO(data) if data is not None else file_path) as opened:
                 frames = getattr(opened, "n_frames", 1)
-                if frames > 1:
+                # An MPO is a JPEG with more images in its MPF block (a camera's preview, a stereo view):
+                # its primary image is the photo. Other files with frames are animations or pages.
+                if frames > 1 and opened.format != "MPO":
                     raise ImageReadError(
                         f"{file_path}: {what} has {frames} frames (an animation or a multi-page file) and stylize "
                         "reads single images; save the frame you want as PNG"
@@ -129,6 +141,7 @@ def read_image(
                 source_mode = opened.mode
                 image = ImageOps.exif_transpose(opened)
                 image.load()
+            rgb, alpha = _split_modes(image) if image.width and image.height else (None, None)
     except UnidentifiedImageError as err:
         empty = len(data) == 0 if data is not None else file_path.stat().st_size == 0
         reason = "empty file" if empty else "not an image format Pillow can read"
@@ -138,10 +151,30 @@ def read_image(
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         reason = str(err).strip().rstrip(".") or type(err).__name__
         raise ImageReadError(f"{file_path}: cannot read {what} ({reason}); {fix}") from err
-    if image.width == 0 or image.height == 0:
+    if rgb is None:
         raise ImageReadError(f"{file_path}: {what} has zero size; {fix}")
-    rgb, alpha = _split_modes(image)
+    _report_warnings(file_path, caught)
     return LoadedImage(rgb=rgb, alpha=alpha, path=file_path, source_mode=source_mode)
+
+
+def _report_warnings(path: Path, caught: list[warnings.WarningMessage]) -> None:
+    """Pillow's warnings while reading ``path`` as one ``stylize`` warning line naming it (none for the
+    harmless ones); a damaged EXIF block is said as such."""
+    messages = list(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
+    messages = [m for m in messages if not _HARMLESS.search(m)]
+    if not messages:
+        return
+    more = f"; {len(messages) - 1} more like it" if len(messages) > 1 else ""
+    if all(_METADATA.search(m) for m in messages):
+        log.warning(
+            "%s: its EXIF metadata is damaged and was partly skipped (Pillow: %s%s); the image itself was read, check "
+            "its orientation in the output",
+            path,
+            messages[0][:120],
+            more,
+        )
+    else:
+        log.warning("%s: read with a warning from Pillow (%s%s)", path, messages[0][:120], more)
 
 
 def encode_png(rgb: np.ndarray, alpha: np.ndarray | None = None) -> bytes:

@@ -185,3 +185,39 @@ def test_multi_frame_images_are_refused_not_cut_to_their_first_frame(tmp_path, g
             read_image(tmp_path / name)
     Image.fromarray(gradient).save(tmp_path / "one.gif")
     assert read_image(tmp_path / "one.gif").size == (30, 20)
+
+
+def damaged_exif_jpeg(path, size=(40, 20)):
+    """A JPEG whose EXIF block has four tags pointing past its end (Pillow warns once each) and a good
+    orientation tag (rotate 90 clockwise)."""
+    import struct
+
+    entries = [struct.pack(">HHII", tag, 2, 100, 5000) for tag in (0x010F, 0x0110, 0x0131, 0x8769)]
+    entries.append(struct.pack(">HHIHH", 0x0112, 3, 1, 6, 0))
+    ifd = struct.pack(">H", len(entries)) + b"".join(entries) + struct.pack(">I", 0)
+    Image.new("RGB", size, (200, 80, 40)).save(path, exif=b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08" + ifd)
+    return path
+
+
+def test_pillow_warnings_become_one_line_naming_the_file(tmp_path, caplog):
+    import warnings
+
+    path = damaged_exif_jpeg(tmp_path / "cam.jpg")
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        with caplog.at_level("WARNING", logger="stylize"):
+            image = read_image(path)
+    assert not escaped, [str(w.message) for w in escaped]  # none reaches the caller raw
+    lines = [r.getMessage() for r in caplog.records if r.name == "stylize"]
+    assert len(lines) == 1 and lines[0].startswith(f"{path}: its EXIF metadata is damaged"), lines
+    assert "3 more like it" in lines[0] and image.size == (20, 40)  # the orientation tag still applied
+
+
+def test_camera_jpeg_with_an_mpf_preview_reads_its_primary_image(tmp_path, gradient):
+    primary = Image.fromarray(gradient)
+    primary.save(tmp_path / "cam.jpg", "MPO", save_all=True, append_images=[Image.new("RGB", (8, 6), (0, 0, 255))])
+    with Image.open(tmp_path / "cam.jpg") as opened:
+        assert opened.format == "MPO" and opened.n_frames == 2  # what a camera's file looks like to Pillow
+    primary.save(tmp_path / "alone.jpg", "JPEG")
+    image = read_image(tmp_path / "cam.jpg")
+    assert image.size == (30, 20) and (image.rgb == read_image(tmp_path / "alone.jpg").rgb).all()

@@ -24,8 +24,9 @@ import os
 import re
 import signal
 import sys
+import warnings
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from stylize import __version__, signals
 from stylize.cli import apply_cmds, content, evaluate, project, ship, studio, train
@@ -99,6 +100,26 @@ def _show_library_warnings() -> None:
     logger.setLevel(logging.WARNING)
 
 
+def _warning_to_log(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    logging.getLogger("stylize").debug("%s: %s (%s:%d)", category.__name__, message, filename, lineno)
+
+
+def _hide_python_warnings() -> None:
+    """Python warnings (torch, kornia, onnx, numpy, Pillow: notes for their developers, printed raw with a
+    source line) go to the ``stylize`` logger at debug level, which the command does not show; what the
+    user must know, stylize says itself in a ``stylize: warning:`` line. Asked for with ``python -W ...``
+    or ``PYTHONWARNINGS``, they print as Python prints them."""
+    if not sys.warnoptions:
+        warnings.showwarning = _warning_to_log
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     with signals.stopping_on_signals():  # also when started with SIGINT ignored (`stylize train ... &`)
         try:
@@ -111,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     _show_library_warnings()
+    _hide_python_warnings()
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)

@@ -3,9 +3,12 @@
 ``apply(styles, inputs, out_dir)`` finds every image under ``inputs`` (files, folders searched
 recursively) and writes ``out_dir/REL.png`` (``out_dir/STYLE/REL.png`` for several styles), where
 REL is the file's path relative to the input it was found in. Each output keeps its input's exact
-size and alpha channel. ``out_dir/manifest.jsonl`` records, per output, the input's and model's
-SHA-256, the settings and the output's SHA-256; a rerun skips every output whose record still
-matches, and redoes the rest (changed input, model or settings, or a missing or altered output).
+size and alpha channel. ``out_dir/manifest.jsonl`` records, per output, the input's SHA-256, the
+style's weights' SHA-256 and the SHA-256 of its weights with the model.json settings that change its
+output (``style_sha256``: architecture, face guard; a mix's from its styles' and its weights), the
+apply settings and the output's SHA-256; a rerun skips every output whose record still matches, and
+redoes the rest (changed input, style weights or settings, apply settings, or a missing or altered
+output).
 Each finished output is appended to the manifest at once, so a run killed at any point resumes
 where it stopped and ends with the same bytes as an uninterrupted run.
 
@@ -100,6 +103,7 @@ def _init_pool_worker(
     _WORKER = Worker(
         {n: m.network for n, m in models.items()},
         {n: m.weights_sha256 for n, m in models.items()},
+        {n: m.style_sha256 for n, m in models.items()},
         settings,
         torch.device("cpu"),
         Path(out_dir),
@@ -189,11 +193,15 @@ def read_apply_manifest(path: Path) -> dict[str, dict]:
     return read_journal(path, _output_key)
 
 
-def _up_to_date(record: dict | None, input_sha: str, model_sha: str, settings: dict, target: Path) -> bool:
+def _up_to_date(record: dict | None, input_sha: str, model: StyleModel, settings: dict, target: Path) -> bool:
+    """Whether ``record`` says ``target`` was made from this input, with this style's weights and its
+    settings in model.json (``style_sha256``; a record from before it was kept is stale), with these apply
+    settings, and the file is still what was written."""
     if (
         record is None
         or record.get("input_sha256") != input_sha
-        or record.get("model_sha256") != model_sha
+        or record.get("model_sha256") != model.weights_sha256
+        or record.get("style_sha256") != model.style_sha256
         or record.get("settings") != settings
         or not target.is_file()
     ):
@@ -348,9 +356,7 @@ def _pending_tasks(
             continue
         pending = []
         for style, target in targets:
-            if _up_to_date(
-                journal.records.get(target), input_sha, models[style].weights_sha256, settings_record, out_path / target
-            ):
+            if _up_to_date(journal.records.get(target), input_sha, models[style], settings_record, out_path / target):
                 result.skipped.append(out_path / target)
             else:
                 pending.append((style, target))
@@ -401,6 +407,7 @@ def _run_tasks(tasks: list[ApplyTask], run: _Run) -> Iterable[Outcome]:
         _WORKER = Worker(
             {n: place(m.network, run.device) for n, m in run.models.items()},
             {n: m.weights_sha256 for n, m in run.models.items()},
+            {n: m.style_sha256 for n, m in run.models.items()},
             run.settings,
             run.device,
             run.out_dir,

@@ -38,10 +38,12 @@ class Outcome:
 
 @dataclass
 class Worker:
-    """What the work needs: the styles' networks (on ``device``), their weights' hashes, the settings."""
+    """What the work needs: the styles' networks (on ``device``), their weights' hashes and their
+    :func:`~stylize.inference.model_file.style_sha256` (weights and settings), the apply settings."""
 
     networks: dict[str, torch.nn.Module]
     model_hashes: dict[str, str]
+    style_hashes: dict[str, str]
     settings: ApplySettings
     device: torch.device
     out_dir: Path | None  # where outputs are written; None where they are handed back (Ray actors)
@@ -105,6 +107,7 @@ def stylize_chunk(
                             "input_sha256": input_sha,
                             "style": style,
                             "model_sha256": worker.model_hashes[style],
+                            "style_sha256": worker.style_hashes[style],
                             "settings": worker.settings.record(),
                             "width": image.size[0],
                             "height": image.size[1],

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from stylize.config import PARAMETERS, parameter_default
-from stylize.inference.tiling import TILE_ABOVE, needs_tiling, run_network
+from stylize.inference.tiling import TILE_ABOVE, needs_tiling, run_network, run_network_resized
 from stylize.nets.device import autocast, layout
 from stylize.nets.transformer import PaddedNet
 from stylize.values import check_setting
@@ -144,18 +144,26 @@ def stylize_batch(
     """Styled (N, 3, H, W) float in 0..1 for content of the same shape, on the content's device.
 
     A working image of more than ``tile_above`` pixels runs in tiles (:mod:`stylize.inference.tiling`:
-    the same result in bounded memory). The tiled result is clamped in place, as it is the only copy;
-    an untiled network's output is copied (a network may return a view of its input)."""
+    the same result in bounded memory); one larger than the content (a scale below 1) is never made
+    whole, nor is the network's output at its size: each tile is resized from the content and back as it
+    runs, so memory is the content's, not the working image's. The tiled result is clamped in place, as
+    it is the only copy; an untiled network's output is copied (a network may return a view of its input)."""
     if settings.strength == 0.0:
         return content.clone()
     height, width = content.shape[-2:]
-    working = resize_batch(content, working_size(height, width, settings.scale))
-    tiled = needs_tiling(*working.shape[-2:], tile_above) and isinstance(network, PaddedNet)
-    with autocast(working.device, settings.precision):
-        styled = run_network(network, layout(working), tile_above)
-    styled = styled.float()
-    del working
-    styled = resize_batch(styled, (height, width))
+    size = working_size(height, width, settings.scale)
+    tiled = needs_tiling(*size, tile_above) and isinstance(network, PaddedNet)
+    if tiled and size[0] * size[1] > height * width:
+        assert isinstance(network, PaddedNet)
+        with autocast(content.device, settings.precision):
+            styled = run_network_resized(network, content, size, tile_above).float()
+    else:
+        working = resize_batch(content, size)
+        with autocast(working.device, settings.precision):
+            styled = run_network(network, layout(working), tile_above)
+        styled = styled.float()
+        del working
+        styled = resize_batch(styled, (height, width))
     styled = styled.clamp_(0, 1) if tiled else styled.clamp(0, 1)
     if settings.preserve_color:
         styled = keep_colours_in_place(styled, content) if tiled else keep_colours(styled, content)

@@ -7,8 +7,9 @@ known architecture); ``weights_file`` must name a file in the style's own folder
 out of it) whose size is the one recorded and at most :data:`MAX_WEIGHTS_BYTES`, checked before it is
 read; the weights' SHA-256 is compared with the one recorded; every tensor must be float32 and finite
 (:func:`check_weights`, shared by every reader and writer of weights), and every tensor name and shape
-exactly those of the recorded architecture. A truncated, mismatched, foreign or diverged file is
-refused with one line naming it.
+exactly those of the recorded architecture. Every other file whose SHA-256 ``model.json`` records (each
+reference image in ``refs/``) must be there with that hash (:func:`check_recorded_files`). A
+truncated, mismatched, replaced, foreign or diverged file is refused with one line naming it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from stylize.errors import StylizeError, cut, shown
-from stylize.files import parse_json, sha256_bytes, sha256_file  # noqa: F401 (sha256_file: part of this module's API)
+from stylize.files import parse_json, sha256_bytes, sha256_file
 from stylize.imageio import atomic_write_bytes, atomic_write_text
 from stylize.nets.transformer import ARCHITECTURES, PaddedNet, arch_spec
 
@@ -38,6 +39,7 @@ WEIGHTS_NAME = "model.safetensors"
 METADATA_NAME = "model.json"
 MAX_WEIGHTS_BYTES = 256 << 20  # johnson, the largest network stylize trains, is 7 MB
 MAX_METADATA_BYTES = 16 << 20  # a model.json with its loss history is about 10 KB
+MAX_REFERENCE_BYTES = 1 << 30  # a reference image is hashed on every load: no multi-gigabyte file
 DIVERGED = "a diverged training saves NaN weights"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # The [train] settings of model.json's "training" that distill, eval and the ceiling read back; each is
@@ -70,6 +72,35 @@ class StyleModel:
     @property
     def weights_sha256(self) -> str:
         return str(self.metadata["weights_sha256"])
+
+    @property
+    def style_sha256(self) -> str:
+        """What the style paints depends on, as one hash (:func:`style_sha256`): what apply keys outputs on."""
+        return style_sha256(self.metadata)
+
+
+def _plain_numbers(value: Any) -> Any:
+    """``value`` with every number (not bool) as a float: 1 and 1.0 in a hand-edited model.json are one setting."""
+    if isinstance(value, dict):
+        return {key: _plain_numbers(item) for key, item in value.items()}
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def style_sha256(metadata: dict[str, Any]) -> str:
+    """SHA-256 of everything in ``model.json`` that changes what a style paints: the weights' hash, the
+    kind, the architecture (its structure, not its description) and the face guard of a zero-training
+    style; not its history (losses, timings, training settings, references). An output made with another
+    value of any of them is stale."""
+    arch = metadata.get("architecture")
+    key = {
+        "weights_sha256": metadata.get("weights_sha256"),
+        "kind": metadata.get("kind"),
+        "architecture": _plain_numbers(_structure(arch) if isinstance(arch, dict) else arch),
+        "guard": _plain_numbers(metadata.get("guard")),
+    }
+    return sha256_bytes(json.dumps(key, sort_keys=True, separators=(",", ":")).encode("utf-8"))
 
 
 def reference_files(model: StyleModel) -> list[Path]:
@@ -371,6 +402,40 @@ def read_weights(weights_path: Path, metadata: dict[str, Any], redo: str) -> dic
         raise ModelFileError(f"{weights_path}: not a readable safetensors file ({err}); {redo} the style") from err
     check_weights(state, weights_path, f"{redo} the style")
     return state
+
+
+def remake_hint(metadata: dict[str, Any], folder: Path) -> str:
+    """How the user makes the style in ``folder`` again, for the end of a message."""
+    name = folder.name  # a style's name is its folder's
+    if metadata.get("kind") == "reference":
+        return f"remake the style (stylize style --name {name} --refs IMAGE... --overwrite, or stylize.make_style)"
+    return f"retrain the style (stylize train --name {name} --refs IMAGE... --overwrite, or stylize.train)"
+
+
+def check_recorded_files(folder: Path, metadata: dict[str, Any]) -> None:
+    """Refuse the style in ``folder`` unless every file ``metadata`` records a SHA-256 of, besides the
+    weights (checked as they are read), is a regular file with that hash: its reference images. A
+    swapped reference would make eval measure, and the studio show, another style than the one made."""
+    for record in metadata.get("references", []):
+        recorded = record.get("sha256")
+        if recorded is None:
+            continue
+        path = folder / str(record["file"])
+        fix = f"put the style's own reference back, or {remake_hint(metadata, folder)}"
+        try:
+            info = path.stat()
+            if not stat.S_ISREG(info.st_mode):
+                raise ModelFileError(f"{path}: the style's reference is not a regular file; {fix}")
+            if info.st_size > MAX_REFERENCE_BYTES:
+                raise ModelFileError(f"{path}: {info.st_size} bytes, not the style's reference image; {fix}")
+            digest = sha256_file(path)
+        except OSError as err:
+            raise ModelFileError(f"{path}: the style's reference cannot be read ({err.strerror}); {fix}") from err
+        if digest != recorded:
+            raise ModelFileError(
+                f"{path}: does not match the SHA-256 {METADATA_NAME} records for this reference (replaced or "
+                f"edited since the style was made); {fix}"
+            )
 
 
 def load_model(directory: str | os.PathLike[str], *, name: str | None = None) -> StyleModel:

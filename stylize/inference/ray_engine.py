@@ -92,6 +92,7 @@ class _Stylist:
         self,
         networks: dict[str, torch.nn.Module],
         hashes: dict[str, str],
+        style_hashes: dict[str, str],
         settings: ApplySettings,
         device: str,
         threads: int,
@@ -100,7 +101,12 @@ class _Stylist:
         chosen = resolve_device(device)
         check_precision(settings.precision, chosen)
         self.worker = Worker(
-            {name: place(network, chosen).eval() for name, network in networks.items()}, hashes, settings, chosen, None
+            {name: place(network, chosen).eval() for name, network in networks.items()},
+            hashes,
+            style_hashes,
+            settings,
+            chosen,
+            None,
         )
 
     def ready(self) -> int:
@@ -306,6 +312,7 @@ class _Actors:
         self.ray = ray
         self.networks = ray.put({name: model.network.cpu() for name, model in models.items()})
         self.hashes = {name: model.weights_sha256 for name, model in models.items()}
+        self.style_hashes = {name: model.style_sha256 for name, model in models.items()}
         self.settings = settings
         self.device = "cuda" if cuda else "cpu"
         self.cpus = cpus
@@ -314,7 +321,7 @@ class _Actors:
         self.pids: list[int] = []  # the actors' processes as started (tests kill one)
 
     def _new(self) -> Any:
-        return self.remote.remote(self.networks, self.hashes, self.settings, self.device, self.cpus)
+        return self.remote.remote(self.networks, self.hashes, self.style_hashes, self.settings, self.device, self.cpus)
 
     def start(self, count: int) -> None:
         """``count`` actors, each with the styles loaded; a one-line error if they cannot start."""

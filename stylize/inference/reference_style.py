@@ -279,12 +279,14 @@ def mix_styles(models: Sequence[StyleModel], weights: Sequence[float], name: str
     network = ReferenceNet(
         vectors, expanded.tolist(), first.neutral, first.guard, names=names, transformer=first.transformer
     )
-    identity = [[m.metadata.get("weights_sha256"), float(w) / float(sum(weights))] for m, w in zip(models, weights)]
+    # Each style's weights and settings (style_sha256) and its share: with the first's guard (recorded
+    # below) what the mix paints, so what apply's manifest keys on.
+    identity = [[m.style_sha256, float(w) / float(sum(weights))] for m, w in zip(models, weights, strict=True)]
     metadata = {
         "format": FORMAT,
         "kind": KIND,
         "name": label,
-        "weights_sha256": sha256_bytes(json.dumps(identity).encode()),  # what apply's manifest keys on
+        "weights_sha256": sha256_bytes(json.dumps(identity).encode()),
         "architecture": engine_record(),
         "guard": first.guard.record(),
         "mix": [{"style": m.name, "weight": float(w)} for m, w in zip(models, weights, strict=True)],

@@ -1,7 +1,10 @@
-"""Finding styles by name: the user's styles folder first, then the styles bundled with stylize."""
+"""Finding styles by name: the user's styles folder first, then the styles bundled with stylize, then a
+style folder of that name in the working folder; a path (``./pencil``, ``styles/pencil``) is a folder.
+See :func:`style_dir`."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -9,7 +12,9 @@ from pathlib import Path
 from stylize.bundled import bundled_styles_dir
 from stylize.config import PipelineConfig, default_config
 from stylize.errors import StylizeError
-from stylize.inference.model_file import METADATA_NAME, StyleModel, load_model, read_metadata
+from stylize.inference.model_file import METADATA_NAME, StyleModel, check_recorded_files, load_model, read_metadata
+
+log = logging.getLogger("stylize")
 
 
 def parse_style_names(styles: str | Sequence[str]) -> list[str]:
@@ -35,17 +40,53 @@ def find_style(name: str, styles_dir: Path) -> Path | None:
     return None
 
 
+def looks_like_path(name: str) -> bool:
+    """Whether ``name`` is given as a path: it holds a folder separator or starts with '.' or '~' (a style
+    name is letters, digits, '_', '-' and '.', starting with a letter or digit)."""
+    separators = (os.sep, "/", *((os.altsep,) if os.altsep else ()))
+    return any(sep in name for sep in separators) or name.startswith((".", "~"))
+
+
+_SHADOW_WARNED: set[tuple[str, str]] = set()
+
+
 def style_dir(
     name: str, styles_dir: str | os.PathLike[str] | None = None, config: PipelineConfig | None = None
 ) -> Path:
-    """``name`` as a folder: a path to a style folder, a name in the styles folder, or a bundled style."""
-    as_path = Path(name)
-    if (as_path / METADATA_NAME).is_file():
-        return as_path
+    """``name`` as a folder, by one rule: a path (holding '/', or starting with '.' or '~') is that
+    folder; a name is the style of that name in the styles folder, else the bundled one, else a style
+    folder of that name in the working folder. When a name is found AND the working folder holds a
+    style folder of that name too, the named style is used with one warning naming both (give
+    ``./NAME`` for the folder): nothing is shadowed in silence."""
     root = _styles_root(styles_dir, config)
+    if looks_like_path(name):
+        as_path = Path(name).expanduser()
+        if (as_path / METADATA_NAME).is_file():
+            return as_path
+        raise StylizeError(
+            f"{name}: no style folder there ({METADATA_NAME} not found); give a folder made by stylize train or "
+            "stylize style, or a style name"
+        )
     folder = find_style(name, root)
+    here = Path(name)
     if folder is not None:
+        if (here / METADATA_NAME).is_file() and here.resolve() != folder.resolve():
+            key = (os.fspath(here.resolve()), os.fspath(folder.resolve()))
+            if key not in _SHADOW_WARNED:
+                _SHADOW_WARNED.add(key)
+                where = "your styles folder" if folder.parent == root else "the bundled styles"
+                log.warning(
+                    "style %r is %s (from %s), not the style folder %s in the working folder; give %s as the "
+                    "style to use that folder",
+                    name,
+                    folder,
+                    where,
+                    os.path.join(".", name),
+                    os.path.join(".", name),
+                )
         return folder
+    if (here / METADATA_NAME).is_file():  # no style has that name: the folder shadows nothing
+        return here
     known = list_styles(root)
     raise StylizeError(
         f"style {name!r} not found in {root} or the bundled styles; known styles: {', '.join(known) or 'none'} "
@@ -54,11 +95,14 @@ def style_dir(
 
 
 def load_style_folder(folder: str | os.PathLike[str], *, name: str | None = None) -> StyleModel:
-    """The style in ``folder``, trained or zero-training, checked as its kind requires."""
+    """The style in ``folder``, trained or zero-training, checked as its kind requires: every command loads
+    styles here, so every file ``model.json`` records a hash of is checked here (the weights as they are
+    read, the references by :func:`check_recorded_files`)."""
     from stylize.inference.reference_style import is_reference_metadata, load_reference_style
 
     path = Path(folder)
     metadata = read_metadata(path)
+    check_recorded_files(path, metadata)
     if is_reference_metadata(metadata):
         return load_reference_style(path, metadata, name or str(metadata.get("name", path.name)))
     return load_model(path, name=name)

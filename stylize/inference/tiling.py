@@ -30,13 +30,21 @@ it: with exact statistics the tiles agree with the whole image to float rounding
 255), so there is nothing to cross-fade. Tile edges lie on multiples of 4 (the networks downsample
 twice), so strided convolutions sample the same grid as in the whole image, and the image is
 edge-padded to a multiple of 4 exactly as :class:`stylize.nets.padded.PaddedNet` pads it.
+
+Memory stays bounded whatever the working size (``--scale`` below 1 enlarges it): the activations held
+whole are limited to about :data:`HOLD_BYTES` (beyond, a norm's input is recomputed in the next pass:
+slower, the same result), and :func:`stylize_resized` runs the network on an image resized for it
+without that image or the network's output at its size ever existing whole: each tile's input is
+resized from the image when the tile runs, and each tile's result resized into the output as it is
+made (resizing is a linear map of each axis, :class:`AxisResize`, so the tiles' shares add up to the
+whole image's result, up to float rounding).
 """
 
 from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +61,7 @@ TILE = 384  # side of a tile's core at full resolution (larger where a pass runs
 TILE_ABOVE = 1024 * 1024  # working pixels above which stylize_batch tiles (a whole pass is then ~0.5 GB)
 GROWTH = 2  # a pass that runs only at lower resolutions has tiles twice as wide (still ~ as many bytes)
 KEEP_BYTES = 12  # activations of at most this many bytes per image pixel are held whole between passes
+HOLD_BYTES = 1 << 30  # ... as long as about two of them (a residual block's input and middle) fit in this
 
 _PADS = (nn.ReflectionPad2d, nn.ReplicationPad2d, nn.ZeroPad2d, nn.ConstantPad2d)
 _POINTWISE_MODULES = (nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.Identity)
@@ -118,7 +127,139 @@ def padded_size(height: int, width: int) -> tuple[int, int]:
     return height + pad_h, width + pad_w
 
 
-def crop_padded(image: torch.Tensor, rows: Span, cols: Span) -> torch.Tensor:
+def keep_bytes_for(height: int, width: int, keep_bytes: float = KEEP_BYTES) -> float:
+    """The bytes per pixel up to which activations are held whole for a ``height`` x ``width`` working
+    image: ``keep_bytes``, less for an image so big that two held activations would pass
+    :data:`HOLD_BYTES` (it is then recomputed stage by stage: memory stays bounded at any size)."""
+    return min(keep_bytes, HOLD_BYTES / (2 * height * width))
+
+
+# --- resizing, one axis at a time, a block at a time ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AxisResize:
+    """Resizing one axis from ``size_in`` to ``size_out`` pixels exactly as :func:`torch.nn.functional.interpolate`
+    does (bilinear, ``align_corners=False``, ``antialias`` as given), as the banded matrix ``M`` with
+    ``out = M @ in``: output ``i`` reads inputs ``first[i]`` to ``last[i]`` with ``weights[i, :]``."""
+
+    size_in: int
+    size_out: int
+    first: torch.Tensor  # (size_out,) int64, non-decreasing
+    last: torch.Tensor  # (size_out,) int64, non-decreasing
+    weights: torch.Tensor  # (size_out, band) float32: weights[i, k] is M[i, first[i] + k]
+
+    @staticmethod
+    def of(size_in: int, size_out: int, antialias: bool) -> AxisResize:
+        """torch's own weights, read by resizing impulses: input ``m`` is set in column ``m % period``, the
+        impulses of a column far enough apart that no output reads two, so each output's weight in a column
+        is that of the one impulse near it (an ``size_in`` x ``period`` image: no n x n matrix)."""
+        ratio = size_in / size_out
+        period = 2 * math.ceil(max(ratio, 1.0)) + 6  # an output reads inputs within max(ratio, 1) + 1 of its centre
+        impulses = torch.zeros(1, 1, size_in, period)
+        inputs = torch.arange(size_in)
+        impulses[0, 0, inputs, inputs % period] = 1.0
+        resized = F.interpolate(
+            impulses, size=(size_out, period), mode="bilinear", align_corners=False, antialias=antialias
+        )[0, 0]
+        row, column = torch.nonzero(resized, as_tuple=True)
+        value = resized[row, column]
+        centre = (row.double() + 0.5) * ratio - 0.5
+        col = column + period * torch.round((centre - column) / period).long()
+        if bool((col < 0).any() or (col >= size_in).any()):  # pragma: no cover - the period is wide enough
+            raise AssertionError(f"resize weights {size_in}->{size_out} could not be read")
+        first = torch.full((size_out,), size_in, dtype=torch.int64).scatter_reduce(0, row, col, "amin")
+        last = torch.full((size_out,), -1, dtype=torch.int64).scatter_reduce(0, row, col, "amax")
+        band = int((last - first).max()) + 1
+        weights = torch.zeros(size_out, band)
+        weights[row, col - first[row]] = value
+        return AxisResize(size_in, size_out, first, last, weights)
+
+    def apply(self, x: torch.Tensor, dim: int, out_lo: int, out_hi: int, in_lo: int) -> torch.Tensor:
+        """``M[out_lo:out_hi, in_lo:in_lo + n] @ x`` along ``dim`` of ``x`` (which holds inputs ``in_lo`` to
+        ``in_lo + n``): outputs ``out_lo:out_hi`` from these inputs only (the others count 0). A few
+        weighted row (or column) gathers, one per band position: no dense matrix."""
+        count = x.shape[dim]
+        first = self.first[out_lo:out_hi] - in_lo
+        shape = [1] * x.dim()
+        shape[dim] = out_hi - out_lo
+        result: torch.Tensor | None = None
+        for k in range(self.weights.shape[1]):
+            index = first + k
+            valid = (index >= 0) & (index < count)
+            if not bool(valid.any()):
+                continue
+            weight = torch.where(valid, self.weights[out_lo:out_hi, k], 0.0).to(x.device, x.dtype).view(shape)
+            term = x.index_select(dim, index.clamp(0, count - 1).to(x.device)) * weight
+            result = term if result is None else result.add_(term)
+        if result is None:
+            size = list(x.shape)
+            size[dim] = out_hi - out_lo
+            return x.new_zeros(size)
+        return result
+
+    def inputs_of(self, out_lo: int, out_hi: int) -> tuple[int, int]:
+        """The input range that outputs ``out_lo:out_hi`` read."""
+        return int(self.first[out_lo]), int(self.last[out_hi - 1]) + 1
+
+    def outputs_of(self, in_lo: int, in_hi: int) -> tuple[int, int]:
+        """The output range that reads any of inputs ``in_lo:in_hi`` (empty when none does)."""
+        lo = int(torch.searchsorted(self.last, in_lo))
+        hi = int(torch.searchsorted(self.first, in_hi))
+        return lo, max(lo, hi)
+
+
+def _both_axes(size_in: tuple[int, int], size_out: tuple[int, int]) -> tuple[AxisResize, AxisResize]:
+    """The two axes of resizing an image of ``size_in`` to ``size_out`` as ``resize_batch`` does (antialiased
+    on both axes when either shrinks)."""
+    antialias = size_out[0] < size_in[0] or size_out[1] < size_in[1]
+    return AxisResize.of(size_in[0], size_out[0], antialias), AxisResize.of(size_in[1], size_out[1], antialias)
+
+
+class ResizedImage:
+    """``image`` (N, C, H, W) resized to ``size``, made a crop at a time: ``resized[..., rows, cols]``
+    (slices) is that crop of the resized image, computed from the part of ``image`` it reads."""
+
+    def __init__(self, image: torch.Tensor, size: tuple[int, int]) -> None:
+        self.image = image
+        self.rows, self.cols = _both_axes((image.shape[-2], image.shape[-1]), size)
+        self.shape = torch.Size((*image.shape[:-2], *size))
+
+    def new_empty(self, shape: Sequence[int]) -> torch.Tensor:
+        return self.image.new_empty(shape)
+
+    def __getitem__(self, key: tuple[Any, slice, slice]) -> torch.Tensor:
+        rows, cols = key[-2], key[-1]
+        r0, r1, _ = rows.indices(self.shape[-2])
+        c0, c1, _ = cols.indices(self.shape[-1])
+        (i0, i1), (j0, j1) = self.rows.inputs_of(r0, r1), self.cols.inputs_of(c0, c1)
+        part = self.image[..., i0:i1, j0:j1].float()
+        return self.cols.apply(self.rows.apply(part, -2, r0, r1, i0), -1, c0, c1, j0)
+
+
+class ResizeInto:
+    """Adds blocks of an image of ``size_in`` into ``out`` (N, C, H, W) resized to ``out``'s size: after a
+    block for every pixel, ``out`` holds the whole image resized (``resize_batch``), up to float rounding."""
+
+    def __init__(self, out: torch.Tensor, size_in: tuple[int, int]) -> None:
+        self.out = out
+        self.size_in = size_in
+        self.rows, self.cols = _both_axes(size_in, (out.shape[-2], out.shape[-1]))
+
+    def add(self, place: tuple[slice, slice], block: torch.Tensor) -> None:
+        """Add ``block``, the pixels ``place`` of the image (parts past its edge, the padding, are dropped)."""
+        r0, c0 = place[0].start, place[1].start
+        r1, c1 = min(place[0].stop, self.size_in[0]), min(place[1].stop, self.size_in[1])
+        if r1 <= r0 or c1 <= c0:
+            return
+        (i0, i1), (j0, j1) = self.rows.outputs_of(r0, r1), self.cols.outputs_of(c0, c1)
+        if i1 <= i0 or j1 <= j0:
+            return
+        part = block[..., : r1 - r0, : c1 - c0].to(self.out.dtype)
+        self.out[..., i0:i1, j0:j1] += self.cols.apply(self.rows.apply(part, -2, i0, i1, r0), -1, j0, j1, c0)
+
+
+def crop_padded(image: torch.Tensor | ResizedImage, rows: Span, cols: Span) -> torch.Tensor:
     """The tile ``rows`` x ``cols`` of ``image`` padded as ``PaddedNet`` pads it (last row and column repeated)."""
     height, width = image.shape[-2:]
     part = image[..., rows.start : min(rows.stop, height), cols.start : min(cols.stop, width)]
@@ -286,10 +427,11 @@ class _State:
     """What is known between passes: activations held whole, and each measured norm's (scale, shift)."""
 
     graph: Graph
-    image: torch.Tensor
+    image: torch.Tensor | ResizedImage  # the network's input, whole or made a crop at a time
     padded: tuple[int, int]
     held: dict[torch.fx.Node, torch.Tensor]
     affine: dict[torch.fx.Node, tuple[torch.Tensor, torch.Tensor]]
+    tile: int = TILE
 
 
 def _closure(graph: Graph, targets: Sequence[torch.fx.Node], held: Collection[torch.fx.Node]) -> list[torch.fx.Node]:
@@ -335,9 +477,16 @@ def _targets(graph: Graph, steps: Sequence[torch.fx.Node]) -> list[torch.fx.Node
 
 
 def _pass(
-    state: _State, target: torch.fx.Node, tile: int, pending: Sequence[torch.fx.Node], *, keep: bool
+    state: _State,
+    target: torch.fx.Node,
+    tile: int,
+    pending: Sequence[torch.fx.Node],
+    *,
+    keep: bool,
+    sink: Callable[[tuple[slice, slice], torch.Tensor], None] | None = None,
 ) -> tuple[torch.Tensor | None, Moments]:
-    """``target`` over the whole image, tile by tile: its moments, and with ``keep`` the whole activation.
+    """``target`` over the whole image, tile by tile: its moments, and with ``keep`` the whole activation;
+    ``sink(place, core)`` is given each tile's core instead when it is set (``keep`` False).
 
     Each tile is grown by the receptive field of the layers the pass runs. A kept activation is
     written into a held one that no step of ``pending`` reads and that has its shape, when there is
@@ -405,6 +554,8 @@ def _pass(
             ]
             part = Moments.of(core)
             moments = part if moments is None else moments.merge(part)
+            if sink is not None:
+                sink(place, core)
             if buffer is not None:
                 written.append((place, core))
             if not delay:
@@ -448,12 +599,42 @@ def stylize_tiled(
     """``network(image)`` for an (N, 3, H, W) image, computed in tiles of about ``tile`` x ``tile``
     pixels (default ``TILE``) with every instance norm's statistics taken over the whole image (see
     the module docstring)."""
+    state = _stages(network, image, tile, keep_bytes)
+    height, width = image.shape[-2:]
+    out, _ = _pass(state, state.graph.result, state.tile, (), keep=True)
+    assert out is not None
+    return out[..., :height, :width]
+
+
+def stylize_resized(
+    network: PaddedNet,
+    image: torch.Tensor,
+    size: tuple[int, int],
+    tile: int | None = None,
+    keep_bytes: float = KEEP_BYTES,
+) -> torch.Tensor:
+    """``resize(network(resize(image, size)), image's size)`` (as ``resize_batch`` resizes) for an (N, 3, H, W)
+    image, with neither the resized image nor the network's output at ``size`` ever made whole: each
+    tile's input is resized from ``image`` as the tile runs, each tile's result resized into the output.
+    Memory: the image, the output, the held activations (bounded) and one tile's work."""
+    source = ResizedImage(image, size)
+    state = _stages(network, source, tile, keep_bytes)
+    out = torch.zeros(image.shape[0], 3, image.shape[-2], image.shape[-1], dtype=torch.float32, device=image.device)
+    into = ResizeInto(out, size)
+    _pass(state, state.graph.result, state.tile, (), keep=False, sink=into.add)
+    return out
+
+
+def _stages(network: PaddedNet, image: torch.Tensor | ResizedImage, tile: int | None, keep_bytes: float) -> _State:
+    """Every norm's statistics measured (and the small activations held), pass by pass, up to the last
+    stage: what the final pass needs to compute the network's output tile by tile."""
     tile = TILE if tile is None else tile
     if tile % ALIGN:
         raise ValueError(f"tile {tile} must be a multiple of {ALIGN}")
     graph = trace(network)
     height, width = image.shape[-2:]
-    state = _State(graph, image, padded_size(height, width), {}, {})
+    keep_bytes = keep_bytes_for(height, width, keep_bytes)
+    state = _State(graph, image, padded_size(height, width), {}, {}, tile)
     steps = checkpoints(graph, keep_bytes)
     for index, node in enumerate(steps):
         pending = steps[index + 1 :]
@@ -472,9 +653,7 @@ def stylize_tiled(
             assert buffer is not None
             state.held[node] = buffer
         _release(state, pending)
-    out, _ = _pass(state, graph.result, tile, (), keep=True)
-    assert out is not None
-    return out[..., :height, :width]
+    return state
 
 
 def run_network(network: nn.Module, image: torch.Tensor, limit: int = TILE_ABOVE) -> torch.Tensor:
@@ -485,12 +664,31 @@ def run_network(network: nn.Module, image: torch.Tensor, limit: int = TILE_ABOVE
     if not needs_tiling(height, width, limit) or not isinstance(network, PaddedNet):
         whole: torch.Tensor = network(image)
         return whole
+    return _image_by_image(lambda one: stylize_tiled(network, one), image, (height, width), limit)
+
+
+def run_network_resized(
+    network: PaddedNet, image: torch.Tensor, size: tuple[int, int], limit: int = TILE_ABOVE
+) -> torch.Tensor:
+    """``resize(network(resize(image, size)), image's size)`` for (N, 3, H, W) images, in tiles, one image at
+    a time, never holding the image at ``size`` (:func:`stylize_resized`): for a working image larger than
+    the image itself (``--scale`` below 1)."""
+    return _image_by_image(lambda one: stylize_resized(network, one, size), image, size, limit)
+
+
+def _image_by_image(
+    run: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, size: tuple[int, int], limit: int
+) -> torch.Tensor:
+    """``run`` on each image of the batch; a network tiling cannot split is one line naming the way out."""
+    height, width = size
     try:
         if image.shape[0] == 1:
-            return stylize_tiled(network, image)
-        out = image.new_empty(image.shape[0], 3, height, width)
-        for index in range(image.shape[0]):
-            out[index : index + 1] = stylize_tiled(network, image[index : index + 1])
+            return run(image)
+        first = run(image[:1])
+        out = first.new_empty(image.shape[0], *first.shape[1:])
+        out[:1] = first
+        for index in range(1, image.shape[0]):
+            out[index : index + 1] = run(image[index : index + 1])
         return out
     except TilingError as err:
         raise StylizeError(

@@ -506,6 +506,7 @@ def _well_formed(data: Any) -> bool:
         and set(settings) <= _SETTINGS_KEYS
         and isinstance(data.get("source", ""), str)
         and isinstance(data.get("model_sha256", ""), str)
+        and isinstance(data.get("style_sha256", ""), str)
     )
 
 
@@ -530,6 +531,7 @@ def _key(manifest: dict[str, Any]) -> dict[str, Any]:
             "format_version",
             "method_version",
             "model_sha256",
+            "style_sha256",
             "settings",
             "contexts",
             "context_seed",
@@ -621,6 +623,7 @@ def export_parts(
             "stylize_version": __version__,
             "style": model.name,
             "model_sha256": model.weights_sha256,
+            "style_sha256": model.style_sha256,  # its weights and the model.json settings that change its output
             "settings": settings.record(),
             "contexts": contexts,
             "context_seed": seed,

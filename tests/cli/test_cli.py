@@ -113,3 +113,37 @@ def test_usage_errors_are_one_line_with_exit_2(args, line, capsys):
     assert exited.value.code == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1 and captured.err.startswith(line), captured.err
+
+
+WARNING_COMMAND = """
+import sys, warnings
+import stylize.cli.apply_cmds as apply_cmds
+
+def noisy(args):  # what torch, kornia or onnx do inside a command
+    warnings.warn("a note for the library's developers", UserWarning)
+    warnings.warn("this API will change", FutureWarning)
+    print("done")
+    return 0
+
+apply_cmds.cmd_apply = noisy
+from stylize.cli import main
+sys.exit(main(["apply", "face.png", "--style", "pencil"]))
+"""
+
+
+def run_python(*args: str, timeout: float = 120) -> tuple[int, str, str]:
+    """``python ARGS`` in its own session, killed with its group on timeout or failure."""
+    import os
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(REPO_ROOT), os.environ.get("PYTHONPATH")))))
+    env.pop("PYTHONWARNINGS", None)
+    done = processes.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=timeout)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_library_warnings_never_print_raw():
+    code, out, err = run_python("-c", WARNING_COMMAND)
+    assert (code, out, err) == (0, "done\n", ""), err
+    # Asked for with python -W, they print as Python prints them.
+    code, out, err = run_python("-W", "default", "-c", WARNING_COMMAND)
+    assert code == 0 and "UserWarning: a note for the library's developers" in err

@@ -271,3 +271,39 @@ def unreadable_file(tmp: Path) -> list[str]:
     path = face(tmp, "secret.png")
     path.chmod(0)
     return apply_argv(tmp, path)
+
+
+@corpus.case(exit=0, warning="must", fault="exif.jpg", child=True, check=outputs("exif.png"))
+def damaged_exif_block(tmp: Path) -> list[str]:
+    """A JPEG whose EXIF block is damaged (four tags pointing past the end of the file; Pillow warned four
+    times, printed raw with its source lines). Stylized, exit 0, with ONE warning line naming the file (run
+    as a child: raw Python warnings reach only a real stderr, not pytest's)."""
+    import struct
+
+    entries = [struct.pack(">HHII", tag, 2, 100, 5000) for tag in (0x010F, 0x0110, 0x0131, 0x8769)]
+    ifd = struct.pack(">H", len(entries)) + b"".join(entries) + struct.pack(">I", 0)
+    path = tmp / "in" / "exif.jpg"
+    Image.open(portrait(tmp / "src.png")).convert("RGB").save(
+        path, exif=b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08" + ifd
+    )
+    (tmp / "src.png").unlink()
+    return apply_argv(tmp, path)
+
+
+def _primary_image_read(tmp: Path, result: Result) -> None:
+    outputs("camera.png")(tmp, result)
+    with Image.open(tmp / "out" / "camera.png") as image:
+        assert image.size == (80, 60), f"camera.png is {image.size}, not the primary image's 80x60"
+
+
+@corpus.case(exit=0, check=_primary_image_read)
+def camera_jpeg_with_mpf_preview(tmp: Path) -> list[str]:
+    """A camera JPEG carrying an MPF preview (Pillow opens it as an MPO with 2 frames; it was refused as "2
+    frames"): its primary image is the photo, stylized at its size, exit 0, no warning."""
+    path = tmp / "in" / "camera.jpg"
+    photo = Image.open(portrait(tmp / "src.png", size=(80, 60))).convert("RGB")
+    photo.save(path, "MPO", save_all=True, append_images=[photo.resize((20, 15))])
+    (tmp / "src.png").unlink()
+    with Image.open(path) as opened:
+        assert opened.format == "MPO" and opened.n_frames == 2
+    return apply_argv(tmp, path)

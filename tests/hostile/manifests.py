@@ -141,3 +141,103 @@ def export_parts_nested_record(tmp: Path) -> list[str]:
     (tmp / "out").mkdir()
     (tmp / "out" / "export_parts.json").write_text(NESTED)
     return ["export-parts", "--style", STYLE, "--parts", str(tree), "--contexts", "0", "--out", str(tmp / "out")]
+
+
+# --- a style changed since its outputs were made: they are stale (issue 25) ------------------------------
+
+
+def zero_training_style(tmp: Path, name: str, size: tuple[int, int] = (96, 96)) -> Path:
+    from hostile.harness import portrait
+    from stylize.inference.reference_style import make_style
+
+    reference = portrait(tmp / "in" / f"{name}-ref.png", size=size, mode="RGB")
+    return make_style(name, [reference], styles_dir=tmp / "in" / "styles")
+
+
+def first_run(tmp: Path, argv: list[str]) -> None:
+    """Run ``argv`` once in setup (the outputs the case's run must judge), quietly."""
+    import contextlib
+    import io
+
+    from stylize.cli import main
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main([argv[0], "-q", *argv[1:]]) == 0, f"setup run failed: {argv}"
+
+
+def guard_off(folder: Path) -> None:
+    """The face guard turned off in the style's model.json (face_style 1, face_detail 0), weights unchanged."""
+    path = folder / "model.json"
+    metadata = json.loads(path.read_text())
+    metadata["guard"].update(face_style=1.0, face_detail=0.0)
+    path.write_text(json.dumps(metadata, indent=2) + "\n")
+
+
+def redone(count: int, style_folder: str | None = None):
+    """A check: the run made ``count`` outputs again (none said up to date), and each record carries the
+    style's current ``style_sha256``."""
+
+    def check(tmp: Path, result: Result) -> None:
+        from stylize.inference.styles import load_style_folder
+
+        assert f"stylized {count} images" in result.stdout and "0 already up to date" in result.stdout, result.stdout
+        if style_folder is not None:
+            current = load_style_folder(tmp / "in" / "styles" / style_folder).style_sha256
+            records = manifest_records(tmp / "out" / "manifest.jsonl")
+            assert records and all(r.get("style_sha256") == current for r in records), "stale style_sha256 kept"
+
+    return check
+
+
+@corpus.case(exit=0, check=redone(1, "zt"))
+def style_settings_changed_since_the_outputs(tmp: Path) -> list[str]:
+    """A zero-training style's outputs are made, then its face guard is turned off in model.json (weights
+    unchanged). The rerun must make them again, not call them up to date (issue 25: the manifest keyed on
+    the weights only); exit 0."""
+    zero_training_style(tmp, "zt")
+    argv = ["apply", "--styles-dir", str(tmp / "in" / "styles"), "--style", "zt", str(face(tmp)), "--out", str(tmp / "out")]  # fmt: skip
+    first_run(tmp, argv)
+    guard_off(tmp / "in" / "styles" / "zt")
+    return argv
+
+
+@corpus.case(exit=0, check=redone(1))
+def mixed_style_settings_changed_since_the_outputs(tmp: Path) -> list[str]:
+    """A mix's outputs are made, then the face guard of its first style (the mix's guard) is turned off:
+    the rerun makes them again; exit 0."""
+    zero_training_style(tmp, "za")
+    zero_training_style(tmp, "zb", size=(80, 120))
+    argv = ["apply", "--styles-dir", str(tmp / "in" / "styles"), "--mix", "za:0.7,zb:0.3", str(face(tmp)), "--out", str(tmp / "out")]  # fmt: skip
+    first_run(tmp, argv)
+    guard_off(tmp / "in" / "styles" / "za")
+    return argv
+
+
+@corpus.case(exit=0, check=redone(1))
+def style_weights_changed_since_the_outputs(tmp: Path) -> list[str]:
+    """A trained style's outputs are made, then its weights are replaced (scaled by 0.9, model.json recording
+    the new hash): the rerun makes them again; exit 0."""
+    from hostile.harness import copied_style, replace_weights, transformed_weights
+
+    folder = copied_style(tmp)
+    argv = ["apply", "--style", str(folder), str(face(tmp)), "--out", str(tmp / "out")]
+    first_run(tmp, argv)
+    replace_weights(folder, transformed_weights(folder, lambda t: {k: v * 0.9 for k, v in t.items()}))
+    return argv
+
+
+def _still_up_to_date(tmp: Path, result: Result) -> None:
+    assert "stylized 0 images" in result.stdout and "1 already up to date" in result.stdout, result.stdout
+
+
+@corpus.case(exit=0, check=_still_up_to_date)
+def style_history_changed_since_the_outputs(tmp: Path) -> list[str]:
+    """A trained style's outputs are made, then model.json's history is edited (steps, wall time, loss
+    history: nothing that changes what it paints). The rerun keeps them: 1 up to date, exit 0."""
+    from hostile.harness import copied_style, edit_metadata
+
+    folder = copied_style(tmp)
+    argv = ["apply", "--style", str(folder), str(face(tmp)), "--out", str(tmp / "out")]
+    first_run(tmp, argv)
+    edit_metadata(folder, steps=1, wall_seconds=1.0, loss_history=[])
+    return argv

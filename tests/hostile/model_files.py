@@ -7,13 +7,21 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import struct
 from pathlib import Path
 
-from hostile.harness import Corpus, copied_style, face, replace_weights, transformed_weights
+from hostile.harness import ASSETS, Corpus, Result, copied_style, face, portrait, replace_weights, transformed_weights
 
 corpus = Corpus("model_files")
 WEIGHTS = ("model.safetensors", "pencil-nano")  # the file, or the style folder holding it
+
+
+def _says_how_to_remake(command: str):
+    def check(tmp: Path, result: Result) -> None:
+        assert command in result.stderr, f"the error line does not say {command!r}: {result.stderr!r}"
+
+    return check
 
 
 def apply_with(tmp: Path, folder: Path) -> list[str]:
@@ -172,3 +180,66 @@ def half_precision_weights_with_matching_hash(tmp: Path) -> list[str]:
     folder = copied_style(tmp)
     replace_weights(folder, transformed_weights(folder, lambda t: {k: v.to(torch.float16) for k, v in t.items()}))
     return apply_with(tmp, folder)
+
+
+@corpus.case(fault="zt/refs/ref.png", check=_says_how_to_remake("stylize style --name zt"))
+def zero_training_reference_swapped(tmp: Path) -> list[str]:
+    """A zero-training style (stylize style) whose reference image was replaced after it was made, while
+    model.json records its SHA-256 (issue 25: it still loaded). Refused with one line naming the reference
+    and how to remake the style, exit 1."""
+    from stylize.inference.reference_style import make_style
+
+    styles = tmp / "in" / "styles"
+    make_style("zt", [portrait(tmp / "in" / "ref.png", size=(96, 96), mode="RGB")], styles_dir=styles)
+    portrait(styles / "zt" / "refs" / "ref.png", size=(80, 72), mode="RGB")  # another image, same name
+    return ["apply", "--styles-dir", str(styles), "--style", "zt", str(face(tmp)), "--out", str(tmp / "out")]
+
+
+@corpus.case(fault="refs/pencil.png")
+def trained_style_reference_swapped(tmp: Path) -> list[str]:
+    """A trained style's refs/pencil.png replaced by another image (eval would measure against a style the
+    network never learnt): the recorded SHA-256 differs; refused naming the file, exit 1."""
+    folder = copied_style(tmp)
+    portrait(folder / "refs" / "pencil.png", mode="RGB")
+    return apply_with(tmp, folder)
+
+
+def _made_with(style: str):
+    """A check: out/face.png was made with the bundled ``style`` (its weights' hash is in the record)."""
+
+    def check(tmp: Path, result: Result) -> None:
+        import json
+
+        from hostile.harness import manifest_records
+
+        wanted = json.loads((ASSETS / "styles" / style / "model.json").read_text())["weights_sha256"]
+        used = [r.get("model_sha256") for r in manifest_records(tmp / "out" / "manifest.jsonl")]
+        assert used == [wanted], f"out/face.png was not made with the bundled {style}"
+
+    return check
+
+
+@corpus.case(exit=0, warning="must", fault="./pencil-nano", check=_made_with("pencil-nano"))
+def folder_named_like_a_style_in_the_working_folder(tmp: Path) -> list[str]:
+    """The working folder holds a style folder ``pencil-nano`` (another style: a copy of paint-nano) and the
+    command says ``--style pencil-nano`` (issue 25: the folder silently shadowed the bundled style). A name
+    is a name: the bundled pencil-nano paints, with one warning line naming both (give ./pencil-nano for
+    the folder); exit 0."""
+    shutil.copytree(ASSETS / "styles" / "paint-nano", tmp / "pencil-nano")
+    return ["apply", "--style", "pencil-nano", str(face(tmp)), "--out", str(tmp / "out")]
+
+
+@corpus.case(exit=0, check=_made_with("paint-nano"))
+def folder_given_as_a_path_beside_a_style_of_its_name(tmp: Path) -> list[str]:
+    """The same folder given as ``./pencil-nano``: a path is a path, so that folder paints (paint-nano's
+    weights), with no warning; exit 0."""
+    shutil.copytree(ASSETS / "styles" / "paint-nano", tmp / "pencil-nano")
+    return ["apply", "--style", "./pencil-nano", str(face(tmp)), "--out", str(tmp / "out")]
+
+
+@corpus.case(exit=0, check=_made_with("paint-nano"))
+def folder_in_the_working_folder_named_like_no_style(tmp: Path) -> list[str]:
+    """A style folder ``mine`` in the working folder and ``--style mine``, which no styles folder or bundled
+    style is named: the folder shadows nothing, so it is used without a warning; exit 0."""
+    shutil.copytree(ASSETS / "styles" / "paint-nano", tmp / "mine")
+    return ["apply", "--style", "mine", str(face(tmp)), "--out", str(tmp / "out")]

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save
 
-from stylize.files import sha256_bytes
+from stylize.files import sha256_bytes, sha256_file
 from stylize.inference.model_file import (
     MAX_WEIGHTS_BYTES,
     METADATA_NAME,
@@ -43,7 +43,9 @@ def good(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     (folder / "refs").mkdir(parents=True)
     (folder / "refs" / "ref.png").write_bytes(b"not read here")
-    references = [{"file": "refs/ref.png", "source_name": "ref.png", "sha256": "a" * 64}]
+    references = [
+        {"file": "refs/ref.png", "source_name": "ref.png", "sha256": sha256_file(folder / "refs" / "ref.png")}
+    ]
     save_model(folder, build_network("nano"), {"name": "good", "kind": "style", "references": references})
     return folder
 

