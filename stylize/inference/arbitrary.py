@@ -101,23 +101,12 @@ def engine_file(relative: str) -> Path:
 
 
 def _read_graph(path: Path) -> tuple[list[Node], dict[str, torch.Tensor], list[str], str]:
-    import onnx
-    from onnx import numpy_helper
+    from stylize.nets.onnx_file import read_onnx_graph  # not onnx: its import alone takes most of a second
 
-    model = onnx.load(str(path))
-    graph = model.graph
-    constants = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in graph.initializer}
-    nodes = [
-        Node(
-            n.op_type,
-            tuple(n.input),
-            tuple(n.output),
-            {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute},
-        )
-        for n in graph.node
-    ]
-    inputs = [i.name for i in graph.input if i.name not in constants]
-    return nodes, constants, inputs, graph.output[0].name
+    graph = read_onnx_graph(path)
+    constants = {name: torch.from_numpy(array) for name, array in graph.constants.items()}
+    nodes = [Node(n.op, n.inputs, n.outputs, n.attrs) for n in graph.nodes]
+    return nodes, constants, graph.inputs, graph.output
 
 
 @lru_cache(maxsize=1)
