@@ -17,13 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from stylize.content.picking import PickedFace
-from stylize.content.tree import CATEGORIES, Part, PartTree, scan_part_tree
+from stylize.content.tree import CATEGORIES, UNREADABLE_POLICIES, Part, PartTree, scan_part_tree
 from stylize.errors import ImageReadError, PartTreeError
 from stylize.imageio import LoadedImage, read_image
 
 FACE_WIDTH = 295
 FACE_HEIGHT = 285
-UNREADABLE_POLICIES = ("error", "skip")
 
 # (category, x offset, y offset), drawn in this order; None marks where the armour branch goes.
 UNARMOURED_LAYERS: tuple[tuple[str, int, int], ...] = (

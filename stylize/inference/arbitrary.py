@@ -101,7 +101,7 @@ def engine_file(relative: str) -> Path:
 
 
 def _read_graph(path: Path) -> tuple[list[Node], dict[str, torch.Tensor], list[str], str]:
-    from stylize.nets.onnx_file import read_onnx_graph  # not onnx: its import alone takes most of a second
+    from stylize.inference.onnx_file import read_onnx_graph  # not onnx: its import alone takes most of a second
 
     graph = read_onnx_graph(path)
     constants = {name: torch.from_numpy(array) for name, array in graph.constants.items()}

@@ -1,4 +1,4 @@
-"""stylize.nets.onnx_file reads what onnx.load gives, without importing onnx."""
+"""stylize.inference.onnx_file reads what onnx.load gives, without importing onnx."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from conftest import REPO_ROOT
 from onnx import TensorProto, helper, numpy_helper
 
 from stylize.inference.arbitrary import PREDICT_FILE, TRANSFORM_FILE, engine_file
-from stylize.nets.onnx_file import OnnxFileError, read_onnx_graph
+from stylize.inference.onnx_file import OnnxFileError, read_onnx_graph
 
 
 def _onnx_view(model: onnx.ModelProto) -> tuple[list, dict[str, np.ndarray], list[str], str]:

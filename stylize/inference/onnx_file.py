@@ -5,7 +5,7 @@ zero-training style's start outside torch. The zero-training transformer only ne
 operators (type, inputs, outputs, attributes) and its stored tensors, so this reads them straight
 from the protobuf wire format (https://protobuf.dev/programming-guides/encoding/), field numbers from
 onnx/onnx.proto. It gives what ``onnx.load`` with ``numpy_helper.to_array`` and
-``helper.get_attribute_value`` give for those parts (tests/nets/test_onnx_file.py compares them on
+``helper.get_attribute_value`` give for those parts (tests/inference/test_onnx_file.py compares them on
 both engine files); anything it does not know (external data, sparse or segmented tensors, tensor or
 graph attributes, other element types) is refused, never guessed.
 """
