@@ -36,11 +36,10 @@ from stylize.errors import (  # noqa: E402
     SeedError,
     StylizeError,
 )
-from stylize.imageio import read_image, write_png  # noqa: E402
 
-# Each verb lives in the module of its stage; those that need torch load it on first use, so
-# composing stays fast to start. No verb shares its name with a module of this package, so importing
-# a submodule never replaces one of these attributes.
+# Each verb lives in the module of its stage, imported on first use (with torch, numpy or Pillow), so
+# `stylize --help` and composing stay fast to start. No verb shares its name with a module of this
+# package, so importing a submodule never replaces one of these attributes.
 _LAZY = {
     "compose": "stylize.content.compose",
     "iter_faces": "stylize.content.compose",
@@ -58,6 +57,8 @@ _LAZY = {
     "apply": "stylize.inference.bulk",
     "ApplySettings": "stylize.inference.image",
     "preview": "stylize.evaluation.preview",
+    "read_image": "stylize.imageio",
+    "write_png": "stylize.imageio",
     "evaluate": "stylize.evaluation.scores",
     "export_onnx": "stylize.shipping.onnx_export",
     "export_parts": "stylize.shipping.part_sets",
@@ -75,8 +76,6 @@ __all__ = [
     "default_config",
     "load_config",
     "parse_config",
-    "read_image",
-    "write_png",
     *_LAZY,
 ]
 

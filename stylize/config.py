@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from stylize.bundled import BUNDLED_PREFIX, asset_path
-from stylize.content.composite import UNREADABLE_POLICIES
 from stylize.content.rng import SEED_MAX
 from stylize.content.seeds import COMPOSE_PREFIX, parse_compose_spec, parse_seeds
+from stylize.content.tree import UNREADABLE_POLICIES
 from stylize.errors import ConfigError, StylizeError, cut, shown
 from stylize.nets.archs import ARCH_NAMES
 from stylize.nets.vgg_layers import CONTENT_LAYER_DEFAULT, RELU_LAYERS, STYLE_LAYERS_DEFAULT

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import site
 import subprocess
 import sys
 import zipfile
@@ -58,7 +59,8 @@ def _tree(root: Path) -> set[str]:
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     """Build a wheel of the checkout and install it, without its dependencies, into a fresh virtual
-    environment that sees the system's packages (torch etc.: nothing is downloaded)."""
+    environment that sees the packages of the interpreter running the tests (torch etc.: nothing is
+    downloaded), whether that is the system's or a virtual environment's, but not the checkout."""
     root = tmp_path_factory.mktemp("wheel")
     source = root / "source"
     shutil.copytree(REPO_ROOT, source, ignore=BUILD_IGNORE)
@@ -82,12 +84,28 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     (wheel,) = dist.glob("stylize-*.whl")
 
     venv = root / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv], cwd=root)
+    _run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=root)
     python = venv / "bin" / "python"
-    # The system's pip, run by the venv's interpreter, installs into the venv.
+    purelib = Path(
+        _run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=root).stdout.strip()
+    )
+    (purelib / "_stylize_test_packages.pth").write_text("".join(f"{path}\n" for path in _package_dirs()))
+    # The test interpreter's pip, run by the venv's interpreter, installs into the venv.
     _run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--force-reinstall", wheel], cwd=root)
-    purelib = _run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=root)
-    return Installed(wheel, venv, python, Path(purelib.stdout.strip()))
+    return Installed(wheel, venv, python, purelib)
+
+
+def _package_dirs() -> list[str]:
+    """The site-packages folders of the interpreter running the tests (a venv's own, and the system's
+    where that venv sees them). ``venv --system-site-packages`` would give the base interpreter's
+    instead, without what was installed into the venv that runs pytest. Listed in a .pth file as plain
+    paths, their own .pth files are not run: an editable install of the checkout stays out."""
+    folders = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE and os.path.isdir(site.getusersitepackages()):
+        folders.append(site.getusersitepackages())
+    return [
+        folder for folder in folders if os.path.isdir(folder) and not Path(folder).resolve().is_relative_to(REPO_ROOT)
+    ]
 
 
 def test_wheel_carries_the_bundled_assets(installed: Installed) -> None:

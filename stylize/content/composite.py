@@ -10,19 +10,19 @@ canvas, and alpha-blended over what is below (``out = src*a + dst*(1-a)``, round
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from stylize.content.picking import PickedFace
-from stylize.content.tree import CATEGORIES, Part, PartTree, scan_part_tree
+from stylize.content.tree import CATEGORIES, UNREADABLE_POLICIES, Part, PartTree, scan_part_tree
 from stylize.errors import ImageReadError, PartTreeError
-from stylize.imageio import read_image
+from stylize.imageio import LoadedImage, read_image
 
 FACE_WIDTH = 295
 FACE_HEIGHT = 285
-UNREADABLE_POLICIES = ("error", "skip")
 
 # (category, x offset, y offset), drawn in this order; None marks where the armour branch goes.
 UNARMOURED_LAYERS: tuple[tuple[str, int, int], ...] = (
@@ -61,6 +61,15 @@ class PartPixels:
         alpha = rgba[..., 3:4].astype(np.uint16)
         return cls(colour * alpha, 255 - alpha, rgba.shape[1], rgba.shape[0])
 
+    @classmethod
+    def from_loaded(cls, image: LoadedImage) -> PartPixels:
+        """:meth:`from_rgba` of ``image.rgba()``, without stacking the channels first."""
+        if image.alpha is None:
+            alpha = np.full((*image.rgb.shape[:2], 1), 255, np.uint16)
+        else:
+            alpha = image.alpha[..., None].astype(np.uint16)
+        return cls(image.rgb.astype(np.uint16) * alpha, 255 - alpha, image.rgb.shape[1], image.rgb.shape[0])
+
 
 def c_div2(value: int) -> int:
     """C's ``value / 2`` for ints: truncates toward zero (Python's // floors)."""
@@ -94,6 +103,14 @@ def blit_over(canvas: np.ndarray, part: PartPixels, xoff: int, yoff: int) -> Non
     region[...] = blended.astype(np.uint8)
 
 
+def _decode_part(job: tuple[Part, str, str]) -> PartPixels | ImageReadError:
+    part, what, fix = job
+    try:
+        return PartPixels.from_loaded(read_image(part.path, what=what, fix=fix))
+    except ImageReadError as err:
+        return err
+
+
 @dataclass
 class FaceGenerator:
     """A part tree with its pixels decoded, as the game holds it after ``PartDb::Scan``.
@@ -117,23 +134,30 @@ class FaceGenerator:
         generator = cls(tree)
         fix = 're-export the part, remove it, or set unreadable = "skip" under [parts] in pipeline.toml to skip it as the game does'
         background_fix = "re-export it; every face is drawn on it"
-        generator.pixels[tree.background.relpath] = PartPixels.from_rgba(
-            read_image(tree.background.path, what="background", fix=background_fix).rgba()
-        )
+        jobs = [(tree.background, "background", background_fix)] + [
+            (part, f"{category} part", fix) for category in CATEGORIES for part in tree.parts[category]
+        ]
+        # Decoded on a few threads (zlib and numpy release the GIL), results and errors taken in
+        # the tree's order: the same parts, skips and first error as one by one.
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            decoded = list(pool.map(_decode_part, jobs))
+        pixels = dict(zip((part.relpath for part, _, _ in jobs), decoded))
+        background = pixels[tree.background.relpath]
+        if isinstance(background, ImageReadError):
+            raise background
         for category in CATEGORIES:
             kept: list[Part] = []
             for part in tree.parts[category]:
-                try:
-                    loaded = read_image(part.path, what=f"{category} part", fix=fix)
-                except ImageReadError:
+                loaded = pixels[part.relpath]
+                if isinstance(loaded, ImageReadError):
                     if unreadable == "error":
-                        raise
+                        raise loaded
                     generator.skipped.append(part.relpath)
                     tree.notes.append(f"{part.relpath}: unreadable, skipped as the game does")
                     continue
-                generator.pixels[part.relpath] = PartPixels.from_rgba(loaded.rgba())
                 kept.append(part)
             tree.set_parts(category, kept)
+        generator.pixels.update((name, p) for name, p in pixels.items() if isinstance(p, PartPixels))
         return generator
 
     def layers(self, picked: PickedFace, armoured: bool) -> list[tuple[Part, int, int]]:

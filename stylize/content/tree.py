@@ -22,6 +22,9 @@ from pathlib import Path
 
 from stylize.errors import PartTreeError
 
+# How an undecodable part is met when a tree is opened (stylize.content.composite.FaceGenerator.load).
+UNREADABLE_POLICIES = ("error", "skip")
+
 MAX_SPECIES = 10
 MAX_RACES = 16
 NUM_GENDERS = 2  # the game hard-codes two genders per species

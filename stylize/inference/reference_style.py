@@ -30,6 +30,7 @@ from stylize.inference.arbitrary import (
     DEFAULT_GUARD,
     ENGINE,
     PREDICT_FILE,
+    PREDICTOR_RUN,
     SHA256,
     TRANSFORM_FILE,
     VECTOR_SIZE,
@@ -82,14 +83,20 @@ def measure_neutral_vector() -> np.ndarray:
 @lru_cache(maxsize=1)
 def neutral_vector() -> np.ndarray:
     """:func:`measure_neutral_vector` as shipped (measuring it opens the sample tree: half a second),
-    checked to belong to this engine; measured afresh if the asset is missing or from another engine."""
+    checked to belong to this engine run this way (PREDICTOR_RUN); measured afresh if the asset is missing
+    or from another engine or way of running it."""
     from stylize.bundled import asset_path
 
     path = asset_path(NEUTRAL_ASSET)
     try:
         record = parse_json(path.read_text(encoding="utf-8"))
         vector = np.asarray(record["vector"], dtype=np.float32)
-        if record.get("engine") == engine_record() and vector.shape == (VECTOR_SIZE,) and np.isfinite(vector).all():
+        if (
+            record.get("engine") == engine_record()
+            and record.get("predictor") == PREDICTOR_RUN
+            and vector.shape == (VECTOR_SIZE,)
+            and np.isfinite(vector).all()
+        ):
             return vector
     except (OSError, ValueError, KeyError, TypeError):
         pass

@@ -262,7 +262,19 @@ def test_run_and_export_parts_take_a_zero_training_style(ref_styles: Path, tmp_p
 
 @pytest.mark.slow
 def test_shipped_neutral_vector_is_what_the_tool_measures() -> None:
-    """stylize/assets/zero_training/neutral.json is remade by tools/make_neutral.py (to 6 decimals)."""
-    from stylize.inference.reference_style import measure_neutral_vector, neutral_vector
+    """stylize/assets/zero_training/neutral.json is what tools/make_neutral.py measures on this machine.
 
-    assert np.abs(neutral_vector() - measure_neutral_vector()).max() < 1e-5
+    The predictor runs its quantise/dequantise steps in float (arbitrary.PREDICTOR_RUN), so the
+    vector is the same on every CPU up to float rounding: 6 decimals in the file, a few 1e-7 between
+    thread counts, and now and then an activation that one quantise step rounds the other way. The
+    bound, 1e-3, is far above those and far below what running the graph another way moves: ONNX
+    Runtime's fused integer convolutions were 0.01 off on the CPU that first made the file and 0.41 on
+    an AVX2 one; the file's record must name the way it was run, or it is measured afresh."""
+    import json
+
+    from stylize.bundled import asset_path
+    from stylize.inference.arbitrary import PREDICTOR_RUN
+    from stylize.inference.reference_style import NEUTRAL_ASSET, measure_neutral_vector, neutral_vector
+
+    assert json.loads(asset_path(NEUTRAL_ASSET).read_text())["predictor"] == PREDICTOR_RUN
+    assert np.abs(neutral_vector() - measure_neutral_vector()).max() < 1e-3
