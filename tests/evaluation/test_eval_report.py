@@ -386,6 +386,8 @@ def test_train_report_json_is_strict_when_a_share_has_no_faces(tmp_path):
         "budget": "7steps",
         "steps": 7,
         "wall_seconds": 20.0,
+        "prepare_seconds": 9.0,
+        "step_seconds": 11.0,
         "ms_per_step": 1500.0,
         "style_score": 0.25,
         "faces_in_input": 0,
@@ -411,5 +413,5 @@ def test_train_report_json_is_strict_when_a_share_has_no_faces(tmp_path):
         }
     ]
     table = format_table([row])
-    assert "| dots.png | 7steps | 7 | 20 | 1500.0 | 0.250 | 0/0 | 12.0 | 0.300 | 0.500 |" in table
+    assert "| dots.png | 7steps | 7 | 20 (9 + 11) | 1500.0 | 0.250 | 0/0 | 12.0 | 0.300 | 0.500 |" in table
     assert "| 7steps | 1 | 0.250 | 0.250 (dots.png) | 0/0 (dots.png) |" in table
