@@ -312,4 +312,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     _seed(report_parser)
     locations(report_parser, styles=False)
     setting(report_parser, "train", "warm_start", help="start from random weights, not the base network")
-    report_parser.set_defaults(func=cmd_train_report, command_parser=report_parser, minutes=None, steps=None)
+    # No --precision: train-report trains in [train] precision (None: the config's).
+    report_parser.set_defaults(
+        func=cmd_train_report, command_parser=report_parser, minutes=None, steps=None, precision=None
+    )
