@@ -16,11 +16,13 @@ import json
 import logging
 import math
 import os
+import sys
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from stylize.errors import StylizeError
+from stylize.faults import MachineError, machine_error
 from stylize.imageio import atomic_write_text
 from stylize.output_folder import open_append_nofollow, open_regular, refuse_non_folder
 
@@ -154,7 +156,9 @@ class Journal(Generic[K]):
         return json.dumps(record, sort_keys=self.sort_keys) + "\n"
 
     def _cannot_write(self, err: OSError) -> StylizeError:
-        return StylizeError(f"{self.path}: cannot write ({err.strerror}); check free space and permissions")
+        return machine_error(err, self.path) or StylizeError(
+            f"{self.path}: cannot write ({err.strerror}); check free space and permissions"
+        )
 
     def quarantine(self) -> None:
         """Append the damaged lines to ``NAME.damaged`` (never through a link) and log a warning; the
@@ -201,8 +205,15 @@ class Journal(Generic[K]):
 
     def rewrite(self) -> None:
         """Replace the file by :meth:`text`, atomically (the old file stays until the new one is whole;
-        a symbolic link at the path is replaced, never followed)."""
-        atomic_write_text(self.path, self.text())
+        a symbolic link at the path is replaced, never followed). Called from a ``finally`` while an
+        error is raised, a fault of the machine here (the same full disk) is not raised over that error:
+        the first fault is the one to tell, and the appended lines hold every record already."""
+        failing = sys.exc_info()[1]
+        try:
+            atomic_write_text(self.path, self.text())
+        except MachineError:
+            if failing is None:
+                raise
 
 
 def read_journal_lines(path: Path, key: Callable[[dict[str, Any]], K]) -> tuple[dict[K, dict[str, Any]], list[str]]:

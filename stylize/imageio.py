@@ -14,17 +14,20 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from stylize.errors import ImageReadError, StylizeError
+from stylize.faults import machine_error
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 
@@ -194,16 +197,30 @@ def encode_png(rgb: np.ndarray, alpha: np.ndarray | None = None) -> bytes:
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename, never leaving a partial file."""
-    target = Path(path)
+    _atomic_write(Path(path), lambda stream: stream.write(data))
+
+
+def atomic_copy(source: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
+    """Copy the file ``source`` to ``path`` through a temporary file and a rename, like :func:`atomic_write_bytes`."""
+    with open(source, "rb") as reader:
+        _atomic_write(Path(path), lambda stream: shutil.copyfileobj(reader, stream, 1 << 20))
+
+
+def _atomic_write(target: Path, fill: Callable[[BinaryIO], object]) -> None:
+    """``fill`` a temporary file beside ``target`` (named by :data:`stylize.faults.TEMP_FILE`), flush it and
+    rename it onto ``target``; on any failure the temporary file is removed and a fault of the machine
+    (a full disk, a read-only folder) is one line naming ``target`` (:func:`stylize.faults.machine_error`)."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as err:
-        raise StylizeError(f"{target}: cannot write ({err.strerror}); choose a writable output folder") from err
+        raise machine_error(err, target) or StylizeError(
+            f"{target}: cannot write ({err.strerror}); choose a writable output folder"
+        ) from err
     try:
         os.fchmod(handle, new_mode())  # mkstemp makes 0600 files; outputs should be like any other file
         with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
+            fill(stream)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temp_name, target)
@@ -213,7 +230,9 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         except OSError:
             pass
         if isinstance(err, OSError):
-            raise StylizeError(f"{target}: cannot write ({err.strerror}); check free space and permissions") from err
+            raise machine_error(err, target) or StylizeError(
+                f"{target}: cannot write ({err.strerror}); check free space and permissions"
+            ) from err
         raise
 
 

@@ -112,7 +112,7 @@ def test_failed_write_leaves_the_old_file(tmp_path, gradient, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("stylize.imageio.os.replace", broken_replace)
-    with pytest.raises(StylizeError, match="out.png: cannot write"):
+    with pytest.raises(StylizeError, match="out.png: no space left on device; free space"):
         write_png(tmp_path / "out.png", gradient[::-1].copy())
     assert hashlib.sha256((tmp_path / "out.png").read_bytes()).hexdigest() == before
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]

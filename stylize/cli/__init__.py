@@ -13,7 +13,9 @@ exit status 1; a usage error (unknown option, bad choice, missing argument) is o
 apply: error: ... (see stylize apply --help)``, with exit status 2. Ctrl-C (SIGINT) and SIGTERM stop
 every command the same way, whatever the process inherited (:mod:`stylize.signals`): one line with a
 hint that rerunning resumes, exit status 130 for SIGINT and 143 for SIGTERM (a training first finishes
-its step and saves a whole checkpoint; ``stylize studio`` stops as usual, exit status 0).
+its step and saves a whole checkpoint; ``stylize studio`` stops as usual, exit status 0). A fault of the
+machine that reaches ``main`` as an ``OSError`` (a full disk, a read-only folder: :mod:`stylize.faults`) is
+one line too, naming the file and the option that chose its folder.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from typing import NoReturn, TextIO
 
 from stylize import __version__, signals
 from stylize.cli import apply_cmds, content, evaluate, project, ship, studio, train
-from stylize.cli.options import as_flags, path_type
+from stylize.cli.options import as_flags, path_type, place_fault
 from stylize.errors import Interrupted, StylizeError
+from stylize.faults import machine_error
 from stylize.output_folder import HOLDER
 
 __all__ = ["OneLineParser", "build_parser", "config_markdown", "main"]
@@ -148,11 +151,21 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"stylize: {as_flags(err, getattr(args, 'command_parser', None))}", file=sys.stderr)
         return signals.exit_status()
     except StylizeError as err:
-        print(f"stylize: error: {as_flags(err, getattr(args, 'command_parser', None))}", file=sys.stderr)
-        return 1
+        return _error(err, args)
     except BrokenPipeError:  # e.g. `stylize parts | head`: the reader left, which is not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as err:  # a fault of the machine (a full disk, a read-only folder): one line naming the file
+        fault = machine_error(err)
+        if fault is None:
+            raise
+        return _error(fault, args)
+
+
+def _error(err: StylizeError, args: argparse.Namespace) -> int:
+    """Print ``err`` as the command's one error line (its parameters as flags) and return exit status 1."""
+    print(f"stylize: error: {as_flags(place_fault(err, args), getattr(args, 'command_parser', None))}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

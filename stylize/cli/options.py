@@ -10,6 +10,7 @@ the running command's flags (``--resume``).
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -179,3 +180,31 @@ def with_flags(message: str, params: tuple[str, ...], parser: argparse.ArgumentP
 
         message = re.sub(rf"(?<![\w.-]){re.escape(param)}=(?P<value>'[^']*'|\"[^\"]*\"|[^\s,;)]*)", repl, message)
     return message
+
+
+def place_fault(err: StylizeError, args: argparse.Namespace) -> StylizeError:
+    """A fault of the machine (:class:`~stylize.faults.MachineError`) whose file lies in a folder an option
+    of this command chose, its fix naming that option (``choose another --styles-dir DIR``); any other
+    error as it is. The option is the one whose path holds the file most closely."""
+    from stylize.faults import MachineError
+
+    parser = getattr(args, "command_parser", None)
+    if not isinstance(err, MachineError) or err.path is None or parser is None:
+        return err
+    where = os.path.abspath(err.path)
+    best: tuple[int, argparse.Action] | None = None
+    for action in parser._actions:
+        if not action.option_strings or action.metavar not in ("DIR", "FILE"):
+            continue
+        values = getattr(args, action.dest, None)
+        for value in values if isinstance(values, (list, tuple)) else [values]:
+            if not isinstance(value, (str, os.PathLike)):
+                continue
+            root = os.path.abspath(value)
+            if (where == root or where.startswith(root.rstrip(os.sep) + os.sep)) and (
+                best is None or len(root) > best[0]
+            ):
+                best = (len(root), action)
+    if best is None:
+        return err
+    return err.placed(best[1].dest, str(best[1].metavar))

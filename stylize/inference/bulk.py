@@ -39,6 +39,7 @@ from tqdm import tqdm
 from stylize import signals
 from stylize.config import PARAMETERS, PipelineConfig, default_config
 from stylize.errors import StylizeError
+from stylize.faults import TEMP_FILE
 from stylize.files import Journal, read_journal, sha256_file
 from stylize.imageio import atomic_write_bytes, find_images
 from stylize.inference.chunk_work import ApplyTask, Outcome, Worker, chunks, stylize_chunk
@@ -455,7 +456,8 @@ def _end_pool(executor: ProcessPoolExecutor, tasks: list[ApplyTask], out_dir: Pa
 
 
 def _remove_temporary_files(out_dir: Path, tasks: list[ApplyTask]) -> None:
-    """Remove ``.NAME.XXXXXXXX.tmp`` (atomic_write_bytes's temporary file) of every output of ``tasks``."""
+    """Remove ``.NAME.XXXXXXXX.tmp`` (atomic_write_bytes's temporary file, :data:`stylize.faults.TEMP_FILE`)
+    of every output of ``tasks``."""
     names: dict[Path, set[str]] = {}
     for task in tasks:
         for _, target in task.outputs:
@@ -467,8 +469,8 @@ def _remove_temporary_files(out_dir: Path, tasks: list[ApplyTask]) -> None:
         except OSError:
             continue
         for entry in entries:
-            name = entry.name
-            if name.startswith(".") and name.endswith(".tmp") and name[1:-13] in wanted and name[-13] == ".":
+            found = TEMP_FILE.match(entry.name)
+            if found and found.group("name") in wanted:
                 try:
                     os.unlink(entry.path)
                 except OSError:

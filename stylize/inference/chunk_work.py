@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from stylize.errors import ImageReadError, StylizeError
+from stylize.faults import MachineError
 from stylize.files import sha256_bytes
 from stylize.imageio import LoadedImage, encode_png, read_image
 from stylize.inference.image import ApplySettings, stylize_batch, to_tensor, to_uint8
@@ -127,8 +128,11 @@ def stylize_chunk(
 
 def failure(err: BaseException, sources: list[Path], size: tuple[int, int]) -> str:
     """The one line for inputs that could not be stylized: a StylizeError's own line, or out of memory
-    with what to do; any other error is a bug and is raised."""
+    with what to do; a fault of the machine (a full disk) stops the run, and any other error is a bug:
+    both are raised."""
     names = ", ".join(map(os.fspath, sources))
+    if isinstance(err, MachineError):  # a full disk or a read-only folder fails every input after it: stop
+        raise err
     if isinstance(err, StylizeError):
         return f"{names}: {err}"
     if not isinstance(err, MemoryError) and not is_out_of_memory(err):

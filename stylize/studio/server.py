@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hmac
 import logging
 import threading
@@ -29,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stylize.config import PARAMETERS, SCHEMA
 from stylize.errors import StylizeError
+from stylize.faults import machine_error
 from stylize.studio.jobs import BusyError, JobManager
 from stylize.studio.workspace import (
     FACE_ID,
@@ -348,6 +350,9 @@ async def _on_error(request: Request, err: Exception) -> Response:
         return _error(str(err.args[0]) if err.args else "not found", 404)
     if isinstance(err, HTTPException):
         return _error(str(err.detail), err.status_code)
+    fault = machine_error(err)  # a full disk, a read-only folder: the same one line as the CLI's
+    if fault is not None:
+        return _error(str(fault), 507 if fault.code in (errno.ENOSPC, errno.EDQUOT) else 500)
     log.exception("studio: %s %s failed", request.method, request.url.path)
     return _error(f"internal error ({type(err).__name__}: {err}); the studio goes on, see its terminal", 500)
 

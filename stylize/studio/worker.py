@@ -11,12 +11,13 @@ away) or SIGTERM stops a training after its step with a whole checkpoint, and an
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -269,10 +270,19 @@ def _run(
 
 
 def _zip(root: Path, folder: str, target: Path) -> Path:
-    """``root/folder`` as the zip ``target`` (written beside it, then renamed into place)."""
+    """``root/folder`` as the zip ``target`` (written beside it, then renamed into place; removed on failure)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    archive = shutil.make_archive(str(target.with_name(f".{target.stem}.tmp")), "zip", root_dir=root, base_dir=folder)
-    os.replace(archive, target)
+    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream, zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as archive:
+            base = root / folder
+            for file in sorted(base.rglob("*")):
+                if file.is_file() and not file.is_symlink():
+                    archive.write(file, file.relative_to(root).as_posix())
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
     return target
 
 
@@ -332,15 +342,17 @@ def run_job(job_dir: str) -> None:
         _status(path, state="cancelled", finished=time.time(), error="cancelled")
         return
     except Exception as err:  # every failure becomes the job's one line; the traceback goes to log.txt
-        from stylize.errors import Interrupted, StylizeError
+        from stylize.errors import Interrupted
+        from stylize.faults import as_stylize_error
 
-        line = " ".join(str(err).split()) or type(err).__name__
+        known = as_stylize_error(err)  # a StylizeError, or a fault of the machine (a full disk) as one
+        line = " ".join(str(known or err).split()) or type(err).__name__
         if isinstance(err, Interrupted):  # a training stopped after its step, its checkpoint whole
             print(line, flush=True)
             _status(path, state="cancelled", finished=time.time(), error=line)
             return
         traceback.print_exc()
-        if not isinstance(err, StylizeError):
+        if known is None:
             line = f"{type(err).__name__}: {line} (an internal error; see {path / 'log.txt'})"
         _status(path, state="failed", finished=time.time(), error=line)
         return

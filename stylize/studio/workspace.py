@@ -28,6 +28,7 @@ import numpy as np
 
 from stylize.config import PipelineConfig
 from stylize.errors import ImageReadError, StylizeError
+from stylize.faults import machine_error
 from stylize.imageio import encode_png, find_images, read_image, write_png
 from stylize.output_folder import make_folder
 
@@ -67,6 +68,7 @@ def lock_folder(folder: Path) -> int:
     """Hold ``folder/.studio.lock`` for this process (released when it exits); a second studio on the
     same folder is refused at once, naming the process that has it."""
     lock_path = folder / ".studio.lock"
+    existed = os.path.lexists(lock_path)
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     except OSError as err:
@@ -84,8 +86,16 @@ def lock_folder(folder: Path) -> int:
             f"{folder}: another studio uses this folder ({holder}); stop it, or give another dir=DIR",
             params=("dir",),
         ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"stylize studio, process {os.getpid()}\n".encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"stylize studio, process {os.getpid()}\n".encode(), 0)
+    except OSError as err:  # a full disk: nothing left behind
+        if not existed:
+            lock_path.unlink(missing_ok=True)
+        os.close(fd)
+        raise machine_error(err, lock_path) or StylizeError(
+            f"{lock_path}: cannot write ({err.strerror}); choose another dir=DIR", params=("dir",)
+        ) from err
     return fd
 
 
