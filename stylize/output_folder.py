@@ -12,22 +12,34 @@ goes through :class:`OutputFolder`:
   lock is released by the kernel and its file reused by the next run);
 * **contained**: :meth:`OutputFolder.target` refuses a relative path that leaves the folder or
   passes through a symbolic link (a linked sub-folder or a linked manifest would send writes
-  elsewhere), and the manifest is opened with ``O_NOFOLLOW``.
+  elsewhere), and the manifest is opened with ``O_NOFOLLOW``;
+* **swept**: once the lock is held, the temporary files a killed run left in the folder are removed
+  (:func:`stylize.faults.remove_temp_files`: stylize's own pattern only).
+
+A folder replaced whole (``export-parts``, a style folder) is made in a hidden build folder beside it
+and renamed onto it (:func:`replace_folder`, :func:`swap_into_place`), so it is always as before or the
+whole new one. A style folder (:class:`StyleFolder`) has one writer: a second is refused at once.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import glob
 import json
 import logging
 import os
+import shutil
 import stat
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 
 from stylize.errors import StylizeError
+from stylize.faults import machine_error, remove_temp_files
+from stylize.imageio import new_mode
 
 LOCK_NAME = ".stylize.lock"
 
@@ -51,6 +63,11 @@ def make_folder(path: Path, *, param: str = "out_dir", value: str = "DIR") -> No
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
+        # A read-only or full file system, a name too long: the fault's line. Permission denied (as under
+        # /proc) keeps the line below, which says the folder cannot be made.
+        fault = machine_error(err, path, param=param)
+        if fault is not None and err.errno not in (errno.EACCES, errno.EPERM):
+            raise fault from err
         reason = err.strerror or type(err).__name__
         if err.errno == errno.ENOTDIR or (err.errno == errno.EEXIST and not path.is_dir()):
             reason = "a part of the path is a file"
@@ -91,7 +108,9 @@ def open_regular(path: Path, flags: int, *, what: str = "write") -> int:
             ) from err
         if err.errno in (errno.EISDIR, errno.ENXIO):
             raise StylizeError(f"{path}: is not a regular file (a folder or a FIFO?); remove it and rerun") from err
-        raise StylizeError(f"{path}: cannot {what} ({err.strerror}); check free space and permissions") from err
+        raise machine_error(err, path) or StylizeError(
+            f"{path}: cannot {what} ({err.strerror}); check free space and permissions"
+        ) from err
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise StylizeError(f"{path}: is not a regular file (a folder, FIFO or device); remove it and rerun")
@@ -121,12 +140,20 @@ def _describe_holder(fd: int) -> str:
 
 class FolderLock:
     """``with FolderLock(lock_path, folder):`` holds ``lock_path`` (``flock``) for one run on ``folder``,
-    logging who holds it and waiting when another run does; the file is removed on release."""
+    logging who holds it and waiting when another run does; the file is removed on release.
 
-    def __init__(self, lock_path: Path, folder: Path, *, param: str = "out_dir") -> None:
+    With ``refuse`` (a parameter, ``"name=NAME"``) a folder another run holds is refused instead of
+    waited for: one ``StylizeError`` naming the holder and the way out (another ``name=NAME``). ``param``
+    is the parameter that chose the folder (a fix names it); ``None`` leaves it to the CLI, which names
+    the option whose path holds the folder."""
+
+    def __init__(
+        self, lock_path: Path, folder: Path, *, param: str | None = "out_dir", refuse: str | None = None
+    ) -> None:
         self.lock_path = lock_path
         self.folder = folder
         self.param = param
+        self.refuse = refuse
         self._fd: int | None = None
 
     def __enter__(self) -> FolderLock:
@@ -138,13 +165,15 @@ class FolderLock:
             return os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         except OSError as err:
             if err.errno == errno.ELOOP:
-                raise StylizeError(
-                    f"{self.lock_path}: is a symbolic link; remove it and rerun", params=(self.param,)
-                ) from err
+                raise StylizeError(f"{self.lock_path}: is a symbolic link; remove it and rerun") from err
+            fault = machine_error(err, self.lock_path.parent, param=self.param)  # a read-only folder, ...
+            if fault is not None:
+                raise fault from err
+            place = f"{self.param}=DIR" if self.param else "folder"
             raise StylizeError(
                 f"{self.folder}: cannot write there ({err.strerror} in {self.lock_path.parent}); choose a writable "
-                f"{self.param}=DIR",
-                params=(self.param,),
+                f"{place}",
+                params=(self.param,) if self.param else (),
             ) from err
 
     def _acquire(self) -> int:
@@ -155,6 +184,12 @@ class FolderLock:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
+                    if self.refuse is not None:
+                        raise StylizeError(
+                            f"{self.folder}: is being written by {_describe_holder(fd)}; wait for it to finish, "
+                            f"or choose another {self.refuse}",
+                            params=(self.refuse.split("=")[0],),
+                        ) from None
                     if not waited:
                         log.warning("%s is in use by %s; waiting for it to finish", self.folder, _describe_holder(fd))
                         waited = True
@@ -170,8 +205,14 @@ class FolderLock:
                 if (current.st_dev, current.st_ino) != (mine.st_dev, mine.st_ino):
                     os.close(fd)
                     continue
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, _holder_line().encode("utf-8"), 0)
+                try:
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, _holder_line().encode("utf-8"), 0)
+                except OSError as err:  # a full disk: the lock is not taken, and its file goes
+                    os.unlink(self.lock_path)
+                    raise machine_error(err, self.lock_path) or StylizeError(
+                        f"{self.lock_path}: cannot write ({err.strerror}); check free space and permissions"
+                    ) from err
                 return fd
             except BaseException:
                 os.close(fd)
@@ -205,6 +246,11 @@ class OutputFolder:
     def __enter__(self) -> OutputFolder:
         make_folder(self.path, param=self.param)
         self._lock = FolderLock(self.path / LOCK_NAME, self.path, param=self.param).__enter__()
+        try:
+            remove_temp_files(self.path)  # what a killed run left: no live run owns them now
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(
@@ -220,3 +266,147 @@ def sibling_lock(folder: Path, *, param: str = "out_dir") -> FolderLock:
     its parent made first."""
     make_folder(folder.parent, param=param)
     return FolderLock(folder.parent / f".{folder.name}.lock", folder, param=param)
+
+
+# --- folders replaced whole: a hidden build folder beside, renamed into place --------------------------------
+
+
+def new_build_folder(target: Path, kind: str = "build") -> Path:
+    """A new empty hidden folder beside ``target`` (``.NAME.KIND-XXXXXXXX``) to build its replacement in."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    built = Path(tempfile.mkdtemp(prefix=f".{target.name}.{kind}-", dir=target.parent))
+    os.chmod(built, new_mode(folder=True))
+    return built
+
+
+def swap_into_place(built: Path, target: Path) -> None:
+    """Rename the finished folder ``built`` onto ``target``: an empty ``target`` is replaced; one holding
+    something is moved aside (``.NAME.old-XXXXXXXX/tree``) first and removed after. A run killed between
+    the two renames leaves the old folder aside, which :func:`remove_stale_builds` puts back."""
+    old = None
+    if target.is_dir() and not target.is_symlink() and any(target.iterdir()):
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.replace(target, old / "tree")
+    elif target.is_dir() and not target.is_symlink():
+        target.rmdir()
+    try:
+        os.replace(built, target)
+    except BaseException:
+        if old is not None and not os.path.lexists(target):
+            os.replace(old / "tree", target)  # as before (if this fails too, the next run puts it back)
+            old.rmdir()
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def remove_stale_builds(target: Path, kinds: tuple[str, ...] = ("build",)) -> None:
+    """Remove the hidden build folders (``.NAME.KIND-*``) a killed writer left beside ``target``, and put
+    back a folder a killed :func:`swap_into_place` moved aside (or remove it when ``target`` is there);
+    the caller holds ``target``'s lock, so no live run owns them."""
+    if not target.parent.is_dir():
+        return
+    for kind in (*kinds, "old"):
+        for stale in sorted(target.parent.glob(f"{glob.escape(f'.{target.name}.{kind}-')}*")):
+            if not stale.is_dir() or stale.is_symlink():
+                continue
+            if kind == "old" and (stale / "tree").is_dir() and not os.path.lexists(target):
+                os.replace(stale / "tree", target)
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def replace_folder(
+    target: Path, fill: Callable[[Path], object], *, carry: tuple[str, ...] = (), param: str = ""
+) -> None:
+    """Make the new ``target`` whole in a hidden folder beside it (``fill(built)`` writes its files), then
+    rename that onto ``target`` (:func:`swap_into_place`): ``target`` is always either as before or the whole
+    new folder. The entries ``carry`` of ``target`` (``.checkpoint``) move into the new folder. On any failure
+    the build folder is removed, and a fault of the machine is one line naming the file."""
+    built: Path | None = None
+    moved: list[str] = []
+    try:
+        built = new_build_folder(target)
+        fill(built)
+        for name in carry:
+            if os.path.lexists(target / name) and not os.path.lexists(built / name):
+                os.replace(target / name, built / name)
+                moved.append(name)
+        swap_into_place(built, target)
+    except BaseException as err:
+        if built is not None and built.is_dir():
+            for name in moved:  # put back what was carried: the folder as before
+                if not os.path.lexists(target / name):
+                    os.replace(built / name, target / name)
+            shutil.rmtree(built, ignore_errors=True)
+        if isinstance(err, OSError):
+            raise machine_error(err) or StylizeError(
+                f"{target}: cannot write it ({err.strerror}); check free space and permissions"
+            ) from err
+        raise
+
+
+class StyleFolder:
+    """A style folder (``styles/NAME``) held by the one run that writes it (``train``, ``train-base``,
+    ``distill``, ``style``, the studio's jobs): ``with StyleFolder(path):``
+
+    * takes ``.NAME.lock`` beside the folder, or refuses at once, naming the run that holds it (a second
+      writer would otherwise mix its files with the first's, the last one silently winning);
+    * removes what a killed writer left: temporary files inside the folder, build folders beside it (and
+      puts back a folder a killed swap moved aside);
+    * on leaving, removes the style folder when this run made it and left it empty (a failed first
+      training), and so the styles folder above it.
+
+    The writer writes the finished style with :func:`replace_folder`, so the folder is always either the
+    old style or the whole new one.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, param: str = "name", value: str = "NAME") -> None:
+        self.path = Path(path)
+        self.param = param
+        self.value = value
+        self._lock: FolderLock | None = None
+        self._existed = False
+        self._made: list[Path] = []
+
+    def __enter__(self) -> StyleFolder:
+        refuse_non_folder(self.path, param=self.param, value=self.value)
+        refuse_non_folder(self.path.parent, param="styles_dir")
+        self._made = [folder for folder in self.path.parents if not os.path.lexists(folder)]
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # a read-only folder: the CLI names the option that chose it
+            fault = machine_error(err)
+            if fault is not None:
+                raise fault from err
+            make_folder(self.path.parent, param="styles_dir")  # its line for the other failures
+        lock = FolderLock(
+            self.path.parent / f".{self.path.name}.lock", self.path, param=None, refuse=f"{self.param}={self.value}"
+        )
+        self._lock = lock.__enter__()
+        try:
+            remove_stale_builds(self.path)
+            remove_temp_files(self.path)
+            self._existed = self.path.is_dir()
+        except BaseException as err:
+            self.__exit__(type(err), err, None)
+            raise
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        try:
+            if not self._existed and self.path.is_dir() and not self.path.is_symlink():
+                try:
+                    self.path.rmdir()  # only when empty: this run made it and left nothing in it
+                except OSError:
+                    pass
+        finally:
+            lock, self._lock = self._lock, None
+            if lock is not None:
+                lock.__exit__(kind, value, traceback)
+            for folder in self._made:  # the styles folder (and those above) this run made, when left empty
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break

@@ -298,3 +298,75 @@ def test_any_manifest_bytes_give_records_and_set_aside_lines(tmp_path, junk, rec
         if found[key] != record:  # a junk line that parses as a record for the same output may come later
             assert any(b'"output"' in line for line in junk)
     assert all(isinstance(line, str) for line in damaged)
+
+
+# --- style folders: one writer, whole or as before, a killed writer's leftovers removed ---------------------
+
+
+def test_a_style_folder_has_one_writer_and_the_second_is_told_who(tmp_path):
+    from stylize.output_folder import StyleFolder
+
+    with StyleFolder(tmp_path / "styles" / "race"):
+        with pytest.raises(StylizeError, match=r"race: is being written by .*process \d+.*another name=NAME") as caught:
+            StyleFolder(tmp_path / "styles" / "race").__enter__()
+        assert "\n" not in str(caught.value) and caught.value.params == ("name",)
+    with StyleFolder(tmp_path / "styles" / "race"):  # released: the next writer gets it
+        pass
+    assert os.listdir(tmp_path) == []  # no lock file, and the folders it made and left empty are gone
+
+
+def test_a_style_folder_loses_what_a_killed_writer_left(tmp_path):
+    from stylize.output_folder import StyleFolder
+
+    styles = tmp_path / "styles"
+    (styles / "k" / "refs").mkdir(parents=True)
+    (styles / "k" / "model.json").write_text("{}\n")
+    leftovers = [styles / "k" / ".model.json.a1b2c3d4.tmp", styles / "k" / "refs" / ".ref.png.zz_9yx8w.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"half")
+    (styles / ".k.build-q1w2e3r4" / "refs").mkdir(parents=True)
+    (styles / "k" / "notes.tmp").write_text("a user's file: not stylize's pattern\n")
+    (styles / ".j.old-x1y2z3w4" / "tree").mkdir(parents=True)  # a swap of style j killed between its renames
+    (styles / ".j.old-x1y2z3w4" / "tree" / "model.json").write_text("{}\n")
+    with StyleFolder(styles / "k"):
+        assert not any(path.exists() for path in leftovers)
+        assert not (styles / ".k.build-q1w2e3r4").exists() and (styles / "k" / "notes.tmp").exists()
+    with StyleFolder(styles / "j"):  # put back: the old style j, whole
+        assert (styles / "j" / "model.json").is_file() and not (styles / ".j.old-x1y2z3w4").exists()
+
+
+def test_a_folder_replaced_whole_is_as_before_when_its_writing_fails(tmp_path):
+    import errno
+
+    from stylize.faults import MachineError
+    from stylize.imageio import atomic_write_bytes
+    from stylize.output_folder import replace_folder
+
+    target = tmp_path / "k"
+    target.mkdir()
+    (target / "model.json").write_text("old\n")
+
+    def fill(built: Path) -> None:
+        atomic_write_bytes(built / "model.safetensors", b"new weights")
+        raise OSError(errno.ENOSPC, "No space left on device", os.fspath(built / "model.json"))
+
+    with pytest.raises(MachineError, match=r"/k/model.json: no space left on device; free space or choose another"):
+        replace_folder(target, fill)
+    assert os.listdir(tmp_path) == ["k"] and os.listdir(target) == ["model.json"]
+    assert (target / "model.json").read_text() == "old\n"
+
+    replace_folder(target, lambda built: (built / "model.json").write_text("new\n"))
+    assert os.listdir(tmp_path) == ["k"] and (target / "model.json").read_text() == "new\n"
+
+
+def test_an_output_folder_loses_the_temporary_files_of_a_killed_run(tmp_path):
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    stale = [out / ".face.png.abcd_123.tmp", out / "sub" / ".face.png.0a1b2c3d.tmp"]  # mkstemp's 8 characters
+    kept = [out / "face.png", out / "notes.tmp", out / ".face.png.tmp", out / "sub" / ".face.png.toolongname.tmp"]
+    for path in stale + kept:
+        path.write_bytes(b"x")
+    with OutputFolder(out):
+        pass
+    assert not any(path.exists() for path in stale)
+    assert all(path.exists() for path in kept)

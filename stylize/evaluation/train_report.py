@@ -25,9 +25,11 @@ from stylize.config import PipelineConfig, default_config
 from stylize.content.sources import iter_content
 from stylize.errors import StylizeError
 from stylize.evaluation.scores import HELD_OUT_DEFAULT, HeldOut, score_style
+from stylize.faults import MachineError
 from stylize.files import json_ready
 from stylize.imageio import atomic_write_text
 from stylize.inference.styles import load_style_folder
+from stylize.output_folder import replace_folder
 from stylize.training.loop import CHECKPOINT_DIR
 from stylize.training.settings import TrainSettings
 from stylize.training.style import train
@@ -58,15 +60,42 @@ def train_report(
     device: str = "auto",
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """One row per reference and budget: steps, seconds, style score, faces kept, content, structure."""
+    """One row per reference and budget: steps, seconds, style score, faces kept, content, structure.
+
+    After a fault of the machine (a full disk) the run in progress is removed (and the temporary
+    ``work_dir``): one line naming the file, nothing half-made left."""
     config = config or default_config()
     base_settings = settings or TrainSettings.from_config(config)
     budgets = _budgets(minutes, steps)
     held = HeldOut(list(iter_content(list(held_out), parts=parts, config=config)))
     scratch = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="stylize-train-report-"))
-    rows = []
-    for ref in refs:
-        run_name = f"{Path(ref).stem}-run"
+    rows: list[dict[str, Any]] = []
+    try:
+        for ref in refs:
+            _report_runs(ref, budgets, base_settings, held, scratch, rows, parts, config, device, progress)
+    except MachineError as err:  # a full disk: the run in progress is removed, so there is nothing to resume
+        if not work_dir:
+            shutil.rmtree(scratch, ignore_errors=True)
+        raise err.noted("") from None
+    return rows
+
+
+def _report_runs(
+    ref: str | os.PathLike[str],
+    budgets: list[tuple[str, float]],
+    base_settings: TrainSettings,
+    held: HeldOut,
+    scratch: Path,
+    rows: list[dict[str, Any]],
+    parts: str | os.PathLike[str] | None,
+    config: PipelineConfig,
+    device: str,
+    progress: bool,
+) -> None:
+    """The rows of one reference: one run trained to each budget in turn, scored at each (its folder
+    removed at the end, also after a failure)."""
+    run_name = f"{Path(ref).stem}-run"
+    try:
         for index, (kind, value) in enumerate(budgets):
             budget = {"minutes": value, "steps": None} if kind == "minutes" else {"minutes": None, "steps": int(value)}
             result = train(
@@ -84,8 +113,7 @@ def train_report(
             )
             name = f"{Path(ref).stem}-{_label(kind, value)}"
             kept = scratch / name
-            shutil.rmtree(kept, ignore_errors=True)
-            shutil.copytree(result.directory, kept, ignore=shutil.ignore_patterns(CHECKPOINT_DIR))
+            _copy_style(result.directory, kept)
             score = score_style(load_style_folder(kept, name=name), held)
             rows.append(
                 {
@@ -109,8 +137,27 @@ def train_report(
             )
             if progress:
                 print(json.dumps(rows[-1]), flush=True)
+    except MachineError:  # a full disk: nothing to resume, nothing half-made left
         shutil.rmtree(scratch / run_name, ignore_errors=True)
-    return rows
+        raise
+    shutil.rmtree(scratch / run_name, ignore_errors=True)
+
+
+def _copy_style(source: Path, target: Path) -> None:
+    """The trained style ``source`` (its checkpoint left out) as ``target``: whole, or as before."""
+
+    def fill(built: Path) -> None:
+        for path in sorted(source.rglob("*")):
+            relative = path.relative_to(source)
+            if relative.parts[0] == CHECKPOINT_DIR or path.is_symlink():
+                continue
+            if path.is_dir():
+                (built / relative).mkdir(parents=True, exist_ok=True)
+            else:
+                (built / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, built / relative)
+
+    replace_folder(target, fill)
 
 
 def summary(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -49,7 +49,7 @@ from stylize.inference.model_file import (
     read_weights,
     weights_path,
 )
-from stylize.output_folder import make_folder
+from stylize.output_folder import StyleFolder, replace_folder
 from stylize.values import WEIGHT, BadValue
 
 KIND = "reference"
@@ -144,33 +144,42 @@ def make_style(
     config = config or default_config()
     root = Path(styles_dir) if styles_dir is not None else config.styles.dir
     directory = root / name
-    if (directory / METADATA_NAME).exists() and not overwrite:
-        raise StylizeError(
-            f"{directory}: a style is already there; pass overwrite=True to replace it, or choose another name",
-            params=("overwrite", "name"),
-        )
-    paths = reference_paths(refs)
-    images = read_references(paths)
-    vector = torch.from_numpy(style_vector(images))[None]
-    neutral = torch.from_numpy(neutral_vector())
-    weights = _weights_bytes(vector, neutral, directory / WEIGHTS_NAME)
-    make_folder(directory, param="styles_dir")
-    records = copy_references(paths, directory / "refs")
-    metadata = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "kind": KIND,
-        "name": name,
-        "architecture": engine_record(),
-        "guard": guard.record(),
-        "references": records,
-        "make_seconds": round(time.perf_counter() - started, 3),
-        "weights_file": WEIGHTS_NAME,
-        "weights_sha256": sha256_bytes(weights),
-        "weights_bytes": len(weights),
-    }
-    atomic_write_bytes(directory / WEIGHTS_NAME, weights)
-    atomic_write_text(directory / METADATA_NAME, json.dumps(metadata, indent=2) + "\n")
+    with StyleFolder(directory):  # one writer at a time; the folder whole or as before
+        if (directory / METADATA_NAME).exists() and not overwrite:
+            raise StylizeError(
+                f"{directory}: a style is already there; pass overwrite=True to replace it, or choose another name",
+                params=("overwrite", "name"),
+            )
+        if directory.is_dir() and any(directory.iterdir()) and not overwrite:  # the new style replaces the folder
+            raise StylizeError(
+                f"{directory}: holds files but no style (an interrupted training?); pass overwrite=True to replace "
+                "them, or choose another name",
+                params=("overwrite", "name"),
+            )
+        paths = reference_paths(refs)
+        images = read_references(paths)
+        vector = torch.from_numpy(style_vector(images))[None]
+        neutral = torch.from_numpy(neutral_vector())
+        weights = _weights_bytes(vector, neutral, directory / WEIGHTS_NAME)
+
+        def fill(built: Path) -> None:
+            metadata = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "kind": KIND,
+                "name": name,
+                "architecture": engine_record(),
+                "guard": guard.record(),
+                "references": copy_references(paths, built / "refs"),
+                "make_seconds": round(time.perf_counter() - started, 3),
+                "weights_file": WEIGHTS_NAME,
+                "weights_sha256": sha256_bytes(weights),
+                "weights_bytes": len(weights),
+            }
+            atomic_write_bytes(built / WEIGHTS_NAME, weights)
+            atomic_write_text(built / METADATA_NAME, json.dumps(metadata, indent=2) + "\n")
+
+        replace_folder(directory, fill)
     return directory
 
 

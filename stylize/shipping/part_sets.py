@@ -48,13 +48,11 @@ from the original tree: Gram style loss and content loss of both, and their pixe
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import math
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -81,13 +79,14 @@ from stylize.content.picking import pick_face_parts
 from stylize.content.seeds import parse_seeds
 from stylize.content.tree import CATEGORIES, Part, PartTree
 from stylize.errors import StylizeError
+from stylize.faults import machine_error
 from stylize.files import check_out_dir, json_ready, parse_json, sha256_bytes, sha256_file
-from stylize.imageio import atomic_write_bytes, atomic_write_text, encode_png, new_mode, read_image, write_png
+from stylize.imageio import atomic_write_bytes, atomic_write_text, encode_png, read_image, write_png
 from stylize.inference.image import ApplySettings, default_batch, stylize_batch
 from stylize.inference.model_file import StyleModel, is_relative_inside, is_sha256
 from stylize.inference.styles import load_style
 from stylize.nets.device import resolve_device
-from stylize.output_folder import sibling_lock
+from stylize.output_folder import new_build_folder, remove_stale_builds, sibling_lock, swap_into_place
 from stylize.progress import ProgressBar
 from stylize.values import check_setting
 
@@ -552,30 +551,6 @@ def _first_difference(old: dict[str, Any], new: dict[str, Any], out_dir: Path) -
     return None
 
 
-def _remove_stale_builds(out_dir: Path) -> None:
-    """Remove the hidden build and old-tree folders a killed export left beside ``out_dir`` (the caller holds
-    the folder's lock, so no live run owns them)."""
-    if not out_dir.parent.is_dir():
-        return
-    for prefix in (f".{out_dir.name}.export-", f".{out_dir.name}.old-"):
-        for stale in out_dir.parent.glob(f"{glob.escape(prefix)}*"):
-            if stale.is_dir() and not stale.is_symlink():
-                shutil.rmtree(stale, ignore_errors=True)
-
-
-def _swap_into_place(built: Path, out_dir: Path) -> None:
-    """Rename the finished tree onto ``out_dir`` (an empty folder is replaced; an old export is removed)."""
-    old = None
-    if out_dir.exists() and any(out_dir.iterdir()):
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-        os.replace(out_dir, old / "tree")
-    elif out_dir.exists():
-        out_dir.rmdir()
-    os.replace(built, out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 # --- the public entry points ------------------------------------------------------------------------------
 
 
@@ -609,7 +584,7 @@ def export_parts(
     out_path = Path(out_dir)
     check_out_dir(out_path, root, may_hold_tree=False)
     with sibling_lock(out_path):  # one run at a time; a killed run's build folder is removed
-        _remove_stale_builds(out_path)
+        remove_stale_builds(out_path, ("export",))
         model = load_style(style, styles_dir, config)
         torch_device = resolve_device(device)
         batch = batch if batch is not None else default_batch(torch_device)
@@ -668,10 +643,8 @@ def export_parts(
         )
         states: dict[str, _PartState] = work["states"]
 
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        built = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.export-", dir=out_path.parent))
+        built = new_build_folder(out_path, "export")
         try:
-            os.chmod(built, new_mode(folder=True))
             for folder in folders:
                 (built / folder).mkdir(parents=True, exist_ok=True)
             outputs: dict[str, str] = {}
@@ -703,9 +676,9 @@ def export_parts(
                 }
             )
             atomic_write_text(built / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
-            _swap_into_place(built, out_path)
+            swap_into_place(built, out_path)
         except OSError as err:
-            raise StylizeError(
+            raise machine_error(err) or StylizeError(
                 f"{out_path}: cannot write the part set ({err.strerror}); check free space and permissions"
             ) from err
         finally:

@@ -16,8 +16,9 @@ from stylize.config import PipelineConfig, default_config
 from stylize.inference.model_file import METADATA_NAME
 from stylize.nets.device import resolve_device
 from stylize.nets.transformer import build_network
+from stylize.output_folder import StyleFolder
 from stylize.training.data import build_content_pool
-from stylize.training.distributed import data_parallel, leader_first
+from stylize.training.distributed import data_parallel, held_by_leader, leader_first
 from stylize.training.loop import TrainResult, fit_and_save, prepare_output
 from stylize.training.settings import TrainSettings
 
@@ -81,41 +82,43 @@ def train_base(
     settings.validate()
     arch = settings.arch
     directory = base_model_dir(arch, Path(styles_dir) if styles_dir is not None else config.styles.dir)
-    leader_first(lambda: prepare_output(directory, resume, overwrite=True))
-    torch_device = resolve_device(device)
-    pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
-    torch.manual_seed(settings.seed)
-    network = build_network(arch).to(torch_device)
+    # One writer at a time; the folder whole or as before.
+    with held_by_leader(StyleFolder(directory, param="arch", value="ARCH")):
+        leader_first(lambda: prepare_output(directory, resume, overwrite=True))
+        torch_device = resolve_device(device)
+        pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
+        torch.manual_seed(settings.seed)
+        network = build_network(arch).to(torch_device)
 
-    def loss_fn(output: torch.Tensor, batch_: torch.Tensor):
-        l1 = (output - batch_).abs().mean()
-        return l1, {"l1": float(l1.detach())}
+        def loss_fn(output: torch.Tensor, batch_: torch.Tensor):
+            l1 = (output - batch_).abs().mean()
+            return l1, {"l1": float(l1.detach())}
 
-    return fit_and_save(
-        directory=directory,
-        network=network,
-        loss_fn=loss_fn,
-        pool=pool,
-        settings=settings,
-        fingerprint={**settings.fingerprint(), "objective": "l1-reconstruction", "colour_jitter": True},
-        resume=resume,
-        device=torch_device,
-        progress=progress,
-        description=f"base {arch}",
-        interrupted="base training interrupted at step {step}; rerun with resume=True to continue",
-        metadata={
-            "name": f"{BASE_DIR_NAME}/{arch}",
-            "kind": "base",
-            "training": {
-                **asdict(settings),
-                "objective": "l1-reconstruction",
-                "colour_jitter": True,
-                "content": list(settings.content),
-                "style_layers": list(settings.style_layers),
+        return fit_and_save(
+            directory=directory,
+            network=network,
+            loss_fn=loss_fn,
+            pool=pool,
+            settings=settings,
+            fingerprint={**settings.fingerprint(), "objective": "l1-reconstruction", "colour_jitter": True},
+            resume=resume,
+            device=torch_device,
+            progress=progress,
+            description=f"base {arch}",
+            interrupted="base training interrupted at step {step}; rerun with resume=True to continue",
+            metadata={
+                "name": f"{BASE_DIR_NAME}/{arch}",
+                "kind": "base",
+                "training": {
+                    **asdict(settings),
+                    "objective": "l1-reconstruction",
+                    "colour_jitter": True,
+                    "content": list(settings.content),
+                    "style_layers": list(settings.style_layers),
+                },
+                "references": [],
+                "content_source": {"sources": list(settings.content), "images": len(pool)},
             },
-            "references": [],
-            "content_source": {"sources": list(settings.content), "images": len(pool)},
-        },
-        colour_jitter=True,
-        prepare_seconds=time.monotonic() - started,
-    )
+            colour_jitter=True,
+            prepare_seconds=time.monotonic() - started,
+        )

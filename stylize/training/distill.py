@@ -27,8 +27,9 @@ from stylize.inference.model_file import reference_files
 from stylize.inference.styles import load_style
 from stylize.nets.device import resolve_device
 from stylize.nets.transformer import build_network
+from stylize.output_folder import StyleFolder
 from stylize.training.data import build_content_pool
-from stylize.training.distributed import data_parallel, leader_first
+from stylize.training.distributed import data_parallel, held_by_leader, leader_first
 from stylize.training.loop import (
     TrainResult,
     check_style_name,
@@ -75,72 +76,73 @@ def distill(
             f"the student needs its own name, not the teacher's ({style!r}); pass another name=NAME", params=("name",)
         )
     directory = root / name
-    leader_first(lambda: prepare_output(directory, resume, overwrite))
-    torch_device = resolve_device(device)
-    teacher_network = teacher.network.to(torch_device).eval()
-    for parameter in teacher_network.parameters():
-        parameter.requires_grad_(False)
+    with held_by_leader(StyleFolder(directory)):  # one writer at a time; the folder whole or as before
+        leader_first(lambda: prepare_output(directory, resume, overwrite))
+        torch_device = resolve_device(device)
+        teacher_network = teacher.network.to(torch_device).eval()
+        for parameter in teacher_network.parameters():
+            parameter.requires_grad_(False)
 
-    training: dict[str, Any] = teacher.metadata.get("training", {})
-    ref_paths = reference_files(teacher)
-    # The teacher's own objective and weights; references are read (and style targets made) on the CPU,
-    # like the loss network, then moved to the device. A teacher trained from the zero-training style
-    # (method "teacher") had only a Gram term, at the style score's scale: the student gets that term.
-    objective = grams = None
-    if settings.perceptual_weight > 0 and training.get("method") == "teacher":
-        grams = teacher_grams(training, ref_paths).to(torch_device)
-    elif settings.perceptual_weight > 0:
-        objective = trained_objective(training, ref_paths, device=torch_device)
-    weights = LossWeights.from_training(training)
+        training: dict[str, Any] = teacher.metadata.get("training", {})
+        ref_paths = reference_files(teacher)
+        # The teacher's own objective and weights; references are read (and style targets made) on the CPU,
+        # like the loss network, then moved to the device. A teacher trained from the zero-training style
+        # (method "teacher") had only a Gram term, at the style score's scale: the student gets that term.
+        objective = grams = None
+        if settings.perceptual_weight > 0 and training.get("method") == "teacher":
+            grams = teacher_grams(training, ref_paths).to(torch_device)
+        elif settings.perceptual_weight > 0:
+            objective = trained_objective(training, ref_paths, device=torch_device)
+        weights = LossWeights.from_training(training)
 
-    pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
-    torch.manual_seed(settings.seed)
-    student = build_network(settings.arch).to(torch_device)
+        pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
+        torch.manual_seed(settings.seed)
+        student = build_network(settings.arch).to(torch_device)
 
-    def loss_fn(output: torch.Tensor, batch: torch.Tensor):
-        with torch.no_grad():
-            target = teacher_network(batch)
-        pixel = (output - target).abs().mean()
-        total = settings.pixel_weight * pixel
-        terms = {"pixel": float(pixel.detach())}
-        if grams is not None:
-            style = grams(output)
-            total = total + settings.perceptual_weight * weights.style * style
-            terms["style"] = float(style.detach())
-        if objective is not None:
-            perceptual = objective.training_terms(output, batch)
-            total = total + settings.perceptual_weight * (
-                weights.style * perceptual["style"] + weights.content * perceptual["content"]
-            )
-            terms.update(
-                {"style": float(perceptual["style"].detach()), "content": float(perceptual["content"].detach())}
-            )
-        return total, terms
+        def loss_fn(output: torch.Tensor, batch: torch.Tensor):
+            with torch.no_grad():
+                target = teacher_network(batch)
+            pixel = (output - target).abs().mean()
+            total = settings.pixel_weight * pixel
+            terms = {"pixel": float(pixel.detach())}
+            if grams is not None:
+                style = grams(output)
+                total = total + settings.perceptual_weight * weights.style * style
+                terms["style"] = float(style.detach())
+            if objective is not None:
+                perceptual = objective.training_terms(output, batch)
+                total = total + settings.perceptual_weight * (
+                    weights.style * perceptual["style"] + weights.content * perceptual["content"]
+                )
+                terms.update(
+                    {"style": float(perceptual["style"].detach()), "content": float(perceptual["content"].detach())}
+                )
+            return total, terms
 
-    distilled_from = {"style": style, "arch": teacher_arch, "weights_sha256": teacher.weights_sha256}
-    return fit_and_save(
-        directory=directory,
-        network=student,
-        loss_fn=loss_fn,
-        pool=pool,
-        settings=settings,  # type: ignore[arg-type]
-        fingerprint={**settings.fingerprint(), "distilled_from": distilled_from},
-        resume=resume,
-        device=torch_device,
-        progress=progress,
-        description=f"distill {style} -> {name}",
-        interrupted=interrupted_message(f"distillation of {name}"),
-        metadata={
-            "name": name,
-            "kind": "style",
-            "training": {**training, **_settings_record(settings), "objective": "distillation"},
-            "distilled_from": distilled_from,
-            "content_source": pool.record(settings.content),
-            "warm_start_from": None,
-        },
-        references=ref_paths,
-        prepare_seconds=time.monotonic() - started,
-    )
+        distilled_from = {"style": style, "arch": teacher_arch, "weights_sha256": teacher.weights_sha256}
+        return fit_and_save(
+            directory=directory,
+            network=student,
+            loss_fn=loss_fn,
+            pool=pool,
+            settings=settings,  # type: ignore[arg-type]
+            fingerprint={**settings.fingerprint(), "distilled_from": distilled_from},
+            resume=resume,
+            device=torch_device,
+            progress=progress,
+            description=f"distill {style} -> {name}",
+            interrupted=interrupted_message(f"distillation of {name}"),
+            metadata={
+                "name": name,
+                "kind": "style",
+                "training": {**training, **_settings_record(settings), "objective": "distillation"},
+                "distilled_from": distilled_from,
+                "content_source": pool.record(settings.content),
+                "warm_start_from": None,
+            },
+            references=ref_paths,
+            prepare_seconds=time.monotonic() - started,
+        )
 
 
 def _settings_record(settings: DistillSettings) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import functools
 import inspect
 import os
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -164,6 +164,25 @@ def leader_first(action: Callable[[], T]) -> T:
     if outcome == "error":
         raise value
     return value  # type: ignore[no-any-return]
+
+
+@contextmanager
+def held_by_leader(context: AbstractContextManager[Any]) -> Iterator[None]:
+    """``context`` (a folder's lock) entered and left on rank 0 alone; a ``StylizeError`` it raises on
+    entering (the folder is held by another run) is raised on every rank."""
+    if ranks().world_size == 1:
+        with context:
+            yield
+        return
+    leader_first(lambda: context.__enter__() and None)
+    try:
+        yield
+    except BaseException as err:
+        if ranks().leader:
+            context.__exit__(type(err), err, err.__traceback__)
+        raise
+    if ranks().leader:
+        context.__exit__(None, None, None)
 
 
 def barrier() -> None:

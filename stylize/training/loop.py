@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import shutil
 import signal
@@ -34,10 +33,13 @@ from tqdm import tqdm
 from stylize import signals
 from stylize.config import STYLE_NAME
 from stylize.errors import Interrupted, StylizeError, shown
+from stylize.faults import MachineError, machine_error
 from stylize.files import sha256_file
+from stylize.imageio import atomic_copy
 from stylize.inference.model_file import METADATA_NAME, save_model
 from stylize.nets.device import autocast, check_precision
 from stylize.nets.transformer import PaddedNet
+from stylize.output_folder import replace_folder
 from stylize.progress import StepEvent, listening, notify
 from stylize.training.checkpoint import apply_checkpoint, checked_checkpoint, resumable, save_checkpoint
 from stylize.training.data import sample_batch
@@ -340,6 +342,7 @@ def prepare_output(directory: Path, resume: bool, overwrite: bool) -> None:
 
 
 def copy_references(paths: Sequence[Path], refs_dir: Path) -> list[dict[str, str]]:
+    """Copy the references into ``refs_dir`` (of a new style folder being made) and return their records."""
     refs_dir.mkdir(parents=True, exist_ok=True)
     records, used = [], set()
     for index, path in enumerate(paths):
@@ -347,9 +350,7 @@ def copy_references(paths: Sequence[Path], refs_dir: Path) -> list[dict[str, str
         used.add(target_name)
         target = refs_dir / target_name
         if path.resolve() != target.resolve():
-            temp = target.with_name(f".{target.name}.tmp")
-            shutil.copyfile(path, temp)
-            os.replace(temp, target)
+            atomic_copy(path, target)
         records.append({"file": f"refs/{target_name}", "source_name": path.name, "sha256": sha256_file(target)})
     return records
 
@@ -396,29 +397,40 @@ def fit_and_save(
     ``directory/refs`` (and recorded as ``metadata["references"]``) only when the model file is written,
     so a run that stops early leaves a style it replaces untouched.
 
+    The finished style (model file, refs/) is made whole in a hidden folder beside ``directory`` and then
+    renamed onto it (:func:`stylize.output_folder.replace_folder`), so ``directory`` is always either as
+    before or the whole new style. After a fault of the machine (a full disk) the checkpoint is kept only
+    when whole (resumable): nothing half-made is left.
+
     A time budget (``minutes``) counts the seconds spent preparing (``prepare_seconds``) as well as the
     steps; one spent before the first step is a ``StylizeError`` and nothing is written, never a style
     that is only its starting point.
     """
     checkpoint_dir = directory / CHECKPOINT_DIR
     group = ranks()
-    leader_first(lambda: checkpoint_dir.mkdir(parents=True, exist_ok=True))
-    step, elapsed, loop_seconds, history, stopped = run_training_loop(
-        network=network,
-        loss_fn=loss_fn,
-        pool=pool,
-        settings=settings,
-        checkpoint_dir=checkpoint_dir,
-        fingerprint=fingerprint,
-        resume=resume,
-        device=device,
-        progress=progress,
-        description=description,
-        colour_jitter=colour_jitter,
-        with_features=with_features,
-        sampler=sampler,
-        prepare_seconds=prepare_seconds,
-    )
+    try:
+        leader_first(lambda: checkpoint_dir.mkdir(parents=True, exist_ok=True))
+        step, elapsed, loop_seconds, history, stopped = run_training_loop(
+            network=network,
+            loss_fn=loss_fn,
+            pool=pool,
+            settings=settings,
+            checkpoint_dir=checkpoint_dir,
+            fingerprint=fingerprint,
+            resume=resume,
+            device=device,
+            progress=progress,
+            description=description,
+            colour_jitter=colour_jitter,
+            with_features=with_features,
+            sampler=sampler,
+            prepare_seconds=prepare_seconds,
+        )
+    except BaseException as err:
+        kept = _after_fault(err, checkpoint_dir, group.leader)
+        if kept is None:
+            raise
+        raise kept from err
     if stopped:
         raise Interrupted(interrupted.format(step=step, checkpoint=checkpoint_dir), params=("resume",))
     prepared = max(0.0, elapsed - loop_seconds)  # every session's preparing, resumed ones too
@@ -448,17 +460,38 @@ def fit_and_save(
         "loss_history": history,
     }
 
-    def write() -> None:
-        with signals.held():  # a Ctrl-C now waits: the model file and no checkpoint, or the checkpoint kept
-            network.eval().to("cpu")
-            if references:
-                metadata["references"] = copy_references(references, directory / "refs")
-            save_model(directory, network, metadata)
-            if not keep_checkpoint:
-                shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    def fill(built: Path) -> None:
+        if references:
+            metadata["references"] = copy_references(references, built / "refs")
+        save_model(built, network, metadata)
 
-    leader_first(write)  # the other ranks return once the model file is there
+    def write() -> None:
+        with signals.held():  # a Ctrl-C now waits: the whole new style, or the folder as before
+            network.eval().to("cpu")
+            # The old folder (its checkpoint with it, unless kept) goes once the new one is in place.
+            replace_folder(directory, fill, carry=(CHECKPOINT_DIR,) if keep_checkpoint else ())
+
+    try:
+        leader_first(write)  # the other ranks return once the model file is there
+    except BaseException as err:
+        kept = _after_fault(err, checkpoint_dir, group.leader)
+        if kept is None:
+            raise
+        raise kept from err
     return TrainResult(directory, step, elapsed, final, metadata, prepared, loop_seconds)
+
+
+def _after_fault(err: BaseException, checkpoint_dir: Path, leader: bool) -> MachineError | None:
+    """After a fault of the machine (a full disk) in a training: a torn checkpoint is removed, so nothing
+    half-made is left; a whole one is kept, and the fault's line saying so (rerun with resume=True) is
+    returned to raise instead."""
+    fault = machine_error(err)
+    if fault is None or not leader:
+        return None
+    if resumable(checkpoint_dir):
+        return fault.noted(f"the checkpoint in {checkpoint_dir} is kept: rerun with resume=True to go on", ("resume",))
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return None
 
 
 def _remove_if_empty(directory: Path) -> None:

@@ -36,9 +36,10 @@ from stylize.files import sha256_file
 from stylize.inference.model_file import load_model, read_metadata
 from stylize.nets.device import resolve_device
 from stylize.nets.transformer import build_network
+from stylize.output_folder import StyleFolder
 from stylize.training.base import BASE_DIR_NAME, base_model_dir, find_base_model
 from stylize.training.data import build_content_pool, load_reference, reference_paths
-from stylize.training.distributed import data_parallel, leader_first
+from stylize.training.distributed import data_parallel, held_by_leader, leader_first
 from stylize.training.loop import (
     TrainResult,
     check_style_name,
@@ -91,100 +92,101 @@ def train(
     check_style_name(name)
     root = Path(styles_dir) if styles_dir is not None else config.styles.dir
     directory = root / name
-    leader_first(lambda: prepare_output(directory, resume, overwrite))
-    torch_device = resolve_device(device)
+    with held_by_leader(StyleFolder(directory)):  # one writer at a time; the folder whole or as before
+        leader_first(lambda: prepare_output(directory, resume, overwrite))
+        torch_device = resolve_device(device)
 
-    ref_paths = reference_paths(refs)
-    if settings.arch == TEACHER_ARCH:
-        return train_from_teacher(
-            name=name,
-            ref_paths=ref_paths,
-            settings=settings,
+        ref_paths = reference_paths(refs)
+        if settings.arch == TEACHER_ARCH:
+            return train_from_teacher(
+                name=name,
+                ref_paths=ref_paths,
+                settings=settings,
+                directory=directory,
+                pool_factory=lambda: build_content_pool(settings.content, lambda: open_part_tree(parts, config)),
+                resume=resume,
+                device=torch_device,
+                progress=progress,
+                keep_checkpoint=keep_checkpoint,
+                started=started,
+            )
+        references = [load_reference(p, style_scale=settings.style_scale) for p in ref_paths]
+        pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
+
+        torch.manual_seed(settings.seed)
+        network = build_network(settings.arch)
+        warm_from = None
+        if settings.warm_start:
+            base_dir = find_base_model(settings.arch, root)
+            if base_dir is None:
+                raise StylizeError(
+                    f"{base_model_dir(settings.arch, root)}: no base network for warm start of arch {settings.arch!r}; "
+                    f"train one (train_base, or stylize train-base) with arch={settings.arch}, or pass warm_start=False",
+                    params=("arch", "warm_start"),
+                )
+            warm_from = {
+                "path": f"{BASE_DIR_NAME}/{settings.arch}",
+                "weights_sha256": read_metadata(base_dir)["weights_sha256"],
+            }
+            if not resume:  # a resumed run takes its weights from the checkpoint
+                network.load_state_dict(load_model(base_dir).network.state_dict())
+        network.to(torch_device)
+        # Style targets are made on the CPU, where the loss network is built, then moved with it.
+        objective = PerceptualObjective(
+            references,
+            style_layers=settings.style_layers,
+            content_layer=settings.content_layer,
+            loss_network=settings.loss_network,
+        ).to(torch_device)
+
+        weights = LossWeights(settings.style_weight, settings.content_weight, settings.tv_weight)
+        feature_term = {
+            "luminance": "rec601",
+            "detail_sigma_px": FEATURE_DETAIL_SIGMA,
+            "mask_grow_px": FEATURE_MASK_GROW,
+            "parts": list(FEATURE_CATEGORIES),
+        }
+
+        def loss_fn(output: torch.Tensor, batch: torch.Tensor, features: torch.Tensor | None = None):
+            terms = objective.training_terms(output, batch)
+            total = weights.total(terms)
+            if features is not None:  # composited faces: where their eyes, nose and mouth show
+                mask = grow_mask(features, FEATURE_MASK_GROW)
+                terms["features"] = masked_detail_loss(output, batch, mask, FEATURE_DETAIL_SIGMA)
+                total = total + settings.feature_weight * terms["features"]
+            return total, {k: float(v.detach()) for k, v in terms.items()}
+
+        return fit_and_save(
             directory=directory,
-            pool_factory=lambda: build_content_pool(settings.content, lambda: open_part_tree(parts, config)),
+            network=network,
+            loss_fn=loss_fn,
+            pool=pool,
+            settings=settings,
+            fingerprint={
+                **settings.fingerprint(),
+                "feature_term": feature_term,
+                "references_sha256": [sha256_file(p) for p in ref_paths],
+                "warm_start_from": warm_from,
+            },
             resume=resume,
             device=torch_device,
             progress=progress,
-            keep_checkpoint=keep_checkpoint,
-            started=started,
-        )
-    references = [load_reference(p, style_scale=settings.style_scale) for p in ref_paths]
-    pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
-
-    torch.manual_seed(settings.seed)
-    network = build_network(settings.arch)
-    warm_from = None
-    if settings.warm_start:
-        base_dir = find_base_model(settings.arch, root)
-        if base_dir is None:
-            raise StylizeError(
-                f"{base_model_dir(settings.arch, root)}: no base network for warm start of arch {settings.arch!r}; "
-                f"train one (train_base, or stylize train-base) with arch={settings.arch}, or pass warm_start=False",
-                params=("arch", "warm_start"),
-            )
-        warm_from = {
-            "path": f"{BASE_DIR_NAME}/{settings.arch}",
-            "weights_sha256": read_metadata(base_dir)["weights_sha256"],
-        }
-        if not resume:  # a resumed run takes its weights from the checkpoint
-            network.load_state_dict(load_model(base_dir).network.state_dict())
-    network.to(torch_device)
-    # Style targets are made on the CPU, where the loss network is built, then moved with it.
-    objective = PerceptualObjective(
-        references,
-        style_layers=settings.style_layers,
-        content_layer=settings.content_layer,
-        loss_network=settings.loss_network,
-    ).to(torch_device)
-
-    weights = LossWeights(settings.style_weight, settings.content_weight, settings.tv_weight)
-    feature_term = {
-        "luminance": "rec601",
-        "detail_sigma_px": FEATURE_DETAIL_SIGMA,
-        "mask_grow_px": FEATURE_MASK_GROW,
-        "parts": list(FEATURE_CATEGORIES),
-    }
-
-    def loss_fn(output: torch.Tensor, batch: torch.Tensor, features: torch.Tensor | None = None):
-        terms = objective.training_terms(output, batch)
-        total = weights.total(terms)
-        if features is not None:  # composited faces: where their eyes, nose and mouth show
-            mask = grow_mask(features, FEATURE_MASK_GROW)
-            terms["features"] = masked_detail_loss(output, batch, mask, FEATURE_DETAIL_SIGMA)
-            total = total + settings.feature_weight * terms["features"]
-        return total, {k: float(v.detach()) for k, v in terms.items()}
-
-    return fit_and_save(
-        directory=directory,
-        network=network,
-        loss_fn=loss_fn,
-        pool=pool,
-        settings=settings,
-        fingerprint={
-            **settings.fingerprint(),
-            "feature_term": feature_term,
-            "references_sha256": [sha256_file(p) for p in ref_paths],
-            "warm_start_from": warm_from,
-        },
-        resume=resume,
-        device=torch_device,
-        progress=progress,
-        description=f"train {name}",
-        interrupted=interrupted_message(f"training of {name}"),
-        metadata={
-            "name": name,
-            "kind": "style",
-            "training": {
-                **asdict(settings),
-                "style_layers": list(settings.style_layers),
-                "content": list(settings.content),
-                "feature_term": feature_term,
+            description=f"train {name}",
+            interrupted=interrupted_message(f"training of {name}"),
+            metadata={
+                "name": name,
+                "kind": "style",
+                "training": {
+                    **asdict(settings),
+                    "style_layers": list(settings.style_layers),
+                    "content": list(settings.content),
+                    "feature_term": feature_term,
+                },
+                "content_source": pool.record(settings.content),
+                "warm_start_from": warm_from,
             },
-            "content_source": pool.record(settings.content),
-            "warm_start_from": warm_from,
-        },
-        with_features=settings.feature_weight > 0,
-        keep_checkpoint=keep_checkpoint,
-        references=ref_paths,
-        prepare_seconds=time.monotonic() - started,
-    )
+            with_features=settings.feature_weight > 0,
+            keep_checkpoint=keep_checkpoint,
+            references=ref_paths,
+            prepare_seconds=time.monotonic() - started,
+        )
