@@ -103,9 +103,9 @@ def _package_dirs() -> list[str]:
     folders = list(site.getsitepackages())
     if site.ENABLE_USER_SITE and os.path.isdir(site.getusersitepackages()):
         folders.append(site.getusersitepackages())
-    return [
-        folder for folder in folders if os.path.isdir(folder) and not Path(folder).resolve().is_relative_to(REPO_ROOT)
-    ]
+    # A venv inside the checkout (the README's .venv) is kept: only the checkout's own folder is not a
+    # place to import stylize from.
+    return [folder for folder in folders if os.path.isdir(folder) and Path(folder).resolve() != REPO_ROOT]
 
 
 def test_wheel_carries_the_bundled_assets(installed: Installed) -> None:
