@@ -21,20 +21,19 @@ one line too, naming the file and the option that chose its folder.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import re
 import signal
 import sys
-import warnings
 from collections.abc import Sequence
-from typing import NoReturn, TextIO
+from typing import NoReturn
 
 from stylize import __version__, signals
 from stylize.cli import apply_cmds, content, evaluate, project, ship, studio, train
 from stylize.cli.options import as_flags, path_type, place_fault
 from stylize.errors import Interrupted, StylizeError
 from stylize.faults import machine_error
+from stylize.messages import show_warnings_as_lines
 from stylize.output_folder import HOLDER
 
 __all__ = ["OneLineParser", "build_parser", "config_markdown", "main"]
@@ -85,44 +84,6 @@ def config_markdown() -> str:
     return project.flags_markdown()
 
 
-class _WarningLine(logging.Handler):
-    """The library's warnings (``logging.getLogger("stylize")``) as ``stylize: warning: ...`` lines on stderr."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            message = " ".join(record.getMessage().split())
-            print(f"stylize: {record.levelname.lower()}: {message}", file=sys.stderr, flush=True)
-        except Exception:  # pragma: no cover - logging must never break the command
-            self.handleError(record)
-
-
-def _show_library_warnings() -> None:
-    logger = logging.getLogger("stylize")
-    if not any(isinstance(handler, _WarningLine) for handler in logger.handlers):
-        logger.addHandler(_WarningLine(logging.WARNING))
-    logger.setLevel(logging.WARNING)
-
-
-def _warning_to_log(
-    message: Warning | str,
-    category: type[Warning],
-    filename: str,
-    lineno: int,
-    file: TextIO | None = None,
-    line: str | None = None,
-) -> None:
-    logging.getLogger("stylize").debug("%s: %s (%s:%d)", category.__name__, message, filename, lineno)
-
-
-def _hide_python_warnings() -> None:
-    """Python warnings (torch, kornia, onnx, numpy, Pillow: notes for their developers, printed raw with a
-    source line) go to the ``stylize`` logger at debug level, which the command does not show; what the
-    user must know, stylize says itself in a ``stylize: warning:`` line. Asked for with ``python -W ...``
-    or ``PYTHONWARNINGS``, they print as Python prints them."""
-    if not sys.warnoptions:
-        warnings.showwarning = _warning_to_log
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     with signals.stopping_on_signals():  # also when started with SIGINT ignored (`stylize train ... &`)
         try:
@@ -134,8 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    _show_library_warnings()
-    _hide_python_warnings()
+    show_warnings_as_lines()
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)

@@ -96,6 +96,9 @@ def _init_pool_worker(
     """Pool initializer: load the styles once per worker process. Ctrl-C and SIGTERM are the parent's
     to handle (it ends its workers itself, see :func:`_end_pool`); a worker whose parent has gone ends."""
     global _WORKER
+    from stylize.messages import show_warnings_as_lines
+
+    show_warnings_as_lines()  # a damaged file's warning reads as the command's own line
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_end_with_parent, args=(os.getppid(),), daemon=True).start()

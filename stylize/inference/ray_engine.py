@@ -97,6 +97,9 @@ class _Stylist:
         device: str,
         threads: int,
     ) -> None:
+        from stylize.messages import show_warnings_as_lines
+
+        show_warnings_as_lines()  # a damaged file's warning reads as the command's own line
         torch.set_num_threads(threads)
         chosen = resolve_device(device)
         check_precision(settings.precision, chosen)

@@ -147,3 +147,24 @@ def test_library_warnings_never_print_raw():
     # Asked for with python -W, they print as Python prints them.
     code, out, err = run_python("-W", "default", "-c", WARNING_COMMAND)
     assert code == 0 and "UserWarning: a note for the library's developers" in err
+
+
+def test_worker_processes_show_warnings_as_the_command_does():
+    """apply's pool workers and Ray actors call show_warnings_as_lines() first: the stylize logger's warning
+    is one prefixed line, another library's Python warning is hidden."""
+    code = (
+        "import logging, warnings\n"
+        "from stylize.inference.bulk import _init_pool_worker\n"
+        "from stylize.messages import show_warnings_as_lines\n"
+        "show_warnings_as_lines()\n"
+        "logging.getLogger('stylize.imageio').warning('x.jpg: its EXIF metadata is damaged')\n"
+        "warnings.warn('a note for developers')\n"
+    )
+    status, out, err = run_python("-c", code)
+    assert (status, out, err) == (0, "", "stylize: warning: x.jpg: its EXIF metadata is damaged\n"), err
+    import inspect
+
+    from stylize.inference import bulk, ray_engine
+
+    assert "show_warnings_as_lines()" in inspect.getsource(bulk._init_pool_worker)
+    assert "show_warnings_as_lines()" in inspect.getsource(ray_engine._Stylist.__init__)
