@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import numpy as np
 import onnx
+import processes
 import pytest
 from conftest import REPO_ROOT
 from onnx import TensorProto, helper, numpy_helper
@@ -94,7 +94,7 @@ def test_a_zero_training_style_does_not_import_onnx(tmp_path) -> None:
         "Transformer(); style_vector([np.zeros((64, 64, 3), np.uint8)]); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('onnx', 'ml_dtypes')))"
     )
-    result = subprocess.run(
+    result = processes.run(
         [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=True
     )
     assert result.stdout.strip() == "[]"
