@@ -22,7 +22,8 @@ import platform
 import shutil
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,7 +34,7 @@ from tqdm import tqdm
 from stylize import signals
 from stylize.config import STYLE_NAME
 from stylize.errors import Interrupted, StylizeError, shown
-from stylize.faults import MachineError, machine_error
+from stylize.faults import machine_error
 from stylize.files import sha256_file
 from stylize.imageio import atomic_copy
 from stylize.inference.model_file import METADATA_NAME, save_model
@@ -393,9 +394,8 @@ def fit_and_save(
     ``metadata`` holds what is particular to the run; the loop's results are added here. After a
     Ctrl-C the checkpoint is kept and ``StylizeError(interrupted)`` is raised. ``keep_checkpoint``
     keeps it after a finished run too, so ``resume=True`` with a larger budget continues the same run
-    (``train-report`` scores several budgets of one run this way). ``references`` are copied into
-    ``directory/refs`` (and recorded as ``metadata["references"]``) only when the model file is written,
-    so a run that stops early leaves a style it replaces untouched.
+    (``train-report`` scores several budgets of one run this way). ``references`` are copied into the
+    style's ``refs/`` (and recorded as ``metadata["references"]``) with the model file.
 
     The finished style (model file, refs/) is made whole in a hidden folder beside ``directory`` and then
     renamed onto it (:func:`stylize.output_folder.replace_folder`), so ``directory`` is always either as
@@ -408,7 +408,7 @@ def fit_and_save(
     """
     checkpoint_dir = directory / CHECKPOINT_DIR
     group = ranks()
-    try:
+    with _faults_keep_a_whole_checkpoint(checkpoint_dir, group.leader):
         leader_first(lambda: checkpoint_dir.mkdir(parents=True, exist_ok=True))
         step, elapsed, loop_seconds, history, stopped = run_training_loop(
             network=network,
@@ -426,11 +426,6 @@ def fit_and_save(
             sampler=sampler,
             prepare_seconds=prepare_seconds,
         )
-    except BaseException as err:
-        kept = _after_fault(err, checkpoint_dir, group.leader)
-        if kept is None:
-            raise
-        raise kept from err
     if stopped:
         raise Interrupted(interrupted.format(step=step, checkpoint=checkpoint_dir), params=("resume",))
     prepared = max(0.0, elapsed - loop_seconds)  # every session's preparing, resumed ones too
@@ -471,27 +466,27 @@ def fit_and_save(
             # The old folder (its checkpoint with it, unless kept) goes once the new one is in place.
             replace_folder(directory, fill, carry=(CHECKPOINT_DIR,) if keep_checkpoint else ())
 
-    try:
+    with _faults_keep_a_whole_checkpoint(checkpoint_dir, group.leader):
         leader_first(write)  # the other ranks return once the model file is there
-    except BaseException as err:
-        kept = _after_fault(err, checkpoint_dir, group.leader)
-        if kept is None:
-            raise
-        raise kept from err
     return TrainResult(directory, step, elapsed, final, metadata, prepared, loop_seconds)
 
 
-def _after_fault(err: BaseException, checkpoint_dir: Path, leader: bool) -> MachineError | None:
+@contextmanager
+def _faults_keep_a_whole_checkpoint(checkpoint_dir: Path, leader: bool) -> Iterator[None]:
     """After a fault of the machine (a full disk) in a training: a torn checkpoint is removed, so nothing
-    half-made is left; a whole one is kept, and the fault's line saying so (rerun with resume=True) is
-    returned to raise instead."""
-    fault = machine_error(err)
-    if fault is None or not leader:
-        return None
-    if resumable(checkpoint_dir):
-        return fault.noted(f"the checkpoint in {checkpoint_dir} is kept: rerun with resume=True to go on", ("resume",))
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    return None
+    half-made is left; a whole one is kept, and the fault's line says so (rerun with resume=True)."""
+    try:
+        yield
+    except BaseException as err:
+        fault = machine_error(err)
+        if fault is None or not leader:
+            raise
+        if not resumable(checkpoint_dir):
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+            raise
+        raise fault.noted(
+            f"the checkpoint in {checkpoint_dir} is kept: rerun with resume=True to go on", ("resume",)
+        ) from err
 
 
 def _remove_if_empty(directory: Path) -> None:

@@ -221,6 +221,18 @@ def child_env() -> dict[str, str]:
     )
 
 
+def start_child(argv: list[str], cwd: Path) -> subprocess.Popen[bytes]:
+    """``python -m stylize ARGV`` started in a session of its own (killed with its group by the caller's
+    ``processes.kill_group`` on a timeout or failure), its stdout and stderr piped."""
+    return processes.popen(
+        [sys.executable, "-m", "stylize", *argv],
+        cwd=cwd,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
 def run_child(argv: list[str], cwd: Path, timeout: float, preexec: Callable[[], None] | None = None) -> Result:
     try:
         done = processes.run(

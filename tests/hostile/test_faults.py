@@ -7,24 +7,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import processes
 import pytest
 
-from hostile.harness import STYLE, Watch, child_env, make_canary, manifest_records, portrait, tiny_tree
-
-
-def start(argv: list[str], cwd: Path) -> subprocess.Popen[bytes]:
-    return processes.popen(  # a session of its own, killed with its group on a timeout
-        [sys.executable, "-m", "stylize", *argv],
-        cwd=cwd,
-        env=child_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+from hostile.harness import STYLE, Watch, make_canary, manifest_records, portrait, start_child, tiny_tree
 
 
 def finish(process: subprocess.Popen[bytes], timeout: float = 180) -> tuple[int, str]:
@@ -50,7 +38,7 @@ def test_two_applies_on_one_out_keep_every_record(tmp_path):
     watch = Watch(tmp_path)
     out = tmp_path / "out"
     runs = [
-        start(["apply", "-q", "--style", STYLE, str(tmp_path / "in" / group), "--out", str(out)], tmp_path)
+        start_child(["apply", "-q", "--style", STYLE, str(tmp_path / "in" / group), "--out", str(out)], tmp_path)
         for group in "ab"
     ]
     finished = [finish(run) for run in runs]
@@ -85,7 +73,7 @@ def test_export_parts_killed_then_rerun_leaves_no_build_folder(tmp_path):
     argv = ["export-parts", "-q", "--style", STYLE, "--parts", str(tree), "--out", str(tmp_path / "out")]
     watch = Watch(tmp_path)
 
-    process = start(argv, tmp_path)
+    process = start_child(argv, tmp_path)
     killed = False
     deadline = time.monotonic() + 180
     while process.poll() is None and time.monotonic() < deadline:
@@ -98,7 +86,7 @@ def test_export_parts_killed_then_rerun_leaves_no_build_folder(tmp_path):
     if not killed:
         pytest.fail(f"export-parts ended (exit {code}) before its build folder could be caught: {err[-300:]!r}")
 
-    code, err = finish(start(argv, tmp_path))
+    code, err = finish(start_child(argv, tmp_path))
     problems = watch.problems()
     if code != 0 or err.strip():
         problems.append(f"rerun: exit {code}, stderr {err.strip()[-300:]!r}")

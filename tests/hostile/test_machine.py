@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +15,16 @@ import processes
 import pytest
 
 from hostile import machine
-from hostile.harness import STYLE, Watch, child_env, make_canary, manifest_records, portrait, run_case, tiny_tree
+from hostile.harness import (
+    STYLE,
+    Watch,
+    make_canary,
+    manifest_records,
+    portrait,
+    run_case,
+    start_child,
+    tiny_tree,
+)
 from hostile.machine import unmount
 
 CASES = machine.corpus.cases
@@ -47,16 +55,6 @@ def test_machine_fault(case, tmp_path, capfd):
 # --- processes of their own --------------------------------------------------------------------------------
 
 
-def start(argv: list[str], cwd: Path) -> subprocess.Popen[bytes]:
-    return processes.popen(  # a session of its own, killed with its group on a timeout or failure
-        [sys.executable, "-m", "stylize", *argv],
-        cwd=cwd,
-        env=child_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
 def finish(process: subprocess.Popen[bytes], timeout: float = 180) -> tuple[int, str]:
     """Wait for ``process``; on a timeout (or any failure here) its whole process group is killed."""
     try:
@@ -73,7 +71,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def two_at_once(argvs: list[list[str]], cwd: Path) -> list[tuple[int, str]]:
-    runs = [start(argv, cwd) for argv in argvs]
+    runs = [start_child(argv, cwd) for argv in argvs]
     try:
         return [finish(run) for run in runs]
     finally:
@@ -167,7 +165,7 @@ def test_apply_killed_while_writing_then_rerun_leaves_no_temporary_file(tmp_path
     argv = ["apply", "-q", "--style", STYLE, os.fspath(tmp_path / "in" / "faces"), "--out", os.fspath(out)]
     watch = Watch(tmp_path)
 
-    process = start(argv, tmp_path)
+    process = start_child(argv, tmp_path)
     try:
         deadline = time.monotonic() + 180
         while process.poll() is None and time.monotonic() < deadline:
@@ -182,7 +180,7 @@ def test_apply_killed_while_writing_then_rerun_leaves_no_temporary_file(tmp_path
     for path in leftovers:
         path.write_bytes(b"half a PNG")
 
-    code, err = finish(start(argv, tmp_path))
+    code, err = finish(start_child(argv, tmp_path))
     problems = watch.problems()
     if code != 0 or err.strip():
         problems.append(f"rerun: exit {code}, stderr {err.strip()[-300:]!r}")
