@@ -327,6 +327,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "size": Key(160, CROP_SIZE, "training crop side in pixels"),
         "batch": Key(4, BATCH, "portraits per training step"),
         "minutes": Key(5.0, MINUTES, "wall-clock training budget in minutes"),
+        "steps": Key(
+            None,
+            Optional(COUNT),
+            "step budget as well as minutes: a run stops at whichever comes first (not set: minutes alone)",
+        ),
         "style_weight": Key(10.0, WEIGHT, "weight of the (normalised) Gram style term"),
         "content_weight": Key(1.0, WEIGHT, "weight of the (normalised) relu4_2 content term"),
         "tv_weight": Key(0.0, WEIGHT, "weight of the total-variation smoothness term"),
@@ -371,6 +376,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "size": Key(160, CROP_SIZE, "training crop side in pixels"),
         "batch": Key(4, BATCH, "portraits per training step"),
         "minutes": Key(3.0, MINUTES, "wall-clock training budget in minutes"),
+        "steps": Key(
+            None,
+            Optional(COUNT),
+            "step budget as well as minutes: a run stops at whichever comes first (not set: minutes alone)",
+        ),
         "learning_rate": Key(2e-3, LEARNING_RATE, "Adam learning rate"),
         "precision": Key(
             "fp32",
@@ -383,6 +393,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "size": Key(160, CROP_SIZE, "training crop side in pixels"),
         "batch": Key(4, BATCH, "portraits per training step"),
         "minutes": Key(5.0, MINUTES, "wall-clock budget in minutes"),
+        "steps": Key(
+            None,
+            Optional(COUNT),
+            "step budget as well as minutes: a run stops at whichever comes first (not set: minutes alone)",
+        ),
         "pixel_weight": Key(1.0, WEIGHT, "weight of L1 to the teacher's output"),
         "perceptual_weight": Key(
             0.0,
@@ -522,6 +537,7 @@ class TrainConfig:
     size: int
     batch: int
     minutes: float
+    steps: int | None
     style_weight: float
     content_weight: float
     tv_weight: float
@@ -544,6 +560,7 @@ class BaseConfig:
     size: int
     batch: int
     minutes: float
+    steps: int | None
     learning_rate: float
     precision: str
 
@@ -554,6 +571,7 @@ class DistillConfig:
     size: int
     batch: int
     minutes: float
+    steps: int | None
     pixel_weight: float
     perceptual_weight: float
     learning_rate: float
@@ -714,7 +732,8 @@ def describe_schema() -> str:
         lines.append(f"# {SECTIONS[section]}")
         lines.append(f"[{section}]")
         for key, spec in keys.items():
-            lines.append(f"{key} = {toml_value(spec.default)}  # {spec.help}; allowed: {spec.kind.allowed}")
+            written = f"# {key} = (not set)" if spec.default is None else f"{key} = {toml_value(spec.default)}"  # not set
+            lines.append(f"{written}  # {spec.help}; allowed: {spec.kind.allowed}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

@@ -103,7 +103,8 @@ def setting(
     library it sets; ``flag`` defaults to ``--dest-with-dashes`` (``--no-dest`` for a switch whose
     default is true); ``help`` replaces the schema's."""
     spec = SCHEMA[section][key]
-    text = f"{help or spec.help} (default [{section}] {key} = {toml_value(spec.default)})"
+    default = "not set" if spec.default is None else f"= {toml_value(spec.default)}"
+    text = f"{help or spec.help} (default [{section}] {key} {default})"
     return _add(parser, f"{section}.{key}", spec, flag, dest or key, _help(text), None, extra)
 
 

@@ -47,7 +47,11 @@ def cmd_config(args: argparse.Namespace) -> int:
     print(f"[styles] dir = {config.styles.dir}  use = {config.styles.use}")
     for section in ("train", "base", "distill"):
         values = getattr(config, section)
-        print(f"[{section}] " + "  ".join(f"{key} = {toml_value(getattr(values, key))}" for key in SCHEMA[section]))
+        shown = {key: getattr(values, key) for key in SCHEMA[section]}
+        print(
+            f"[{section}] "
+            + "  ".join(f"{key} = {toml_value(v)}" if v is not None else f"{key} not set" for key, v in shown.items())
+        )
     return 0
 
 

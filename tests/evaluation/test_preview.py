@@ -133,7 +133,7 @@ def test_run_trains_missing_styles_applies_and_previews(tmp_path, tree, tiny_sty
     (tmp_path / "pipeline.toml").write_text(
         f'[parts]\nroot = "{tree}"\n[content]\nseeds = "0-2"\n[output]\ndir = "out"\n[run]\ndevice = "cpu"\n'
         '[styles]\ndir = "styles"\nuse = ["inky", "fresh"]\n[styles.references]\nfresh = ["refs/fresh.png"]\n'
-        '[train]\narch = "tiny"\nsize = 32\nbatch = 1\nminutes = 0.02\nwarm_start = false\n'
+        '[train]\narch = "tiny"\nsize = 32\nbatch = 1\nsteps = 2\nwarm_start = false\n'
         'style_layers = ["relu1_1", "relu2_1"]\ncontent_layer = "relu2_2"\ncontent = ["compose:0-5"]\n'
     )
     command = [sys.executable, "-m", "stylize", "run", "-q"]
