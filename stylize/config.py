@@ -732,7 +732,9 @@ def describe_schema() -> str:
         lines.append(f"# {SECTIONS[section]}")
         lines.append(f"[{section}]")
         for key, spec in keys.items():
-            written = f"# {key} = (not set)" if spec.default is None else f"{key} = {toml_value(spec.default)}"  # not set
+            written = (
+                f"# {key} = (not set)" if spec.default is None else f"{key} = {toml_value(spec.default)}"
+            )  # not set
             lines.append(f"{written}  # {spec.help}; allowed: {spec.kind.allowed}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
