@@ -173,7 +173,8 @@ def test_nets_read_and_write_no_files():
 
 
 def test_the_torch_free_modules_import_without_torch():
-    """The shared helpers, the layer names and the eval report load without torch (a fresh interpreter)."""
+    """The shared helpers, the layer names, the eval report and its face judge load without torch (a fresh
+    interpreter)."""
     import sys
 
     import processes
@@ -183,6 +184,7 @@ def test_the_torch_free_modules_import_without_torch():
         "stylize.nets.vgg_layers",
         "stylize.evaluation.style_score",
         "stylize.evaluation.report",
+        "stylize.evaluation.judge",
     ]
     code = f"import sys\nfor m in {modules!r}: __import__(m)\nprint(sorted(n for n in sys.modules if n.startswith('torch')))"
     done = processes.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
