@@ -11,7 +11,7 @@ pipeline's stages: ``content`` (the game's part tree and legacy folders) -> ``tr
     stylize.train("pencil", ["sketch.png"])                 # styles/pencil/ (imports torch on first use)
     stylize.apply(["pencil", "paint"], ["out/faces"], "out/styled", strength=0.8)
     stylize.preview(["pencil", "paint"], ["compose:0-7"], "out/preview")
-    stylize.evaluate(["pencil"])                            # style score, faces kept, colour, speed
+    stylize.evaluate(["pencil"])                            # style score, same person, value spread, speed
     stylize.distill("pencil")                               # styles/pencil-nano/: a tiny network for the game
     stylize.export_onnx(stylize.load_style("pencil-nano"), "out/pencil-nano.onnx")
     stylize.export_parts("pencil", "out/parts/pencil", parts="../shared/facegen")

@@ -64,8 +64,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="score styles on held-out portraits",
         description="Per style, on portraits no training used: the style score (per VGG19 layer relu1_1..relu5_1, "
         "the Gram distance of the outputs to the style's references at 256 px over that of the unstylized "
-        "portraits, averaged over the five layers: 0 = the references' statistics, 1 = no change), faces kept, "
-        "content distance, edge SSIM, eyes kept, Lab colour distance and ms per portrait on one thread, and, "
+        "portraits, averaged over the five layers: 0 = the references' statistics, 1 = no change), the face "
+        "judge's same person, value spread, rank-1, value order and faces detected (dlib's face models, which no "
+        "style steers by), content distance, edge SSIM, eyes kept, Lab colour distance and ms per portrait on one thread, and, "
         "labelled, the old Gram ratio (512 px, summed) for older figures; with --ceiling also the ratios to a "
         "Gatys-style L-BFGS optimisation of a few portraits (the ceiling, minutes per style).",
     )

@@ -277,7 +277,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="train and score styles under budgets",
         description="Train one style per reference in a scratch folder and score it on held-out "
         "faces at each budget (one run per reference, resumed from budget to budget): steps, time, "
-        "style score, faces kept, content, then the median and worst per budget.",
+        "style score, the face judge's same person, value spread, rank-1 and value order, content, then the "
+        "median and worst per budget.",
     )
     report_parser.add_argument("--refs", required=True, nargs="+", metavar="IMAGE")
     budgets = report_parser.add_mutually_exclusive_group()

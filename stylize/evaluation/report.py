@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from stylize.errors import StylizeError
+from stylize.evaluation.judge import SAME_PERSON_DISTANCE
 from stylize.evaluation.style_score import (
     CEILING_STYLE_GOAL,
     OLD_RATIO_LABEL,
@@ -43,6 +44,47 @@ def _count(kept: int, of: int) -> str:
 def _mean_of(rows: Sequence[dict[str, Any]], key: str) -> float:
     values = [row[key] for row in rows if isinstance(row.get(key), (int, float))]
     return sum(values) / len(values) if values else float("nan")
+
+
+def _judge_cells(figures: dict[str, Any], portraits: int) -> str:
+    """The report's judge columns: style score, same person, value spread, rank-1, value order, faces detected."""
+    return " | ".join(
+        [
+            _f(figures["style_score"]),
+            _count(figures["same_person"], figures["faces_judged"]),
+            _f(figures["value_spread"], 2),
+            _count(figures["rank1"], figures["faces_judged"]),
+            _f(figures["value_order"], 2),
+            _count(figures["faces_detected"], portraits),
+        ]
+    )
+
+
+def _judge_cell(row: dict[str, Any], index: int) -> str:
+    """One portrait in the judge's table: its own descriptor distance, * past the threshold, ! where its
+    nearest input is another's, and its face lightness before > after; - where no face was judged."""
+    distance = row.get("judge_distance")
+    if not isinstance(distance, (int, float)):
+        return "-"
+    marks = ("*" if distance >= SAME_PERSON_DISTANCE else "") + ("!" if row.get("judge_nearest") != index else "")
+    return f"{distance:.2f}{marks} ({_f(row.get('lightness_in'), 0)}>{_f(row.get('lightness_out'), 0)})"
+
+
+def _judge_rows(scores: Sequence[StyleScore]) -> list[str]:
+    """Per style and portrait, the face judge's figures (the per-portrait rows of eval.json, in short)."""
+    if not any(s.per_portrait for s in scores):
+        return []
+    lines = [
+        "",
+        f"Face judge per portrait: descriptor distance to its own input (* = {SAME_PERSON_DISTANCE} or more, not "
+        "the same person; ! = its nearest input is another's) and face lightness, L* before > after.",
+        "",
+        "| style | portraits, in order |",
+        "|---|---|",
+    ]
+    for s in scores:
+        lines.append(f"| {s.style} | {' · '.join(_judge_cell(row, i) for i, row in enumerate(s.per_portrait))} |")
+    return lines
 
 
 def _goal(score: StyleScore) -> str:
@@ -74,22 +116,28 @@ def _layer_ratios(ratios: dict[str, Any], digits: int = 2) -> str:
 def format_text_table(scores: Sequence[StyleScore]) -> str:
     """The table ``stylize eval`` prints: one line a style and an overall line when there are several.
 
-    It leads with the summary (style score plus the share of faces lost: what styles are ranked by),
-    the style score and faces kept; the old Gram ratio comes last, labelled, for comparison with
-    older figures."""
+    It leads with the style score and the face judge's same person and value spread, then its rank-1,
+    value order and faces detected, then the summary (style score plus the share of judged faces no
+    longer the same person: what styles are ranked by); the old Gram ratio comes last, labelled, for
+    comparison with older figures."""
     header = (
-        f"{'style':<16} {'n':>3} {'summary':>7} {'style score':>11} {'faces kept':>10} {'content':>9} {'edge SSIM':>9} "
+        f"{'style':<16} {'n':>3} {'style score':>11} {'same person':>11} {'value spread':>12} {'rank-1':>7} "
+        f"{'value order':>11} {'detected':>8} {'summary':>7} {'content':>9} {'edge SSIM':>9} "
         f"{'eyes kept':>9} {'colour out/in':>13} {'ms/portrait':>11} {'style/ceil':>10} {'content/ceil':>12} "
         f"{OLD_RATIO_LABEL:>31}"
     )
     lines = [header]
 
     def line(name: str, n: int, figures: dict[str, Any]) -> str:
-        faces = f"{figures['faces_kept']}/{figures['faces_in_input']}"
+        same = f"{figures['same_person']}/{figures['faces_judged']}"
+        rank1 = f"{figures['rank1']}/{figures['faces_judged']}"
+        detected = f"{figures['faces_detected']}/{n}"
         eyes = f"{figures['eyes_kept']}/{figures['eyes_in_input']}"
         colour = f"{_f(figures['colour_distance_output'], 2)}/{_f(figures['colour_distance_input'], 2)}"
         return (
-            f"{name:<16} {n:>3} {_f(figures['summary']):>7} {_f(figures['style_score']):>11} {faces:>10} {_f(figures['content_distance'], 1):>9} "
+            f"{name:<16} {n:>3} {_f(figures['style_score']):>11} {same:>11} {_f(figures['value_spread'], 2):>12} "
+            f"{rank1:>7} {_f(figures['value_order'], 2):>11} {detected:>8} {_f(figures['summary']):>7} "
+            f"{_f(figures['content_distance'], 1):>9} "
             f"{_f(figures['edge_ssim']):>9} {eyes:>9} {colour:>13} {_f(figures['ms_per_portrait'], 1):>11} "
             f"{_f(figures['style_vs_ceiling'], 2):>10} {_f(figures['content_vs_ceiling'], 2):>12} "
             f"{_f(figures['style_ratio']):>31}"
@@ -101,7 +149,10 @@ def format_text_table(scores: Sequence[StyleScore]) -> str:
         o = overall(scores)
         lines.append(line("overall", o["portraits"], o))
     if len(scores) > 1:
-        lines.append(f"ranked by summary (style score + share of faces lost), best first: {', '.join(ranking(scores))}")
+        lines.append(
+            "ranked by summary (style score + share of judged faces no longer the same person), best first: "
+            f"{', '.join(ranking(scores))}"
+        )
     for s in scores:
         lines.append(f"{s.style}: style score by layer (relu1_1/2_1/3_1/4_1/5_1) {_layer_ratios(s.style_score_layers)}")
     return "\n".join(lines)
@@ -116,15 +167,15 @@ def format_markdown(scores: Sequence[StyleScore], content: Sequence[str], *, plo
         f"Content: {', '.join(f'`{c}`' for c in content)} ({scores[0].portraits if scores else 0} portraits, "
         "none of them used in training unless noted below).",
         "",
-        "| style | portraits | summary | style score | faces kept | content distance | edge SSIM | eyes kept | "
+        "| style | portraits | style score | same person | value spread | rank-1 | value order | faces detected "
+        "| summary | content distance | edge SSIM | eyes kept | "
         "colour distance out / in | ms per portrait (1 thread) | style vs ceiling | content vs ceiling | ceiling goal "
         f"| {OLD_RATIO_LABEL} |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in scores:
         lines.append(
-            f"| {s.style} | {s.portraits} | {_f(s.summary)} | {_f(s.style_score)} | "
-            f"{_count(s.faces_kept, s.faces_in_input)} | "
+            f"| {s.style} | {s.portraits} | {_judge_cells(s.__dict__, s.portraits)} | {_f(s.summary)} | "
             f"{_f(s.content_distance, 1)} | {_f(s.edge_ssim)} | "
             f"{_count(s.eyes_kept, s.eyes_in_input)} | {_f(s.colour_distance_output, 3)} / "
             f"{_f(s.colour_distance_input, 3)} | {_f(s.ms_per_portrait, 1)} | {_f(s.style_vs_ceiling, 2)} | "
@@ -133,8 +184,8 @@ def format_markdown(scores: Sequence[StyleScore], content: Sequence[str], *, plo
     if len(scores) > 1:
         met = f"{o['meeting_ceiling_goal']}/{o['with_ceiling']}" if o["with_ceiling"] else "-"
         lines.append(
-            f"| **overall** (mean; face counts summed) | {o['portraits']} | {_f(o['summary'])} | {_f(o['style_score'])} | "
-            f"{_count(o['faces_kept'], o['faces_in_input'])} | {_f(o['content_distance'], 1)} | "
+            f"| **overall** (mean; face counts summed) | {o['portraits']} | {_judge_cells(o, o['portraits'])} | "
+            f"{_f(o['summary'])} | {_f(o['content_distance'], 1)} | "
             f"{_f(o['edge_ssim'])} | {_count(o['eyes_kept'], o['eyes_in_input'])} | "
             f"{_f(o['colour_distance_output'], 3)} / {_f(o['colour_distance_input'], 3)} | "
             f"{_f(o['ms_per_portrait'], 1)} | {_f(o['style_vs_ceiling'], 2)} | "
@@ -147,6 +198,7 @@ def format_markdown(scores: Sequence[StyleScore], content: Sequence[str], *, plo
         rows.append(("**overall** (mean)", o["style_score_layers"], o["style_score"]))
     for name, ratios, value in rows:
         lines.append(f"| {name} | {' | '.join(_f(ratios.get(layer)) for layer in STYLE_SCORE_LAYERS)} | {_f(value)} |")
+    lines += _judge_rows(scores)
     lines += [
         "",
         "- **style score**: per VGG19 layer (relu1_1, relu2_1, relu3_1, relu4_1, relu5_1), the mean Gram distance "
@@ -158,8 +210,15 @@ def format_markdown(scores: Sequence[StyleScore], content: Sequence[str], *, plo
         "the five layers' mean squared Gram differences summed (dominated by relu4_1), references at 512 px.",
         "- **content distance**: VGG19 relu4_2 mean squared difference to the input. **edge SSIM**: SSIM of the "
         "Sobel edge maps of output and input (1 = structure intact).",
-        "- **faces / eyes kept**: of the portraits where OpenCV's Haar cascades find a face (and an eye on each "
-        "side of it) in the input, those where they still do in the output.",
+        "- **same person, rank-1, faces detected, value order, value spread**: the face judge (dlib's HOG detector "
+        "and 128-D face-recognition ResNet, models no style steers by; docs/evaluation.md). Same person: of the "
+        f"faces it finds in the inputs, outputs whose descriptor (at the input's face box) is within "
+        f"{SAME_PERSON_DISTANCE} of the input's. Rank-1: outputs whose nearest input is their own. Faces detected: "
+        "outputs in which it finds a face, of all portraits. Value order: Spearman rho of face lightness (mean CIE "
+        "L* of the central half of the face box) before / after across the set; value spread: std after / std "
+        "before (1 = the cast's spread of skin values kept, 0 = every face the same value).",
+        "- **eyes kept**: of the portraits where OpenCV's Haar cascades find a face and an eye on each side of it in "
+        "the input, those where they still do in the output (the zero-training guard's detector: not independent).",
         "- **colour distance**: Bhattacharyya distance of Lab histograms to the references' (0 = same colours, "
         "1 = none in common), output / unstylized input.",
     ]

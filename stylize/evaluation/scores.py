@@ -13,8 +13,14 @@ Per style, on portraits no training used:
 * **content distance**: mean squared VGG19 relu4_2 difference to the input.
 * **edge SSIM**: SSIM of the Sobel edge maps of output and input (:mod:`stylize.evaluation.quality`); 1 = the
   input's structure intact.
-* **faces kept** / **eyes kept**: of the portraits where OpenCV's Haar cascades find a face (and an
-  eye on each side of it) in the input, the share where they still do in the output.
+* **the face judge** (:mod:`stylize.evaluation.judge`, dlib's detector and 128-D face-recognition
+  ResNet, models no method steers by): same person (output descriptor within 0.6 of its input's),
+  rank-1 (each output's nearest input is its own), faces detected in the outputs, value order
+  (Spearman rho of face lightness before / after) and value spread (std after / std before).
+* **eyes kept**: of the portraits where OpenCV's Haar cascades find a face and an eye on each side of
+  it in the input, the share where they still do in the output. The cascade is the one the
+  zero-training face guard steers by, so this is no independent figure; it is kept because the
+  judge has no eye figure.
 * **colour distance**: Bhattacharyya distance of the Lab histograms of the output and of the
   references, next to the same for the input.
 * **ms per portrait**: the network alone, on one CPU thread.
@@ -48,6 +54,7 @@ from stylize.evaluation.ceiling import (
     training_loss,
     training_objective,
 )
+from stylize.evaluation.judge import InputFace, judge_faces, judge_input
 from stylize.evaluation.quality import edge_ssim, histogram_distance, lab_histogram
 from stylize.evaluation.style_score import (
     CEILING_STYLE_GOAL,
@@ -177,7 +184,8 @@ class HeldOut:
 
     The VGG measures (Gram matrices and content features) depend on the loss network and layers only,
     not on the style; the style score's Gram distances on those and the style's references (kept per
-    set of reference files); the faces found and the Lab histograms on the pixels alone.
+    set of reference files); the faces found (the Haar eyes, the judge's faces) and the Lab histograms
+    on the pixels alone.
     """
 
     def __init__(self, portraits: Sequence[Portrait]) -> None:
@@ -186,6 +194,7 @@ class HeldOut:
         self._measured_with: tuple[int, tuple[str, ...], str] | None = None
         self._distances: dict[tuple[str, ...], list[dict[str, float]]] = {}
         self._faces: list[FaceFinding] = []
+        self._judged: list[InputFace] = []
         self._histograms: list[np.ndarray] = []
 
     def measures(self, objective: PerceptualObjective) -> list[ImageMeasures]:
@@ -212,6 +221,12 @@ class HeldOut:
         if not self._faces:
             self._faces = [find_face(portrait.rgb) for portrait in self.portraits]
         return self._faces
+
+    def judged(self) -> list[InputFace]:
+        """What the face judge finds in each unstylized portrait (its box, descriptor and lightness)."""
+        if not self._judged:
+            self._judged = [judge_input(portrait.rgb) for portrait in self.portraits]
+        return self._judged
 
     def histograms(self) -> list[np.ndarray]:
         if not self._histograms:
@@ -378,6 +393,7 @@ def score_style(
     targets = score_targets(objective.vgg, score_references(refs))  # 256 px on the long side
     reference_hist = lab_histogram([to_uint8(image) for image in reference_images])
     outputs, ms = _run_network(model, portraits)
+    judgement = judge_faces([p.rgb for p in portraits], outputs, found=held_out.judged())
     rows = []
     inputs = zip(
         held_out.measures(objective),
@@ -385,7 +401,9 @@ def score_style(
         held_out.faces(),
         held_out.histograms(),
     )
-    for portrait, output, (measures_in, gram_in, found_in, histogram_in) in zip(portraits, outputs, inputs):
+    for index, (portrait, output, (measures_in, gram_in, found_in, histogram_in)) in enumerate(
+        zip(portraits, outputs, inputs)
+    ):
         measured = _measure_output(objective, targets, output, measures_in)
         found_out = find_face(output)
         rows.append(
@@ -398,8 +416,11 @@ def score_style(
                 "gram_out": measured["gram_out"],
                 "gram_in": dict(gram_in),
                 "edge_ssim": edge_ssim(output, portrait.rgb),
-                "face_in": float(found_in.face),
-                "face_out": float(found_out.face),
+                "judge_distance": judgement.distances[index],  # None: the judge found no face in the input
+                "judge_nearest": judgement.nearest[index],
+                "judge_detected": judgement.detected[index],
+                "lightness_in": judgement.lightness_before[index],
+                "lightness_out": judgement.lightness_after[index],
                 "eyes_in": float(found_in.eyes),
                 "eyes_out": float(found_out.eyes),
                 "colour_out": histogram_distance(lab_histogram(output), reference_hist),
@@ -419,8 +440,12 @@ def score_style(
         style_loss_output=style_out,
         style_ratio=ratio(style_out, style_in),
         content_distance=mean([r["content"] for r in rows]),
-        faces_in_input=int(sum(r["face_in"] for r in rows)),
-        faces_kept=int(sum(1 for r in rows if r["face_in"] and r["face_out"])),
+        faces_judged=judgement.judged,
+        same_person=judgement.same_person,
+        rank1=judgement.rank1,
+        faces_detected=judgement.faces_detected,
+        value_order=judgement.value_order,
+        value_spread=judgement.value_spread,
         ms_per_portrait=ms,
         style_score=style_score,
         style_score_layers=ratios_by_layer,
@@ -435,9 +460,9 @@ def score_style(
     )
     if log:
         log(
-            f"eval {model.name}: {len(rows)} portraits, style score {score.style_score:.3f}, faces kept "
-            f"{score.faces_kept}/{score.faces_in_input} ({OLD_RATIO_LABEL} {score.style_ratio:.3f}), "
-            f"{ms:.1f} ms a portrait"
+            f"eval {model.name}: {len(rows)} portraits, style score {score.style_score:.3f}, same person "
+            f"{score.same_person}/{score.faces_judged}, value spread {score.value_spread:.2f} "
+            f"({OLD_RATIO_LABEL} {score.style_ratio:.3f}), {ms:.1f} ms a portrait"
         )
     if ceiling_faces:
         _score_ceiling(

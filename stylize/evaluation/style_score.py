@@ -21,9 +21,10 @@ TIMING_THREADS = 1
 STYLE_SCORE_LAYERS: tuple[str, ...] = STYLE_LAYERS_DEFAULT  # relu1_1, relu2_1, relu3_1, relu4_1, relu5_1
 STYLE_SCORE_REFERENCE_SIDE = 256  # the references' long side for the style score; portraits keep their size
 OLD_RATIO_LABEL = "old Gram ratio (512 px, summed)"  # the style ratio before the style score, for old figures
-# The summary: the style score plus this much for each share of faces lost (a face lost on every
-# portrait costs as much as no style at all). Checked against by-eye judgements of 13 pairs in
-# docs/results/training.md.
+# The summary: the style score plus this much for each share of judged faces no longer the same person
+# (the face judge, stylize/evaluation/judge.py: a person lost on every portrait costs as much as no
+# style at all). The weight was checked against by-eye judgements of 13 pairs in
+# docs/results/training.md when the face term was the Haar cascade's faces kept.
 FACE_LOSS_COST = 1.0
 
 
@@ -67,14 +68,18 @@ class StyleScore:
     style_loss_output: float
     style_ratio: float  # the old Gram ratio (OLD_RATIO_LABEL)
     content_distance: float
-    faces_in_input: int
-    faces_kept: int
+    faces_judged: int  # inputs in which the face judge finds a face (stylize/evaluation/judge.py)
+    same_person: int  # of those, outputs within the judge's descriptor distance of their input
     ms_per_portrait: float  # on TIMING_THREADS CPU thread(s)
     style_score: float = float("nan")  # mean over STYLE_SCORE_LAYERS of the layer ratios; 0 = reference, 1 = input
     style_score_layers: dict[str, float] = field(default_factory=dict)  # layer -> ratio
     per_portrait: list[dict[str, Any]] = field(default_factory=list)
+    rank1: int = 0  # judged faces whose output's nearest input descriptor is its own
+    faces_detected: int = 0  # outputs in which the judge's detector finds a face, of all portraits
+    value_order: float = float("nan")  # Spearman rho of face lightness (CIE L*) before / after, judged faces
+    value_spread: float = float("nan")  # std(after) / std(before) of the same
     edge_ssim: float = float("nan")
-    eyes_in_input: int = 0  # portraits whose input shows a face with an eye on each side
+    eyes_in_input: int = 0  # portraits whose input shows a face with an eye on each side (Haar cascades)
     eyes_kept: int = 0
     colour_distance_output: float = float("nan")
     colour_distance_input: float = float("nan")
@@ -96,14 +101,19 @@ class StyleScore:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def faces_kept_share(self) -> float:
-        return self.faces_kept / self.faces_in_input if self.faces_in_input else float("nan")
+    def same_person_share(self) -> float:
+        return self.same_person / self.faces_judged if self.faces_judged else float("nan")
+
+    @property
+    def rank1_share(self) -> float:
+        return self.rank1 / self.faces_judged if self.faces_judged else float("nan")
 
     @property
     def summary(self) -> float:
         """What ``stylize eval`` ranks styles by (lower is better): the style score plus
-        :data:`FACE_LOSS_COST` times the share of faces lost. NaN where no input shows a face."""
-        return summary_score(self.style_score, self.faces_kept, self.faces_in_input)
+        :data:`FACE_LOSS_COST` times the share of judged faces no longer the same person. NaN where
+        the judge finds no face in any input."""
+        return summary_score(self.style_score, self.same_person, self.faces_judged)
 
     @property
     def eyes_kept_share(self) -> float:
@@ -125,18 +135,20 @@ class StyleScore:
                 data.pop(key)
         data.update(
             summary=self.summary,
-            faces_kept_share=self.faces_kept_share,
+            same_person_share=self.same_person_share,
+            rank1_share=self.rank1_share,
             eyes_kept_share=self.eyes_kept_share,
             meets_ceiling_goal=self.meets_ceiling_goal,
         )
         return json_ready(data)
 
 
-def summary_score(style_score: float, faces_kept: int, faces_in_input: int) -> float:
-    """The style score plus :data:`FACE_LOSS_COST` times the share of faces lost (lower is better)."""
-    if not faces_in_input:
+def summary_score(style_score: float, same_person: int, faces_judged: int) -> float:
+    """The style score plus :data:`FACE_LOSS_COST` times the share of judged faces no longer the same
+    person (lower is better)."""
+    if not faces_judged:
         return float("nan")
-    return style_score + FACE_LOSS_COST * (1 - faces_kept / faces_in_input)
+    return style_score + FACE_LOSS_COST * (1 - same_person / faces_judged)
 
 
 def ranking(scores: Sequence[StyleScore]) -> list[str]:
@@ -148,8 +160,8 @@ def ranking(scores: Sequence[StyleScore]) -> list[str]:
 
 
 def overall(scores: Sequence[StyleScore]) -> dict[str, Any]:
-    """One row over all styles: means of the style scores (and of each layer's ratio), the other ratios
-    and the distances; totals of the face counts."""
+    """One row over all styles: means of the style scores (and of each layer's ratio), the other ratios,
+    the distances and the value figures; totals of the face counts."""
     with_ceiling = [s for s in scores if s.ceiling_portraits]
     return json_ready(
         {
@@ -164,8 +176,12 @@ def overall(scores: Sequence[StyleScore]) -> dict[str, Any]:
             "style_ratio": mean([s.style_ratio for s in scores]),
             "content_distance": mean([s.content_distance for s in scores]),
             "edge_ssim": mean([s.edge_ssim for s in scores]),
-            "faces_in_input": sum(s.faces_in_input for s in scores),
-            "faces_kept": sum(s.faces_kept for s in scores),
+            "faces_judged": sum(s.faces_judged for s in scores),
+            "same_person": sum(s.same_person for s in scores),
+            "rank1": sum(s.rank1 for s in scores),
+            "faces_detected": sum(s.faces_detected for s in scores),
+            "value_order": mean([s.value_order for s in scores]),
+            "value_spread": mean([s.value_spread for s in scores]),
             "eyes_in_input": sum(s.eyes_in_input for s in scores),
             "eyes_kept": sum(s.eyes_kept for s in scores),
             "colour_distance_output": mean([s.colour_distance_output for s in scores]),

@@ -12,6 +12,7 @@ machine). This is the command behind docs/results/training.md.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import statistics
@@ -60,7 +61,8 @@ def train_report(
     device: str = "auto",
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """One row per reference and budget: steps, seconds, style score, faces kept, content, structure.
+    """One row per reference and budget: steps, seconds, style score, the face judge's figures (same
+    person, rank-1, value order and spread, faces detected), content, structure.
 
     After a fault of the machine (a full disk) the run in progress is removed (and the temporary
     ``work_dir``): one line naming the file, nothing half-made left."""
@@ -125,9 +127,13 @@ def _report_runs(
                     "step_seconds": round(result.step_seconds, 1),
                     "ms_per_step": result.metadata.get("ms_per_step"),
                     "style_score": round(score.style_score, 4),
-                    "faces_in_input": score.faces_in_input,
-                    "faces_kept": score.faces_kept,
-                    "faces_kept_share": round(score.faces_kept_share, 4),
+                    "faces_judged": score.faces_judged,
+                    "same_person": score.same_person,
+                    "same_person_share": round(score.same_person_share, 4),
+                    "rank1": score.rank1,
+                    "value_order": round(score.value_order, 4),
+                    "value_spread": round(score.value_spread, 4),
+                    "faces_detected": score.faces_detected,
                     "content_distance": round(score.content_distance, 2),
                     "edge_ssim": round(score.edge_ssim, 4),
                     "old_ratio": round(score.style_ratio, 4),
@@ -161,12 +167,14 @@ def _copy_style(source: Path, target: Path) -> None:
 
 
 def summary(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per budget: the median and worst style score (and which reference), and the fewest faces kept."""
+    """Per budget: the median and worst style score (and which reference), the fewest judged faces still
+    the same person and the lowest value spread."""
     out = []
     for budget in dict.fromkeys(r["budget"] for r in rows):
         group = [r for r in rows if r["budget"] == budget]
         worst = max(group, key=lambda r: r["style_score"])
-        fewest = min(group, key=lambda r: r["faces_kept_share"] if r["faces_in_input"] else 1.0)
+        fewest = min(group, key=lambda r: r["same_person_share"] if r["faces_judged"] else 1.0)
+        flattest = min(group, key=lambda r: _spread_key(r["value_spread"]))
         out.append(
             {
                 "budget": budget,
@@ -174,29 +182,46 @@ def summary(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "median_style_score": round(statistics.median(r["style_score"] for r in group), 4),
                 "worst_style_score": worst["style_score"],
                 "worst_reference": worst["reference"],
-                "fewest_faces_kept": f"{fewest['faces_kept']}/{fewest['faces_in_input']} ({fewest['reference']})",
+                "fewest_same_person": f"{fewest['same_person']}/{fewest['faces_judged']} ({fewest['reference']})",
+                "lowest_value_spread": flattest["value_spread"],
+                "lowest_value_spread_reference": flattest["reference"],
             }
         )
     return out
 
 
+def _spread_key(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else math.inf
+
+
+def _cell(value: Any, digits: int = 2) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) and math.isfinite(value) else "-"
+
+
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     lines = [
-        "| reference | budget | steps | s (preparing + steps) | ms/step | style score | faces kept | content dist. | edge SSIM | old ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| reference | budget | steps | s (preparing + steps) | ms/step | style score | same person | value spread "
+        "| rank-1 | value order | content dist. | edge SSIM | old ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['reference']} | {r['budget']} | {r['steps']} | {r['wall_seconds']:.0f} "
             f"({r.get('prepare_seconds', 0):.0f} + {r.get('step_seconds', r['wall_seconds']):.0f}) | {r['ms_per_step']} | "
-            f"{r['style_score']:.3f} | {r['faces_kept']}/{r['faces_in_input']} | {r['content_distance']:.1f} | "
+            f"{r['style_score']:.3f} | {r['same_person']}/{r['faces_judged']} | {_cell(r['value_spread'])} | "
+            f"{r['rank1']}/{r['faces_judged']} | {_cell(r['value_order'])} | {r['content_distance']:.1f} | "
             f"{r['edge_ssim']:.3f} | {r['old_ratio']:.3f} |"
         )
-    lines += ["", "| budget | references | median style score | worst | fewest faces kept |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| budget | references | median style score | worst | fewest same person | lowest value spread |",
+        "|---|---|---|---|---|---|",
+    ]
     for s in summary(rows):
         lines.append(
             f"| {s['budget']} | {s['references']} | {s['median_style_score']:.3f} | "
-            f"{s['worst_style_score']:.3f} ({s['worst_reference']}) | {s['fewest_faces_kept']} |"
+            f"{s['worst_style_score']:.3f} ({s['worst_reference']}) | {s['fewest_same_person']} | "
+            f"{_cell(s['lowest_value_spread'])} ({s['lowest_value_spread_reference']}) |"
         )
     return "\n".join(lines)
 

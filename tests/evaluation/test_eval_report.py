@@ -1,4 +1,4 @@
-"""stylize eval as a quality report: edge SSIM, Lab colour distance, faces and eyes, the L-BFGS
+"""stylize eval as a quality report: edge SSIM, Lab colour distance, the face judge and Haar eyes, the L-BFGS
 ceiling, report files and the CLI, on tiny styles and small portraits so the file runs in seconds."""
 
 from __future__ import annotations
@@ -185,7 +185,10 @@ def test_evaluate_scores_every_figure_and_writes_the_report(tiny_styles, held_ou
         assert all(0 < row["style_score"] for row in score.ceiling_per_portrait)
         assert -1 <= score.edge_ssim <= 1 and score.ms_per_portrait > 0 and score.timing_threads == 1
         assert 0 <= score.colour_distance_output <= 1 and 0 <= score.colour_distance_input <= 1
-        assert 0 <= score.eyes_kept <= score.eyes_in_input <= 3 and 0 <= score.faces_kept <= score.faces_in_input
+        assert 0 <= score.eyes_kept <= score.eyes_in_input <= 3
+        assert 0 <= score.same_person <= score.faces_judged <= 3 and 0 <= score.rank1 <= score.faces_judged
+        assert 0 <= score.faces_detected <= 3
+        assert all("judge_distance" in row and "lightness_out" in row for row in score.per_portrait)
         assert score.ceiling_portraits == 1 and score.ceiling_steps == 3 and len(score.ceiling_per_portrait) == 1
         assert score.style_vs_ceiling > 0 and score.content_vs_ceiling > 0 and score.ceiling_ms_per_iteration > 0
         assert score.style_vs_ceiling == pytest.approx(
@@ -199,8 +202,10 @@ def test_evaluate_scores_every_figure_and_writes_the_report(tiny_styles, held_ou
 
     folder = tmp_path / "report"
     report = (folder / "report.md").read_text()
-    assert sum(line.startswith("| inky |") for line in report.splitlines()) == 3  # main, layer and ceiling tables
-    assert sum(line.startswith("| rusty |") for line in report.splitlines()) == 3
+    # the main, layer, face judge and ceiling tables
+    assert sum(line.startswith("| inky |") for line in report.splitlines()) == 4
+    assert sum(line.startswith("| rusty |") for line in report.splitlines()) == 4
+    assert "Face judge per portrait" in report and "| style | portraits | style score | same person |" in report
     assert "| **overall**" in report and "style_vs_content.png" in report and "loss_curves.png" in report
     data = _strict_json(folder / "eval.json")
     assert data["content"] == [str(held_out)] and data["ceiling"]["faces"] == 1 and data["ceiling"]["steps"] == 3
@@ -314,9 +319,13 @@ def test_cli_eval_writes_the_report(tiny_styles, held_out, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     header, *rows = done.stdout.splitlines()
-    for column in ("style score", "edge SSIM", "faces kept", "eyes kept", "colour out/in", "ms/portrait", "style/ceil"):
+    for column in ("style score", "same person", "value spread", "rank-1", "value order", "edge SSIM", "eyes kept"):
         assert column in header
-    assert header.index("style score") < header.index("faces kept") < header.index("content")
+    for column in ("colour out/in", "ms/portrait", "style/ceil"):
+        assert column in header
+    assert header.index("style score") < header.index("same person") < header.index("value spread")
+    assert header.index("value spread") < header.index("summary") < header.index("content")
+    assert "faces kept" not in header
     assert header.rstrip().endswith("old Gram ratio (512 px, summed)") and "style ratio" not in header
     assert [row.split()[0] for row in rows[:3]] == ["inky", "rusty", "overall"]
     assert "ceiling rusty 1/1" in done.stderr  # progress, on stderr
@@ -378,7 +387,8 @@ def test_a_style_from_an_unseen_reference_ranks_between_its_content_and_zero(tmp
 
 
 def test_train_report_json_is_strict_when_a_share_has_no_faces(tmp_path):
-    """A held-out set where no face is found gives a NaN share: written as null, never as NaN."""
+    """A held-out set where the judge finds no face gives a NaN share, order and spread: written as
+    null, never as NaN, and '-' in the table."""
     from stylize.evaluation.train_report import format_table, write_report
 
     row = {
@@ -390,9 +400,13 @@ def test_train_report_json_is_strict_when_a_share_has_no_faces(tmp_path):
         "step_seconds": 11.0,
         "ms_per_step": 1500.0,
         "style_score": 0.25,
-        "faces_in_input": 0,
-        "faces_kept": 0,
-        "faces_kept_share": float("nan"),
+        "faces_judged": 0,
+        "same_person": 0,
+        "same_person_share": float("nan"),
+        "rank1": 0,
+        "value_order": float("nan"),
+        "value_spread": float("nan"),
+        "faces_detected": 0,
         "content_distance": 12.0,
         "edge_ssim": 0.3,
         "old_ratio": 0.5,
@@ -401,7 +415,7 @@ def test_train_report_json_is_strict_when_a_share_has_no_faces(tmp_path):
     }
     write_report([row], tmp_path / "rows.json")
     written = _strict_json(tmp_path / "rows.json")
-    assert written["rows"] == [{**row, "faces_kept_share": None}]
+    assert written["rows"] == [{**row, "same_person_share": None, "value_order": None, "value_spread": None}]
     assert written["summary"] == [
         {
             "budget": "7steps",
@@ -409,9 +423,13 @@ def test_train_report_json_is_strict_when_a_share_has_no_faces(tmp_path):
             "median_style_score": 0.25,
             "worst_style_score": 0.25,
             "worst_reference": "dots.png",
-            "fewest_faces_kept": "0/0 (dots.png)",
+            "fewest_same_person": "0/0 (dots.png)",
+            "lowest_value_spread": None,
+            "lowest_value_spread_reference": "dots.png",
         }
     ]
     table = format_table([row])
-    assert "| dots.png | 7steps | 7 | 20 (9 + 11) | 1500.0 | 0.250 | 0/0 | 12.0 | 0.300 | 0.500 |" in table
-    assert "| 7steps | 1 | 0.250 | 0.250 (dots.png) | 0/0 (dots.png) |" in table
+    assert (
+        "| dots.png | 7steps | 7 | 20 (9 + 11) | 1500.0 | 0.250 | 0/0 | - | 0/0 | - | 12.0 | 0.300 | 0.500 |" in table
+    )
+    assert "| 7steps | 1 | 0.250 | 0.250 (dots.png) | 0/0 (dots.png) | - (dots.png) |" in table

@@ -201,7 +201,7 @@ def test_the_installed_model_files_are_the_checked_ones():
         assert judge.model_file(relative).is_file()
 
 
-# --- independence ---------------------------------------------------------------------------------------
+# --- independence and where the figures appear ------------------------------------------------------------
 
 
 def test_the_judge_imports_nothing_a_method_steers_by():
@@ -220,3 +220,18 @@ def test_the_judge_imports_nothing_a_method_steers_by():
     assert steering == [], steering
     source = Path(judge.__file__).read_text(encoding="utf-8")
     assert "import face_recognition_models" not in source and "CascadeClassifier" not in source
+
+
+def test_the_report_lists_each_portraits_judge_figures():
+    from stylize.evaluation.report import format_markdown
+    from stylize.evaluation.style_score import StyleScore
+
+    rows = [
+        {"judge_distance": 0.21, "judge_nearest": 0, "lightness_in": 40.0, "lightness_out": 52.4},
+        {"judge_distance": 0.75, "judge_nearest": 0, "lightness_in": 60.0, "lightness_out": 51.0},
+        {"judge_distance": None, "judge_nearest": None, "lightness_in": None, "lightness_out": None},
+    ]
+    score = StyleScore("one", 3, 1.0, 1.0, 1.0, 5.0, faces_judged=2, same_person=1, ms_per_portrait=1.0)
+    score.per_portrait = rows
+    markdown = format_markdown([score], ["somewhere"], plots=False)
+    assert "| one | 0.21 (40>52) · 0.75*! (60>51) · - |" in markdown

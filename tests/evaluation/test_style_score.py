@@ -100,38 +100,47 @@ def test_the_references_are_scaled_to_256_px_on_the_long_side(tmp_path):
     assert np.array_equal(same[0].mul(255).round().byte().permute(1, 2, 0).numpy(), pixels)
 
 
-def test_the_report_leads_with_the_style_score_and_labels_the_old_ratio():
+def test_the_report_leads_with_the_style_score_same_person_and_value_spread_and_labels_the_old_ratio():
     from stylize.evaluation.report import format_markdown, format_text_table
     from stylize.evaluation.style_score import StyleScore, overall
 
-    def score(name: str, value: float, old: float) -> StyleScore:
+    def score(name: str, value: float, old: float, spread: float) -> StyleScore:
         layers = {layer: value + 0.01 * i for i, layer in enumerate(LAYERS)}
         figures = dict(style_loss_input=2.0, style_loss_output=2.0 * old, style_ratio=old, content_distance=5.0)
         return StyleScore(
-            name, 4, **figures, faces_in_input=4, faces_kept=3, ms_per_portrait=9.0,
-            style_score=value, style_score_layers=layers,
+            name, 4, **figures, faces_judged=4, same_person=3, ms_per_portrait=9.0,
+            style_score=value, style_score_layers=layers, rank1=2, faces_detected=1,
+            value_order=0.9, value_spread=spread,
         )  # fmt: skip
 
-    scores = [score("one", 0.2, 0.11), score("two", 0.4, 0.33)]
+    scores = [score("one", 0.2, 0.11, 0.5), score("two", 0.4, 0.33, 0.7)]
     header, first, second, total, ranked, *by_layer = format_text_table(scores).splitlines()
-    assert header.split()[:7] == ["style", "n", "summary", "style", "score", "faces", "kept"]
+    assert header.split()[:9] == ["style", "n", "style", "score", "same", "person", "value", "spread", "rank-1"]
+    assert header.index("value order") < header.index("detected") < header.index("summary") < header.index("content")
     assert header.rstrip().endswith("old Gram ratio (512 px, summed)")
-    # The summary: the style score plus the share of faces lost (1 of 4 here).
-    assert first.split()[:5] == ["one", "4", "0.450", "0.200", "3/4"] and first.split()[-1] == "0.110"
-    assert total.split()[:5] == ["overall", "8", "0.550", "0.300", "6/8"] and total.split()[-1] == "0.220"
+    # style score, same person, value spread, rank-1, value order, detected, then the summary: the style
+    # score plus the share of judged faces no longer the same person (1 of 4 here).
+    assert first.split()[:9] == ["one", "4", "0.200", "3/4", "0.50", "2/4", "0.90", "1/4", "0.450"]
+    assert first.split()[-1] == "0.110"
+    assert total.split()[:9] == ["overall", "8", "0.300", "6/8", "0.60", "4/8", "0.90", "2/8", "0.550"]
+    assert total.split()[-1] == "0.220"
     assert ranked.endswith("best first: one, two")
     assert by_layer[0].endswith("0.20/0.21/0.22/0.23/0.24")
     row = overall(scores)
     assert row["style_score"] == pytest.approx(0.3) and row["style_score_layers"]["relu5_1"] == pytest.approx(0.34)
+    assert row["value_spread"] == pytest.approx(0.6) and row["same_person"] == 6 and row["faces_judged"] == 8
     record = scores[0].record(details=False)
     assert (
         record["style_score"] == 0.2
         and record["style_ratio"] == 0.11
         and set(record["style_score_layers"]) == set(LAYERS)
+        and record["same_person_share"] == 0.75
+        and record["rank1_share"] == 0.5
     )
     markdown = format_markdown(scores, ["somewhere"], plots=False)
-    assert "| style | portraits | summary | style score | faces kept |" in markdown
-    assert "| one | 4 | 0.450 | 0.200 | 3/4 (75 %) |" in markdown and "old Gram ratio (512 px, summed)" in markdown
+    assert "| style | portraits | style score | same person | value spread | rank-1 | value order |" in markdown
+    assert "| one | 4 | 0.200 | 3/4 (75 %) | 0.50 | 2/4 (50 %) | 0.90 | 1/4 (25 %) | 0.450 |" in markdown
+    assert "old Gram ratio (512 px, summed)" in markdown and "faces kept" not in markdown
     assert "| style | relu1_1 | relu2_1 | relu3_1 | relu4_1 | relu5_1 | style score |" in markdown
 
 

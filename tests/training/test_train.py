@@ -366,7 +366,7 @@ def test_eval_scores_a_style(trained, tree, tmp_path):
 
     (score,) = evaluate([trained.name], ["compose:100-102"], styles_dir=trained.parent, parts=tree, ceiling_faces=0)
     assert score.portraits == 3 and score.style_ratio > 0 and score.style_loss_input > 0
-    assert 0 <= score.faces_kept <= score.faces_in_input <= 3 and score.ms_per_portrait > 0
+    assert 0 <= score.same_person <= score.faces_judged <= 3 and score.ms_per_portrait > 0
     code = main(
         [
             "eval",
