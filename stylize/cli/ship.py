@@ -129,8 +129,10 @@ def _bench_zero_training(args: argparse.Namespace, log: Any) -> int:
     )
     print(format_zero_training(rows, sharing))
     if args.json:
+        from stylize.files import json_ready
+
         report = {"zero_training": [asdict(r) for r in rows], "sharing": [asdict(s) for s in sharing]}
-        atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
+        atomic_write_text(args.json, json.dumps(json_ready(report), indent=2) + "\n")  # a NaN figure as null
     return 0
 
 
@@ -370,7 +372,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--zero-training",
         nargs="+",
         metavar="REF",
-        help="instead, time zero-training styles of these references: make, 1-thread portrait, 16-face preview",
+        help="instead, time zero-training styles of these references: make, 1-thread portrait, 16-face preview; "
+        "and judge those 16 faces (same person, value spread, rank-1, value order)",
     )
     bench_parser.add_argument(
         "--device",

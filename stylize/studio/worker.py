@@ -10,6 +10,7 @@ away) or SIGTERM stops a training after its step with a whole checkpoint, and an
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sys
@@ -181,13 +182,21 @@ def _figures(style: str, setup: WorkerSetup, config: Any) -> tuple[dict[str, Any
         return {}, [f"figures: not measured ({' '.join(str(err).split())[:200]})"]
     score = scores[0]
     figures = {
-        "summary": round(float(score.summary), 3),
-        "style_score": round(float(score.style_score), 3),
-        "faces_kept": f"{score.faces_kept}/{score.faces_in_input}",
-        "ms_per_portrait": round(float(score.ms_per_portrait), 1),
+        "style_score": _rounded(score.style_score, 3),
+        "same_person": f"{score.same_person}/{score.faces_judged}",
+        "value_spread": _rounded(score.value_spread, 2),
+        "rank1": f"{score.rank1}/{score.faces_judged}",
+        "value_order": _rounded(score.value_order, 2),
+        "summary": _rounded(score.summary, 3),
+        "ms_per_portrait": _rounded(score.ms_per_portrait, 1),
         "portraits": score.portraits,
     }
     return figures, format_text_table(scores).splitlines()[:2]
+
+
+def _rounded(value: float, digits: int) -> float | None:
+    """A figure for status.json: rounded, None where it is not a number (no face judged, no spread)."""
+    return round(float(value), digits) if math.isfinite(value) else None
 
 
 def _file_record(path: Path) -> dict[str, Any]:

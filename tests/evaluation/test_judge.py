@@ -235,3 +235,21 @@ def test_the_report_lists_each_portraits_judge_figures():
     score.per_portrait = rows
     markdown = format_markdown([score], ["somewhere"], plots=False)
     assert "| one | 0.21 (40>52) · 0.75*! (60>51) · - |" in markdown
+
+
+def test_the_studio_figures_lead_with_style_score_same_person_and_value_spread(monkeypatch, tmp_path):
+    import stylize.evaluation.scores as scores
+    from stylize.evaluation.style_score import StyleScore
+    from stylize.studio.jobs import WorkerSetup
+    from stylize.studio.worker import _figures
+
+    made = StyleScore(
+        "one", 16, 1.0, 1.0, 1.0, 5.0, faces_judged=16, same_person=15, ms_per_portrait=9.0,
+        style_score=0.25, rank1=14, value_order=0.95, value_spread=float("nan"),
+    )  # fmt: skip
+    monkeypatch.setattr(scores, "evaluate", lambda *args, **kwargs: [made])
+    setup = WorkerSetup(None, str(tmp_path), None, (), 16, (0,))
+    figures, lines = _figures("one", setup, None)
+    assert list(figures)[:3] == ["style_score", "same_person", "value_spread"]
+    assert figures["same_person"] == "15/16" and figures["rank1"] == "14/16" and figures["value_spread"] is None
+    assert "same person" in lines[0] and "faces kept" not in lines[0]

@@ -1213,10 +1213,14 @@
   const jobCards = new Map(); // id -> {root, parts}
   const ACTIVE = new Set(["queued", "running"]);
   const KIND_LABEL = { train: "train", distill: "distil", export_onnx: "ONNX export", export_parts: "part set" };
+  // The eval summary leads with the style score and the face judge's same person and value spread.
   const FIGURES = {
-    summary: ["summary", (v) => Number(v).toFixed(2)],
     style_score: ["style score", (v) => Number(v).toFixed(2)],
-    faces_kept: ["faces kept", String],
+    same_person: ["same person", String],
+    value_spread: ["value spread", (v) => Number(v).toFixed(2)],
+    rank1: ["rank-1", String],
+    value_order: ["value order", (v) => Number(v).toFixed(2)],
+    summary: ["summary", (v) => Number(v).toFixed(2)],
     ms_per_portrait: ["ms / portrait", (v) => Number(v).toFixed(1)],
   };
   let pollTimer = 0;
@@ -1446,7 +1450,7 @@
             const [label, format] = FIGURES[key] || [key.replace(/_/g, " "), (v) => (typeof v === "number" ? num(v) : String(v))];
             let text;
             try {
-              text = typeof value === "number" || key === "faces_kept" ? format(value) : String(value);
+              text = typeof value === "number" ? format(value) : String(value);
             } catch {
               text = String(value);
             }
