@@ -253,3 +253,16 @@ def test_the_studio_figures_lead_with_style_score_same_person_and_value_spread(m
     assert list(figures)[:3] == ["style_score", "same_person", "value_spread"]
     assert figures["same_person"] == "15/16" and figures["rank1"] == "14/16" and figures["value_spread"] is None
     assert "same person" in lines[0] and "faces kept" not in lines[0]
+
+
+@pytest.mark.slow
+def test_the_calibration_tool_measures_pairs_alterations_and_a_blank(capsys):
+    from tools.calibrate_judge import main
+
+    assert main(["--set", "few=facegen:0-2"]) == 0
+    report = capsys.readouterr().out
+    assert "### few (facegen, seeds 0-2): 3 faces, 3 detected by the judge" in report
+    assert "| different characters (all pairs) | 3 |" in report
+    for row in ("grey (L* only)", "blur sigma 1", "JPEG q50", "0.9x resize"):
+        assert f"| same face, {row} | 3 |" in report
+    assert "| uniform grey at the face's box | 3 |" in report and "- **Commit:**" in report
