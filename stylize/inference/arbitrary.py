@@ -24,8 +24,8 @@ docs/results/zero-training.md):
   ``FACE_DETAIL`` of the content's coarse lightness is put back, its lightness is matched to the
   full style's mean and spread there (the style's tonal key), the colours are taken from the full
   style (so the palette stays the reference's), and a soft ellipse blends it in. Faces the
-  style keeps are left alone. The same detector also judges "faces kept" in ``stylize eval``, so
-  the by-eye grids in docs/results/zero-training.md are the check that guarded faces read as faces.
+  style keeps are left alone. ``stylize eval`` judges faces with other models (dlib's, in
+  :mod:`stylize.evaluation.judge`), so its "same person" is not true by construction.
 """
 
 from __future__ import annotations
