@@ -106,6 +106,19 @@ def test_face_lightness_is_the_mean_l_star_of_the_middle_of_the_box():
     assert face_lightness(grey, (-20, -20, 30, 30)) == pytest.approx(expected, abs=0.01)  # a box past the edge: clipped
 
 
+def test_a_large_portrait_is_searched_at_640_px_and_its_box_scaled_back(faces, found):
+    from PIL import Image
+
+    height, width = faces[0].shape[:2]
+    large = np.asarray(Image.fromarray(faces[0]).resize((width * 3, height * 3), Image.LANCZOS))
+    box = judge.detect(large)
+    assert box is not None and found[0].box is not None
+    left, top, right, bottom = (3 * v for v in found[0].box)
+    overlap = max(0, min(right, box[2]) - max(left, box[0])) * max(0, min(bottom, box[3]) - max(top, box[1]))
+    union = (right - left) * (bottom - top) + (box[2] - box[0]) * (box[3] - box[1]) - overlap
+    assert overlap / union > 0.6  # the same face; HOG's boxes come in steps of its scale pyramid
+
+
 def test_pairs_must_match(faces, found):
     with pytest.raises(ValueError, match="differ in size"):
         judge_faces(faces[:1], [faces[0][:-1]], found=found[:1])
