@@ -316,6 +316,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "reference images per style, trained by `stylize run` when the style "
             'has no model yet: [styles.references] NAME = ["ref.png"]',
         ),
+        "keep_values": Key(
+            1.0,
+            Float(minimum=0.0, maximum=1.0),
+            "how much of each portrait's own light and dark (skin, hair, at low frequency) a style keeps: "
+            "0 (the style's one tone for every face) .. 1 (a darker face drawn darker)",
+        ),
     },
     "train": {
         "arch": Key(
@@ -439,6 +445,7 @@ PARAMETERS: dict[str, Key] = {
     "strength": Key(1.0, Float(minimum=0.0, maximum=1.0), "0 (the content) .. 1 (full style)"),
     "scale": Key(1.0, SCALE, "stroke size: 2 draws strokes twice as large, 0.5 half"),
     "preserve_color": Key(False, Bool(), "keep the input's colours, take only the style's lightness (Lab)"),
+    "keep_values": SCHEMA["styles"]["keep_values"],
     "workers": Key(1, WORKERS, "processes for CPU runs of apply"),
     "precision": Key(
         "fp32",
@@ -529,6 +536,7 @@ class StylesConfig:
     dir: Path
     use: list[str]
     references: dict[str, list[Path]]
+    keep_values: float
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,7 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> RunSummary
         summary.failed |= bool(applied.failed)
 
     from stylize.evaluation.preview import preview
+    from stylize.inference.image import ApplySettings
 
     shown = sorted(result.written + result.skipped)[:PREVIEW_ROWS]
     made = preview(
@@ -123,6 +124,7 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = True) -> RunSummary
         [str(faces_dir / name) for name in shown],
         config.output.dir / "preview",
         limit=PREVIEW_ROWS,
+        settings=ApplySettings(keep_values=config.styles.keep_values),
         config=config,
         device=config.run.device,
         progress=progress,

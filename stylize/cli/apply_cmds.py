@@ -6,14 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from stylize.cli.options import config_of, controls, locations, parameter, path_type
+from stylize.cli.options import apply_settings, config_of, controls, locations, parameter, path_type
 from stylize.errors import StylizeError
-
-
-def _apply_settings(args: argparse.Namespace):
-    from stylize.inference.image import ApplySettings
-
-    return ApplySettings(strength=args.strength, preserve_color=args.preserve_color, scale=args.scale)
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
@@ -40,6 +34,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         strength=args.strength,
         preserve_color=args.preserve_color,
         scale=args.scale,
+        keep_values=args.keep_values,
         device=args.device or config.run.device,
         precision=args.precision,
         workers=args.workers,
@@ -75,7 +70,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
         refs=args.refs or (),
         mix=args.mix,
         interpolate=args.interpolate,
-        settings=_apply_settings(args),
+        settings=apply_settings(args, config),
         parts=args.parts,
         styles_dir=args.styles_dir,
         config=config,

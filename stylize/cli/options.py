@@ -143,6 +143,16 @@ def controls(parser: argparse.ArgumentParser) -> None:
     parameter(parser, "strength")
     parameter(parser, "preserve_color")
     parameter(parser, "scale")
+    spec = PARAMETERS["keep_values"]
+    parameter(parser, "keep_values", default=None, help=f"{spec.help} (default [styles] keep_values, {spec.default})")
+
+
+def apply_settings(args: argparse.Namespace, config: PipelineConfig) -> Any:
+    """The :class:`ApplySettings` of ``controls``' options; keep_values not given: the config's."""
+    from stylize.inference.image import ApplySettings
+
+    keep = config.styles.keep_values if args.keep_values is None else args.keep_values
+    return ApplySettings(strength=args.strength, preserve_color=args.preserve_color, scale=args.scale, keep_values=keep)
 
 
 def config_of(args: argparse.Namespace) -> PipelineConfig:

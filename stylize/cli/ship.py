@@ -10,8 +10,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stylize.cli.options import config_of, controls, kind_type, locations, parameter, path_type, setting
-from stylize.config import WORKERS
+from stylize.cli.options import apply_settings, config_of, controls, kind_type, locations, parameter, path_type, setting
+from stylize.config import PARAMETERS, WORKERS
 from stylize.errors import StylizeError
 from stylize.nets.archs import ARCH_NAMES
 from stylize.values import COUNT, COUNT_OR_ZERO, FACES_OR_ZERO, SECONDS, Int
@@ -61,7 +61,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     precision = "fp16" if args.fp16 else "int8" if args.int8 else "fp32"
     model = _export_model(args, config)
     out = Path(args.out) if args.out else config.output.dir / "export" / f"{model.name}.onnx"
-    result = export_onnx(model, out, precision=precision, check=not args.no_check, overwrite=args.overwrite)
+    keep = config.styles.keep_values if args.keep_values is None else args.keep_values
+    result = export_onnx(
+        model, out, precision=precision, check=not args.no_check, overwrite=args.overwrite, keep_values=keep
+    )
     for check in result.checks:
         print(f"check: {check.line()}")
     print(
@@ -77,11 +80,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_export_parts(args: argparse.Namespace) -> int:
-    from stylize.inference.image import ApplySettings
     from stylize.shipping.part_sets import GAP_GRID, GAP_JSON, export_parts, format_gap, measure_part_set_gap, write_gap
 
     config = config_of(args)
-    settings = ApplySettings(strength=args.strength, preserve_color=args.preserve_color, scale=args.scale)
+    settings = apply_settings(args, config)
     out_dir = Path(args.out_dir) if args.out_dir else config.output.dir / "parts" / Path(args.style).name
     result = export_parts(
         args.style,
@@ -279,6 +281,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     export_parser.add_argument("--no-check", action="store_true", help="skip the round-trip check against PyTorch")
     export_parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    spec = PARAMETERS["keep_values"]
+    parameter(
+        export_parser,
+        "keep_values",
+        default=None,
+        help=f"{spec.help}; in the graph (default [styles] keep_values, {spec.default})",
+    )
     locations(export_parser, device=False, parts=False)
     export_parser.set_defaults(func=cmd_export, command_parser=export_parser)
 

@@ -68,7 +68,7 @@ from stylize.evaluation.style_score import (
     ratio,
     style_score_from_distances,
 )
-from stylize.inference.image import stylize_rgb, to_tensor, to_uint8
+from stylize.inference.image import ApplySettings, stylize_rgb, to_tensor, to_uint8
 from stylize.inference.model_file import StyleModel, measured_references, reference_files
 from stylize.inference.styles import load_style
 from stylize.nets.device import resolve_device
@@ -116,16 +116,22 @@ def _torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def _run_network(model: StyleModel, portraits: Sequence[Portrait]) -> tuple[list[np.ndarray], float]:
-    """Outputs of every portrait and ms per portrait, timed on TIMING_THREADS thread(s) after one warm-up."""
+def _run_network(
+    model: StyleModel, portraits: Sequence[Portrait], settings: ApplySettings | None = None
+) -> tuple[list[np.ndarray], float]:
+    """Outputs of every portrait (applied with ``settings``, default the defaults) and ms per portrait,
+    timed on TIMING_THREADS thread(s) after one warm-up."""
+    settings = settings or ApplySettings()
     network = model.network.eval()
     with _torch_threads(TIMING_THREADS):
         if portraits:
-            stylize_rgb(network, portraits[0].rgb)  # warm-up: first-call allocations are not the network's speed
+            stylize_rgb(
+                network, portraits[0].rgb, settings=settings
+            )  # warm-up: first-call allocations are not the network's speed
         outputs, seconds = [], 0.0
         for portrait in portraits:
             started = time.perf_counter()
-            outputs.append(stylize_rgb(network, portrait.rgb))
+            outputs.append(stylize_rgb(network, portrait.rgb, settings=settings))
             seconds += time.perf_counter() - started
     return outputs, 1000 * seconds / max(1, len(portraits))
 
@@ -376,8 +382,10 @@ def score_style(
     ceiling_steps: int = CEILING_STEPS_DEFAULT,
     vgg: VGGFeatures | None = None,
     log: Log | None = None,
+    settings: ApplySettings | None = None,
 ) -> StyleScore:
-    """Score one loaded style on in-memory portraits (evaluated one at a time, at full size).
+    """Score one loaded style on in-memory portraits (evaluated one at a time, at full size, applied
+    with ``settings``: the defaults unless given).
 
     ``vgg`` (relu1_1..relu5_1 and relu4_2) is the loss network to measure with, shared between
     styles; a :class:`HeldOut` for ``portraits`` shares what is measured of the unstylized portraits
@@ -392,7 +400,7 @@ def score_style(
     _check_score_layers(objective)
     targets = score_targets(objective.vgg, score_references(refs))  # 256 px on the long side
     reference_hist = lab_histogram([to_uint8(image) for image in reference_images])
-    outputs, ms = _run_network(model, portraits)
+    outputs, ms = _run_network(model, portraits, settings)
     judgement = judge_faces([p.rgb for p in portraits], outputs, found=held_out.judged())
     rows = []
     inputs = zip(

@@ -224,6 +224,7 @@ def apply(
     strength: float = 1.0,
     preserve_color: bool = False,
     scale: float = 1.0,
+    keep_values: float | None = None,
     device: str = "auto",
     precision: str = "fp32",
     workers: int = 1,
@@ -245,7 +246,8 @@ def apply(
     are given); ``prefix`` is a folder inserted after the style folder. ``mix`` ("a:0.7,b:0.3")
     paints with one network mixing zero-training styles instead of ``styles`` (pass ``styles=()``);
     its outputs are named after the mix (``a-0.70+b-0.30``). ``precision`` bf16 or fp16 runs the
-    networks under autocast (mixed precision, for a GPU; recorded in the manifest).
+    networks under autocast (mixed precision, for a GPU; recorded in the manifest). ``keep_values``
+    0..1 keeps each portrait's own light and dark under the style (not given: ``[styles] keep_values``).
 
     ``engine="ray"`` stylizes on a Ray cluster's actors (``actors`` of them, ``actor_cpus`` CPUs and
     torch threads each; one style load per actor) at ``address`` (default: ``RAY_ADDRESS``, else a
@@ -253,7 +255,8 @@ def apply(
     """
     started = time.perf_counter()
     config = config or default_config()
-    settings = ApplySettings(strength=strength, preserve_color=preserve_color, scale=scale, precision=precision)
+    keep = config.styles.keep_values if keep_values is None else keep_values
+    settings = ApplySettings(strength, preserve_color, scale, precision, keep_values=keep)
     if mix is not None and styles:
         raise StylizeError("give styles or a mix, not both", params=("styles", "mix"))
     names = parse_style_names(styles) if mix is None else []

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from stylize.config import PARAMETERS, parameter_default
 from stylize.inference.tiling import TILE_ABOVE, needs_tiling, run_network, run_network_resized
+from stylize.inference.tone import METHOD, calibrate, cell_for, keep_values
 from stylize.nets.device import autocast, layout
 from stylize.nets.transformer import PaddedNet
 from stylize.values import check_setting
@@ -33,9 +34,10 @@ class ApplySettings:
     preserve_color: bool = parameter_default("preserve_color")
     scale: float = parameter_default("scale")  # stroke size, 1 = as trained
     precision: str = parameter_default("precision")  # fp32, or bf16/fp16 autocast
+    keep_values: float = parameter_default("keep_values")  # 0 (the style's tone) .. 1 (the portrait's values)
 
     def __post_init__(self) -> None:
-        for name in ("strength", "scale", "precision"):
+        for name in ("strength", "scale", "precision", "keep_values"):
             check_setting(name, getattr(self, name), PARAMETERS[name].kind)
 
     def record(self) -> dict[str, object]:
@@ -46,6 +48,9 @@ class ApplySettings:
         }
         if self.precision != "fp32":  # recorded when it changes the bytes; fp32 manifests read as before
             record["precision"] = self.precision
+        if self.keep_values > 0:  # 0 paints as before the control existed: such manifests read as before
+            record["keep_values"] = float(self.keep_values)
+            record["values_method"] = METHOD
         return record
 
 
@@ -165,6 +170,9 @@ def stylize_batch(
         del working
         styled = resize_batch(styled, (height, width))
     styled = styled.clamp_(0, 1) if tiled else styled.clamp(0, 1)
+    if settings.keep_values > 0:  # the portrait's values under the strokes (stylize.inference.tone)
+        calibration = calibrate(network)
+        styled = keep_values(content, styled, settings.keep_values, calibration, cell_for(settings.scale))
     if settings.preserve_color:
         styled = keep_colours_in_place(styled, content) if tiled else keep_colours(styled, content)
     if settings.strength < 1.0:  # in place: the same values as content + strength * (styled - content)

@@ -31,6 +31,7 @@ from safetensors.torch import save as save_safetensors_bytes
 from stylize.errors import StylizeError, cut, shown
 from stylize.files import parse_json, sha256_bytes, sha256_file
 from stylize.imageio import atomic_write_bytes, atomic_write_text
+from stylize.inference.tone import ToneCalibration, attach
 from stylize.nets.transformer import ARCHITECTURES, PaddedNet, arch_spec
 
 FORMAT = "stylize-style"
@@ -88,6 +89,19 @@ def _plain_numbers(value: Any) -> Any:
     return value
 
 
+def attach_values(network: torch.nn.Module, metadata: dict[str, Any], meta_path: Path) -> None:
+    """The network's tonal key from model.json's ``values`` (:mod:`stylize.inference.tone`), checked and
+    attached; without it, or made by another method, it is measured at the network's first use."""
+    if "values" not in metadata:
+        return
+    try:
+        calibration = ToneCalibration.from_record(metadata["values"], str(meta_path))
+    except StylizeError as err:
+        raise ModelFileError(str(err)) from None
+    if calibration is not None:
+        attach(network, calibration)
+
+
 def style_sha256(metadata: dict[str, Any]) -> str:
     """SHA-256 of everything in ``model.json`` that changes what a style paints: the weights' hash, the
     kind, the architecture (its structure, not its description) and the face guard of a zero-training
@@ -100,6 +114,8 @@ def style_sha256(metadata: dict[str, Any]) -> str:
         "architecture": _plain_numbers(_structure(arch) if isinstance(arch, dict) else arch),
         "guard": _plain_numbers(metadata.get("guard")),
     }
+    if "values" in metadata:  # the tonal key keep_values paints with (a style made before it has none)
+        key["values"] = _plain_numbers(metadata["values"])
     return sha256_bytes(json.dumps(key, sort_keys=True, separators=(",", ":")).encode("utf-8"))
 
 
@@ -464,4 +480,5 @@ def load_model(directory: str | os.PathLike[str], *, name: str | None = None) ->
         )
     network.load_state_dict(state)
     network.eval()
+    attach_values(network, metadata, meta_path)
     return StyleModel(name or str(metadata.get("name", folder.name)), network, metadata, folder)

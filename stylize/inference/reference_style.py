@@ -45,10 +45,12 @@ from stylize.inference.model_file import (
     WEIGHTS_NAME,
     ModelFileError,
     StyleModel,
+    attach_values,
     check_weights,
     read_weights,
     weights_path,
 )
+from stylize.inference.tone import calibrate
 from stylize.output_folder import StyleFolder, replace_folder
 from stylize.values import WEIGHT, BadValue
 
@@ -161,6 +163,7 @@ def make_style(
         vector = torch.from_numpy(style_vector(images))[None]
         neutral = torch.from_numpy(neutral_vector())
         weights = _weights_bytes(vector, neutral, directory / WEIGHTS_NAME)
+        values = calibrate(ReferenceNet(vector, [1.0], neutral, guard).eval()).record()  # its tonal key
 
         def fill(built: Path) -> None:
             metadata = {
@@ -170,6 +173,7 @@ def make_style(
                 "name": name,
                 "architecture": engine_record(),
                 "guard": guard.record(),
+                "values": values,
                 "references": copy_references(paths, built / "refs"),
                 "make_seconds": round(time.perf_counter() - started, 3),
                 "weights_file": WEIGHTS_NAME,
@@ -232,6 +236,7 @@ def load_reference_style(folder: Path, metadata: dict[str, Any], name: str) -> S
         )
     network = ReferenceNet(vectors, [1.0], neutral, guard, names=[name])
     network.eval()
+    attach_values(network, metadata, meta_path)
     return StyleModel(name, network, metadata, folder)
 
 

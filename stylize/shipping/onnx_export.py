@@ -42,14 +42,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from stylize.config import PARAMETERS, parameter_default
 from stylize.errors import StylizeError
 from stylize.files import sha256_bytes
 from stylize.imageio import atomic_write_bytes, read_image
 from stylize.inference.arbitrary import VECTOR_SIZE, ReferenceNet
-from stylize.inference.image import to_tensor, to_uint8
+from stylize.inference.image import to_uint8
 from stylize.inference.model_file import StyleModel, reference_files
+from stylize.inference.tone import GRID, METHOD, ValueKeeper, calibrate
 from stylize.nets.transformer import PaddedNet, padding_for
 from stylize.output_folder import make_folder
+from stylize.values import check_setting
 
 FORMAT = "stylize-onnx/1"
 OPSET = 13
@@ -64,6 +67,8 @@ HEIGHT_DIM, WIDTH_DIM = "height", "width"
 # The style table and its row of ones (the graph's constants of those names) stay float32 in fp16 and
 # int8 exports: N x 100 numbers cost nothing, and rounding them moves every style.
 TABLE_NAME, ONES_NAME = "style_table", "style_ones"
+# A zero-training export's table of tonal keys (each style's typical_out map and paper) and its row of ones.
+VALUES_NAME, VALUES_ONES_NAME = "values_table", "values_ones"
 PRECISIONS = ("fp32", "fp16", "int8")
 # Largest |ONNX - PyTorch| accepted by the round-trip check, in the 0..1 output range. fp32 must agree
 # to well under one 8-bit level; the compressed weights change the output by design, a little.
@@ -121,34 +126,65 @@ class ExportResult:
 
 
 class _Core(torch.nn.Module):
-    def __init__(self, network: PaddedNet) -> None:
+    """A trained network as a graph: its ``core``, then (``keep_values`` > 0) the value op on its output."""
+
+    def __init__(self, network: PaddedNet, keep_values: float = 0.0) -> None:
         super().__init__()
         self.network = network
+        self.keeper = ValueKeeper(calibrate(network), keep_values) if keep_values > 0 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.network.core(x)
+        styled = self.network.core(x)
+        return styled if self.keeper is None else self.keeper(x, styled.clamp(0, 1))
 
 
 class _ReferenceCore(torch.nn.Module):
     """A zero-training network as a graph: ``forward(input, style_weights)`` -> the transformer's output
-    for the style vector ``style_weights @ table / sum(style_weights)``.
+    for the style vector ``style_weights @ table / sum(style_weights)``, then (``keep_values`` > 0) the
+    value op with each style's tonal key mixed by the same weights (exact for one style; a mix's own key
+    is measured in Python, so a mix's values may differ by a little).
 
     The weighted sum and the sum are two 1x1 convolutions of the weights laid out as (1, N, 1, 1),
     divided elementwise: OpenCV 4.6 has no opset-13 ReduceSum and cannot broadcast a 1-D Div."""
 
-    def __init__(self, network: ReferenceNet) -> None:
+    def __init__(self, network: ReferenceNet, keep_values: float = 0.0) -> None:
         super().__init__()
         self.transformer = network.transformer
         vectors = network.vectors.detach().float()
         count = len(vectors)
         self.register_buffer(TABLE_NAME, vectors.t().reshape(VECTOR_SIZE, count, 1, 1).contiguous())
         self.register_buffer(ONES_NAME, torch.ones(VECTOR_SIZE, count, 1, 1))
+        self.keeper: ValueKeeper | None = None
+        if keep_values > 0:
+            keys = [style_calibration(network, index) for index in range(count)]
+            self.keeper = ValueKeeper(keys[0], keep_values)
+            # per style: its typical_out map (GRID x GRID) and its paper, as the rows of a 1x1 convolution
+            rows = [torch.tensor([*(v for row in k.typical_out for v in row), k.paper]) for k in keys]
+            self.register_buffer(VALUES_NAME, torch.stack(rows, dim=1).reshape(-1, count, 1, 1).contiguous())
+            self.register_buffer(VALUES_ONES_NAME, torch.ones(GRID * GRID + 1, count, 1, 1))
 
     def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
         weights = style_weights.reshape(1, -1, 1, 1)
         table, ones = getattr(self, TABLE_NAME), getattr(self, ONES_NAME)
         vector = torch.nn.functional.conv2d(weights, table) / torch.nn.functional.conv2d(weights, ones)
-        return self.transformer(x, vector)
+        styled = self.transformer(x, vector)
+        if self.keeper is None:
+            return styled
+        values, values_ones = getattr(self, VALUES_NAME), getattr(self, VALUES_ONES_NAME)
+        mixed = torch.nn.functional.conv2d(weights, values) / torch.nn.functional.conv2d(weights, values_ones)
+        typical_out = mixed[:, : GRID * GRID].reshape(1, 1, GRID, GRID)
+        paper = mixed[:, GRID * GRID :].reshape(1, 1, 1, 1)
+        return self.keeper.forward_with(x, styled.clamp(0, 1), typical_out, paper)
+
+
+def style_calibration(network: ReferenceNet, index: int):
+    """The tonal key of style ``index`` of a zero-training network alone (its own model's when it has one)."""
+    if len(network.vectors) == 1 and torch.equal(network.weights, torch.ones(1)):
+        return calibrate(network)
+    alone = ReferenceNet(
+        network.vectors[index : index + 1], [1.0], network.neutral, network.guard, transformer=network.transformer
+    )
+    return calibrate(alone.eval())
 
 
 def _require_onnx():
@@ -162,22 +198,36 @@ def _require_onnx():
     return onnx, onnxslim
 
 
-def onnx_graph(network: PaddedNet | ReferenceNet, *, precision: str = "fp32", metadata: dict[str, str] | None = None):
+def export_module(network: PaddedNet | ReferenceNet, keep_values: float = 0.0) -> torch.nn.Module:
+    """What the exported graph computes, as a module: ``forward(padded input[, style_weights])``."""
+    network = network.eval().to("cpu")
+    if isinstance(network, ReferenceNet):
+        return _ReferenceCore(network, keep_values).eval()
+    return _Core(network, keep_values).eval()
+
+
+def onnx_graph(
+    network: PaddedNet | ReferenceNet,
+    *,
+    precision: str = "fp32",
+    metadata: dict[str, str] | None = None,
+    keep_values: float = 0.0,
+):
     """The simplified ONNX ``ModelProto`` of ``network.core`` (dynamic N, H, W), or of a zero-training
-    network's transformer and style table (inputs ``input`` with dynamic H, W and ``style_weights``)."""
+    network's transformer and style table (inputs ``input`` with dynamic H, W and ``style_weights``),
+    followed by the value op when ``keep_values`` > 0 (:mod:`stylize.inference.tone`)."""
     if precision not in PRECISIONS:
         raise StylizeError(f"precision {precision!r} is not known; use one of {', '.join(PRECISIONS)}")
     onnx, onnxslim = _require_onnx()
     network = network.eval().to("cpu")
     buffer = io.BytesIO()
-    module: torch.nn.Module
+    module = export_module(network, keep_values)
     if isinstance(network, ReferenceNet):
-        module = _ReferenceCore(network)
         example: tuple[torch.Tensor, ...] = (torch.zeros(1, 3, 64, 64), network.weights.detach().clone())
         input_names = [INPUT_NAME, STYLE_INPUT_NAME]
         dynamic = {2: HEIGHT_DIM, 3: WIDTH_DIM}
     else:
-        module, example, input_names = _Core(network), (torch.zeros(1, 3, 64, 64),), [INPUT_NAME]
+        example, input_names = (torch.zeros(1, 3, 64, 64),), [INPUT_NAME]
         dynamic = {0: "batch", 2: HEIGHT_DIM, 3: WIDTH_DIM}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and shape-inference notes
@@ -336,9 +386,13 @@ def probe_images(model: StyleModel | None) -> list[np.ndarray]:
     return [cv2.resize(source, (w, h), interpolation=cv2.INTER_AREA) for h, w in PROBE_SIZES]
 
 
-def _torch_outputs(network: PaddedNet, images: list[np.ndarray]) -> list[np.ndarray]:
+def _torch_outputs(module: torch.nn.Module, images: list[np.ndarray]) -> list[np.ndarray]:
+    """(3, H, W) float 0..1: the export's module (:func:`export_module`) on the graph's padding, cropped back."""
     with torch.inference_mode():
-        return [network(to_tensor(image))[0].numpy() for image in images]
+        return [
+            module(torch.from_numpy(pad_for_graph(image)))[0, :, : image.shape[0], : image.shape[1]].numpy()
+            for image in images
+        ]
 
 
 def reference_weight_sets(network: ReferenceNet) -> list[np.ndarray]:
@@ -355,24 +409,29 @@ def reference_weight_sets(network: ReferenceNet) -> list[np.ndarray]:
     return unique
 
 
-def reference_outputs(network: ReferenceNet, rgb: np.ndarray, style_weights: Sequence[float]) -> np.ndarray:
+def reference_outputs(
+    network: ReferenceNet, rgb: np.ndarray, style_weights: Sequence[float], keep_values: float = 0.0
+) -> np.ndarray:
     """(3, H, W) float 0..1: what the graph of ``network`` computes in PyTorch for ``style_weights`` (the
-    transformer alone: no face guard, no working scale), on the graph's padding, cropped back."""
+    transformer alone: no face guard, no working scale; then the value op at ``keep_values``), on the
+    graph's padding, cropped back."""
+    return _reference_output(export_module(network, keep_values), rgb, style_weights)
+
+
+def _reference_output(module: torch.nn.Module, rgb: np.ndarray, style_weights: Sequence[float]) -> np.ndarray:
     height, width = rgb.shape[:2]
     weights = torch.as_tensor(np.asarray(style_weights, dtype=np.float32))
-    network = network.eval().to("cpu")
     with torch.inference_mode():
-        vector = (weights / weights.sum()) @ network.vectors
-        styled = network.transformer(torch.from_numpy(pad_for_graph(rgb)), vector)
+        styled = module(torch.from_numpy(pad_for_graph(rgb)), weights)
     return styled[0, :, :height, :width].numpy()
 
 
 def _reference_cases(
-    network: ReferenceNet, images: list[np.ndarray]
+    network: ReferenceNet, images: list[np.ndarray], module: torch.nn.Module
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """Every (image, weights) pair the round trip checks, with PyTorch's output for each."""
     cases = [(image, weights) for weights in reference_weight_sets(network) for image in images]
-    expected = [reference_outputs(network, image, weights) for image, weights in cases]
+    expected = [_reference_output(module, image, weights) for image, weights in cases]
     return [c[0] for c in cases], [c[1] for c in cases], expected
 
 
@@ -571,6 +630,7 @@ def export_onnx(
     precision: str = "fp32",
     check: bool = True,
     overwrite: bool = True,
+    keep_values: float | None = None,
 ) -> ExportResult:
     """Write ``model`` as an ONNX file at ``out`` (atomically), after checking it in ONNX Runtime.
 
@@ -581,6 +641,10 @@ def export_onnx(
     A zero-training style or mix (its network a :class:`ReferenceNet`) exports as its transformer with the
     style table and the input ``style_weights`` (see the module's docstring); the check compares with
     PyTorch's transformer at the network's own weights, equal weights and the first and last style alone.
+
+    ``keep_values`` (default: the parameter's, 1) puts the value op of :mod:`stylize.inference.tone` in the
+    graph after the network, with the style's tonal key as constants, so the game paints what apply does
+    (up to the last rows and columns, which the graph sees padded; at most a level or two there).
     """
     path = Path(out)
     if path.suffix.lower() != ".onnx":
@@ -592,19 +656,25 @@ def export_onnx(
     if path.is_symlink():
         raise StylizeError(f"{path}: is a symbolic link; give the path of a plain file to write")
     make_folder(path.parent, param="out", value="FILE")  # before the work: a folder that cannot be made is one line
+    keep = float(parameter_default("keep_values") if keep_values is None else keep_values)
+    check_setting("keep_values", keep, PARAMETERS["keep_values"].kind)
     reference = isinstance(model.network, ReferenceNet)
     metadata = reference_metadata(model, precision) if reference else model_metadata(model, precision)
-    graph = onnx_graph(model.network, precision=precision, metadata=metadata)
+    metadata["keep_values"] = f"{keep:g}"
+    if keep > 0:
+        metadata["values"] = f"{METHOD}: the portrait's low-frequency values kept under the style, in the graph"
+    graph = onnx_graph(model.network, precision=precision, metadata=metadata, keep_values=keep)
     data = graph.SerializeToString()
     checks: list[RuntimeCheck] = []
     if check:
         probes = probe_images(model)
         images: list[np.ndarray] = probes
         weights: list[np.ndarray] | None = None
+        module = export_module(model.network, keep)
         if isinstance(model.network, ReferenceNet):
-            images, weights, expected = _reference_cases(model.network, probes)
+            images, weights, expected = _reference_cases(model.network, probes, module)
         else:
-            expected = _torch_outputs(model.network, images)
+            expected = _torch_outputs(module, images)
         checks.append(check_onnxruntime(data, images, expected, precision, weights))
         if not checks[0].ok:
             raise StylizeError(

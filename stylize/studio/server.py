@@ -232,6 +232,7 @@ class Studio:
                 "strength": PARAMETERS["strength"].default,
                 "preserve_color": PARAMETERS["preserve_color"].default,
                 "scale": PARAMETERS["scale"].default,
+                "keep_values": ws.config.styles.keep_values,
             },
             "train": {"minutes": ws.config.train.minutes, "default_minutes": train["minutes"].default},
             "distill": {"minutes": ws.config.distill.minutes},
@@ -304,6 +305,7 @@ class Studio:
             strength=_number(query.get("strength"), "strength", defaults.strength),
             preserve_color=_flag(query.get("preserve"), "preserve", defaults.preserve_color),
             scale=_number(query.get("scale"), "scale", defaults.scale),
+            keep_values=_number(query.get("keep_values"), "keep_values", self.workspace.config.styles.keep_values),
         )
         key = await run_in_threadpool(self.workspace.render_key, face_id, spec, settings)
         etag = f'"{key}"'

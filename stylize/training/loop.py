@@ -38,6 +38,7 @@ from stylize.faults import machine_error
 from stylize.files import sha256_file
 from stylize.imageio import atomic_copy
 from stylize.inference.model_file import METADATA_NAME, save_model
+from stylize.inference.tone import calibrate
 from stylize.nets.device import autocast, check_precision
 from stylize.nets.transformer import PaddedNet
 from stylize.output_folder import replace_folder
@@ -454,6 +455,9 @@ def fit_and_save(
         "final_losses": final,
         "loss_history": history,
     }
+
+    if group.leader:  # the network's tonal key, so its first use need not measure it (stylize.inference.tone)
+        metadata["values"] = calibrate(network.eval()).record()
 
     def fill(built: Path) -> None:
         if references:

@@ -152,3 +152,11 @@ def metadata_is_a_folder(tmp: Path) -> list[str]:
     (folder / "model.json").unlink()
     (folder / "model.json").mkdir()
     return apply_with(tmp, folder)
+
+
+@corpus.case(fault="model.json")
+def tonal_key_out_of_range(tmp: Path) -> list[str]:
+    """The value op's tonal key recorded with a paper of 5 (values lie in 0..1): refused naming model.json."""
+    folder = copied_style(tmp)
+    edit_metadata(folder, values={"method": "stylize-values/1", "paper": 5, "typical": [], "typical_out": []})
+    return apply_with(tmp, folder)

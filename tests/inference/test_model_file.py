@@ -329,3 +329,26 @@ def test_damaged_weights_with_a_matching_hash_load_or_are_one_model_file_error(g
     metadata = {**_metadata(good), "weights_sha256": sha256_bytes(damaged), "weights_bytes": len(damaged)}
     _write_metadata(folder, metadata)
     event(_outcome(folder))
+
+
+def test_a_recorded_tonal_key_is_checked_and_used(good, tmp_path):
+    """model.json's ``values`` (the value op's tonal key, stylize.inference.tone): used as recorded, measured
+    again when made by another method, and refused in one line when it is not a tonal key."""
+    from stylize.inference.tone import GRID, ToneCalibration, calibrate
+
+    flat = tuple(tuple(0.5 for _ in range(GRID)) for _ in range(GRID))
+    key = ToneCalibration(typical=flat, typical_out=flat, paper=0.8)
+    folder = _copy(good, tmp_path)
+    _write_metadata(folder, {**_metadata(folder), "values": key.record()})
+    assert calibrate(load_model(folder).network) == key
+    _write_metadata(folder, {**_metadata(folder), "values": {"method": "stylize-values/0"}})
+    assert calibrate(load_model(folder).network) != key  # another method's: measured on the bundled faces
+    for bad, fragment in (
+        ({**key.record(), "paper": "x"}, "'x'"),
+        ({**key.record(), "paper": 2.0}, "2.0"),
+        ({**key.record(), "typical": [[0.5] * GRID]}, f"{GRID} x {GRID}"),
+        ({**key.record(), "typical": "flat"}, "values"),
+        ({**key.record(), "extra": 1}, "must hold"),
+    ):
+        _write_metadata(folder, {**_metadata(folder), "values": bad})
+        _refused(folder, "model.json", fragment)

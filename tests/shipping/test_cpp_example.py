@@ -45,7 +45,7 @@ def exports(tiny_styles, tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("onnx")
     return {
         precision: export_onnx(
-            model, folder / f"inky_{precision}.onnx", precision=precision, check=precision == "fp32"
+            model, folder / f"inky_{precision}.onnx", precision=precision, check=precision == "fp32", keep_values=0.0
         ).path
         for precision in ("fp32", "fp16", "int8")
     }
@@ -89,7 +89,7 @@ def compared(cpp_binary, exports, tiny_styles, tmp_path_factory) -> dict[str, tu
 
     root = tmp_path_factory.mktemp("cpp_compare")
     inputs = _make_inputs(root / "in")
-    apply("inky", [root / "in"], root / "python", styles_dir=tiny_styles, device="cpu", progress=False)
+    apply("inky", [root / "in"], root / "python", styles_dir=tiny_styles, device="cpu", progress=False, keep_values=0.0)
     results = {}
     for name, path in inputs.items():
         out = root / "cpp" / f"{name}.png"
@@ -216,7 +216,7 @@ def reference_export(reference_styles, tmp_path_factory) -> Path:
 
     models = [load_style(name, reference_styles) for name in ("stripes", "blobs")]
     folder = tmp_path_factory.mktemp("reference_onnx")
-    return export_onnx(mix_styles(models, [0.7, 0.3]), folder / "stripes+blobs.onnx", check=False).path
+    return export_onnx(mix_styles(models, [0.7, 0.3]), folder / "stripes+blobs.onnx", check=False, keep_values=0.0).path
 
 
 @pytest.mark.slow
@@ -277,7 +277,7 @@ def test_a_trained_export_refuses_a_style_choice(cpp_binary, tmp_path):
     from stylize.inference.styles import load_style
     from stylize.shipping.onnx_export import export_onnx
 
-    model = export_onnx(load_style("pencil-nano"), tmp_path / "pencil-nano.onnx", check=False).path
+    model = export_onnx(load_style("pencil-nano"), tmp_path / "pencil-nano.onnx", check=False, keep_values=0.0).path
     source = tmp_path / "in.png"
     Image.fromarray(_gradient(30, 20, 10)).save(source)
     _fails_in_one_line([cpp_binary, model, source, tmp_path / "o.png", "--style", "pencil"], "one trained style")

@@ -140,6 +140,7 @@
     compare: [], // style names, 1..4, the grid's rows in order
     selected: null, // the style the reference controls, train and mix work on
     strength: 1,
+    keepValues: 1,
     preserve: false,
     scale: 1,
     mix: { on: false, style: null, weight: 0.7 },
@@ -149,7 +150,7 @@
     jobs: [],
     started: false,
   };
-  const defaults = { strength: 1, preserve: false, scale: 1 };
+  const defaults = { strength: 1, keepValues: 1, preserve: false, scale: 1 };
 
   function loadUI() {
     try {
@@ -163,7 +164,7 @@
     if (!S.started) return;
     const keep = {
       source: S.source, seeds: S.seeds, count: S.count, armoured: S.armoured, compare: S.compare,
-      selected: S.selected, strength: S.strength, preserve: S.preserve, scale: S.scale, mix: S.mix,
+      selected: S.selected, strength: S.strength, keepValues: S.keepValues, preserve: S.preserve, scale: S.scale, mix: S.mix,
       showUnstyled: S.showUnstyled, cellSize: S.cellSize, backdrop: S.backdrop,
     };
     try {
@@ -472,6 +473,7 @@
 
   // ---------------------------------------------------------------- render controls
   const strengthInput = $("#strength");
+  const keepValuesInput = $("#keep-values");
   const preserveBox = $("#preserve");
   const scaleInput = $("#scale");
   const mixOn = $("#mix-on");
@@ -488,6 +490,7 @@
 
   function renderControlValues() {
     $("#strength-value").textContent = Number(S.strength).toFixed(2);
+    $("#keep-values-value").textContent = Number(S.keepValues).toFixed(2);
     $("#scale-value").textContent = `${Number(S.scale).toFixed(2)}×`;
     const a = S.selected || "the selected style";
     const b = S.mix.style || "—";
@@ -498,6 +501,7 @@
 
   function renderControls() {
     strengthInput.value = S.strength;
+    keepValuesInput.value = S.keepValues;
     preserveBox.checked = S.preserve;
     scaleInput.value = S.scale;
     renderMix();
@@ -550,6 +554,10 @@
     S.strength = Number(strengthInput.value);
     controlsChanged();
   });
+  keepValuesInput.addEventListener("input", () => {
+    S.keepValues = Number(keepValuesInput.value);
+    controlsChanged();
+  });
   preserveBox.addEventListener("change", () => {
     S.preserve = preserveBox.checked;
     controlsChanged();
@@ -572,7 +580,9 @@
     controlsChanged();
   });
   $("#settings-reset").addEventListener("click", () => {
-    Object.assign(S, { strength: defaults.strength, preserve: defaults.preserve, scale: defaults.scale });
+    Object.assign(S, {
+      strength: defaults.strength, keepValues: defaults.keepValues, preserve: defaults.preserve, scale: defaults.scale,
+    });
     S.mix.on = false;
     S.mix.weight = 0.7;
     renderControls();
@@ -720,6 +730,7 @@
       face: faceId,
       style: spec,
       strength: num(S.strength),
+      keep_values: num(S.keepValues),
       preserve: S.preserve ? "1" : "0",
       scale: num(S.scale),
     });
@@ -1514,11 +1525,13 @@
     const saved = loadUI();
     const settings = state.settings || {};
     defaults.strength = clamp(Number(settings.strength ?? 1), 0, 1);
+    defaults.keepValues = clamp(Number(settings.keep_values ?? 1), 0, 1);
     defaults.preserve = Boolean(settings.preserve_color);
     defaults.scale = clamp(Number(settings.scale ?? 1), 0.5, 2);
     const pick = (key, fallback, ok) => (saved[key] !== undefined && ok(saved[key]) ? saved[key] : fallback);
     const isNum = (v) => typeof v === "number" && Number.isFinite(v);
     S.strength = clamp(pick("strength", defaults.strength, isNum), 0, 1);
+    S.keepValues = clamp(pick("keepValues", defaults.keepValues, isNum), 0, 1);
     S.preserve = pick("preserve", defaults.preserve, (v) => typeof v === "boolean");
     S.scale = clamp(pick("scale", defaults.scale, isNum), 0.5, 2);
     const mix = saved.mix && typeof saved.mix === "object" ? saved.mix : {};

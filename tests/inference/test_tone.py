@@ -1,0 +1,158 @@
+"""Keeping the cast's values (stylize.inference.tone): the op, its calibration, its record and its settings."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stylize.errors import StylizeError
+from stylize.inference import tone
+from stylize.inference.image import ApplySettings, stylize_batch
+from stylize.inference.tone import (
+    GRID,
+    ToneCalibration,
+    ValueKeeper,
+    attach,
+    calibrate,
+    calibration_from,
+    keep_values,
+    low_pass,
+    luma,
+)
+from stylize.nets.transformer import PaddedNet
+
+
+def _flat(value: float) -> tuple[tuple[float, ...], ...]:
+    return tuple(tuple(value for _ in range(GRID)) for _ in range(GRID))
+
+
+def _calibration(typical: float = 0.5, typical_out: float = 0.7, paper: float = 0.9) -> ToneCalibration:
+    return ToneCalibration(typical=_flat(typical), typical_out=_flat(typical_out), paper=paper)
+
+
+def _grey(value: float, size: int = 48) -> torch.Tensor:
+    return torch.full((1, 3, size, size), value)
+
+
+class PaperNet(PaddedNet):
+    """A stand-in style: every portrait becomes the same paper tone with dark strokes (instance norm's effect)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+
+    def core(self, x: torch.Tensor) -> torch.Tensor:
+        strokes = (torch.arange(x.shape[-1]) % 6 == 0).float() * 0.3
+        return (0.8 - strokes + 0 * self.anchor).expand_as(x).clone()
+
+
+def test_low_pass_keeps_a_flat_image_and_smooths_an_edge() -> None:
+    flat = torch.full((1, 1, 20, 30), 0.3)
+    assert torch.allclose(low_pass(flat, 9), flat, atol=1e-6)  # edge-normalised: no darkening at borders
+    edge = torch.zeros(1, 1, 20, 40)
+    edge[..., 20:] = 1.0
+    smooth = low_pass(edge, 9)[0, 0, 10]
+    assert smooth[0] == pytest.approx(0.0, abs=1e-6) and smooth[-1] == pytest.approx(1.0, abs=1e-6)
+    assert 0.3 < float(smooth[20]) < 0.7 and bool((smooth[1:] >= smooth[:-1] - 1e-6).all())
+
+
+def test_keep_zero_is_the_styled_image_unchanged() -> None:
+    styled = torch.rand(1, 3, 32, 32)
+    assert keep_values(_grey(0.2, 32), styled, 0.0, _calibration()) is styled
+
+
+def test_a_darker_portrait_comes_out_darker_and_a_typical_one_as_typical() -> None:
+    calibration = _calibration(typical=0.5, typical_out=0.7)
+    styled = torch.full((1, 3, 48, 48), 0.7)  # the style's one tone, whatever the portrait
+    typical = keep_values(_grey(0.5), styled, 1.0, calibration)
+    dark = keep_values(_grey(0.2), styled, 1.0, calibration)
+    light = keep_values(_grey(0.6), styled, 1.0, calibration)
+    assert torch.allclose(typical, styled, atol=1e-4)
+    assert float(dark.mean()) < 0.7 - 0.25 and 0.7 < float(light.mean()) < 0.9  # saturates below paper
+    half = keep_values(_grey(0.2), styled, 0.5, calibration)
+    assert float(dark.mean()) < float(half.mean()) < 0.7
+
+
+def test_values_stay_in_range_and_strokes_keep_their_order() -> None:
+    calibration = _calibration(typical=0.5, typical_out=0.5, paper=0.95)
+    strokes = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(0))
+    for content in (_grey(0.0, 40), _grey(1.0, 40)):
+        out = keep_values(content, strokes, 1.0, calibration)
+        assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+        before, after = luma(strokes).flatten(), luma(out).flatten()
+        centre = after.reshape(40, 40)[10:30, 10:30].flatten()  # the low-pass is near flat there
+        assert float(torch.corrcoef(torch.stack([before.reshape(40, 40)[10:30, 10:30].flatten(), centre]))[0, 1]) > 0.9
+
+
+def test_hue_is_the_styles() -> None:
+    styled = torch.tensor([0.8, 0.6, 0.4]).reshape(1, 3, 1, 1).expand(1, 3, 24, 24).clone()
+    out = keep_values(_grey(0.1, 24), styled, 1.0, _calibration(typical=0.5, typical_out=0.65))
+    ratio = out[0, :, 12, 12] / styled[0, :, 12, 12]
+    assert float(ratio.max() - ratio.min()) < 1e-4  # darkening multiplies the three channels alike
+
+
+def test_the_onnx_module_is_the_function() -> None:
+    calibration = ToneCalibration(
+        typical=tuple(tuple((i + j) / (2 * GRID) for j in range(GRID)) for i in range(GRID)),
+        typical_out=_flat(0.75),
+        paper=0.9,
+    )
+    generator = torch.Generator().manual_seed(1)
+    content, styled = torch.rand(1, 3, 36, 52, generator=generator), torch.rand(1, 3, 36, 52, generator=generator)
+    expected = keep_values(content, styled, 0.6, calibration, 9)
+    assert torch.allclose(ValueKeeper(calibration, 0.6, 9)(content, styled), expected, atol=1e-6)
+
+
+def test_calibration_measures_the_typical_and_the_paper() -> None:
+    contents = torch.stack([torch.full((3, 30, 30), v) for v in (0.2, 0.4, 0.6)])
+    styled = torch.full_like(contents, 0.8)
+    calibration = calibration_from(contents, styled, 9)
+    assert calibration.typical[3][3] == pytest.approx(0.4, abs=1e-5)
+    assert calibration.typical_out[0][0] == pytest.approx(0.8, abs=1e-5)
+    assert calibration.paper == pytest.approx(0.8, abs=1e-5)
+
+
+def test_calibration_record_round_trips_and_bad_records_are_refused() -> None:
+    calibration = _calibration()
+    assert ToneCalibration.from_record(calibration.record(), "model.json") == calibration
+    assert ToneCalibration.from_record({"method": "older/0"}, "model.json") is None  # measured again
+    record = calibration.record()
+    with pytest.raises(StylizeError, match="model.json.*remake the style"):
+        ToneCalibration.from_record({**record, "paper": 7.0}, "model.json")
+    with pytest.raises(StylizeError, match="model.json"):
+        ToneCalibration.from_record({**record, "typical": [[0.5]]}, "model.json")
+    with pytest.raises(StylizeError, match="must hold"):
+        ToneCalibration.from_record({**record, "extra": 1}, "model.json")
+    with pytest.raises(StylizeError):
+        ToneCalibration(typical=_flat(float("nan")), typical_out=_flat(0.5), paper=0.5)
+
+
+def test_calibrate_runs_the_network_on_the_bundled_faces_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    network = PaperNet().eval()
+    calls = []
+    forward = network.forward
+    monkeypatch.setattr(network, "forward", lambda x: calls.append(x.shape) or forward(x))
+    first = calibrate(network)
+    assert calls and calls[0][0] == len(tone.CALIBRATION_SEEDS)
+    assert calibrate(network) is first and len(calls) == 1  # cached on the network
+    assert 0.65 < first.typical_out[5][5] < 0.8 and 0.1 < first.typical[5][5] < 0.9
+    other = PaperNet().eval()
+    attach(other, _calibration())
+    assert calibrate(other) == _calibration()  # a recorded calibration is used as it is
+
+
+def test_stylize_batch_keeps_values_by_default_and_not_at_zero() -> None:
+    network = PaperNet().eval()
+    attach(network, _calibration(typical=0.5, typical_out=0.8, paper=0.9))
+    dark, light = _grey(0.15, 40), _grey(0.55, 40)
+    today = [stylize_batch(network, c, ApplySettings(keep_values=0.0)) for c in (dark, light)]
+    kept = [stylize_batch(network, c, ApplySettings()) for c in (dark, light)]
+    assert torch.equal(today[0], today[1])  # the style's one tone for both
+    assert float(kept[0].mean()) < float(kept[1].mean()) - 0.2
+
+
+def test_keep_values_is_a_checked_setting_recorded_in_the_manifest() -> None:
+    with pytest.raises(StylizeError, match="keep_values"):
+        ApplySettings(keep_values=1.5)
+    assert ApplySettings().record()["keep_values"] == 1.0
+    assert "keep_values" not in ApplySettings(keep_values=0.0).record()  # as before the setting existed
