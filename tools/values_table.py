@@ -65,6 +65,36 @@ def _grid_row(network: torch.nn.Module, portraits, settings: ApplySettings | Non
     return _label(np.concatenate(cells, axis=1), label)
 
 
+def markdown(rows: list[dict[str, object]]) -> str:
+    """One line per reference, set and path: keep_values 0 against the default, then the peer."""
+    lines = [
+        "| reference | set / path | style score 0 -> default | value spread | value order (rho) | same person | rank-1 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        keys = sorted({k.rsplit("/", 1)[0] for k in row if k != "reference" and "/keep" in k})
+        for key in keys:
+            before, after = (
+                row.get(f"{key}/keep0"),
+                next(v for k, v in row.items() if k.startswith(f"{key}/keep") and not k.endswith("keep0")),
+            )
+            assert isinstance(before, dict) and isinstance(after, dict)
+            lines.append(
+                f"| {row['reference']} | {key} | {before['style_score']:.3f} -> {after['style_score']:.3f} "
+                f"| {before['value_spread']:.2f} -> {after['value_spread']:.2f} "
+                f"| {before['value_order']:.2f} -> {after['value_order']:.2f} "
+                f"| {before['same_person']} -> {after['same_person']} of {after['judged']} "
+                f"| {before['rank1']} -> {after['rank1']} |"
+            )
+        for key, value in row.items():
+            if key.endswith("/peer") and isinstance(value, dict):
+                lines.append(
+                    f"| {row['reference']} | {key} (keep 0) | {value['style_score']:.3f} | {value['value_spread']:.2f} "
+                    f"| {value['value_order']:.2f} | {value['same_person']} of {value['judged']} | {value['rank1']} |"
+                )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--refs", nargs="+", required=True)
@@ -78,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grids", default=None)
     parser.add_argument("--grid-faces", type=int, default=8)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--markdown", default=None, help="also write the table as markdown rows to this file")
     args = parser.parse_args(argv)
     keep = float(default("styles", "keep_values"))
     sets = {}
@@ -141,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
                 Image.fromarray(np.concatenate(lines, axis=0)).save(out / f"{ref.stem}.png", optimize=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(rows))
     return 0
 
 

@@ -13,6 +13,7 @@ it through unchanged. The controls:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 
 from stylize.config import PARAMETERS, parameter_default
 from stylize.inference.tiling import TILE_ABOVE, needs_tiling, run_network, run_network_resized
-from stylize.inference.tone import METHOD, calibrate, cell_for, keep_values
+from stylize.inference.tone import METHOD, calibrate, cell_for, keep_values, keep_values_in_place
 from stylize.nets.device import autocast, layout
 from stylize.nets.transformer import PaddedNet
 from stylize.values import check_setting
@@ -52,6 +53,13 @@ class ApplySettings:
             record["keep_values"] = float(self.keep_values)
             record["values_method"] = METHOD
         return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> ApplySettings:
+        """The settings a :meth:`record` was made of (a record without keep_values painted with 0)."""
+        values = {key: value for key, value in record.items() if key != "values_method"}
+        values.setdefault("keep_values", 0.0)
+        return cls(**values)
 
 
 def default_batch(device: torch.device) -> int:
@@ -172,7 +180,11 @@ def stylize_batch(
     styled = styled.clamp_(0, 1) if tiled else styled.clamp(0, 1)
     if settings.keep_values > 0:  # the portrait's values under the strokes (stylize.inference.tone)
         calibration = calibrate(network)
-        styled = keep_values(content, styled, settings.keep_values, calibration, cell_for(settings.scale))
+        cell = cell_for(settings.scale)
+        if tiled:
+            styled = keep_values_in_place(content, styled, settings.keep_values, calibration, cell)
+        else:
+            styled = keep_values(content, styled, settings.keep_values, calibration, cell)
     if settings.preserve_color:
         styled = keep_colours_in_place(styled, content) if tiled else keep_colours(styled, content)
     if settings.strength < 1.0:  # in place: the same values as content + strength * (styled - content)

@@ -163,8 +163,21 @@ def move_values(
     cell: int,
 ) -> torch.Tensor:
     """The op: the styled value map moved ``keep`` of the way to ``typical_out + TARGET * (content - typical)``."""
-    value_in = low_pass(luma(content), cell)
-    value_out = low_pass(luma(styled), cell)
+    darken, lighten = _ratios(
+        low_pass(luma(content), cell), low_pass(luma(styled), cell), typical, typical_out, keep, paper
+    )
+    return (1.0 - (1.0 - styled * darken) * lighten).clamp(0.0, 1.0)
+
+
+def _ratios(
+    value_in: torch.Tensor,
+    value_out: torch.Tensor,
+    typical: torch.Tensor,
+    typical_out: torch.Tensor,
+    keep: float,
+    paper: float | torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(darken, lighten): the factors that move value map ``value_out`` to its target (each <= 1)."""
     shift = keep * (typical_out + TARGET * (value_in - typical) - value_out)
     darker = _saturate((-shift).clamp(min=0.0), (value_out - FLOOR).clamp(min=0.0))
     light_end = paper.clamp(min=FLOOR) if isinstance(paper, torch.Tensor) else max(paper, FLOOR)
@@ -172,7 +185,43 @@ def move_values(
     target = value_out - darker + lighter
     darken = (target / value_out.clamp(min=_EPS)).clamp(max=1.0)
     lighten = ((1.0 - target) / (1.0 - value_out).clamp(min=_EPS)).clamp(max=1.0)
-    return (1.0 - (1.0 - styled * darken) * lighten).clamp(0.0, 1.0)
+    return darken, lighten
+
+
+def keep_values_in_place(
+    content: torch.Tensor,
+    styled: torch.Tensor,
+    keep: float,
+    calibration: ToneCalibration,
+    cell: int = CELL,
+    rows_per_step: int = 256,
+) -> torch.Tensor:
+    """:func:`keep_values` written into ``styled``, ``rows_per_step`` rows at a time, for a big image whose
+    whole-image value maps would need a dozen float copies of it. Each block's maps are computed from the
+    block grown by the filter's reach (so they are the whole image's), its factors kept until every block's
+    are known (the blocks overlap), then applied in place. The same result up to float rounding."""
+    if keep <= 0.0:
+        return styled
+    height, width = styled.shape[-2:]
+    cell = max(1, int(cell) | 1)
+    reach = 2 * (cell // 2)  # two box passes of cell // 2 on each side
+    grids = torch.tensor([calibration.typical, calibration.typical_out], dtype=torch.float32, device=styled.device)
+    columns = F.interpolate(grids[:, None], size=(height, GRID), mode="bilinear", align_corners=False)
+    factors = []
+    for top in range(0, height, rows_per_step):
+        bottom = min(height, top + rows_per_step)
+        low, high = max(0, top - reach), min(height, bottom + reach)
+        rows = slice(top - low, bottom - low)
+        value_in = low_pass(luma(content[..., low:high, :]), cell)[..., rows, :]
+        value_out = low_pass(luma(styled[..., low:high, :].clamp(0, 1)), cell)[..., rows, :]
+        maps = F.interpolate(
+            columns[..., top:bottom, :], size=(bottom - top, width), mode="bilinear", align_corners=False
+        )
+        factors.append(_ratios(value_in, value_out, maps[0:1], maps[1:2], keep, calibration.paper))
+    for index, (darken, lighten) in enumerate(factors):
+        block = styled[..., index * rows_per_step : index * rows_per_step + darken.shape[-2], :]
+        block.mul_(darken).neg_().add_(1.0).mul_(lighten).neg_().add_(1.0).clamp_(0.0, 1.0)
+    return styled
 
 
 class ValueKeeper(nn.Module):

@@ -410,7 +410,10 @@ def reference_weight_sets(network: ReferenceNet) -> list[np.ndarray]:
 
 
 def reference_outputs(
-    network: ReferenceNet, rgb: np.ndarray, style_weights: Sequence[float], keep_values: float = 0.0
+    network: ReferenceNet,
+    rgb: np.ndarray,
+    style_weights: Sequence[float],
+    keep_values: float = parameter_default("keep_values"),
 ) -> np.ndarray:
     """(3, H, W) float 0..1: what the graph of ``network`` computes in PyTorch for ``style_weights`` (the
     transformer alone: no face guard, no working scale; then the value op at ``keep_values``), on the

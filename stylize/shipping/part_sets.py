@@ -753,7 +753,7 @@ def measure_part_set_gap(
         original_tree = manifest.get("source") or config.parts.root
     if settings is None:
         recorded = manifest.get("settings") or {}
-        settings = ApplySettings(**recorded) if recorded else ApplySettings()
+        settings = ApplySettings.from_record(recorded) if recorded else ApplySettings()
     seed_list = parse_seeds(seeds)
     original = FaceGenerator.load(original_tree, unreadable=config.parts.unreadable)
     stylized = FaceGenerator.load(stylized_root, unreadable=config.parts.unreadable)

@@ -109,10 +109,22 @@ def test_reruns_redo_exactly_what_changed(tmp_path, tiny_styles):
     assert len(settings_changed.written) == 3
     model_changed = apply("rusty", [inputs], out, strength=0.5, styles_dir=tiny_styles, device="cpu", progress=False)
     assert len(model_changed.written) == 3
+    values_changed = apply(
+        "rusty", [inputs], out, strength=0.5, keep_values=0.5, styles_dir=tiny_styles, progress=False
+    )
+    assert len(values_changed.written) == 3
+    model_changed = apply("rusty", [inputs], out, strength=0.5, styles_dir=tiny_styles, device="cpu", progress=False)
+    assert len(model_changed.written) == 3 and not model_changed.skipped  # back to keep_values 1: redone
     records = read_apply_manifest(out / MANIFEST_NAME)
     assert set(records) == {"p0.png", "p1.png", "p2.png"}
     record = records["p0.png"]
-    assert record["style"] == "rusty" and record["settings"] == {"strength": 0.5, "preserve_color": False, "scale": 1.0}
+    assert record["style"] == "rusty" and record["settings"] == {
+        "strength": 0.5,
+        "preserve_color": False,
+        "scale": 1.0,
+        "keep_values": 1.0,
+        "values_method": "stylize-values/1",
+    }
     assert record["output_sha256"] == hashlib.sha256((out / "p0.png").read_bytes()).hexdigest()
     assert record["input_sha256"] == hashlib.sha256((inputs / "p0.png").read_bytes()).hexdigest()
     assert len(record["model_sha256"]) == 64
@@ -152,9 +164,16 @@ def test_controls(tmp_path, tiny_styles):
 
     kept = run("kept", preserve_color=True)
     assert (chroma(kept) - chroma(original)).abs().mean() < 0.5 * (chroma(full) - chroma(original)).abs().mean()
+    darker = _gradient(64, 48, 3) // 3  # the same portrait, darker: kept values draw it darker than the style's tone
+    Image.fromarray(darker).save(inputs / "a.png")
+    dark_kept, dark_today = run("dark_kept"), run("dark_today", keep_values=0.0)
+    Image.fromarray(original).save(inputs / "a.png")
+    today = run("today", keep_values=0.0)
+    assert abs(float(today.mean()) - float(dark_today.mean())) < abs(float(full.mean()) - float(dark_kept.mean()))
     bigger = run("bigger", scale=2.0)
     assert bigger.shape == original.shape and not np.array_equal(bigger, full)
-    for bad in (dict(strength=1.5), dict(scale=0.0), dict(scale=float("nan")), dict(workers=0), dict(batch=0)):
+    bad_values = (dict(strength=1.5), dict(scale=0.0), dict(scale=float("nan")), dict(keep_values=-0.1))
+    for bad in (*bad_values, dict(workers=0), dict(batch=0)):
         with pytest.raises(StylizeError):
             run("bad", **bad)
 

@@ -16,6 +16,7 @@ from stylize.inference.tone import (
     calibrate,
     calibration_from,
     keep_values,
+    keep_values_in_place,
     low_pass,
     luma,
 )
@@ -156,3 +157,16 @@ def test_keep_values_is_a_checked_setting_recorded_in_the_manifest() -> None:
         ApplySettings(keep_values=1.5)
     assert ApplySettings().record()["keep_values"] == 1.0
     assert "keep_values" not in ApplySettings(keep_values=0.0).record()  # as before the setting existed
+
+
+def test_the_row_blocked_op_is_the_whole_image_op() -> None:
+    calibration = ToneCalibration(
+        typical=tuple(tuple((i * j) / GRID**2 for j in range(GRID)) for i in range(GRID)),
+        typical_out=_flat(0.7),
+        paper=0.9,
+    )
+    generator = torch.Generator().manual_seed(2)
+    content, styled = torch.rand(1, 3, 90, 61, generator=generator), torch.rand(1, 3, 90, 61, generator=generator)
+    whole = keep_values(content, styled, 0.8, calibration, 9)
+    blocked = keep_values_in_place(content, styled.clone(), 0.8, calibration, 9, rows_per_step=7)
+    assert (blocked - whole).abs().max().item() < 1e-5

@@ -253,6 +253,9 @@ def test_render_gives_the_styled_face_the_same_size_and_caches_it(client, studio
     assert again.content == first.content
     unstyled = client.get("/api/render.png?face=g0&style=pencil-nano&strength=0").content
     assert np.array_equal(decode(unstyled), decode(client.get("/api/face/g0.png").content))
+    assert client.get("/api/state").json()["settings"]["keep_values"] == 1.0  # the slider's start: the config's
+    flat = client.get("/api/render.png?face=g0&style=pencil-nano&keep_values=0").content
+    assert not np.array_equal(decode(flat), decode(client.get("/api/render.png?face=g0&style=pencil-nano").content))
 
 
 def test_a_browser_revalidates_a_render_with_its_etag(client):
@@ -290,6 +293,7 @@ def test_a_mix_of_two_zero_styles_renders(client):
     [
         ("face=g0&style=nope", "no such style"),
         ("face=g0&style=pencil&strength=2", "strength"),
+        ("face=g0&style=pencil&keep_values=-1", "keep_values"),
         ("face=g0&style=pencil&strength=abc", "strength"),
         ("face=g0&style=pencil&scale=0", "scale"),
         ("face=g0&style=pencil&preserve=yes", "preserve"),
