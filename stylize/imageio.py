@@ -78,7 +78,7 @@ def _high_depth_to_8bit(image: Image.Image) -> np.ndarray:
     return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 
 
-def _split_modes(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+def _split_modes(image: Image.Image, views: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     mode = image.mode
     if mode == "P" or mode == "PA":
         has_alpha = mode == "PA" or "transparency" in image.info
@@ -99,6 +99,8 @@ def _split_modes(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
 
     if mode == "RGBA":
         array = np.asarray(image)
+        if views:
+            return array[..., :3], array[..., 3]
         return np.ascontiguousarray(array[..., :3]), np.ascontiguousarray(array[..., 3])
     if mode == "RGB":
         return np.ascontiguousarray(np.asarray(image)), None
@@ -115,13 +117,20 @@ def _split_modes(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def read_image(
-    path: str | os.PathLike[str], *, what: str = "image", fix: str | None = None, data: bytes | None = None
+    path: str | os.PathLike[str],
+    *,
+    what: str = "image",
+    fix: str | None = None,
+    data: bytes | None = None,
+    views: bool = False,
 ) -> LoadedImage:
     """Read an image file as 8-bit RGB + alpha, EXIF orientation applied.
 
     Raises ``ImageReadError`` naming the file for anything unreadable: missing, empty, truncated,
     not an image, or too large to decode safely. ``what`` and ``fix`` tailor the message. With
     ``data``, those bytes (already read from ``path``) are decoded instead of reading the file again.
+    With ``views``, the RGB and alpha of an RGBA file may be read-only views of one decoded array
+    (not contiguous: no copy made), for a reader that only reads them.
     """
     file_path = Path(path)
     fix = fix or "re-export it as PNG, JPEG or WebP, or remove it from the input"
@@ -144,7 +153,7 @@ def read_image(
                 source_mode = opened.mode
                 image = ImageOps.exif_transpose(opened)
                 image.load()
-            rgb, alpha = _split_modes(image) if image.width and image.height else (None, None)
+            rgb, alpha = _split_modes(image, views) if image.width and image.height else (None, None)
     except UnidentifiedImageError as err:
         empty = len(data) == 0 if data is not None else file_path.stat().st_size == 0
         reason = "empty file" if empty else "not an image format Pillow can read"

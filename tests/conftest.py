@@ -13,6 +13,12 @@ import os
 import time
 from pathlib import Path
 
+# OpenMP threads that wait for work by sleeping, not spinning, in this process and every child the tests
+# start (set before torch is imported): on a 2-core machine where a test and its child, or another job,
+# compute at once, spinning threads take the cores from the ones with work (a tiny network ran 10x slower).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("KMP_BLOCKTIME", "0")  # the same for Intel's OpenMP (MKL builds)
+
 import numpy as np
 import processes
 import pytest

@@ -359,6 +359,7 @@ def _outcome(text: str) -> str:
 
 @CONFIG_PROPERTY
 @given(st.text(max_size=80))
+@pytest.mark.slow
 def test_any_text_parses_or_is_one_config_error(text):
     _outcome(text)
 
@@ -374,6 +375,7 @@ def test_any_text_parses_or_is_one_config_error(text):
         max_size=3,
     )
 )
+@pytest.mark.slow
 def test_any_toml_document_of_known_and_unknown_keys_parses_or_is_one_config_error(document):
     lines = []
     for section, table in document.items():

@@ -257,7 +257,8 @@ def test_an_overlong_manifest_line_is_cut_not_read_whole(tmp_path):
 # --- export-parts leftovers --------------------------------------------------------------------------------
 
 
-def test_export_parts_removes_a_killed_runs_build_folder(tmp_path):
+@pytest.mark.slow
+def test_export_parts_removes_a_killed_runs_build_folder(tmp_path, tree):
     from stylize.shipping.part_sets import export_parts
 
     out = tmp_path / "parts"
@@ -265,7 +266,7 @@ def test_export_parts_removes_a_killed_runs_build_folder(tmp_path):
     (stale / "species_0").mkdir(parents=True)
     (stale / "species_0" / "half.png").write_bytes(b"half")
     (tmp_path / ".parts.lock").write_text("{}")  # a killed run's lock file (its lock died with it)
-    export_parts("pencil-nano", out, contexts=0, device="cpu", progress=False)
+    export_parts("pencil-nano", out, parts=tree, contexts=0, device="cpu", progress=False)
     assert not stale.exists() and not (tmp_path / ".parts.lock").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["parts"]
 
@@ -282,6 +283,7 @@ _RECORD = st.fixed_dictionaries(
     max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(junk=st.lists(st.binary(max_size=200), max_size=8), records=st.lists(_RECORD, max_size=5))
+@pytest.mark.slow
 def test_any_manifest_bytes_give_records_and_set_aside_lines(tmp_path, junk, records):
     """Whatever bytes a manifest holds, reading it gives the records of its good lines (a later line for
     the same output wins) and sets every other complete line aside; nothing else is raised."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -48,27 +49,45 @@ FEATURE_CATEGORIES = ("eyes", "nose", "mouth")  # what makes a face read as a fa
 
 @dataclass(frozen=True)
 class PartPixels:
-    """A decoded part, ready to blend: premultiplied colour and inverse alpha, both uint16."""
+    """A decoded part, ready to blend: its 8-bit colour and alpha, and (made on first use, so opening a
+    tree decodes every part but prepares only those drawn) premultiplied colour and inverse alpha, uint16."""
 
-    premultiplied: np.ndarray  # (H, W, 3) src * a
-    inverse_alpha: np.ndarray  # (H, W, 1) 255 - a
-    width: int
-    height: int
+    rgb: np.ndarray  # (H, W, 3) uint8, or the first three channels of an (H, W, 4) array
+    alpha: np.ndarray | None  # (H, W) uint8; None: opaque
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+    @cached_property
+    def _blend(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.alpha is None:
+            alpha = np.full((*self.rgb.shape[:2], 1), 255, np.uint16)
+        else:
+            alpha = self.alpha[..., None].astype(np.uint16)
+        return self.rgb.astype(np.uint16) * alpha, 255 - alpha
+
+    @property
+    def premultiplied(self) -> np.ndarray:
+        """(H, W, 3) uint16 ``src * a``."""
+        return self._blend[0]
+
+    @property
+    def inverse_alpha(self) -> np.ndarray:
+        """(H, W, 1) uint16 ``255 - a``."""
+        return self._blend[1]
 
     @classmethod
     def from_rgba(cls, rgba: np.ndarray) -> PartPixels:
-        colour = rgba[..., :3].astype(np.uint16)
-        alpha = rgba[..., 3:4].astype(np.uint16)
-        return cls(colour * alpha, 255 - alpha, rgba.shape[1], rgba.shape[0])
+        return cls(rgba[..., :3], rgba[..., 3])
 
     @classmethod
     def from_loaded(cls, image: LoadedImage) -> PartPixels:
-        """:meth:`from_rgba` of ``image.rgba()``, without stacking the channels first."""
-        if image.alpha is None:
-            alpha = np.full((*image.rgb.shape[:2], 1), 255, np.uint16)
-        else:
-            alpha = image.alpha[..., None].astype(np.uint16)
-        return cls(image.rgb.astype(np.uint16) * alpha, 255 - alpha, image.rgb.shape[1], image.rgb.shape[0])
+        return cls(image.rgb, image.alpha)
 
 
 def c_div2(value: int) -> int:
@@ -106,7 +125,7 @@ def blit_over(canvas: np.ndarray, part: PartPixels, xoff: int, yoff: int) -> Non
 def _decode_part(job: tuple[Part, str, str]) -> PartPixels | ImageReadError:
     part, what, fix = job
     try:
-        return PartPixels.from_loaded(read_image(part.path, what=what, fix=fix))
+        return PartPixels.from_loaded(read_image(part.path, what=what, fix=fix, views=True))
     except ImageReadError as err:
         return err
 

@@ -149,6 +149,7 @@ def test_library_warnings_never_print_raw():
     assert code == 0 and "UserWarning: a note for the library's developers" in err
 
 
+@pytest.mark.slow
 def test_worker_processes_show_warnings_as_the_command_does():
     """apply's pool workers and Ray actors call show_warnings_as_lines() first: the stylize logger's warning
     is one prefixed line, another library's Python warning is hidden."""

@@ -16,6 +16,7 @@ def test_eval_on_a_missing_gpu_is_one_line():
         stylize.evaluate(["pencil-nano"], ["compose:0-1"], device="cuda")
 
 
+@pytest.mark.slow
 def test_eval_measures_the_same_on_the_device_it_is_given():
     (default,) = stylize.evaluate(["pencil-nano"], ["compose:0-1"])
     (on_cpu,) = stylize.evaluate(["pencil-nano"], ["compose:0-1"], device="cpu")

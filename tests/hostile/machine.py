@@ -462,6 +462,7 @@ def preview_read_only(tmp: Path) -> list[str]:
 
 
 @corpus.case(fault="out/report", check=said(READ_ONLY, "--report DIR"))
+@slow
 def eval_read_only(tmp: Path) -> list[str]:
     """``eval --report DIR`` on a read-only file system: one line naming it, exit 1."""
     out = read_only_out(tmp, "report")

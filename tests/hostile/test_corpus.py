@@ -18,7 +18,11 @@ def test_the_corpus_covers_every_area():
     assert all(area.corpus.cases for area in AREAS)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+@pytest.mark.parametrize(  # a case run as a child process (seconds: it imports torch) is slow
+    "case",
+    [pytest.param(case, marks=[pytest.mark.slow] if case.child else []) for case in CASES],
+    ids=[case.id for case in CASES],
+)
 def test_hostile_input(case, tmp_path, capfd):
     if case.skip_root and IS_ROOT:
         pytest.skip(case.skip_root)

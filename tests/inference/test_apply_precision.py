@@ -14,6 +14,7 @@ from stylize.inference.image import ApplySettings, stylize_rgb
 
 
 @pytest.mark.parametrize("style", ["pencil-nano", "paint"])
+@pytest.mark.slow
 def test_bf16_is_within_a_few_levels_of_fp32(style):
     network = stylize.load_style(style).network
     differences = []

@@ -298,6 +298,7 @@ def test_any_model_json_text_loads_or_is_one_model_file_error(good, tmp_path_fac
 
 @PROPERTY
 @given(data=st.data())
+@pytest.mark.slow
 def test_mutated_valid_metadata_loads_or_is_one_model_file_error(good, tmp_path_factory, data):
     """Each field of a valid model.json replaced by an arbitrary value, deleted, or a field added."""
     metadata = _metadata(good)

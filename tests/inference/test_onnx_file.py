@@ -88,6 +88,7 @@ def test_refuses_what_it_does_not_read(tmp_path) -> None:
         read_onnx_graph(tmp_path / "text.onnx")
 
 
+@pytest.mark.slow
 def test_a_zero_training_style_does_not_import_onnx(tmp_path) -> None:
     code = (
         "import sys; from stylize.inference.arbitrary import Transformer, style_vector; import numpy as np; "

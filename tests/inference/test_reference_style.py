@@ -114,6 +114,7 @@ def test_interpolation_is_continuous(ref_styles: Path) -> None:
     assert max(steps) <= 2.5 * min(steps), steps  # and none jumps
 
 
+@pytest.mark.slow
 def test_preview_shows_references_without_a_style_folder(ref_styles: Path, tmp_path: Path) -> None:
     from stylize.evaluation.preview import preview
 

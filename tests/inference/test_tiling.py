@@ -36,7 +36,7 @@ def _portrait(height: int, width: int, seed: int = 0) -> torch.Tensor:
     return (base[None] + 0.05 * torch.randn(1, 3, height, width, generator=generator)).clamp(0, 1)
 
 
-@pytest.mark.parametrize("style", ["pencil", "pencil-nano"])  # magenta and nano, as bundled
+@pytest.mark.parametrize("style", [pytest.param("pencil", marks=pytest.mark.slow), "pencil-nano"])  # magenta, nano
 def test_tiles_give_the_whole_image_result(style):
     network = load_style(style).network
     image = _portrait(301, 250)  # odd sides: the last tiles are padded as the whole image is
@@ -49,6 +49,7 @@ def test_tiles_give_the_whole_image_result(style):
     assert difference.max() <= 1 and difference.mean() < 1e-3
 
 
+@pytest.mark.slow
 def test_a_working_image_too_big_to_hold_activations_is_recomputed_alike(monkeypatch):
     """Past HOLD_BYTES (a huge working image) no activation is held whole: each norm's input is recomputed
     from the image instead (slower), with the same result; memory stays bounded at any size."""
@@ -65,6 +66,7 @@ def test_a_working_image_too_big_to_hold_activations_is_recomputed_alike(monkeyp
     assert (recomputed - whole).abs().max().item() < MAX_FLOAT_DIFFERENCE
 
 
+@pytest.mark.slow
 def test_stylize_batch_tiles_big_images_only():
     network = load_style("pencil-nano").network
     image = _portrait(700, 540, seed=1)

@@ -89,6 +89,7 @@ def test_another_host_is_warned_about_at_once_and_sigterm_stops_it(tmp_path):
     assert code == 0 and "studio stopped" in err and "Traceback" not in err, err
 
 
+@pytest.mark.slow
 def test_bad_options_are_one_line(tmp_path):
     for args, fragment in (
         (["--port", "70000"], "--port"),

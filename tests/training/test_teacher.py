@@ -62,6 +62,7 @@ def test_a_magenta_style_starts_as_the_zero_training_style_and_records_its_run(t
     assert 0 < float(moved.mean()) < 0.05
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_teacher_training_reaches_the_same_weights(tmp_path, tree, reference, monkeypatch):
     _train("straight", tmp_path, tree, reference)
     real = teacher_module.sample_cached
@@ -81,6 +82,7 @@ def test_interrupted_and_resumed_teacher_training_reaches_the_same_weights(tmp_p
     assert (tmp_path / "straight" / WEIGHTS_NAME).read_bytes() == (tmp_path / "resumed" / WEIGHTS_NAME).read_bytes()
 
 
+@pytest.mark.slow
 def test_a_finished_run_kept_as_a_checkpoint_continues_to_a_larger_budget(tmp_path, tree, reference):
     """train-report scores several budgets of one run: 2 steps, kept, resumed to 4 = 4 straight."""
     _train("straight", tmp_path, tree, reference)

@@ -19,6 +19,7 @@ def _train(tmp_path, tree, reference, name: str, precision: str):
     return train(name, [reference], settings=settings, styles_dir=tmp_path, parts=tree, device="cpu", progress=False)
 
 
+@pytest.mark.slow
 def test_bf16_training_follows_fp32_and_is_recorded(tmp_path, tree, reference):
     full = _train(tmp_path, tree, reference, "full", "fp32")
     mixed = _train(tmp_path, tree, reference, "mixed", "bf16")
