@@ -275,13 +275,16 @@ def calibration_faces() -> torch.Tensor:
     at :data:`CALIBRATION_SCALE` of their size (composed once per process)."""
     with _LOCK:
         if not _FACES:
+            import numpy as np
+
             from stylize.content.compose import compose_face, open_part_tree
-            from stylize.inference.image import resize_batch, to_tensor
 
             generator = open_part_tree(None)
-            faces = torch.cat([to_tensor(compose_face(generator, seed).rgb) for seed in CALIBRATION_SEEDS])
+            rgb = np.stack([compose_face(generator, seed).rgb for seed in CALIBRATION_SEEDS])
+            faces = torch.from_numpy(rgb).permute(0, 3, 1, 2).float().div_(255.0)
             height, width = faces.shape[-2:]
-            _FACES.append(resize_batch(faces, (round(height * CALIBRATION_SCALE), round(width * CALIBRATION_SCALE))))
+            size = (round(height * CALIBRATION_SCALE), round(width * CALIBRATION_SCALE))
+            _FACES.append(F.interpolate(faces, size=size, mode="bilinear", align_corners=False, antialias=True))
         return _FACES[0]
 
 

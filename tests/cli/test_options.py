@@ -114,6 +114,7 @@ NEEDS = {  # the required arguments of each command
     "preview": [],
     "eval": ["--style", "pencil"],
     "export-parts": ["--style", "pencil"],
+    "export": ["--style", "pencil"],
     "bench": [],
     "studio": [],
 }
@@ -132,6 +133,7 @@ REFUSED = [
     ("train-report", "--minutes-list", "nan"),
     *[(cmd, "--strength", bad) for cmd in ("apply", "preview", "export-parts") for bad in ("-1", "inf", "nan", "1.5")],
     *[(cmd, "--scale", bad) for cmd in ("apply", "preview", "export-parts") for bad in ("0", "-1", "inf", "nan")],
+    *[(cmd, "--keep-values", bad) for cmd in ("apply", "preview", "export-parts", "export") for bad in ("-0.1", "nan")],
     *[("apply", "--workers", bad) for bad in ("0", "-1", "65")],
     *[("preview", "--limit", bad) for bad in ("0", "-1")],
     *[("eval", "--ceiling-steps", bad) for bad in ("0", "-1", "nan")],

@@ -12,7 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from stylize.inference.image import ApplySettings
+
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+# The score's fixed points are checked on the networks' own outputs: the value op left out (keep_values 0).
+FLAT = ApplySettings(keep_values=0.0)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -180,20 +184,22 @@ def test_unstylized_portraits_score_1_and_the_references_statistics_score_0(tmp_
     portraits = list(iter_content([str(noise_portraits(tmp_path / "faces", 2, (128, 256), seed=4))]))
     held_out, vgg = HeldOut(portraits), load_vgg(MEASURE_LAYERS)
 
-    unchanged = score_style(_model("plain", torch.nn.Identity()), held_out, references=[reference], vgg=vgg)
+    unchanged = score_style(
+        _model("plain", torch.nn.Identity()), held_out, references=[reference], vgg=vgg, settings=FLAT
+    )
     assert unchanged.style_score == 1.0 and set(unchanged.style_score_layers.values()) == {1.0}
     assert list(unchanged.style_score_layers) == list(LAYERS)
     assert unchanged.style_ratio == 1.0
     assert [row["style_score"] for row in unchanged.per_portrait] == [1.0, 1.0]
 
     (at_256,) = score_references([reference])  # (1, 3, 128, 256): the reference as the score sees it
-    copied = score_style(_model("copy", ConstantNet(at_256)), held_out, references=[reference], vgg=vgg)
+    copied = score_style(_model("copy", ConstantNet(at_256)), held_out, references=[reference], vgg=vgg, settings=FLAT)
     assert copied.style_score == pytest.approx(0.0, abs=1e-3)
     assert all(value == pytest.approx(0.0, abs=1e-3) for value in copied.style_score_layers.values())
     assert 0 < copied.style_ratio  # the old ratio measures against the 512 px reference: not 0
     # the same picture at another scale is not the reference's statistics at 256 px
     twice = torch.nn.functional.interpolate(at_256, scale_factor=2, mode="bilinear")[..., 64:192, 128:384]
-    zoomed = score_style(_model("zoomed", ConstantNet(twice)), held_out, references=[reference], vgg=vgg)
+    zoomed = score_style(_model("zoomed", ConstantNet(twice)), held_out, references=[reference], vgg=vgg, settings=FLAT)
     assert zoomed.style_score > 10 * max(copied.style_score, 1e-4)
 
 
@@ -240,7 +246,7 @@ def test_the_unstylized_portraits_distances_are_measured_once_per_reference_set(
     held_out, vgg, plain = scores.HeldOut(portraits), load_vgg(MEASURE_LAYERS), _model("plain", torch.nn.Identity())
     for refs, expected in (([one], 4), ([one], 2), ([other], 4)):  # inputs + outputs; outputs only; both again
         counted.clear()
-        assert scores.score_style(plain, held_out, references=refs, vgg=vgg).style_score == 1.0
+        assert scores.score_style(plain, held_out, references=refs, vgg=vgg, settings=FLAT).style_score == 1.0
         assert len(counted) == expected
 
 
