@@ -44,7 +44,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     )
     print(f"[output] dir = {config.output.dir}")
     print(f"[run] device = {config.run.device}  seed = {config.run.seed}")
-    print(f"[styles] dir = {config.styles.dir}  use = {config.styles.use}")
+    print(f"[styles] dir = {config.styles.dir}  use = {config.styles.use}  keep_values = {config.styles.keep_values:g}")
     for section in ("train", "base", "distill"):
         values = getattr(config, section)
         shown = {key: getattr(values, key) for key in SCHEMA[section]}
