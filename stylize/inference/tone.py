@@ -5,28 +5,30 @@ light-skinned character, black and blond hair, come out the same paper tone: the
 lightness across a cast kept 8-36 % of the unstyled spread with the bundled styles. An artist drawing
 the cast keeps its values: a darker face is drawn darker, in the medium's own range.
 
-Method (pure functions of content, styled image and four numbers; no learned part):
+Method (pure functions of content, styled image and a network's tonal key; no learned part):
 
 - *Value maps.* Luma (Rec. 601) of the content and of the styled image, each low-passed by a tent
   filter of :data:`CELL` working pixels on a side (two box passes per axis; edge-normalised), so only
   what lies above the strokes' scale is touched: the face's and the hair's tone, not the hatching.
-- *What the network loses* is measured once per network, on :data:`CALIBRATION_SEEDS` faces of the
-  bundled sample tree (:func:`calibrate`): across the faces, how much of an image's mean luma survives
-  (``keep_global``, the slope of styled mean on content mean), and within the faces, how much of the
-  low-frequency pattern does (``keep_local``, pooled slope); ``middle`` is the faces' mean luma.
-- *Put back* ``keep_values`` times what is missing up to :data:`TARGET` of the content's values: the
-  portrait's distance from ``middle`` times ``TARGET - keep_global`` plus its low-frequency pattern
-  times ``TARGET - keep_local``. A portrait as light as the typical face moves little, a dark one
-  goes darker, a pale one lighter.
+- *The tonal key* (:class:`ToneCalibration`) is measured once per network on :data:`CALIBRATION_SEEDS`
+  faces of the bundled sample tree at :data:`CALIBRATION_SCALE` (:func:`calibrate`): the typical
+  portrait's value map (``typical``), the network's value map for it (``typical_out``), both as
+  :data:`GRID` x :data:`GRID` cells of relative position, and the style's ``paper`` (the
+  :data:`PAPER_QUANTILE` of its values). Train, distill and ``stylize style`` record it in model.json.
+- *The target* of the styled value map is ``typical_out + TARGET * (content value - typical)``: a
+  portrait as light as the typical one keeps the style's own tones, a darker one goes darker, a paler
+  one lighter. The map moves ``keep_values`` of the way there.
 - *In the style's range*: the styled image is multiplied toward black where it must darken and
-  screened toward white where it must lighten, by the ratio of its low-frequency value to the target,
-  so strokes keep their relative contrast, no value leaves 0..1 and nothing clips; the target stays
-  within [:data:`FLOOR`, :data:`CEILING`].
+  screened toward white where it must lighten, by the ratio of its value map to the target, so strokes
+  keep their relative contrast and no value leaves 0..1; darkening saturates near :data:`FLOOR`,
+  lightening at the style's paper.
 
 Hue stays the style's (a luma ratio scales the three channels together); ``--preserve-color`` is still
 the way to keep the portrait's colours. ``keep_values`` 0 gives the styled image back unchanged.
-Everything is local within the tent's support, so tiles, the ONNX graph (:class:`ValueKeeper`) and a
-whole image compute the same thing.
+Everything but the key is local within the tent's support, so a whole image, its row blocks
+(:func:`keep_values_in_place`) and the ONNX graph (:class:`ValueKeeper`) compute the same thing, up to
+the graph seeing its edge padding. The key's maps are a Pioneer portrait's layout: an image laid out
+otherwise takes them as its reference too.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -72,10 +75,14 @@ class ToneCalibration:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 raise StylizeError(f"tone calibration holds {shown(value)}, not a number within 0..1")
 
+    @cached_property
+    def grids(self) -> torch.Tensor:
+        """(2, 1, GRID, GRID): ``typical`` and ``typical_out`` as one tensor (made once per key)."""
+        return torch.tensor([self.typical, self.typical_out], dtype=torch.float32)[:, None]
+
     def maps(self, size: Sequence[int], device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         """The typical portrait's value map and the network's for it, stretched over an image of ``size``."""
-        grids = torch.tensor([self.typical, self.typical_out], dtype=torch.float32, device=device)[:, None]
-        stretched = resize_map(grids, size)
+        stretched = resize_map(self.grids.to(device), size)
         return stretched[0:1], stretched[1:2]
 
     def record(self) -> dict[str, Any]:
@@ -205,8 +212,8 @@ def keep_values_in_place(
     height, width = styled.shape[-2:]
     cell = max(1, int(cell) | 1)
     reach = 2 * (cell // 2)  # two box passes of cell // 2 on each side
-    grids = torch.tensor([calibration.typical, calibration.typical_out], dtype=torch.float32, device=styled.device)
-    columns = F.interpolate(grids[:, None], size=(height, GRID), mode="bilinear", align_corners=False)
+    grids = calibration.grids.to(styled.device)
+    columns = F.interpolate(grids, size=(height, GRID), mode="bilinear", align_corners=False)
     factors = []
     for top in range(0, height, rows_per_step):
         bottom = min(height, top + rows_per_step)
@@ -234,7 +241,7 @@ class ValueKeeper(nn.Module):
     def __init__(self, calibration: ToneCalibration, keep: float, cell: int = CELL) -> None:
         super().__init__()
         self.keep, self.paper, self.cell = float(keep), calibration.paper, cell
-        self.register_buffer("grids", torch.tensor([calibration.typical, calibration.typical_out])[:, None])
+        self.register_buffer("grids", calibration.grids.clone())
 
     def forward(self, content: torch.Tensor, styled: torch.Tensor) -> torch.Tensor:
         maps = resize_map(self.grids, content.shape[-2:])
