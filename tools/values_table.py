@@ -97,7 +97,7 @@ def markdown(rows: list[dict[str, object]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--refs", nargs="+", required=True)
+    parser.add_argument("--refs", nargs="*", default=[])
     parser.add_argument("--set", action="append", required=True, metavar="NAME=PARTS:SOURCE")
     parser.add_argument("--trained", default=None)
     parser.add_argument("--suffix", action="append", default=[])
