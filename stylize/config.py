@@ -480,6 +480,7 @@ PARAMETERS: dict[str, Key] = {
         "faces each part of a part set is stylized in, averaged (0: each part alone on a grey canvas, for comparison)",
     ),
     "measure": Key(0, FACES_OR_ZERO, "faces on which a part set is compared with stylize apply (0: none)"),
+    "measure_from": Key(0, Int(0, SEED_MAX), "the first seed of those faces (e.g. 7000: faces no export drew)"),
     "held_out": Key(
         ["compose:100000-100015"], Sources(), "portraits no training uses, on which stylize eval scores styles"
     ),

@@ -104,7 +104,7 @@ def cmd_export_parts(args: argparse.Namespace) -> int:
         gap = measure_part_set_gap(
             args.style,
             out_dir,
-            seeds=f"0-{args.measure - 1}",
+            seeds=f"{args.measure_from}-{args.measure_from + args.measure - 1}",
             grid=out_dir / GAP_GRID,
             styles_dir=args.styles_dir,
             config=config,
@@ -316,8 +316,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         parts_export_parser,
         "measure",
         metavar="N",
-        help="also measure the gap to stylize apply on seeds 0..N-1, e.g. 200 (default 0: no measurement)",
+        help="also measure N faces' gap to stylize apply and judge both routes' values and identity, e.g. 16 "
+        "(default 0: no measurement)",
     )
+    parameter(parts_export_parser, "measure_from", metavar="SEED")
     controls(parts_export_parser)
     locations(parts_export_parser, parts=False)
     parts_export_parser.set_defaults(func=cmd_export_parts, command_parser=parts_export_parser)

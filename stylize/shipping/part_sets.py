@@ -774,6 +774,7 @@ def measure_part_set_gap(
     rows: list[dict[str, Any]] = []
     tiles: list[np.ndarray] = []
     labels: list[str] = []
+    routes: dict[str, list[np.ndarray]] = {"input": [], "apply": [], "part_set": []}
     for seed in tqdm(seed_list, desc=f"gap {model.name}", unit="face", disable=None if progress else True):
         picked_original = pick_face_parts(original.tree, seed)
         picked_stylized = pick_face_parts(stylized.tree, seed)
@@ -793,6 +794,8 @@ def measure_part_set_gap(
             content = features[CONTENT_LAYER_DEFAULT]
             content_loss = ((content[1:] - content[:1]) ** 2).mean(dim=(1, 2, 3)).cpu().numpy()
             between = float(((content[1] - content[2]) ** 2).mean())
+        for route, image in zip(routes, (face, apply_route, part_route)):
+            routes[route].append(image)
         difference = np.abs(apply_route.astype(np.int16) - part_route.astype(np.int16))
         seams = _seam_mask(original, original.layers(picked_original, False))
         rows.append(
@@ -840,6 +843,7 @@ def measure_part_set_gap(
         "content_between_routes": mean("content_between"),
         "mean_abs_diff": mean("mean_abs_diff"),
         "mean_abs_diff_seams": mean("mean_abs_diff_seams"),
+        "judge": _judge_routes(routes),
         "seconds": round(time.perf_counter() - started, 1),
         "per_face": rows,
     }
@@ -847,6 +851,26 @@ def measure_part_set_gap(
         write_png(grid, contact_sheet(tiles, columns=6, labels=labels))
         result["grid"] = os.fspath(grid)
     return result
+
+
+def _judge_routes(routes: dict[str, list[np.ndarray]]) -> dict[str, dict[str, Any]]:
+    """Both routes judged against the unstylized faces by the independent face judge
+    (:mod:`stylize.evaluation.judge`: dlib's detector and face-recognition network, nothing a style
+    steers by): value spread and order across the faces, same person and rank-1."""
+    from stylize.evaluation.judge import judge_faces, judge_input
+
+    found = [judge_input(face) for face in routes["input"]]
+    judged = {}
+    for route in ("apply", "part_set"):
+        judgement = judge_faces(routes["input"], routes[route], found=found)
+        judged[route] = {
+            "judged": judgement.judged,
+            "same_person": judgement.same_person,
+            "rank1": judgement.rank1,
+            "value_spread": judgement.value_spread,
+            "value_order": judgement.value_order,
+        }
+    return judged
 
 
 def format_gap(gap: dict[str, Any]) -> str:
@@ -858,6 +882,11 @@ def format_gap(gap: dict[str, Any]) -> str:
         f"\n  content loss: apply {content['apply']:.4g}, part set {content['part_set']:.4g}; between routes "
         f"{gap['content_between_routes']:.4g}\n  mean |pixel difference| (0..255): {gap['mean_abs_diff']:.2f} "
         f"(eyes, nose, mouth edges {gap['mean_abs_diff_seams']:.2f})"
+        + "".join(
+            f"\n  {route.replace('_', ' ')}: value spread {j['value_spread']:.2f}, value order {j['value_order']:.2f}, "
+            f"same person {j['same_person']} of {j['judged']}, rank-1 {j['rank1']}"
+            for route, j in gap.get("judge", {}).items()
+        )
     )
 
 

@@ -266,11 +266,15 @@ def test_cli_exports_measures_and_refuses_with_one_line(tmp_path, tiny_styles, c
         "cpu",
         "-q",
     ]
-    assert main(arguments + ["--contexts", "1", "--measure", "2"]) == 0
+    assert main(arguments + ["--contexts", "1", "--measure", "2", "--measure-from", "7"]) == 0
     printed = capsys.readouterr().out
-    assert "exported inky" in printed and "Gram style loss" in printed
+    assert "exported inky" in printed and "Gram style loss" in printed and "part set: value spread" in printed
     gap = json.loads((out / GAP_JSON).read_text())
     assert gap["faces"] == 2 and gap["contexts"] == 1 and len(gap["per_face"]) == 2
+    assert gap["seeds"] == "7-8" and [row["seed"] for row in gap["per_face"]] == [7, 8]
+    for route in ("apply", "part_set"):  # both routes judged by the independent face judge
+        judged = gap["judge"][route]
+        assert 0 <= judged["same_person"] <= judged["judged"] <= 2 and 0 <= judged["rank1"] <= judged["judged"]
     for key in ("input", "apply", "part_set"):
         assert gap["style_loss"][key] > 0
     assert gap["content_loss"]["part_set"] > 0 and 0 < gap["mean_abs_diff"] < 255
