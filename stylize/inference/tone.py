@@ -155,6 +155,19 @@ def resize_map(grid: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return F.interpolate(grid, size=tuple(size[-2:]), mode="bilinear", align_corners=False)  # traced: dynamic
 
 
+def clamp(x: torch.Tensor, low: float | None = None, high: float | None = None) -> torch.Tensor:
+    """``x.clamp(low, high)``; in an ONNX export ``relu(x - low) + low`` and ``high - relu(high - x)`` instead,
+    the same to float rounding: OpenCV 4.6 loads no opset-13 ``Clip`` (it takes Clip's bounds as
+    attributes only)."""
+    if not torch.onnx.is_in_onnx_export():
+        return x.clamp(low, high)
+    if low is not None:
+        x = F.relu(x) if low == 0.0 else F.relu(x - low) + low
+    if high is not None:
+        x = high - F.relu(high - x)
+    return x
+
+
 def _saturate(shift: torch.Tensor, room: torch.Tensor) -> torch.Tensor:
     """``shift`` (>= 0) approaching ``room`` (>= 0) smoothly instead of passing it."""
     return room * (1.0 - torch.exp(-shift / (room + _EPS)))
@@ -173,7 +186,7 @@ def move_values(
     darken, lighten = _ratios(
         low_pass(luma(content), cell), low_pass(luma(styled), cell), typical, typical_out, keep, paper
     )
-    return (1.0 - (1.0 - styled * darken) * lighten).clamp(0.0, 1.0)
+    return clamp(1.0 - (1.0 - styled * darken) * lighten, 0.0, 1.0)
 
 
 def _ratios(
@@ -186,12 +199,12 @@ def _ratios(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(darken, lighten): the factors that move value map ``value_out`` to its target (each <= 1)."""
     shift = keep * (typical_out + TARGET * (value_in - typical) - value_out)
-    darker = _saturate((-shift).clamp(min=0.0), (value_out - FLOOR).clamp(min=0.0))
-    light_end = paper.clamp(min=FLOOR) if isinstance(paper, torch.Tensor) else max(paper, FLOOR)
-    lighter = _saturate(shift.clamp(min=0.0), (light_end - value_out).clamp(min=0.0))
+    darker = _saturate(F.relu(-shift), F.relu(value_out - FLOOR))
+    light_end = clamp(paper, FLOOR) if isinstance(paper, torch.Tensor) else max(paper, FLOOR)
+    lighter = _saturate(F.relu(shift), F.relu(light_end - value_out))
     target = value_out - darker + lighter
-    darken = (target / value_out.clamp(min=_EPS)).clamp(max=1.0)
-    lighten = ((1.0 - target) / (1.0 - value_out).clamp(min=_EPS)).clamp(max=1.0)
+    darken = clamp(target / clamp(value_out, _EPS), high=1.0)
+    lighten = clamp((1.0 - target) / clamp(1.0 - value_out, _EPS), high=1.0)
     return darken, lighten
 
 
@@ -231,28 +244,91 @@ def keep_values_in_place(
     return styled
 
 
+class _CumSum(torch.autograd.Function):
+    """Running sums of ones along the last axis, forward (1, 2, .. W) or reverse (W, .., 2, 1): one ONNX
+    CumSum each (OpenCV 4.6's CumSum is right along the last axis only; its other axes crash it)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, reverse: bool) -> torch.Tensor:
+        return x.flip(-1).cumsum(-1).flip(-1) if reverse else x.cumsum(-1)
+
+    @staticmethod
+    def symbolic(g: Any, x: Any, reverse: bool) -> Any:
+        axis = g.op("Constant", value_t=torch.tensor(3, dtype=torch.int64))
+        return g.op("CumSum", x, axis, reverse_i=int(reverse))
+
+
+def _relative(ones: torch.Tensor) -> torch.Tensor:
+    """(k + 0.5) / W at each column k of (N, 1, H, W) ones: exact to float rounding (sums of ones)."""
+    before, after = _CumSum.apply(ones, False), _CumSum.apply(ones, True)  # k + 1 and W - k
+    return (before - 0.5) / (before + after - 1.0)
+
+
+def _ones(like: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) ones, computed from ``like`` (N, C, H, W): no shape in the graph."""
+    return like[:, :1] * 0.0 + 1.0
+
+
 class ValueKeeper(nn.Module):
-    """:func:`keep_values` at fixed settings as a module, for the exported ONNX graph: ``forward(content, styled)``.
+    """:func:`keep_values` at fixed settings as a module, for the exported ONNX graph:
+    ``forward(content, styled[, mix])``.
 
-    Its operators (AveragePool, Resize, Mul, Add, Sub, Div, Exp, Clip) are ones OpenCV 4.6 loads."""
+    ``keys``: a trained style's tonal key, or one per style of a zero-training export (their ``typical``
+    maps are the same calibration faces'; the first key's is used), mixed by ``mix``.
 
-    grids: torch.Tensor
+    No shape arithmetic: OpenCV's importer refuses ``Shape`` on a dynamic input, so the key's maps are
+    stretched over the image without :func:`resize_map`. Each pixel's relative position comes from running
+    sums of ones (a forward and a reverse ``CumSum`` along the last axis give k + 1 and W - k, so
+    (k + 0.5) / W with no size anywhere; rows likewise, transposed); its bilinear weights on the GRID cells
+    are ``relu(1 - |source - j|)`` with the source cell ``position * GRID - 0.5`` clamped to the grid, as
+    ``F.interpolate(..., mode="bilinear", align_corners=False)`` computes them, and the map is the cells
+    weighted by the row weights times the column weights (1x1 convolutions with the grids as constants).
+    The same numbers as :func:`keep_values` to float rounding. Its operators (Slice, Mul, Add, Sub, Div,
+    CumSum, Transpose, Concat, Conv, Abs, Relu, Clip, AveragePool, Exp) load in OpenCV 4.6 and 4.14 with
+    dynamic height and width."""
 
-    def __init__(self, calibration: ToneCalibration, keep: float, cell: int = CELL) -> None:
+    def __init__(self, keys: ToneCalibration | Sequence[ToneCalibration], keep: float, cell: int = CELL) -> None:
         super().__init__()
-        self.keep, self.paper, self.cell = float(keep), calibration.paper, cell
-        self.register_buffer("grids", calibration.grids.clone())
+        keys = [keys] if isinstance(keys, ToneCalibration) else list(keys)
+        if not keys:
+            raise ValueError("ValueKeeper needs a tonal key")
+        self.keep, self.paper, self.cell, self.count = float(keep), keys[0].paper, cell, len(keys)
+        grids = torch.stack([keys[0].grids[0, 0], *(key.grids[1, 0] for key in keys)])  # typical, typical_outs
+        maps = len(grids)
+        # taps: channels 0..GRID-1 are the source row minus each cell row, then the columns likewise
+        taps = torch.zeros(2 * GRID, 2, 1, 1)
+        taps[:GRID, 0] = taps[GRID:, 1] = 1.0
+        cells = torch.arange(GRID, dtype=torch.float32)
+        self.register_buffer("taps", taps)
+        self.register_buffer("tap_bias", -torch.cat([cells, cells]))
+        self.register_buffer("cells", grids.reshape(maps * GRID, GRID, 1, 1).contiguous())  # per map, per row: the row
+        self.register_buffer("sums", torch.eye(maps).repeat_interleave(GRID, dim=1).reshape(maps, maps * GRID, 1, 1))
+        self.register_buffer("papers", torch.tensor([key.paper for key in keys]).reshape(len(keys), 1, 1, 1))
+        self.register_buffer("mix_sum", torch.ones(1, len(keys), 1, 1))
 
-    def forward(self, content: torch.Tensor, styled: torch.Tensor) -> torch.Tensor:
-        maps = resize_map(self.grids, content.shape[-2:])
-        return move_values(content, styled, maps[0:1], maps[1:2], self.keep, self.paper, self.cell)
+    def maps(self, content: torch.Tensor) -> torch.Tensor:
+        """(N, 1 + keys, H, W): the typical map, then each key's ``typical_out``, stretched over ``content``."""
+        ones = _ones(content)
+        rows = _relative(ones.transpose(2, 3)).transpose(2, 3)
+        source = clamp(torch.cat([rows, _relative(ones)], 1) * GRID - 0.5, 0.0, GRID - 1.0)
+        weights = F.relu(1.0 - F.conv2d(source, self.taps, self.tap_bias).abs())  # (N, 2 GRID, H, W)
+        row_weights, column_weights = weights[:, :GRID], weights[:, GRID:]
+        across = F.conv2d(column_weights, self.cells)  # each map's each row, at this column
+        return F.conv2d(across * torch.cat([row_weights] * (1 + self.count), 1), self.sums)
 
-    def forward_with(
-        self, content: torch.Tensor, styled: torch.Tensor, typical_out: torch.Tensor, paper: torch.Tensor
-    ) -> torch.Tensor:
-        """:meth:`forward` with another network's ``typical_out`` grid (1, 1, GRID, GRID) and ``paper`` (a mix's)."""
-        maps = resize_map(torch.cat([self.grids[0:1], typical_out]), content.shape[-2:])
-        return move_values(content, styled, maps[0:1], maps[1:2], self.keep, paper, self.cell)
+    def forward(self, content: torch.Tensor, styled: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
+        """``styled`` with ``content``'s values kept; ``mix`` (1, keys, 1, 1), weights summing to 1, mixes the
+        keys' ``typical_out`` and ``paper`` (a zero-training export's normalised style weights)."""
+        maps = self.maps(content)
+        if mix is None:
+            if self.count != 1:
+                raise ValueError("a ValueKeeper of several keys needs their mix")
+            return move_values(content, styled, maps[:, 0:1], maps[:, 1:2], self.keep, self.paper, self.cell)
+        # both mixed as maps over the image: OpenCV 4.6 mis-sizes a (1, 1, 1, 1) tensor computed in the graph
+        # against an image's, but takes an image-sized one times a (1, keys, 1, 1) one
+        typical_out = F.conv2d(maps[:, 1:] * mix, self.mix_sum)
+        paper = F.conv2d(F.conv2d(_ones(content), self.papers) * mix, self.mix_sum)
+        return move_values(content, styled, maps[:, 0:1], typical_out, self.keep, paper, self.cell)
 
 
 def _grid(value: torch.Tensor) -> torch.Tensor:
