@@ -26,8 +26,9 @@ Method (pure functions of content, styled image and a network's tonal key; no le
 Hue stays the style's (a luma ratio scales the three channels together); ``--preserve-color`` is still
 the way to keep the portrait's colours. ``keep_values`` 0 gives the styled image back unchanged.
 Everything but the key is local within the tent's support, so a whole image, its row blocks
-(:func:`keep_values_in_place`) and the ONNX graph (:class:`ValueKeeper`) compute the same thing, up to
-the graph seeing its edge padding. The key's maps are a Pioneer portrait's layout: an image laid out
+(:func:`keep_values_in_place`) and the ONNX graph (:class:`ValueKeeper`, which stretches the key's maps
+without shape arithmetic, so OpenCV loads it) compute the same thing, up to the graph seeing its edge
+padding. The key's maps are a Pioneer portrait's layout: an image laid out
 otherwise takes them as its reference too.
 """
 
@@ -152,7 +153,7 @@ def keep_values(
 
 def resize_map(grid: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """(N, 1, GRID, GRID) maps of relative positions stretched over an image of ``size`` (bilinear)."""
-    return F.interpolate(grid, size=tuple(size[-2:]), mode="bilinear", align_corners=False)  # traced: dynamic
+    return F.interpolate(grid, size=tuple(size[-2:]), mode="bilinear", align_corners=False)
 
 
 def clamp(x: torch.Tensor, low: float | None = None, high: float | None = None) -> torch.Tensor:
@@ -264,6 +265,9 @@ def _relative(ones: torch.Tensor) -> torch.Tensor:
     return (before - 0.5) / (before + after - 1.0)
 
 
+_ALL = 1 << 30  # a slice's end past any side
+
+
 def _ones(like: torch.Tensor) -> torch.Tensor:
     """(N, 1, H, W) ones, computed from ``like`` (N, C, H, W): no shape in the graph."""
     return like[:, :1] * 0.0 + 1.0
@@ -277,15 +281,16 @@ class ValueKeeper(nn.Module):
     maps are the same calibration faces'; the first key's is used), mixed by ``mix``.
 
     No shape arithmetic: OpenCV's importer refuses ``Shape`` on a dynamic input, so the key's maps are
-    stretched over the image without :func:`resize_map`. Each pixel's relative position comes from running
-    sums of ones (a forward and a reverse ``CumSum`` along the last axis give k + 1 and W - k, so
-    (k + 0.5) / W with no size anywhere; rows likewise, transposed); its bilinear weights on the GRID cells
-    are ``relu(1 - |source - j|)`` with the source cell ``position * GRID - 0.5`` clamped to the grid, as
-    ``F.interpolate(..., mode="bilinear", align_corners=False)`` computes them, and the map is the cells
-    weighted by the row weights times the column weights (1x1 convolutions with the grids as constants).
-    The same numbers as :func:`keep_values` to float rounding. Its operators (Slice, Mul, Add, Sub, Div,
-    CumSum, Transpose, Concat, Conv, Abs, Relu, Clip, AveragePool, Exp) load in OpenCV 4.6 and 4.14 with
-    dynamic height and width."""
+    stretched over the image without :func:`resize_map`. Each row's and column's relative position comes
+    from running sums of ones along the image's first column and first row (a forward and a reverse
+    ``CumSum`` along the last axis give k + 1 and W - k, so (k + 0.5) / W with no size anywhere; the
+    column transposed); its bilinear weights on the GRID cells are ``relu(1 - |source - j|)`` with the
+    source cell ``position * GRID - 0.5`` clamped to the grid, as ``F.interpolate(..., mode="bilinear",
+    align_corners=False)`` computes them (a 1x1 convolution with bias -j makes the GRID differences), and
+    each map is (row weights x grid) @ column weights: one ``MatMul`` of (H, GRID) by (GRID, W). The same
+    numbers as :func:`keep_values` to float rounding. Its operators (Slice, Mul, Add, Sub, Div, Neg,
+    CumSum, Transpose, Concat, Conv, Abs, Relu, MatMul, AveragePool, Exp) load in OpenCV 4.6 (with dynamic
+    height and width) and 4.14."""
 
     def __init__(self, keys: ToneCalibration | Sequence[ToneCalibration], keep: float, cell: int = CELL) -> None:
         super().__init__()
@@ -294,27 +299,32 @@ class ValueKeeper(nn.Module):
             raise ValueError("ValueKeeper needs a tonal key")
         self.keep, self.paper, self.cell, self.count = float(keep), keys[0].paper, cell, len(keys)
         grids = torch.stack([keys[0].grids[0, 0], *(key.grids[1, 0] for key in keys)])  # typical, typical_outs
-        maps = len(grids)
-        # taps: channels 0..GRID-1 are the source row minus each cell row, then the columns likewise
-        taps = torch.zeros(2 * GRID, 2, 1, 1)
-        taps[:GRID, 0] = taps[GRID:, 1] = 1.0
-        cells = torch.arange(GRID, dtype=torch.float32)
-        self.register_buffer("taps", taps)
-        self.register_buffer("tap_bias", -torch.cat([cells, cells]))
-        self.register_buffer("cells", grids.reshape(maps * GRID, GRID, 1, 1).contiguous())  # per map, per row: the row
-        self.register_buffer("sums", torch.eye(maps).repeat_interleave(GRID, dim=1).reshape(maps, maps * GRID, 1, 1))
+        self.register_buffer("taps", torch.ones(GRID, 1, 1, 1))
+        self.register_buffer("tap_bias", -torch.arange(GRID, dtype=torch.float32))
+        # per map, a 1x1 convolution of the row weights: output channel l is sum_j weight_j * grid[j, l]
+        self.register_buffer("cells", grids.transpose(1, 2).reshape(len(grids), GRID, GRID, 1, 1).contiguous())
         self.register_buffer("papers", torch.tensor([key.paper for key in keys]).reshape(len(keys), 1, 1, 1))
         self.register_buffer("mix_sum", torch.ones(1, len(keys), 1, 1))
 
+    def _weights(self, ones: torch.Tensor) -> torch.Tensor:
+        """(N, GRID, 1, L): the bilinear weights of the GRID cells at each of L positions, from (N, 1, 1, L) ones."""
+        source = clamp(_relative(ones) * GRID - 0.5, 0.0, GRID - 1.0)
+        return F.relu(1.0 - F.conv2d(source, self.taps, self.tap_bias).abs())
+
     def maps(self, content: torch.Tensor) -> torch.Tensor:
         """(N, 1 + keys, H, W): the typical map, then each key's ``typical_out``, stretched over ``content``."""
-        ones = _ones(content)
-        rows = _relative(ones.transpose(2, 3)).transpose(2, 3)
-        source = clamp(torch.cat([rows, _relative(ones)], 1) * GRID - 0.5, 0.0, GRID - 1.0)
-        weights = F.relu(1.0 - F.conv2d(source, self.taps, self.tap_bias).abs())  # (N, 2 GRID, H, W)
-        row_weights, column_weights = weights[:, :GRID], weights[:, GRID:]
-        across = F.conv2d(column_weights, self.cells)  # each map's each row, at this column
-        return F.conv2d(across * torch.cat([row_weights] * (1 + self.count), 1), self.sums)
+        first_column = content[:, :1, 0:_ALL, :1] * 0.0 + 1.0  # (N, 1, H, 1); the Slice's axes adjacent (OpenCV 4.6)
+        first_row = content[:, :1, :1, 0:_ALL] * 0.0 + 1.0  # (N, 1, 1, W)
+        rows = self._weights(first_column.transpose(2, 3))  # (N, GRID, 1, H)
+        columns = self._weights(first_row).permute(0, 2, 1, 3)  # (N, 1, GRID, W)
+        # Each map added to zeros computed from the image: OpenCV 4.6's importer sizes a binary op's output
+        # by its first operand and misjudges a MatMul's, so the image-sized operand comes first.
+        zeros = content[:, :1] * 0.0
+        stretched = [
+            zeros + torch.matmul(F.conv2d(rows, self.cells[index]).permute(0, 2, 3, 1), columns)  # (N, 1, H, GRID) @
+            for index in range(len(self.cells))
+        ]
+        return torch.cat(stretched, 1)
 
     def forward(self, content: torch.Tensor, styled: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
         """``styled`` with ``content``'s values kept; ``mix`` (1, keys, 1, 1), weights summing to 1, mixes the

@@ -535,8 +535,9 @@ def check_opencv(
     style_weights: list[np.ndarray] | None = None,
 ) -> RuntimeCheck:
     """The Python OpenCV's DNN module. Debian's OpenCV 4.6 (the C++ example's) takes the dynamic-shape
-    graph of a trained style; newer OpenCV importers refuse it, so they are checked on a copy declared at
-    each probe's size (as OpenCV 4.6 needs for a zero-training export: see docs/shipping.md)."""
+    graph of a trained style, the value op included; newer OpenCV importers refuse it (the network's input
+    skip), so they are checked on a copy declared at each probe's size (as OpenCV 4.6 needs for a
+    zero-training export: see docs/shipping.md)."""
     import cv2
 
     runtime = f"opencv-python {cv2.__version__} DNN"
@@ -654,7 +655,8 @@ def export_onnx(
 
     ``keep_values`` (default: the parameter's, 1) puts the value op of :mod:`stylize.inference.tone` in the
     graph after the network, with the style's tonal key as constants, so the game paints what apply does
-    (up to the last rows and columns, which the graph sees padded; at most a level or two there).
+    (ONNX Runtime and OpenCV alike), up to the last rows and columns of an image the graph sees padded
+    (several levels there: docs/shipping.md).
     """
     path = Path(out)
     if path.suffix.lower() != ".onnx":
