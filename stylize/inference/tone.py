@@ -31,8 +31,9 @@ Method (pure functions of content, styled image and a network's tonal key; no le
 Hue stays the style's (a luma ratio scales the three channels together); ``--preserve-color`` is still
 the way to keep the portrait's colours. ``keep_values`` 0 gives the styled image back unchanged.
 Everything but the key is local within the tent's support, so a whole image, its row blocks
-(:func:`keep_values_in_place`) and the ONNX graph (:class:`ValueKeeper`) compute the same thing, up to
-the graph seeing its edge padding. The key's maps are a Pioneer portrait's layout: an image laid out
+(:func:`keep_values_in_place`) and the ONNX graph (:class:`ValueKeeper`, which stretches the key's maps
+without shape arithmetic, so OpenCV loads it) compute the same thing, up to the graph seeing its edge
+padding. The key's maps are a Pioneer portrait's layout: an image laid out
 otherwise takes them as its reference too.
 """
 
@@ -160,7 +161,20 @@ def keep_values(
 
 def resize_map(grid: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """(N, 1, GRID, GRID) maps of relative positions stretched over an image of ``size`` (bilinear)."""
-    return F.interpolate(grid, size=tuple(size[-2:]), mode="bilinear", align_corners=False)  # traced: dynamic
+    return F.interpolate(grid, size=tuple(size[-2:]), mode="bilinear", align_corners=False)
+
+
+def clamp(x: torch.Tensor, low: float | None = None, high: float | None = None) -> torch.Tensor:
+    """``x.clamp(low, high)``; in an ONNX export ``relu(x - low) + low`` and ``high - relu(high - x)`` instead,
+    the same to float rounding: OpenCV 4.6 loads no opset-13 ``Clip`` (it takes Clip's bounds as
+    attributes only)."""
+    if not torch.onnx.is_in_onnx_export():
+        return x.clamp(low, high)
+    if low is not None:
+        x = F.relu(x) if low == 0.0 else F.relu(x - low) + low
+    if high is not None:
+        x = high - F.relu(high - x)
+    return x
 
 
 def _saturate(shift: torch.Tensor, room: torch.Tensor) -> torch.Tensor:
@@ -182,7 +196,7 @@ def move_values(
     target = _target(low_pass(luma(content), cell), value_out, typical, typical_out, keep, paper)
     for step in range(ITERATIONS):
         styled = _density(styled, value_out if step == 0 else low_pass(luma(styled), cell), target)
-    return styled.clamp(0.0, 1.0)
+    return clamp(styled, 0.0, 1.0)
 
 
 def _target(
@@ -195,9 +209,9 @@ def _target(
 ) -> torch.Tensor:
     """The value map ``value_out`` should reach: moved ``keep`` of the way to its aim, within FLOOR..paper."""
     shift = keep * (typical_out + TARGET * (value_in - typical) - value_out)
-    darker = _saturate((-shift).clamp(min=0.0), (value_out - FLOOR).clamp(min=0.0))
-    light_end = paper.clamp(min=FLOOR) if isinstance(paper, torch.Tensor) else max(paper, FLOOR)
-    lighter = _saturate(shift.clamp(min=0.0), (light_end - value_out).clamp(min=0.0))
+    darker = _saturate(F.relu(-shift), F.relu(value_out - FLOOR))
+    light_end = clamp(paper, FLOOR) if isinstance(paper, torch.Tensor) else max(paper, FLOOR)
+    lighter = _saturate(F.relu(shift), F.relu(light_end - value_out))
     return value_out - darker + lighter
 
 
@@ -210,11 +224,11 @@ def _density(styled: torch.Tensor, value: torch.Tensor, target: torch.Tensor) ->
     """One pass: ``styled`` darkened by a power of its luma where ``value`` (its map) lies above ``target``,
     lightened by a power of ``1 - luma`` where below; each power is 1 (no change) on the other side."""
     low, high = _EPS, 1.0 - _EPS
-    ratio = (torch.log(target.clamp(low, high)) / torch.log(value.clamp(low, high))).clamp(1.0, POWER_MAX)
-    ratio_light = (torch.log((1.0 - target).clamp(low, high)) / torch.log((1.0 - value).clamp(low, high))).clamp(
-        1.0, POWER_MAX
+    ratio = clamp(torch.log(clamp(target, low, high)) / torch.log(clamp(value, low, high)), 1.0, POWER_MAX)
+    ratio_light = clamp(
+        torch.log(clamp(1.0 - target, low, high)) / torch.log(clamp(1.0 - value, low, high)), 1.0, POWER_MAX
     )
-    light = luma(styled).clamp(low, high)
+    light = clamp(luma(styled), low, high)
     darker = styled * _power(light, ratio - 1.0)
     return 1.0 - (1.0 - darker) * _power(1.0 - light, ratio_light - 1.0)
 
@@ -261,28 +275,100 @@ def keep_values_in_place(
     return styled
 
 
+class _CumSum(torch.autograd.Function):
+    """Running sums of ones along the last axis, forward (1, 2, .. W) or reverse (W, .., 2, 1): one ONNX
+    CumSum each (OpenCV 4.6's CumSum is right along the last axis only; its other axes crash it)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, reverse: bool) -> torch.Tensor:
+        return x.flip(-1).cumsum(-1).flip(-1) if reverse else x.cumsum(-1)
+
+    @staticmethod
+    def symbolic(g: Any, x: Any, reverse: bool) -> Any:
+        axis = g.op("Constant", value_t=torch.tensor(3, dtype=torch.int64))
+        return g.op("CumSum", x, axis, reverse_i=int(reverse))
+
+
+def _relative(ones: torch.Tensor) -> torch.Tensor:
+    """(k + 0.5) / W at each column k of (N, 1, H, W) ones: exact to float rounding (sums of ones)."""
+    before, after = _CumSum.apply(ones, False), _CumSum.apply(ones, True)  # k + 1 and W - k
+    return (before - 0.5) / (before + after - 1.0)
+
+
+_ALL = 1 << 30  # a slice's end past any side
+
+
+def _ones(like: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) ones, computed from ``like`` (N, C, H, W): no shape in the graph."""
+    return like[:, :1] * 0.0 + 1.0
+
+
 class ValueKeeper(nn.Module):
-    """:func:`keep_values` at fixed settings as a module, for the exported ONNX graph: ``forward(content, styled)``.
+    """:func:`keep_values` at fixed settings as a module, for the exported ONNX graph:
+    ``forward(content, styled[, mix])``.
 
-    Its operators (AveragePool, Resize, Mul, Add, Sub, Div, Exp, Clip) are ones OpenCV 4.6 loads."""
+    ``keys``: a trained style's tonal key, or one per style of a zero-training export (their ``typical``
+    maps are the same calibration faces'; the first key's is used), mixed by ``mix``.
 
-    grids: torch.Tensor
+    No shape arithmetic: OpenCV's importer refuses ``Shape`` on a dynamic input, so the key's maps are
+    stretched over the image without :func:`resize_map`. Each row's and column's relative position comes
+    from running sums of ones along the image's first column and first row (a forward and a reverse
+    ``CumSum`` along the last axis give k + 1 and W - k, so (k + 0.5) / W with no size anywhere; the
+    column transposed); its bilinear weights on the GRID cells are ``relu(1 - |source - j|)`` with the
+    source cell ``position * GRID - 0.5`` clamped to the grid, as ``F.interpolate(..., mode="bilinear",
+    align_corners=False)`` computes them (a 1x1 convolution with bias -j makes the GRID differences), and
+    each map is (row weights x grid) @ column weights: one ``MatMul`` of (H, GRID) by (GRID, W). The same
+    numbers as :func:`keep_values` to float rounding. Its operators (Slice, Mul, Add, Sub, Div, Neg,
+    CumSum, Transpose, Concat, Conv, Abs, Relu, MatMul, AveragePool, Exp) load in OpenCV 4.6 (with dynamic
+    height and width) and 4.14."""
 
-    def __init__(self, calibration: ToneCalibration, keep: float, cell: int = CELL) -> None:
+    def __init__(self, keys: ToneCalibration | Sequence[ToneCalibration], keep: float, cell: int = CELL) -> None:
         super().__init__()
-        self.keep, self.paper, self.cell = float(keep), calibration.paper, cell
-        self.register_buffer("grids", calibration.grids.clone())
+        keys = [keys] if isinstance(keys, ToneCalibration) else list(keys)
+        if not keys:
+            raise ValueError("ValueKeeper needs a tonal key")
+        self.keep, self.paper, self.cell, self.count = float(keep), keys[0].paper, cell, len(keys)
+        grids = torch.stack([keys[0].grids[0, 0], *(key.grids[1, 0] for key in keys)])  # typical, typical_outs
+        self.register_buffer("taps", torch.ones(GRID, 1, 1, 1))
+        self.register_buffer("tap_bias", -torch.arange(GRID, dtype=torch.float32))
+        # per map, a 1x1 convolution of the row weights: output channel l is sum_j weight_j * grid[j, l]
+        self.register_buffer("cells", grids.transpose(1, 2).reshape(len(grids), GRID, GRID, 1, 1).contiguous())
+        self.register_buffer("papers", torch.tensor([key.paper for key in keys]).reshape(len(keys), 1, 1, 1))
+        self.register_buffer("mix_sum", torch.ones(1, len(keys), 1, 1))
 
-    def forward(self, content: torch.Tensor, styled: torch.Tensor) -> torch.Tensor:
-        maps = resize_map(self.grids, content.shape[-2:])
-        return move_values(content, styled, maps[0:1], maps[1:2], self.keep, self.paper, self.cell)
+    def _weights(self, ones: torch.Tensor) -> torch.Tensor:
+        """(N, GRID, 1, L): the bilinear weights of the GRID cells at each of L positions, from (N, 1, 1, L) ones."""
+        source = clamp(_relative(ones) * GRID - 0.5, 0.0, GRID - 1.0)
+        return F.relu(1.0 - F.conv2d(source, self.taps, self.tap_bias).abs())
 
-    def forward_with(
-        self, content: torch.Tensor, styled: torch.Tensor, typical_out: torch.Tensor, paper: torch.Tensor
-    ) -> torch.Tensor:
-        """:meth:`forward` with another network's ``typical_out`` grid (1, 1, GRID, GRID) and ``paper`` (a mix's)."""
-        maps = resize_map(torch.cat([self.grids[0:1], typical_out]), content.shape[-2:])
-        return move_values(content, styled, maps[0:1], maps[1:2], self.keep, paper, self.cell)
+    def maps(self, content: torch.Tensor) -> torch.Tensor:
+        """(N, 1 + keys, H, W): the typical map, then each key's ``typical_out``, stretched over ``content``."""
+        first_column = content[:, :1, 0:_ALL, :1] * 0.0 + 1.0  # (N, 1, H, 1); the Slice's axes adjacent (OpenCV 4.6)
+        first_row = content[:, :1, :1, 0:_ALL] * 0.0 + 1.0  # (N, 1, 1, W)
+        rows = self._weights(first_column.transpose(2, 3))  # (N, GRID, 1, H)
+        columns = self._weights(first_row).permute(0, 2, 1, 3)  # (N, 1, GRID, W)
+        # Each map added to zeros computed from the image: OpenCV 4.6's importer sizes a binary op's output
+        # by its first operand and misjudges a MatMul's, so the image-sized operand comes first.
+        zeros = content[:, :1] * 0.0
+        stretched = [
+            zeros + torch.matmul(F.conv2d(rows, self.cells[index]).permute(0, 2, 3, 1), columns)  # (N, 1, H, GRID) @
+            for index in range(len(self.cells))
+        ]
+        return torch.cat(stretched, 1)
+
+    def forward(self, content: torch.Tensor, styled: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
+        """``styled`` with ``content``'s values kept; ``mix`` (1, keys, 1, 1), weights summing to 1, mixes the
+        keys' ``typical_out`` and ``paper`` (a zero-training export's normalised style weights)."""
+        maps = self.maps(content)
+        if mix is None:
+            if self.count != 1:
+                raise ValueError("a ValueKeeper of several keys needs their mix")
+            return move_values(content, styled, maps[:, 0:1], maps[:, 1:2], self.keep, self.paper, self.cell)
+        # both mixed as maps over the image: OpenCV 4.6 mis-sizes a (1, 1, 1, 1) tensor computed in the graph
+        # against an image's, but takes an image-sized one times a (1, keys, 1, 1) one
+        typical_out = F.conv2d(maps[:, 1:] * mix, self.mix_sum)
+        paper = F.conv2d(F.conv2d(_ones(content), self.papers) * mix, self.mix_sum)
+        return move_values(content, styled, maps[:, 0:1], typical_out, self.keep, paper, self.cell)
 
 
 def _grid(value: torch.Tensor) -> torch.Tensor:

@@ -49,7 +49,7 @@ from stylize.imageio import atomic_write_bytes, read_image
 from stylize.inference.arbitrary import VECTOR_SIZE, ReferenceNet
 from stylize.inference.image import to_uint8
 from stylize.inference.model_file import StyleModel, reference_files
-from stylize.inference.tone import GRID, METHOD, ValueKeeper, calibrate
+from stylize.inference.tone import METHOD, ValueKeeper, calibrate, clamp
 from stylize.nets.transformer import PaddedNet, padding_for
 from stylize.output_folder import make_folder
 from stylize.values import check_setting
@@ -67,8 +67,11 @@ HEIGHT_DIM, WIDTH_DIM = "height", "width"
 # The style table and its row of ones (the graph's constants of those names) stay float32 in fp16 and
 # int8 exports: N x 100 numbers cost nothing, and rounding them moves every style.
 TABLE_NAME, ONES_NAME = "style_table", "style_ones"
-# A zero-training export's table of tonal keys (each style's typical_out map and paper) and its row of ones.
-VALUES_NAME, VALUES_ONES_NAME = "values_table", "values_ones"
+# A zero-training export's constants that turn style_weights into the mix of its tonal keys (value op).
+MIX_EYE_NAME, MIX_ONES_NAME = "values_mix_eye", "values_mix_ones"
+# The value op's constants (the tonal keys' grids, its tap and sum weights: a few hundred numbers) stay
+# float32 in fp16 and int8 exports too, so the op computes what apply's does at every precision.
+KEEPER_PREFIXES = ("keeper.", "/keeper/", MIX_EYE_NAME, MIX_ONES_NAME)
 PRECISIONS = ("fp32", "fp16", "int8")
 # Largest |ONNX - PyTorch| accepted by the round-trip check, in the 0..1 output range. fp32 must agree
 # to well under one 8-bit level; the compressed weights change the output by design, a little.
@@ -135,7 +138,7 @@ class _Core(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         styled = self.network.core(x)
-        return styled if self.keeper is None else self.keeper(x, styled.clamp(0, 1))
+        return styled if self.keeper is None else self.keeper(x, clamp(styled, 0.0, 1.0))
 
 
 class _ReferenceCore(torch.nn.Module):
@@ -156,12 +159,9 @@ class _ReferenceCore(torch.nn.Module):
         self.register_buffer(ONES_NAME, torch.ones(VECTOR_SIZE, count, 1, 1))
         self.keeper: ValueKeeper | None = None
         if keep_values > 0:
-            keys = [style_calibration(network, index) for index in range(count)]
-            self.keeper = ValueKeeper(keys[0], keep_values)
-            # per style: its typical_out map (GRID x GRID) and its paper, as the rows of a 1x1 convolution
-            rows = [torch.tensor([*(v for row in k.typical_out for v in row), k.paper]) for k in keys]
-            self.register_buffer(VALUES_NAME, torch.stack(rows, dim=1).reshape(-1, count, 1, 1).contiguous())
-            self.register_buffer(VALUES_ONES_NAME, torch.ones(GRID * GRID + 1, count, 1, 1))
+            self.keeper = ValueKeeper([style_calibration(network, index) for index in range(count)], keep_values)
+            self.register_buffer(MIX_EYE_NAME, torch.eye(count).reshape(count, count, 1, 1))
+            self.register_buffer(MIX_ONES_NAME, torch.ones(count, count, 1, 1))
 
     def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
         weights = style_weights.reshape(1, -1, 1, 1)
@@ -170,11 +170,11 @@ class _ReferenceCore(torch.nn.Module):
         styled = self.transformer(x, vector)
         if self.keeper is None:
             return styled
-        values, values_ones = getattr(self, VALUES_NAME), getattr(self, VALUES_ONES_NAME)
-        mixed = torch.nn.functional.conv2d(weights, values) / torch.nn.functional.conv2d(weights, values_ones)
-        typical_out = mixed[:, : GRID * GRID].reshape(1, 1, GRID, GRID)
-        paper = mixed[:, GRID * GRID :].reshape(1, 1, 1, 1)
-        return self.keeper.forward_with(x, styled.clamp(0, 1), typical_out, paper)
+        # the weights divided by their sum, (1, N, 1, 1): the mix of the styles' tonal keys
+        mix = torch.nn.functional.conv2d(weights, getattr(self, MIX_EYE_NAME)) / torch.nn.functional.conv2d(
+            weights, getattr(self, MIX_ONES_NAME)
+        )
+        return self.keeper(x, clamp(styled, 0.0, 1.0), mix)
 
 
 def style_calibration(network: ReferenceNet, index: int):
@@ -248,6 +248,8 @@ def onnx_graph(
         _store_weights_fp16(model)
     elif precision == "int8":
         _store_conv_weights_int8(model)
+    # not "pytorch": OpenCV's importer then counts AveragePool's padding in the average (the value op's
+    # low-pass excludes it), whatever count_include_pad says
     model.producer_name = "stylize"
     model.doc_string = f"stylize style network; input: {INPUT_CONTRACT}"
     for key, value in (metadata or {}).items():
@@ -277,6 +279,11 @@ def _replace_with_cast(model, originals: list, make_stored) -> None:
         model.graph.node.insert(0, node)
 
 
+def _kept_float32(name: str) -> bool:
+    """Whether the constant ``name`` stays float32 in fp16 and int8 exports (the style table, the value op)."""
+    return name in (TABLE_NAME, ONES_NAME) or name.startswith(KEEPER_PREFIXES)
+
+
 def _store_weights_fp16(model) -> None:
     from onnx import TensorProto, helper, numpy_helper
 
@@ -284,14 +291,14 @@ def _store_weights_fp16(model) -> None:
         half = numpy_helper.from_array(array.astype(np.float16), f"{name}__fp16")
         return [half], helper.make_node("Cast", [half.name], [name], to=TensorProto.FLOAT, name=f"{name}__to_fp32")
 
-    originals = [i for i in _float_initializers(model) if np.prod(i.dims) > 1 and i.name not in (TABLE_NAME, ONES_NAME)]
+    originals = [i for i in _float_initializers(model) if np.prod(i.dims) > 1 and not _kept_float32(i.name)]
     _replace_with_cast(model, originals, stored)
 
 
 def _store_conv_weights_int8(model) -> None:
     from onnx import helper, numpy_helper
 
-    conv_weights = {node.input[1] for node in model.graph.node if node.op_type == "Conv"} - {TABLE_NAME, ONES_NAME}
+    conv_weights = {n.input[1] for n in model.graph.node if n.op_type == "Conv" and not _kept_float32(n.input[1])}
 
     def stored(name: str, array: np.ndarray):
         flat = np.abs(array.reshape(array.shape[0], -1)).max(axis=1)
@@ -528,8 +535,9 @@ def check_opencv(
     style_weights: list[np.ndarray] | None = None,
 ) -> RuntimeCheck:
     """The Python OpenCV's DNN module. Debian's OpenCV 4.6 (the C++ example's) takes the dynamic-shape
-    graph of a trained style; newer OpenCV importers refuse it, so they are checked on a copy declared at
-    each probe's size (as OpenCV 4.6 needs for a zero-training export: see docs/shipping.md)."""
+    graph of a trained style, the value op included; newer OpenCV importers refuse it (the network's input
+    skip), so they are checked on a copy declared at each probe's size (as OpenCV 4.6 needs for a
+    zero-training export: see docs/shipping.md)."""
     import cv2
 
     runtime = f"opencv-python {cv2.__version__} DNN"
@@ -647,7 +655,8 @@ def export_onnx(
 
     ``keep_values`` (default: the parameter's, 1) puts the value op of :mod:`stylize.inference.tone` in the
     graph after the network, with the style's tonal key as constants, so the game paints what apply does
-    (up to the last rows and columns, which the graph sees padded; at most a level or two there).
+    (ONNX Runtime and OpenCV alike), up to the last rows and columns of an image the graph sees padded
+    (several levels there: docs/shipping.md).
     """
     path = Path(out)
     if path.suffix.lower() != ".onnx":

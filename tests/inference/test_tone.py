@@ -92,16 +92,110 @@ def test_hue_is_the_styles() -> None:
     assert float(ratio.max() - ratio.min()) < 1e-4  # darkening multiplies the three channels alike
 
 
-def test_the_onnx_module_is_the_function() -> None:
-    calibration = ToneCalibration(
+def _ramp_calibration(paper: float = 0.9, lift: float = 0.0) -> ToneCalibration:
+    return ToneCalibration(
         typical=tuple(tuple((i + j) / (2 * GRID) for j in range(GRID)) for i in range(GRID)),
-        typical_out=_flat(0.75),
-        paper=0.9,
+        typical_out=tuple(tuple(min(1.0, lift + (i * GRID + j) / GRID**2) for j in range(GRID)) for i in range(GRID)),
+        paper=paper,
     )
+
+
+@pytest.mark.parametrize("size", [(36, 52), (16, 16), (300, 287), (12, 12), (5, 7), (1, 1)])
+def test_the_onnx_module_is_the_function(size) -> None:
+    """ValueKeeper stretches the key's maps without F.interpolate (no shape in the graph): the same maps
+    and the same output to float rounding, up-, down- and not resized."""
+    calibration = _ramp_calibration()
     generator = torch.Generator().manual_seed(1)
-    content, styled = torch.rand(1, 3, 36, 52, generator=generator), torch.rand(1, 3, 36, 52, generator=generator)
+    content, styled = torch.rand(2, 3, *size, generator=generator), torch.rand(2, 3, *size, generator=generator)
+    keeper = ValueKeeper(calibration, 0.6, 9)
+    stretched = torch.cat(calibration.maps(size), 1)
+    assert torch.allclose(keeper.maps(content), stretched.expand(2, -1, -1, -1), atol=1e-6)
     expected = keep_values(content, styled, 0.6, calibration, 9)
-    assert torch.allclose(ValueKeeper(calibration, 0.6, 9)(content, styled), expected, atol=1e-6)
+    assert torch.allclose(keeper(content, styled), expected, atol=1e-6)
+
+
+def test_the_onnx_module_mixes_several_keys() -> None:
+    """A zero-training export's keeper: one key alone is that key; a mix is the key of the mixed maps and
+    paper (the typical map is the first key's: the same calibration faces for every style)."""
+    first, second = _ramp_calibration(0.9), _ramp_calibration(0.6, lift=0.2)
+    mixed = ToneCalibration(
+        typical=first.typical,
+        typical_out=tuple(
+            tuple(0.25 * a + 0.75 * b for a, b in zip(row_a, row_b, strict=True))
+            for row_a, row_b in zip(first.typical_out, second.typical_out, strict=True)
+        ),
+        paper=0.25 * 0.9 + 0.75 * 0.6,
+    )
+    generator = torch.Generator().manual_seed(2)
+    content, styled = torch.rand(1, 3, 40, 33, generator=generator), torch.rand(1, 3, 40, 33, generator=generator)
+    keeper = ValueKeeper([first, second], 1.0, 9)
+    for mix, key in (((1.0, 0.0), first), ((0.0, 1.0), second), ((0.25, 0.75), mixed)):
+        got = keeper(content, styled, torch.tensor(mix).reshape(1, 2, 1, 1))
+        assert torch.allclose(got, keep_values(content, styled, 1.0, key, 9), atol=1e-5), mix
+    with pytest.raises(ValueError, match="needs their mix"):
+        keeper(content, styled)
+
+
+def test_clamp_is_clamp_in_pytorch() -> None:
+    x = torch.linspace(-2.0, 3.0, 101)
+    assert torch.equal(tone.clamp(x, 0.0, 1.0), x.clamp(0.0, 1.0))
+    assert torch.equal(tone.clamp(x, 0.5), x.clamp(min=0.5))
+    assert torch.equal(tone.clamp(x, high=0.25), x.clamp(max=0.25))
+
+
+class _Keep(torch.nn.Module):
+    def __init__(self, keeper: ValueKeeper) -> None:
+        super().__init__()
+        self.keeper = keeper
+
+    def forward(self, both: torch.Tensor) -> torch.Tensor:
+        return self.keeper(both[:, 0:3], both[:, 3:6])
+
+
+def test_the_onnx_graph_has_no_shape_arithmetic_and_runs_at_any_size(tmp_path) -> None:
+    """The module's ONNX graph: no Shape, Resize or Clip (OpenCV refuses them there), dynamic height and
+    width, and ONNX Runtime and OpenCV give keep_values' numbers at sizes it was not traced at."""
+    import io
+    import warnings
+
+    import cv2
+    import numpy as np
+    import onnx
+    import onnxruntime
+
+    calibration = _ramp_calibration()
+    buffer = io.BytesIO()
+    dynamic = {0: "batch", 2: "height", 3: "width"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _Keep(ValueKeeper(calibration, 1.0, 9)),
+            (torch.rand(1, 6, 24, 24),),
+            buffer,
+            dynamo=False,
+            opset_version=13,
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_axes={"input": dynamic, "output": dynamic},
+        )
+    model = onnx.load_from_string(buffer.getvalue())
+    # OpenCV's importer counts AveragePool's padding in the average for a file whose producer is "pytorch",
+    # whatever count_include_pad says; stylize's exports name themselves
+    model.producer_name = "stylize"
+    data = model.SerializeToString()
+    ops = {node.op_type for node in model.graph.node}
+    assert not ops & {"Shape", "Resize", "Clip", "Gather", "Range", "ConstantOfShape"}, ops
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    (tmp_path / "keep.onnx").write_bytes(data)
+    net = cv2.dnn.readNetFromONNX(str(tmp_path / "keep.onnx"))  # dynamic sides: no fixed-size copy
+    generator = torch.Generator().manual_seed(3)
+    for height, width in ((36, 52), (301, 288), (16, 20)):
+        both = torch.rand(1, 6, height, width, generator=generator)
+        expected = keep_values(both[:, :3], both[:, 3:], 1.0, calibration, 9).numpy()
+        got = session.run(None, {"input": both.numpy()})[0]
+        assert np.abs(got - expected).max() < 1e-5, (height, width)
+        net.setInput(both.numpy())
+        assert np.abs(net.forward() - expected).max() < 1e-5, (height, width)
 
 
 def test_calibration_measures_the_typical_and_the_paper() -> None:
