@@ -19,6 +19,7 @@ from PIL import Image
 
 from stylize import StylizeError
 from stylize.imageio import read_image, write_png
+from stylize.inference.tone import CELL, ITERATIONS
 from stylize.shipping.cpp import (
     build_cpp_example,
     find_cpp_tools,
@@ -34,9 +35,9 @@ RUNTIME_MEAN_LEVELS = 0.05  # largest mean |C++ - ONNX Runtime| on the same expo
 # 295x285 face, 14 on the 61x45 gradient: docs/shipping.md), in ONNX Runtime as in OpenCV. So a padded
 # image's C++ output is held to ONNX Runtime's, and to apply's only away from those edges and where the
 # image is large enough (at least MIN_SIDE) that the padding shifts the key's maps by little.
-REACH = 32  # the value op's low-pass reaches 2 * (CELL // 2) pixels
-PADDED_MIN_SIDE = 64
-PADDED_MAX_LEVELS = 3  # measured 2
+REACH = ITERATIONS * 2 * (CELL // 2)  # the value op reaches its low-pass's 2 * (CELL // 2) pixels once a pass
+PADDED_MIN_SIDE = 2 * REACH  # so the compared region is at least half the image
+PADDED_MAX_LEVELS = 4  # measured 4 with the two-pass density op (2 with one multiply pass)
 INPUT_NAMES = (
     "rgba_holes_301x287",
     "face_295x285",
