@@ -10,11 +10,12 @@ Method (pure functions of content, styled image and a network's tonal key; no le
 - *Value maps.* Luma (Rec. 601) of the content and of the styled image, each low-passed by a tent
   filter of :data:`CELL` working pixels on a side (two box passes per axis; edge-normalised), so only
   what lies above the strokes' scale is touched: the face's and the hair's tone, not the hatching.
-- *The tonal key* (:class:`ToneCalibration`) is measured once per network on :data:`CALIBRATION_SEEDS`
-  faces of the bundled sample tree at :data:`CALIBRATION_SCALE` (:func:`calibrate`): the typical
-  portrait's value map (``typical``), the network's value map for it (``typical_out``), both as
-  :data:`GRID` x :data:`GRID` cells of relative position, and the style's ``paper`` (the
-  :data:`PAPER_QUANTILE` of its values). Train, distill and ``stylize style`` record it in model.json.
+- *The tonal key* (:class:`ToneCalibration`) is measured once per network (once a process for the
+  networks of one style: :func:`identify`) on :data:`CALIBRATION_SEEDS` faces of the bundled sample
+  tree at :data:`CALIBRATION_SCALE` (:func:`calibrate`): the typical portrait's value map
+  (``typical``), the network's value map for it (``typical_out``), both as :data:`GRID` x :data:`GRID`
+  cells of relative position, and the style's ``paper`` (the :data:`PAPER_QUANTILE` of its values).
+  Train, distill and ``stylize style`` record it in model.json.
 - *The target* of the styled value map is ``typical_out + TARGET * (content value - typical)``: a
   portrait as light as the typical one keeps the style's own tones, a darker one goes darker, a paler
   one lighter. The map moves ``keep_values`` of the way there.
@@ -275,6 +276,12 @@ def calibration_from(contents: torch.Tensor, styled: torch.Tensor, cell: int) ->
 _LOCK = threading.Lock()
 _FACES: list[torch.Tensor] = []
 _ATTRIBUTE = "_stylize_tone_calibration"
+_IDENTITY = "_stylize_tone_identity"
+# Tonal keys measured in this process, by the identity of what the network paints (:func:`identify`): a
+# style loaded again (a studio's renders, a second command run in one process) is not measured again.
+_MEASURED: dict[str, ToneCalibration] = {}
+_MEASURED_LOCK = threading.Lock()
+MEASURED_KEPT = 256  # keys kept (a few hundred bytes each); the oldest goes first
 
 
 def calibration_faces() -> torch.Tensor:
@@ -300,13 +307,29 @@ def attach(network: nn.Module, calibration: ToneCalibration) -> None:
     object.__setattr__(network, _ATTRIBUTE, calibration)
 
 
+def identify(network: nn.Module, identity: str) -> None:
+    """Name what ``network`` paints: ``identity`` is a hash of everything its output depends on (a model
+    file's weights hash, kind, architecture and guard: :func:`stylize.inference.model_file.network_sha256`).
+    Networks of one identity share one tonal key in a process: measured for the first, reused for the
+    others (the same style loaded again, the same references made into a style again)."""
+    object.__setattr__(network, _IDENTITY, identity)
+
+
 @torch.inference_mode()
 def calibrate(network: nn.Module) -> ToneCalibration:
-    """``network``'s tonal key: the one attached to it, else measured on the calibration faces (about
-    two full-size portraits' work) and attached."""
+    """``network``'s tonal key: the one attached to it, else the one measured in this process for a
+    network of its identity (:func:`identify`), else measured on the calibration faces (about two
+    full-size portraits' work); attached."""
     cached = getattr(network, _ATTRIBUTE, None)
     if isinstance(cached, ToneCalibration):
         return cached
+    identity = getattr(network, _IDENTITY, None)
+    if isinstance(identity, str):
+        with _MEASURED_LOCK:
+            known = _MEASURED.get(identity)
+        if known is not None:
+            attach(network, known)
+            return known
     from stylize.inference.tiling import run_network
 
     faces = calibration_faces()
@@ -314,4 +337,9 @@ def calibrate(network: nn.Module) -> ToneCalibration:
     outputs = run_network(network, faces.to(device)).float().cpu()
     calibration = calibration_from(faces, outputs, cell_for(CALIBRATION_SCALE))
     attach(network, calibration)
+    if isinstance(identity, str):
+        with _MEASURED_LOCK:
+            _MEASURED[identity] = calibration
+            while len(_MEASURED) > MEASURED_KEPT:
+                del _MEASURED[next(iter(_MEASURED))]
     return calibration
