@@ -72,6 +72,9 @@ def client(studio) -> Iterator:
         yield http
 
 
+# The fast tests' references are png_bytes(seed=1), and seed=2 where a test needs a second image: a style
+# made from the same images is measured once a process (its tonal key, stylize.inference.tone), about
+# half a second each otherwise.
 def make_reference(client, seed: int = 0, name: str | None = None) -> dict:
     data = {"name": name} if name else None
     answer = client.post(
