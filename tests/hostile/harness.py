@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import processes
+from conftest import one_parser
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -283,7 +284,8 @@ def run_in_process(argv: list[str], cwd: Path, timeout: float, capfd: Any) -> Re
     timed_out = False
     try:
         os.chdir(cwd)
-        code = main(argv)
+        with one_parser():  # the corpus parses with one parser (conftest.one_parser)
+            code = main(argv)
     except SystemExit as err:  # argparse's usage errors and --help
         code = err.code if isinstance(err.code, int) else 1
     except CaseTimeout:
