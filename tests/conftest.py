@@ -11,6 +11,8 @@ from __future__ import annotations
 import ctypes
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 # OpenMP threads that wait for work by sleeping, not spinning, in this process and every child the tests
@@ -108,7 +110,7 @@ def shared_styles() -> Path:
 
 def save_rgba(path: Path, width: int, height: int, colour: tuple[int, int, int, int]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGBA", (width, height), colour).save(path)
+    Image.new("RGBA", (width, height), colour).save(path, compress_level=1)  # trees of them: a third of the time
     return path
 
 
@@ -138,6 +140,27 @@ def make_tree(
     for index in range(armour):
         save_rgba(species / f"clothes/armour_{index}.png", 295, 285, colour())
     return root
+
+
+_PARSER: list = []
+
+
+@contextmanager
+def one_parser() -> Iterator[None]:
+    """``stylize.cli.main`` parsing with one parser, built once for the session, in the block. For tests
+    that run main() dozens of times (the hostile corpus, every number option's refusal): build_parser
+    makes the same parser on every call, about 10 ms of argparse each; only parsing is under test there,
+    and every other main() call of the tests builds its own."""
+    import stylize.cli as cli
+
+    real = cli.build_parser
+    if not _PARSER:
+        _PARSER.append(real())
+    cli.build_parser = lambda: _PARSER[0]
+    try:
+        yield
+    finally:
+        cli.build_parser = real
 
 
 def require_tool(name: str, found: object) -> None:
@@ -214,7 +237,9 @@ def tiny_styles(tmp_path_factory) -> Path:
         train(
             name,
             [reference],
-            settings=TrainSettings(steps=4, seed=seed, **TINY_TRAIN),
+            # the reference at its drawn size (128 px), not scaled to 512: the style targets' VGG pass
+            # was most of a tiny training's time
+            settings=TrainSettings(**{**TINY_TRAIN, "steps": 4, "seed": seed, "style_scale": 0.25}),
             styles_dir=styles,
             parts=tree,
             device="cpu",

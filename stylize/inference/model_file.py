@@ -31,7 +31,7 @@ from safetensors.torch import save as save_safetensors_bytes
 from stylize.errors import StylizeError, cut, shown
 from stylize.files import parse_json, sha256_bytes, sha256_file
 from stylize.imageio import atomic_write_bytes, atomic_write_text
-from stylize.inference.tone import ToneCalibration, attach
+from stylize.inference.tone import ToneCalibration, attach, identify
 from stylize.nets.transformer import ARCHITECTURES, PaddedNet, arch_spec
 
 FORMAT = "stylize-style"
@@ -91,7 +91,9 @@ def _plain_numbers(value: Any) -> Any:
 
 def attach_values(network: torch.nn.Module, metadata: dict[str, Any], meta_path: Path) -> None:
     """The network's tonal key from model.json's ``values`` (:mod:`stylize.inference.tone`), checked and
-    attached; without it, or made by another method, it is measured at the network's first use."""
+    attached; without it, or made by another method, it is measured at the network's first use (once a
+    process for the same network: :func:`network_sha256` names it)."""
+    identify(network, network_sha256(metadata))
     if "values" not in metadata:
         return
     try:
@@ -102,21 +104,36 @@ def attach_values(network: torch.nn.Module, metadata: dict[str, Any], meta_path:
         attach(network, calibration)
 
 
-def style_sha256(metadata: dict[str, Any]) -> str:
-    """SHA-256 of everything in ``model.json`` that changes what a style paints: the weights' hash, the
-    kind, the architecture (its structure, not its description) and the face guard of a zero-training
-    style; not its history (losses, timings, training settings, references). An output made with another
-    value of any of them is stale."""
+def _network_key(metadata: dict[str, Any]) -> dict[str, Any]:
     arch = metadata.get("architecture")
-    key = {
+    return {
         "weights_sha256": metadata.get("weights_sha256"),
         "kind": metadata.get("kind"),
         "architecture": _plain_numbers(_structure(arch) if isinstance(arch, dict) else arch),
         "guard": _plain_numbers(metadata.get("guard")),
     }
+
+
+def _key_sha256(key: dict[str, Any]) -> str:
+    return sha256_bytes(json.dumps(key, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+
+
+def network_sha256(metadata: dict[str, Any]) -> str:
+    """SHA-256 of everything in ``model.json`` that changes what the style's network computes: the
+    weights' hash, the kind, the architecture (its structure) and the face guard of a zero-training style
+    (:func:`style_sha256` without the tonal key)."""
+    return _key_sha256(_network_key(metadata))
+
+
+def style_sha256(metadata: dict[str, Any]) -> str:
+    """SHA-256 of everything in ``model.json`` that changes what a style paints: the weights' hash, the
+    kind, the architecture (its structure, not its description) and the face guard of a zero-training
+    style; not its history (losses, timings, training settings, references). An output made with another
+    value of any of them is stale."""
+    key = _network_key(metadata)
     if "values" in metadata:  # the tonal key keep_values paints with (a style made before it has none)
         key["values"] = _plain_numbers(metadata["values"])
-    return sha256_bytes(json.dumps(key, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+    return _key_sha256(key)
 
 
 def reference_files(model: StyleModel) -> list[Path]:

@@ -47,10 +47,11 @@ from stylize.inference.model_file import (
     StyleModel,
     attach_values,
     check_weights,
+    network_sha256,
     read_weights,
     weights_path,
 )
-from stylize.inference.tone import calibrate
+from stylize.inference.tone import calibrate, identify
 from stylize.output_folder import StyleFolder, replace_folder
 from stylize.values import WEIGHT, BadValue
 
@@ -163,7 +164,10 @@ def make_style(
         vector = torch.from_numpy(style_vector(images))[None]
         neutral = torch.from_numpy(neutral_vector())
         weights = _weights_bytes(vector, neutral, directory / WEIGHTS_NAME)
-        values = calibrate(ReferenceNet(vector, [1.0], neutral, guard).eval()).record()  # its tonal key
+        network = ReferenceNet(vector, [1.0], neutral, guard).eval()
+        made = {"weights_sha256": sha256_bytes(weights), "kind": KIND, "architecture": engine_record()}
+        identify(network, network_sha256({**made, "guard": guard.record()}))  # as the folder's network
+        values = calibrate(network).record()  # its tonal key
 
         def fill(built: Path) -> None:
             metadata = {
@@ -317,4 +321,5 @@ def mix_styles(models: Sequence[StyleModel], weights: Sequence[float], name: str
             for r in m.metadata.get("references", [])
         ],
     }
+    identify(network, network_sha256(metadata))
     return StyleModel(label, network, metadata, models[0].directory)

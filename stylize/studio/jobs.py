@@ -6,7 +6,8 @@ A job is a folder ``DIR/jobs/jNNNN/``:
 - ``status.json``: the worker's state (running, done, failed, cancelled), its result or error line;
 - ``progress.json``: step, budget, ETA and the loss curve, rewritten about twice a second;
 - ``preview.png``: four faces painted by the network as it is now, every few seconds;
-- ``log.txt``: the worker's output.
+- ``log.txt``: the worker's output;
+- ``cancel``: written when the job is cancelled, before the worker is signalled (see below).
 
 The server reads these files to answer, so a page reload shows the same jobs, and a server restart
 finds jobs whose worker has gone (marked ``interrupted``; a training resumes from its checkpoint). The
@@ -14,7 +15,9 @@ worker is a fresh Python process (``python -m stylize.studio.worker``), so the s
 sockets never reach it. Cancel sends it
 SIGINT: a training stops after its step with a whole checkpoint (``cancelled``, resumable); a worker
 that does not stop in :data:`CANCEL_GRACE` seconds is killed. A worker whose server has gone stops the
-same way.
+same way. A SIGINT that reaches a worker before it has set its handlers may be lost (a process started
+with SIGINT ignored, as under a background shell, ignores it until then): the ``cancel`` file, written
+first, is what the worker checks once they are set, so a job cancelled as it starts stops all the same.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ KINDS = ("train", "distill", "export_onnx", "export_parts")
 FINAL = ("done", "failed", "cancelled", "interrupted")
 JOB_ID = re.compile(r"j[0-9]{4,6}")
 CANCEL_GRACE = 20.0
+CANCEL_FILE = "cancel"  # in the job's folder: the job was cancelled (see the module's docstring)
 PROGRESS_EVERY = 0.5  # seconds between progress.json writes
 PREVIEW_EVERY = 5.0  # seconds between training previews at least
 LOSS_POINTS = 300  # the loss curve is thinned to at most this many points
@@ -97,6 +101,7 @@ class JobManager:
         self._process: Any = None
         self._job_id: str | None = None
         self._cancelling: str | None = None  # the job being cancelled: its end is "cancelled", not "failed"
+        self._killed: str | None = None  # the job whose worker did not stop on its cancel and was killed
         self._recover()
 
     # --- files ---
@@ -238,6 +243,10 @@ class JobManager:
                 raise StylizeError(f"job {job_id} is not running; nothing to cancel")
             process = self._process
             self._cancelling = job_id
+            try:  # before the signal, which a worker still starting may lose
+                (self.folder / job_id / CANCEL_FILE).write_text(f"{time.time()}\n")
+            except OSError:
+                pass
             try:
                 os.kill(process.pid, signal.SIGINT)
             except ProcessLookupError:
@@ -246,7 +255,15 @@ class JobManager:
         return self.job(job_id)
 
     def _kill_later(self, process: Any, job_id: str) -> None:
-        _end(process, interrupt=False)
+        """A cancelled worker that has not ended in :data:`CANCEL_GRACE` seconds is killed (its job says so)."""
+        try:
+            process.wait(CANCEL_GRACE)
+        except subprocess.TimeoutExpired:
+            with self._lock:
+                if self._process is process:
+                    self._killed = job_id
+            process.kill()
+            process.wait(5)
         with self._lock:
             self._reap()
 
@@ -263,6 +280,7 @@ class JobManager:
         server's terminal reaches the server, which stops the worker with a checkpoint itself)."""
         path = self.folder / job_id
         status = _read_json(path / "status.json") or {}
+        (path / CANCEL_FILE).unlink(missing_ok=True)  # a cancel of an earlier run
         _write_json(path / "worker.json", {**asdict(self.setup), "resume": resume})
         _write_json(path / "status.json", {"state": "queued", "resume": resume, "runs": int(status.get("runs", 0))})
         with open(path / "log.txt", "ab") as log_file:
@@ -288,14 +306,20 @@ class JobManager:
             except subprocess.TimeoutExpired:
                 return
         job_id, code = self._job_id, self._process.returncode
-        cancelled = self._cancelling == job_id
-        self._process, self._job_id, self._cancelling = None, None, None
+        cancelled, killed = self._cancelling == job_id, self._killed == job_id
+        self._process, self._job_id, self._cancelling, self._killed = None, None, None, None
         assert job_id is not None
         status = _read_json(self.folder / job_id / "status.json") or {}
         if status.get("state") not in FINAL and cancelled:
+            error = "cancelled"
+            if killed:
+                error += (
+                    f"; the worker did not stop within {CANCEL_GRACE:g} s and was killed (a training keeps its "
+                    "last checkpoint)"
+                )
             _write_json(
                 self.folder / job_id / "status.json",
-                {**status, "state": "cancelled", "finished": time.time(), "error": "cancelled"},
+                {**status, "state": "cancelled", "finished": time.time(), "error": error},
             )
         elif status.get("state") not in FINAL:
             _write_json(

@@ -5,7 +5,8 @@ Training and distillation report each step through :func:`stylize.progress.liste
 preview paints four faces with the network as it stands, at most every :data:`~stylize.studio.jobs.
 PREVIEW_EVERY` seconds and never more than a fifth of the time. SIGINT (cancel, or the server going
 away) or SIGTERM stops a training after its step with a whole checkpoint, and any other job at once
-(its outputs are written atomically); the job is then ``cancelled``.
+(its outputs are written atomically); the job is then ``cancelled``. A job whose ``cancel`` file is there
+when the worker has set its handlers stops before it begins (a SIGINT sent earlier may have been lost).
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from stylize import signals
-from stylize.studio.jobs import LOSS_POINTS, PREVIEW_EVERY, PROGRESS_EVERY, WorkerSetup, _read_json, _write_json
+from stylize.studio.jobs import (
+    CANCEL_FILE,
+    LOSS_POINTS,
+    PREVIEW_EVERY,
+    PROGRESS_EVERY,
+    WorkerSetup,
+    _read_json,
+    _write_json,
+)
 
 
 def _watch_parent(parent: int) -> None:
@@ -343,6 +352,8 @@ def run_job(job_dir: str) -> None:
     kind = str(request.get("kind"))
     print(f"job {path.name}: {kind} {request.get('style')} -> {request.get('name')} (resume={resume})", flush=True)
     try:
+        if (path / CANCEL_FILE).exists():  # cancelled before this worker's handlers were set: its SIGINT may be lost
+            raise KeyboardInterrupt
         from stylize.config import default_config, load_config
 
         config = load_config(setup.config_path) if setup.config_path else default_config()

@@ -14,7 +14,7 @@ import torch
 from stylize.bundled import bundled_bases_dir
 from stylize.config import PipelineConfig, default_config
 from stylize.inference.model_file import METADATA_NAME
-from stylize.nets.device import resolve_device
+from stylize.nets.device import check_precision, resolve_device
 from stylize.nets.transformer import build_network
 from stylize.output_folder import StyleFolder
 from stylize.training.data import build_content_pool
@@ -86,6 +86,7 @@ def train_base(
     with held_by_leader(StyleFolder(directory, param="arch", value="ARCH")):
         leader_first(lambda: prepare_output(directory, resume, overwrite=True))
         torch_device = resolve_device(device)
+        check_precision(settings.precision, torch_device)  # before the data, references and loss network
         pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
         torch.manual_seed(settings.seed)
         network = build_network(arch).to(torch_device)

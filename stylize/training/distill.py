@@ -25,7 +25,7 @@ from stylize.config import PipelineConfig, default_config
 from stylize.errors import StylizeError
 from stylize.inference.model_file import reference_files
 from stylize.inference.styles import load_style
-from stylize.nets.device import resolve_device
+from stylize.nets.device import check_precision, resolve_device
 from stylize.nets.transformer import build_network
 from stylize.output_folder import StyleFolder
 from stylize.training.data import build_content_pool
@@ -79,6 +79,7 @@ def distill(
     with held_by_leader(StyleFolder(directory)):  # one writer at a time; the folder whole or as before
         leader_first(lambda: prepare_output(directory, resume, overwrite))
         torch_device = resolve_device(device)
+        check_precision(settings.precision, torch_device)  # before the data, references and loss network
         teacher_network = teacher.network.to(torch_device).eval()
         for parameter in teacher_network.parameters():
             parameter.requires_grad_(False)

@@ -34,7 +34,7 @@ from stylize.content.composite import FEATURE_CATEGORIES
 from stylize.errors import StylizeError
 from stylize.files import sha256_file
 from stylize.inference.model_file import load_model, read_metadata
-from stylize.nets.device import resolve_device
+from stylize.nets.device import check_precision, resolve_device
 from stylize.nets.transformer import build_network
 from stylize.output_folder import StyleFolder
 from stylize.training.base import BASE_DIR_NAME, base_model_dir, find_base_model
@@ -95,6 +95,7 @@ def train(
     with held_by_leader(StyleFolder(directory)):  # one writer at a time; the folder whole or as before
         leader_first(lambda: prepare_output(directory, resume, overwrite))
         torch_device = resolve_device(device)
+        check_precision(settings.precision, torch_device)  # before the data, references and loss network
 
         ref_paths = reference_paths(refs)
         if settings.arch == TEACHER_ARCH:

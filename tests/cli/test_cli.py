@@ -31,20 +31,23 @@ def test_compose_cli(tmp_path):
         (["content", "/nonexistent/portraits"], "content source not found"),
     ],
 )
-def test_user_mistakes_are_one_line_errors(tmp_path, args, message):
+def test_user_mistakes_are_one_line_errors(tmp_path, args, message, capfd, monkeypatch):
+    """In this process (test_compose_cli runs ``python -m stylize`` itself): an exception escaping main
+    would fail the test, as a traceback would."""
     args = [a.replace("OUT", str(tmp_path / "out")) for a in args]
-    done = run_cli(*args)
-    assert done.returncode == 1
-    lines = done.stderr.strip().splitlines()
+    monkeypatch.chdir(REPO_ROOT)  # as run_cli runs (with the repository's pipeline.toml)
+    assert main(args) == 1
+    err = capfd.readouterr().err
+    lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("stylize: error: ") and message in lines[0]
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in err
 
 
-def test_bad_config_is_one_line(tmp_path):
+def test_bad_config_is_one_line(tmp_path, capfd, monkeypatch):
     (tmp_path / "pipeline.toml").write_text("[output]\ndir = 5\n")
-    done = run_cli("compose", "--seeds", "0", cwd=tmp_path)
-    assert done.returncode == 1
-    assert done.stderr.strip() == (
+    monkeypatch.chdir(tmp_path)
+    assert main(["compose", "--seeds", "0"]) == 1
+    assert capfd.readouterr().err.strip() == (
         f"stylize: error: {tmp_path / 'pipeline.toml'}: [output] dir = 5 is not allowed; "
         "where every command writes its results: write a path in quotes"
     )

@@ -353,3 +353,26 @@ def test_a_recorded_tonal_key_is_checked_and_used(good, tmp_path):
     ):
         _write_metadata(folder, {**_metadata(folder), "values": bad})
         _refused(folder, "model.json", fragment)
+
+
+def test_a_style_without_a_recorded_tonal_key_is_measured_once_a_process(good, tmp_path, monkeypatch):
+    """A style made before the tonal key (the bundled ones) is measured at its first use; loading it again, or
+    a copy of it, reuses that key (the same weights, kind and architecture); other weights are measured."""
+    from stylize.inference import tiling, tone
+    from stylize.inference.tone import calibrate
+
+    monkeypatch.setattr(tone, "_MEASURED", {})
+    runs = []
+    run_network = tiling.run_network
+    monkeypatch.setattr(
+        tiling, "run_network", lambda network, *args: runs.append(network) or run_network(network, *args)
+    )
+    first = calibrate(load_model(good).network)
+    assert len(runs) == 1
+    assert (
+        calibrate(load_model(good).network) == first and calibrate(load_model(_copy(good, tmp_path)).network) == first
+    )
+    assert len(runs) == 1
+    torch.manual_seed(1)
+    other = save_model(tmp_path / "other", build_network("nano"), {"name": "other", "kind": "style"})
+    assert calibrate(load_model(other).network) != first and len(runs) == 2

@@ -95,20 +95,30 @@ def test_mix_is_one_network_named_after_the_mix(ref_styles: Path, tmp_path: Path
     assert not result.failed and len(result.written) == 2
 
 
-def test_interpolation_is_continuous(ref_styles: Path) -> None:
+@pytest.mark.parametrize(
+    "keep_values",
+    [
+        # the mixing alone: no tonal key to measure (the fast loop's)
+        pytest.param(0.0, id="mixing"),
+        # as apply paints (the default keep_values): each of the five mixes' tonal keys measured, ~3 s
+        pytest.param(None, id="default", marks=pytest.mark.slow),
+    ],
+)
+def test_interpolation_is_continuous(ref_styles: Path, keep_values: float | None) -> None:
     """The interpolation row's steps: ends are the pure styles, and no step is much larger than the rest."""
-    from stylize.inference.image import stylize_rgb
+    from stylize.inference.image import ApplySettings, stylize_rgb
     from stylize.inference.styles import interpolation, load_style
 
+    settings = ApplySettings() if keep_values is None else ApplySettings(keep_values=keep_values)
     first, second = load_style("strokes", ref_styles), load_style("blocks", ref_styles)
     portrait = np.asarray(Image.open(next(iter(sorted(_portraits(Path(ref_styles).parent / "interp").glob("*.png"))))))[
         ..., :3
     ]
     columns = interpolation(first, second)
     assert [label for label, _, _ in columns][0] == "strokes-1.00+blocks-0.00"
-    images = [stylize_rgb(model.network, portrait).astype(float) for _, model, _ in columns]
-    assert np.abs(images[0] - stylize_rgb(first.network, portrait)).max() <= 1
-    assert np.abs(images[-1] - stylize_rgb(second.network, portrait)).max() <= 1
+    images = [stylize_rgb(model.network, portrait, settings=settings).astype(float) for _, model, _ in columns]
+    assert np.abs(images[0] - stylize_rgb(first.network, portrait, settings=settings)).max() <= 1
+    assert np.abs(images[-1] - stylize_rgb(second.network, portrait, settings=settings)).max() <= 1
     steps = [float(np.abs(b - a).mean()) for a, b in zip(images, images[1:])]
     assert min(steps) > 0.5  # each quarter changes the picture
     assert max(steps) <= 2.5 * min(steps), steps  # and none jumps
@@ -215,7 +225,7 @@ def test_graph_net_refuses_unknown_operators() -> None:
 def test_cli_style_then_apply_with_mix(ref_styles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from stylize.cli import main
 
-    ref = stroke_reference(tmp_path / "mine.png", seed=9)
+    ref = stroke_reference(tmp_path / "mine.png")  # the image of ref_styles' strokes: its tonal key is known
     styles = tmp_path / "styles"
     assert main(["style", "--name", "mine", "--refs", str(ref), "--styles-dir", str(styles)]) == 0
     assert main(["style", "--name", "mine", "--refs", str(ref), "--styles-dir", str(styles)]) == 1

@@ -264,3 +264,23 @@ def test_the_row_blocked_op_is_the_whole_image_op() -> None:
     whole = keep_values(content, styled, 0.8, calibration, 9)
     blocked = keep_values_in_place(content, styled.clone(), 0.8, calibration, 9, rows_per_step=7)
     assert (blocked - whole).abs().max().item() < 1e-5
+
+
+def test_networks_of_one_identity_share_one_measurement(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tone, "_MEASURED", {})
+    calls = []
+
+    def counted() -> PaperNet:
+        network = PaperNet().eval()
+        forward = network.forward
+        monkeypatch.setattr(network, "forward", lambda x: calls.append(x.shape) or forward(x))
+        return network
+
+    first, again, other, unnamed = counted(), counted(), counted(), counted()
+    tone.identify(first, "paper")
+    tone.identify(again, "paper")
+    tone.identify(other, "other paper")
+    measured = calibrate(first)
+    assert calibrate(again) is measured and len(calls) == 1  # the same identity: not run again
+    assert calibrate(other) == measured and len(calls) == 2  # another identity is measured (the same net here)
+    assert calibrate(unnamed) == measured and len(calls) == 3  # so is a network without one

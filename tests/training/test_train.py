@@ -195,7 +195,7 @@ def trained(tmp_path_factory, tree, reference):
     train(
         "good",
         [reference],
-        settings=TrainSettings(steps=1, **TINY),
+        settings=TrainSettings(**{**TINY, "steps": 1, "style_scale": 0.25}),  # the 128 px reference at its size
         styles_dir=root,
         parts=tree,
         device="cpu",
