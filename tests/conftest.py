@@ -20,6 +20,12 @@ from pathlib import Path
 # compute at once, spinning threads take the cores from the ones with work (a tiny network ran 10x slower).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("KMP_BLOCKTIME", "0")  # the same for Intel's OpenMP (MKL builds)
+# Under pytest-xdist (the README's `-n auto`), the workers share the cores: each worker's torch, and every
+# child its tests start, gets its share of them rather than a thread per core each (oversubscribed threads
+# on a 2-core machine cost more than they give).
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT", "").isdigit():
+    _share = max(1, (os.cpu_count() or 1) // max(1, int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    os.environ.setdefault("OMP_NUM_THREADS", str(_share))
 
 import numpy as np
 import processes
@@ -61,7 +67,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     LEFTOVER_GRACE seconds to end on their own); they are killed."""
     if not processes.PROC.is_dir():
         return
-    deadline = time.monotonic() + LEFTOVER_GRACE
+    # pytest-xdist's controller: its workers are its children and end after their own check of this kind
+    # (LEFTOVER_GRACE each at most), so it waits for them longer before it counts them as left behind.
+    controller = session.config.pluginmanager.has_plugin("dsession")
+    deadline = time.monotonic() + LEFTOVER_GRACE * (3 if controller else 1)
     while _leftovers() and time.monotonic() < deadline:
         time.sleep(0.2)
     left = [f"{pid} {processes.command_line(pid)}" for pid in _leftovers()]
