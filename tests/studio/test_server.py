@@ -409,8 +409,12 @@ def test_part_set_job_shows_its_faces_as_progress_and_downloads_as_a_zip(client)
 
 
 @pytest.mark.slow
-def test_train_job_shows_progress_then_a_style_the_cli_reads(client, studio, tmp_path):
+def test_train_job_shows_progress_then_a_style_the_cli_reads(tiny_client, tmp_path):
+    """The job's flow (progress, preview, download, the style listed and rendered) with tiny training; the
+    default architecture's training is the CLI's tests' (tests/training)."""
     import stylize
+
+    client = tiny_client
 
     ref = make_reference(client, seed=7)["name"]
     answer = client.post("/api/jobs", json={"kind": "train", "style": ref, "name": "studio-made", "steps": 4})
