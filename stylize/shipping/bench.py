@@ -153,9 +153,15 @@ class RuntimeRow:
     cpp_portrait_ms: float | None  # the C++ example against the system OpenCV (Debian's 4.6), dynamic-shape file
     cpp_thumbnail_ms: float | None
     vs_johnson: dict[str, float | None]  # johnson ms / this ms, per runtime (portrait), same run
-    budget_share: float  # best runtime's portrait ms / the game's 1 s budget
+    budget_share: float  # the best runtime's portrait ms with the value op (what export ships) / the game's 1 s
     opencv_version: str = ""
     cpp_opencv_version: str = ""
+    # The same network followed by the value op (keep_values 1, the default export: stylize.inference.tone)
+    values_onnx_bytes: int = 0
+    ort_values_portrait_ms: float | None = None
+    ort_values_thumbnail_ms: float | None = None
+    cpp_values_portrait_ms: float | None = None
+    cpp_values_thumbnail_ms: float | None = None
 
 
 def _ort_ms(model_bytes: bytes, size: tuple[int, int], min_runs: int, min_seconds: float) -> float:
@@ -211,11 +217,16 @@ def bench_runtimes(
     progress: Callable[[str], None] | None = None,
 ) -> list[RuntimeRow]:
     """Each network on one thread in eager PyTorch, ONNX Runtime and OpenCV DNN (and the C++ example
-    when ``cpp_binary`` is given), with the ratio to the Johnson network in the same run."""
+    when ``cpp_binary`` is given), with the ratio to the Johnson network in the same run; and its graph
+    followed by the value op (what ``stylize export`` writes by default) in ONNX Runtime and the C++ example."""
     import cv2
 
     from stylize.inference.model_file import state_to_bytes
+    from stylize.inference.tone import GRID, ToneCalibration, attach
     from stylize.shipping.onnx_export import onnx_graph
+
+    flat = tuple(tuple(0.5 for _ in range(GRID)) for _ in range(GRID))
+    neutral_key = ToneCalibration(typical=flat, typical_out=flat, paper=0.9)
 
     for arch in archs:
         arch_spec(arch)
@@ -227,6 +238,8 @@ def bench_runtimes(
             for arch in dict.fromkeys([BASELINE, *archs]):
                 network = _network(arch)
                 model_bytes = onnx_graph(network).SerializeToString()
+                attach(network, neutral_key)  # a random network has no tonal key; the op's cost does not depend on it
+                values_bytes = onnx_graph(network, keep_values=1.0).SerializeToString()
                 portrait = torch.rand(1, 3, *PORTRAIT, generator=torch.Generator().manual_seed(1))
                 thumbnail = torch.rand(1, 3, *THUMBNAIL, generator=torch.Generator().manual_seed(2))
                 with torch.inference_mode():
@@ -236,13 +249,18 @@ def bench_runtimes(
                     ]
                 ort_ms = [_ort_ms(model_bytes, size, min_runs, min_seconds) for size in (PORTRAIT, THUMBNAIL)]
                 opencv_ms = [_opencv_ms(model_bytes, size, min_runs, min_seconds) for size in (PORTRAIT, THUMBNAIL)]
+                ort_values_ms = [_ort_ms(values_bytes, size, min_runs, min_seconds) for size in (PORTRAIT, THUMBNAIL)]
                 cpp: dict = {}
+                cpp_values: dict = {}
                 if cpp_binary is not None:
                     from stylize.shipping.cpp import run_cpp_bench
 
                     onnx_path = Path(scratch) / f"{arch}.onnx"
                     onnx_path.write_bytes(model_bytes)
                     cpp = run_cpp_bench(cpp_binary, onnx_path, repeat=max(min_runs, 5), threads=1)
+                    values_path = Path(scratch) / f"{arch}-values.onnx"
+                    values_path.write_bytes(values_bytes)
+                    cpp_values = run_cpp_bench(cpp_binary, values_path, repeat=max(min_runs, 5), threads=1)
                 rows[arch] = RuntimeRow(
                     arch=arch,
                     params=sum(p.numel() for p in network.parameters()),
@@ -260,6 +278,11 @@ def bench_runtimes(
                     budget_share=0.0,
                     opencv_version=cv2.__version__,
                     cpp_opencv_version=str(cpp.get("opencv", "")),
+                    values_onnx_bytes=len(values_bytes),
+                    ort_values_portrait_ms=ort_values_ms[0],
+                    ort_values_thumbnail_ms=ort_values_ms[1],
+                    cpp_values_portrait_ms=cpp_values.get("portrait_ms"),
+                    cpp_values_thumbnail_ms=cpp_values.get("thumbnail_ms"),
                 )
                 if progress:
                     progress(
@@ -272,9 +295,7 @@ def bench_runtimes(
         for runtime in ("torch", "ort", "opencv", "cpp"):
             mine, theirs = getattr(row, f"{runtime}_portrait_ms"), getattr(base, f"{runtime}_portrait_ms")
             row.vs_johnson[runtime] = theirs / mine if mine and theirs else None
-        measured = [
-            ms for ms in (row.torch_portrait_ms, row.ort_portrait_ms, row.opencv_portrait_ms, row.cpp_portrait_ms) if ms
-        ]
+        measured = [ms for ms in (row.ort_values_portrait_ms, row.cpp_values_portrait_ms) if ms]
         row.budget_share = min(measured) / GAME_BUDGET_MS
     return [rows[arch] for arch in dict.fromkeys([BASELINE, *archs])]
 
@@ -290,13 +311,15 @@ def format_runtime_table(rows: Sequence[RuntimeRow]) -> str:
     has_cpp = any(r.cpp_portrait_ms for r in rows)
     opencv = f"opencv {rows[0].opencv_version}" if rows else "opencv"
     columns = ["torch eager", "onnxruntime", opencv] + ([f"C++ opencv {rows[0].cpp_opencv_version}"] if has_cpp else [])
+    columns += ["+values onnxruntime"] + (["+values C++"] if has_cpp else [])
     head = (
         f"{'network':<8} {'params':>9} {'file':>8} {'onnx':>8} "
         + " ".join(f"{c:>21}" for c in columns)
         + f" {'of 1 s':>6}"
     )
     lines = [
-        "one thread; each runtime cell: ms per 295x285 portrait / per 74x72 thumbnail, then x = johnson ms / this ms",
+        "one thread; each runtime cell: ms per 295x285 portrait / per 74x72 thumbnail, then x = johnson ms / this ms;",
+        "+values: the graph with the value op (keep_values 1, what export writes by default); of 1 s: its best portrait",
         head,
         "-" * len(head),
     ]
@@ -308,6 +331,9 @@ def format_runtime_table(rows: Sequence[RuntimeRow]) -> str:
         ]
         if has_cpp:
             cells.append(cell(r.cpp_portrait_ms, r.cpp_thumbnail_ms, r.vs_johnson.get("cpp")))
+        cells.append(cell(r.ort_values_portrait_ms, r.ort_values_thumbnail_ms, None))
+        if has_cpp:
+            cells.append(cell(r.cpp_values_portrait_ms, r.cpp_values_thumbnail_ms, None))
         lines.append(
             f"{r.arch:<8} {r.params:>9,} {r.file_bytes / 1e6:>6.2f}MB {r.onnx_bytes / 1e6:>6.2f}MB "
             + " ".join(cells)

@@ -187,7 +187,9 @@ def test_bench_runtimes_time_every_runtime_against_johnson():
     for row in rows:
         assert row.torch_portrait_ms > row.torch_thumbnail_ms > 0 and row.ort_portrait_ms > row.ort_thumbnail_ms > 0
         assert row.opencv_portrait_ms and row.opencv_portrait_ms > 0  # opencv-python times the fixed-size copy
-        assert 0 < row.onnx_bytes and 0 < row.budget_share < 1
+        assert 0 < row.onnx_bytes < row.values_onnx_bytes and 0 < row.budget_share < 1
+        assert row.ort_values_portrait_ms > row.ort_values_thumbnail_ms > 0  # the graph with the value op
+        assert row.budget_share == pytest.approx(row.ort_values_portrait_ms / 1000)  # what ships; no C++ here
     assert nano.vs_johnson["ort"] > 1 and nano.onnx_bytes < 1_000_000
     table = format_runtime_table(rows)
-    assert "onnxruntime" in table and "nano" in table and table.count("\n") == 4
+    assert "onnxruntime" in table and "+values onnxruntime" in table and "nano" in table and table.count("\n") == 5
