@@ -43,10 +43,6 @@ class CeilingResult:
     final: dict[str, float]
     history: list[dict[str, float]] = field(default_factory=list)
 
-    @property
-    def ms_per_iteration(self) -> float:
-        return 1000 * self.seconds / max(1, self.iterations)
-
 
 def training_objective(
     model: StyleModel, device: torch.device | str = "cpu", *, vgg: VGGFeatures | None = None

@@ -215,15 +215,6 @@ def cut_patch(image: torch.Tensor, plan: PatchPlan, size: int) -> torch.Tensor:
     return patch.flip(-1) if plan.flip else patch
 
 
-def random_patch(
-    image: torch.Tensor, rng: np.random.Generator, size: int, scale_range: tuple[float, float] = (0.6, 1.0)
-) -> torch.Tensor:
-    """A (1, C, size, size) square crop of ``image`` (1, C, H, W) drawn from ``rng`` (:func:`patch_plan`)
-    and resized to ``size``."""
-    height, width = image.shape[-2:]
-    return cut_patch(image, patch_plan(rng, height, width, scale_range), size)
-
-
 def load_reference(path: str | os.PathLike[str], *, style_scale: float = 1.0) -> torch.Tensor:
     """A reference as a (1, 3, H, W) tensor, scaled to ``512 * style_scale`` pixels on the long side."""
     image = read_image(path, what="style reference", fix="give a PNG, JPEG or WebP image of the style")
