@@ -35,8 +35,10 @@ Hue stays the style's (a luma ratio scales the three channels together); ``--pre
 the way to keep the portrait's colours. ``keep_values`` 0 gives the styled image back unchanged.
 Everything but the key is local within the tent's support, so a whole image, its row blocks
 (:func:`keep_values_in_place`) and the ONNX graph (:class:`ValueKeeper`, which stretches the key's maps
-without shape arithmetic, so OpenCV loads it) compute the same thing, up to the graph seeing its edge
-padding. The key's maps are a Pioneer portrait's layout: an image laid out
+without shape arithmetic, so OpenCV loads it) compute the same thing. The graph runs on the image its
+caller edge-padded to multiples of 4; apply runs the op on that same frame (:func:`keep_values`: the image
+edge-padded, the network's uncropped output over it) and crops back, so the two agree at every size, the
+padded edges included. The key's maps are a Pioneer portrait's layout: an image laid out
 otherwise takes them as its reference too.
 """
 
