@@ -166,6 +166,10 @@ def stylize_batch(
     height, width = content.shape[-2:]
     size = working_size(height, width, settings.scale)
     tiled = needs_tiling(*size, tile_above) and isinstance(network, PaddedNet)
+    # The value op runs on the frame an exported graph sees (stylize.inference.tone.keep_values): where the
+    # network runs at the image's size, it takes the network's output over that frame, uncropped, as the
+    # graph does; otherwise the output edge-padded.
+    framed = settings.keep_values > 0 and size == (height, width)
     if tiled and size[0] * size[1] > height * width:
         assert isinstance(network, PaddedNet)
         with autocast(content.device, settings.precision):
@@ -173,10 +177,11 @@ def stylize_batch(
     else:
         working = resize_batch(content, size)
         with autocast(working.device, settings.precision):
-            styled = run_network(network, layout(working), tile_above)
+            styled = run_network(network, layout(working), tile_above, framed=framed)
         styled = styled.float()
         del working
-        styled = resize_batch(styled, (height, width))
+        if not framed:
+            styled = resize_batch(styled, (height, width))
     styled = styled.clamp_(0, 1) if tiled else styled.clamp(0, 1)
     if settings.keep_values > 0:  # the portrait's values under the strokes (stylize.inference.tone)
         calibration = calibrate(network)

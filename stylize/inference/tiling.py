@@ -594,16 +594,21 @@ def checkpoints(graph: Graph, keep_bytes: float = KEEP_BYTES) -> list[torch.fx.N
 
 
 def stylize_tiled(
-    network: PaddedNet, image: torch.Tensor, tile: int | None = None, keep_bytes: float = KEEP_BYTES
+    network: PaddedNet,
+    image: torch.Tensor,
+    tile: int | None = None,
+    keep_bytes: float = KEEP_BYTES,
+    *,
+    framed: bool = False,
 ) -> torch.Tensor:
     """``network(image)`` for an (N, 3, H, W) image, computed in tiles of about ``tile`` x ``tile``
     pixels (default ``TILE``) with every instance norm's statistics taken over the whole image (see
-    the module docstring)."""
+    the module docstring); ``framed``: ``network.framed(image)``, the output over the padded frame."""
     state = _stages(network, image, tile, keep_bytes)
     height, width = image.shape[-2:]
     out, _ = _pass(state, state.graph.result, state.tile, (), keep=True)
     assert out is not None
-    return out[..., :height, :width]
+    return out if framed else out[..., :height, :width]
 
 
 def stylize_resized(
@@ -656,15 +661,18 @@ def _stages(network: PaddedNet, image: torch.Tensor | ResizedImage, tile: int | 
     return state
 
 
-def run_network(network: nn.Module, image: torch.Tensor, limit: int = TILE_ABOVE) -> torch.Tensor:
+def run_network(
+    network: nn.Module, image: torch.Tensor, limit: int = TILE_ABOVE, *, framed: bool = False
+) -> torch.Tensor:
     """``network(image)`` for (N, 3, H, W) images; a feed-forward style network runs in tiles, one image
     at a time, when an image has more than ``limit`` pixels. Other networks (a zero-training style's
-    ``ReferenceNet``) are called as they are: they tile what they run themselves."""
+    ``ReferenceNet``) are called as they are: they tile what they run themselves. ``framed``: a feed-forward
+    network's output over its padded frame (``network.framed``, uncropped); other networks' as they give it."""
     height, width = image.shape[-2:]
     if not needs_tiling(height, width, limit) or not isinstance(network, PaddedNet):
-        whole: torch.Tensor = network(image)
+        whole: torch.Tensor = network.framed(image) if framed and isinstance(network, PaddedNet) else network(image)
         return whole
-    return _image_by_image(lambda one: stylize_tiled(network, one), image, (height, width), limit)
+    return _image_by_image(lambda one: stylize_tiled(network, one, framed=framed), image, (height, width), limit)
 
 
 def run_network_resized(

@@ -35,8 +35,10 @@ Hue stays the style's (a luma ratio scales the three channels together); ``--pre
 the way to keep the portrait's colours. ``keep_values`` 0 gives the styled image back unchanged.
 Everything but the key is local within the tent's support, so a whole image, its row blocks
 (:func:`keep_values_in_place`) and the ONNX graph (:class:`ValueKeeper`, which stretches the key's maps
-without shape arithmetic, so OpenCV loads it) compute the same thing, up to the graph seeing its edge
-padding. The key's maps are a Pioneer portrait's layout: an image laid out
+without shape arithmetic, so OpenCV loads it) compute the same thing. The graph runs on the image its
+caller edge-padded to multiples of 4; apply runs the op on that same frame (:func:`keep_values`: the image
+edge-padded, the network's uncropped output over it) and crops back, so the two agree at every size, the
+padded edges included. The key's maps are a Pioneer portrait's layout: an image laid out
 otherwise takes them as its reference too.
 """
 
@@ -53,6 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stylize.errors import StylizeError, shown
+from stylize.nets.padded import pad_frame, padding_for
 
 CELL = 33  # working pixels: each box pass's side (odd); the tent spans about 2 * CELL
 TARGET = 1.3  # a portrait's departure from the typical, in value, times this: the style's value map's departure
@@ -61,7 +64,7 @@ PAPER_QUANTILE = 0.95  # the style's light end: this quantile of its value maps 
 CALIBRATION_SEEDS = tuple(range(100000, 100008))  # bundled sample tree faces, none of the evaluated ones
 CALIBRATION_SCALE = 0.5  # the faces are run at half size: a quarter of the cost, the same low frequencies
 KEY_METHOD = "stylize-values/1"  # how the tonal key is measured: recorded with the key in model.json
-METHOD = "stylize-values/2"  # the op (density, two passes): recorded in manifests and ONNX metadata
+METHOD = "stylize-values/3"  # the op (density, two passes, on the graph's padded frame): in manifests and ONNX metadata
 ITERATIONS = 2  # passes of the op, each from the value map the last one left
 POWER_MAX = 8.0  # the steepest power a pass uses
 # The share of each pass done by density (a power of luma), the rest by a multiply/screen. On 16 game
@@ -160,6 +163,41 @@ def cell_for(scale: float) -> int:
     return max(1, round(CELL * scale)) | 1
 
 
+def frame_size(height: int, width: int) -> tuple[int, int]:
+    """The frame the op runs on for an image of ``height`` x ``width``: the image edge-padded at the bottom
+    and right as an exported graph's caller pads it (:func:`stylize.nets.padded.padding_for`)."""
+    pad_h, pad_w = padding_for(height, width)
+    return height + pad_h, width + pad_w
+
+
+def _framed(content: torch.Tensor, styled: torch.Tensor) -> torch.Tensor:
+    """``styled`` over the frame of ``content`` (N, C, H, W): as it is when it already covers the frame (a
+    network's uncropped output), else edge-padded; anything else is refused."""
+    size, frame = tuple(content.shape[-2:]), frame_size(*content.shape[-2:])
+    if tuple(styled.shape[-2:]) == frame:
+        return styled
+    if tuple(styled.shape[-2:]) != size:
+        raise ValueError(
+            f"styled image {tuple(styled.shape[-2:])} is neither the content's {size} nor its frame {frame}"
+        )
+    return pad_frame(styled)
+
+
+def value_op(
+    content: torch.Tensor,
+    styled: torch.Tensor,
+    keep: float,
+    calibration: ToneCalibration,
+    cell: int = CELL,
+) -> torch.Tensor:
+    """The op on exactly the images it is given, (N, 3, H, W) both: what an exported graph computes on its
+    (padded) input (:class:`ValueKeeper`). Apply pads first: :func:`keep_values`."""
+    if keep <= 0.0:
+        return styled
+    typical, typical_out = calibration.maps(content.shape[-2:], content.device)
+    return move_values(content, styled, typical, typical_out, keep, calibration.paper, cell)
+
+
 def keep_values(
     content: torch.Tensor,
     styled: torch.Tensor,
@@ -167,11 +205,17 @@ def keep_values(
     calibration: ToneCalibration,
     cell: int = CELL,
 ) -> torch.Tensor:
-    """``styled`` (N, 3, H, W) 0..1 with its low-frequency values moved ``keep`` of the way to the content's."""
+    """``styled`` 0..1 with its low-frequency values moved ``keep`` of the way to ``content``'s (N, 3, H, W);
+    (N, 3, H, W) out. The op runs on the frame an exported graph sees (:func:`frame_size`): ``content``
+    edge-padded, and ``styled`` either the network's output over that frame (uncropped) or, of the content's
+    size, edge-padded; the result cropped back. So apply computes what the graph does at every size (an
+    image whose sides are multiples of 4 and at least 16 has nothing padded: :func:`value_op` on it)."""
+    height, width = content.shape[-2:]
     if keep <= 0.0:
-        return styled
-    typical, typical_out = calibration.maps(content.shape[-2:], content.device)
-    return move_values(content, styled, typical, typical_out, keep, calibration.paper, cell)
+        return styled if tuple(styled.shape[-2:]) == (height, width) else _framed(content, styled)[..., :height, :width]
+    styled = _framed(content, styled)
+    moved = value_op(pad_frame(content), styled, keep, calibration, cell)
+    return moved if tuple(moved.shape[-2:]) == (height, width) else moved[..., :height, :width].contiguous()
 
 
 def resize_map(grid: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -253,6 +297,11 @@ def _density(styled: torch.Tensor, value: torch.Tensor, target: torch.Tensor) ->
     return DENSITY * dense + (1.0 - DENSITY) * (1.0 - (1.0 - styled * dim) * bright)
 
 
+def _pad(image: torch.Tensor, bottom: int, right: int) -> torch.Tensor:
+    """``image`` edge-padded by ``bottom`` rows and ``right`` columns (itself, not a copy, when neither)."""
+    return F.pad(image, (0, right, 0, bottom), mode="replicate") if bottom or right else image
+
+
 def keep_values_in_place(
     content: torch.Tensor,
     styled: torch.Tensor,
@@ -264,35 +313,46 @@ def keep_values_in_place(
     """:func:`keep_values` written into ``styled``, ``rows_per_step`` rows at a time, for a big image whose
     whole-image value maps would need a dozen float copies of it. Each block is computed from the block
     grown by the op's reach (the filter's, once per pass), so it is the whole image's; a block is written
-    back once the next one, the last to read its rows, is computed. The same result up to float rounding."""
+    back once the next one, the last to read its rows, is computed. The same result up to float rounding.
+
+    As :func:`keep_values`, on the frame an exported graph sees: ``styled`` is of the content's size or
+    the network's uncropped output over the frame; each block is edge-padded at the right, the last ones
+    at the bottom too, as far as the frame reaches. The result is written into ``styled``'s first H rows
+    and W columns and returned as that (N, 3, H, W) view."""
+    height, width = content.shape[-2:]
     if keep <= 0.0:
-        return styled
-    height, width = styled.shape[-2:]
+        return styled[..., :height, :width]
+    full_height, full_width = frame_size(height, width)
+    framed = tuple(styled.shape[-2:]) == (full_height, full_width)
+    if not framed and tuple(styled.shape[-2:]) != (height, width):
+        raise ValueError(f"styled image {tuple(styled.shape[-2:])} is neither the content's nor its frame")
     cell = max(1, int(cell) | 1)
     reach = ITERATIONS * 2 * (cell // 2)  # two box passes of cell // 2 on each side, per pass of the op
     rows_per_step = max(rows_per_step, reach)
     grids = calibration.grids.to(styled.device)
-    columns = F.interpolate(grids, size=(height, GRID), mode="bilinear", align_corners=False)
+    columns = F.interpolate(grids, size=(full_height, GRID), mode="bilinear", align_corners=False)
     pending: tuple[int, torch.Tensor] | None = None
     for top in range(0, height, rows_per_step):
         bottom = min(height, top + rows_per_step)
         low, high = max(0, top - reach), min(height, bottom + reach)
-        maps = F.interpolate(columns[..., low:high, :], size=(high - low, width), mode="bilinear", align_corners=False)
-        block = move_values(
-            content[..., low:high, :],
-            styled[..., low:high, :].clamp(0, 1),
-            maps[0:1],
-            maps[1:2],
-            keep,
-            calibration.paper,
-            cell,
-        )[..., top - low : bottom - low, :]
+        end = full_height if high == height else high  # a block reaching the image's bottom takes the frame's
+        maps = F.interpolate(
+            columns[..., low:end, :], size=(end - low, full_width), mode="bilinear", align_corners=False
+        )
+        content_block = _pad(content[..., low:high, :], end - high, full_width - width)
+        if framed:
+            styled_block = styled[..., low:end, :].clamp(0, 1)
+        else:
+            styled_block = _pad(styled[..., low:high, :].clamp(0, 1), end - high, full_width - width)
+        block = move_values(content_block, styled_block, maps[0:1], maps[1:2], keep, calibration.paper, cell)[
+            ..., top - low : bottom - low, :width
+        ]
         if pending is not None:
-            styled[..., pending[0] : pending[0] + pending[1].shape[-2], :] = pending[1]
+            styled[..., pending[0] : pending[0] + pending[1].shape[-2], :width] = pending[1]
         pending = (top, block)
     if pending is not None:
-        styled[..., pending[0] : pending[0] + pending[1].shape[-2], :] = pending[1]
-    return styled
+        styled[..., pending[0] : pending[0] + pending[1].shape[-2], :width] = pending[1]
+    return styled[..., :height, :width]
 
 
 class _CumSum(torch.autograd.Function):

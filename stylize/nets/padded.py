@@ -19,9 +19,18 @@ class PaddedNet(nn.Module):
 
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
         height, width = rgb.shape[-2:]
-        pad_h, pad_w = padding_for(height, width)
-        x = F.pad(rgb, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else rgb
-        return self.core(x)[..., :height, :width]
+        return self.framed(rgb)[..., :height, :width]
+
+    def framed(self, rgb: torch.Tensor) -> torch.Tensor:
+        """``core`` on ``rgb`` edge-padded at the bottom and right (:func:`padding_for`), not cropped: the
+        network's output over the frame an exported graph sees (the value op runs on that frame)."""
+        return self.core(pad_frame(rgb))
+
+
+def pad_frame(image: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) edge-padded at the bottom and right by :func:`padding_for` (itself when nothing is padded)."""
+    pad_h, pad_w = padding_for(*image.shape[-2:])
+    return F.pad(image, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else image
 
 
 def padding_for(height: int, width: int) -> tuple[int, int]:

@@ -123,7 +123,7 @@ def test_reruns_redo_exactly_what_changed(tmp_path, tiny_styles):
         "preserve_color": False,
         "scale": 1.0,
         "keep_values": 1.0,
-        "values_method": "stylize-values/2",
+        "values_method": "stylize-values/3",
     }
     assert record["output_sha256"] == hashlib.sha256((out / "p0.png").read_bytes()).hexdigest()
     assert record["input_sha256"] == hashlib.sha256((inputs / "p0.png").read_bytes()).hexdigest()

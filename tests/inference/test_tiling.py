@@ -80,6 +80,12 @@ def test_stylize_batch_tiles_big_images_only():
         whole = stylize_batch(network, image, settings, tile_above=10**9)
         tiled = stylize_batch(network, image, settings, tile_above=100_000)  # 2 x 2 tiles
         assert (tiled - whole).abs().max().item() < tolerance, settings
+    # Odd sides (padded to 304x252): the value op runs on the padded frame over the network's uncropped
+    # output, tiled (row blocks, the tiles' frame) as whole.
+    odd = _portrait(301, 250, seed=5)
+    whole = stylize_batch(network, odd, ApplySettings(), tile_above=10**9)
+    tiled = stylize_batch(network, odd, ApplySettings(), tile_above=30_000)
+    assert tiled.shape == whole.shape == odd.shape and (tiled - whole).abs().max().item() < MAX_FLOAT_DIFFERENCE
     small = _portrait(285, 295, seed=2)  # a game portrait: the untiled path, bit for bit
     with torch.inference_mode():
         assert torch.equal(stylize_batch(network, small, ApplySettings(keep_values=0.0)), network(small).clamp(0, 1))

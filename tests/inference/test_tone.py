@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from stylize.errors import StylizeError
 from stylize.inference import tone
@@ -19,8 +20,9 @@ from stylize.inference.tone import (
     keep_values_in_place,
     low_pass,
     luma,
+    value_op,
 )
-from stylize.nets.transformer import PaddedNet
+from stylize.nets.transformer import PaddedNet, padding_for
 
 
 def _flat(value: float) -> tuple[tuple[float, ...], ...]:
@@ -110,7 +112,7 @@ def test_the_onnx_module_is_the_function(size) -> None:
     keeper = ValueKeeper(calibration, 0.6, 9)
     stretched = torch.cat(calibration.maps(size), 1)
     assert torch.allclose(keeper.maps(content), stretched.expand(2, -1, -1, -1), atol=1e-6)
-    expected = keep_values(content, styled, 0.6, calibration, 9)
+    expected = value_op(content, styled, 0.6, calibration, 9)  # the op on the frame it is given
     assert torch.allclose(keeper(content, styled), expected, atol=1e-6)
 
 
@@ -131,7 +133,7 @@ def test_the_onnx_module_mixes_several_keys() -> None:
     keeper = ValueKeeper([first, second], 1.0, 9)
     for mix, key in (((1.0, 0.0), first), ((0.0, 1.0), second), ((0.25, 0.75), mixed)):
         got = keeper(content, styled, torch.tensor(mix).reshape(1, 2, 1, 1))
-        assert torch.allclose(got, keep_values(content, styled, 1.0, key, 9), atol=1e-5), mix
+        assert torch.allclose(got, value_op(content, styled, 1.0, key, 9), atol=1e-5), mix
     with pytest.raises(ValueError, match="needs their mix"):
         keeper(content, styled)
 
@@ -191,7 +193,7 @@ def test_the_onnx_graph_has_no_shape_arithmetic_and_runs_at_any_size(tmp_path) -
     generator = torch.Generator().manual_seed(3)
     for height, width in ((36, 52), (301, 288), (16, 20)):
         both = torch.rand(1, 6, height, width, generator=generator)
-        expected = keep_values(both[:, :3], both[:, 3:], 1.0, calibration, 9).numpy()
+        expected = value_op(both[:, :3], both[:, 3:], 1.0, calibration, 9).numpy()
         got = session.run(None, {"input": both.numpy()})[0]
         assert np.abs(got - expected).max() < 1e-5, (height, width)
         net.setInput(both.numpy())
@@ -260,10 +262,39 @@ def test_the_row_blocked_op_is_the_whole_image_op() -> None:
         paper=0.9,
     )
     generator = torch.Generator().manual_seed(2)
-    content, styled = torch.rand(1, 3, 90, 61, generator=generator), torch.rand(1, 3, 90, 61, generator=generator)
-    whole = keep_values(content, styled, 0.8, calibration, 9)
-    blocked = keep_values_in_place(content, styled.clone(), 0.8, calibration, 9, rows_per_step=7)
-    assert (blocked - whole).abs().max().item() < 1e-5
+    for height, width in ((90, 61), (92, 64), (13, 9), (41, 16)):  # padded on the frame, or not
+        content, styled = (torch.rand(1, 3, height, width, generator=generator) for _ in range(2))
+        pad_h, pad_w = padding_for(height, width)
+        framed = torch.rand(1, 3, height + pad_h, width + pad_w, generator=generator)  # a network's uncropped output
+        for given in (styled, framed):
+            whole = keep_values(content, given, 0.8, calibration, 9)
+            blocked = keep_values_in_place(content, given.clone(), 0.8, calibration, 9, rows_per_step=7)
+            assert blocked.shape == whole.shape == content.shape
+            assert (blocked - whole).abs().max().item() < 1e-5, (height, width)
+
+
+@pytest.mark.parametrize("size", [(36, 52), (61, 45), (13, 9), (1, 1), (285, 295)])
+def test_apply_runs_the_op_on_the_frame_the_graph_sees(size) -> None:
+    """keep_values pads as the graph's caller does and crops back: the graph's op (ValueKeeper) on the
+    padded images, cropped, at any size; styled of the content's size is edge-padded, the network's
+    uncropped output taken as it is; a frame that needs no padding is the op itself, bit for bit."""
+    calibration = _ramp_calibration()
+    generator = torch.Generator().manual_seed(4)
+    height, width = size
+    pad_h, pad_w = padding_for(height, width)
+    content = torch.rand(1, 3, height, width, generator=generator)
+    framed = torch.rand(1, 3, height + pad_h, width + pad_w, generator=generator)
+    padded = F.pad(content, (0, pad_w, 0, pad_h), mode="replicate")
+    keeper = ValueKeeper(calibration, 0.9, 9)
+    graph = keeper(padded, framed)[..., :height, :width]
+    assert torch.allclose(keep_values(content, framed, 0.9, calibration, 9), graph, atol=1e-5)
+    cropped = framed[..., :height, :width]
+    edge = keeper(padded, F.pad(cropped, (0, pad_w, 0, pad_h), mode="replicate"))[..., :height, :width]
+    assert torch.allclose(keep_values(content, cropped, 0.9, calibration, 9), edge, atol=1e-5)
+    # the frame itself (sides multiples of 4, at least 16) pads nothing: the op, bit for bit
+    assert torch.equal(keep_values(padded, framed, 0.9, calibration, 9), value_op(padded, framed, 0.9, calibration, 9))
+    with pytest.raises(ValueError, match="neither"):
+        keep_values(content, torch.rand(1, 3, height + pad_h + 1, width), 0.9, calibration, 9)
 
 
 def test_networks_of_one_identity_share_one_measurement(monkeypatch: pytest.MonkeyPatch) -> None:

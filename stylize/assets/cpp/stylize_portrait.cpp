@@ -14,8 +14,8 @@
 // A default export (metadata property keep_values 1) ends with stylize's value op, which keeps the
 // portrait's own light and dark under the style: it is in the graph and needs nothing here (no shape
 // arithmetic: it loads with dynamic sizes like the network). It sees the edge padding below as part of
-// the portrait, so on a side that is not a multiple of 4 the last rows or columns' tones may differ from
-// `stylize apply`'s by a few levels (docs/shipping.md).
+// the portrait, as `stylize apply`'s op does (apply runs it on the same padded frame), so the output is
+// apply's to a level at every size, the last rows and columns included (docs/shipping.md).
 //
 // A zero-training export (metadata property style_input_name) has a second input "style_weights",
 // float32 [N], one weight per style in the metadata's style_names; --style and --mix set it at run
