@@ -55,7 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stylize.errors import StylizeError, shown
-from stylize.nets.padded import pad_frame, padding_for
+from stylize.nets.padded import pad_bottom_right, pad_frame, padding_for
 
 CELL = 33  # working pixels: each box pass's side (odd); the tent spans about 2 * CELL
 TARGET = 1.3  # a portrait's departure from the typical, in value, times this: the style's value map's departure
@@ -211,8 +211,8 @@ def keep_values(
     size, edge-padded; the result cropped back. So apply computes what the graph does at every size (an
     image whose sides are multiples of 4 and at least 16 has nothing padded: :func:`value_op` on it)."""
     height, width = content.shape[-2:]
-    if keep <= 0.0:
-        return styled if tuple(styled.shape[-2:]) == (height, width) else _framed(content, styled)[..., :height, :width]
+    if keep <= 0.0:  # the styled image itself, or the network's frame cropped back
+        return styled if tuple(styled.shape[-2:]) == (height, width) else styled[..., :height, :width]
     styled = _framed(content, styled)
     moved = value_op(pad_frame(content), styled, keep, calibration, cell)
     return moved if tuple(moved.shape[-2:]) == (height, width) else moved[..., :height, :width].contiguous()
@@ -297,11 +297,6 @@ def _density(styled: torch.Tensor, value: torch.Tensor, target: torch.Tensor) ->
     return DENSITY * dense + (1.0 - DENSITY) * (1.0 - (1.0 - styled * dim) * bright)
 
 
-def _pad(image: torch.Tensor, bottom: int, right: int) -> torch.Tensor:
-    """``image`` edge-padded by ``bottom`` rows and ``right`` columns (itself, not a copy, when neither)."""
-    return F.pad(image, (0, right, 0, bottom), mode="replicate") if bottom or right else image
-
-
 def keep_values_in_place(
     content: torch.Tensor,
     styled: torch.Tensor,
@@ -339,11 +334,11 @@ def keep_values_in_place(
         maps = F.interpolate(
             columns[..., low:end, :], size=(end - low, full_width), mode="bilinear", align_corners=False
         )
-        content_block = _pad(content[..., low:high, :], end - high, full_width - width)
+        content_block = pad_bottom_right(content[..., low:high, :], end - high, full_width - width)
         if framed:
             styled_block = styled[..., low:end, :].clamp(0, 1)
         else:
-            styled_block = _pad(styled[..., low:high, :].clamp(0, 1), end - high, full_width - width)
+            styled_block = pad_bottom_right(styled[..., low:high, :].clamp(0, 1), end - high, full_width - width)
         block = move_values(content_block, styled_block, maps[0:1], maps[1:2], keep, calibration.paper, cell)[
             ..., top - low : bottom - low, :width
         ]

@@ -116,7 +116,8 @@ class GraphNet(nn.Module):
                     self._names[name] = key
                     self.register_buffer(key, values[name].clone(), persistent=False)
             self._steps.append(_Step(run, tensor_inputs, node.outputs[0]))
-        self._stored = {name: values[name] for name in used & set(values)}  # for constant(), by graph name
+        # The constants read only when planned (shapes, pads, scales), for constant(); the rest are buffers.
+        self._stored = {name: values[name] for name in used & set(values) if name not in self._names}
         self.inputs = tuple(inputs)
         self.output = alias.get(output, output)
 

@@ -29,8 +29,12 @@ class PaddedNet(nn.Module):
 
 def pad_frame(image: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) edge-padded at the bottom and right by :func:`padding_for` (itself when nothing is padded)."""
-    pad_h, pad_w = padding_for(*image.shape[-2:])
-    return F.pad(image, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else image
+    return pad_bottom_right(image, *padding_for(*image.shape[-2:]))
+
+
+def pad_bottom_right(image: torch.Tensor, bottom: int, right: int) -> torch.Tensor:
+    """``image`` edge-padded by ``bottom`` rows and ``right`` columns (itself, not a copy, when neither)."""
+    return F.pad(image, (0, right, 0, bottom), mode="replicate") if bottom or right else image
 
 
 def padding_for(height: int, width: int) -> tuple[int, int]:
