@@ -44,6 +44,7 @@ otherwise takes them as its reference too.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -131,6 +132,12 @@ class ToneCalibration:
             raise StylizeError(f"{where}: 'values' is not a tone calibration ({err}); remake the style") from None
 
 
+def in_onnx_export() -> bool:
+    """``torch.onnx.is_in_onnx_export()``, without importing ``torch.onnx`` (26 modules, 0.15 s of a
+    command's start) when nothing has: no export can be running then."""
+    return "torch.onnx" in sys.modules and torch.onnx.is_in_onnx_export()
+
+
 def luma(rgb: torch.Tensor) -> torch.Tensor:
     """(N, 1, H, W) Rec. 601 luma of (N, 3, H, W) RGB in 0..1."""
     return 0.299 * rgb[:, 0:1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:3]
@@ -147,7 +154,7 @@ def low_pass(x: torch.Tensor, cell: int = CELL) -> torch.Tensor:
     """A tent filter of ``cell`` (odd) on a side per pass, edge-normalised: two box passes per axis (the
     average counts only pixels inside the image, so any size works, a side shorter than ``cell`` too)."""
     cell = max(1, int(cell) | 1)
-    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():  # the graph: an AveragePool along each axis
+    if torch.jit.is_tracing() or in_onnx_export():  # the graph: an AveragePool along each axis
         for dim in (3, 3, 2, 2):
             x = _box(x, cell, dim)
         return x
@@ -227,7 +234,7 @@ def clamp(x: torch.Tensor, low: float | None = None, high: float | None = None) 
     """``x.clamp(low, high)``; in an ONNX export ``relu(x - low) + low`` and ``high - relu(high - x)`` instead,
     the same to float rounding: OpenCV 4.6 loads no opset-13 ``Clip`` (it takes Clip's bounds as
     attributes only)."""
-    if not torch.onnx.is_in_onnx_export():
+    if not in_onnx_export():
         return x.clamp(low, high)
     if low is not None:
         x = F.relu(x) if low == 0.0 else F.relu(x - low) + low
