@@ -403,6 +403,7 @@ def _near_default(place: tuple[str, str]) -> st.SearchStrategy[Any]:
 
 @CONFIG_PROPERTY
 @given(st.sampled_from(KNOWN_KEYS).flatmap(_near_default))
+@pytest.mark.slow
 def test_a_known_key_takes_exactly_the_values_its_kind_allows(case):
     place, value = case
     """One key of the schema with an arbitrary value: the file refuses it (one ConfigError line) when

@@ -219,6 +219,7 @@ def test_verbs_stay_callable_after_importing_every_submodule():
         assert callable(getattr(stylize, name))
 
 
+@pytest.mark.slow
 def test_verbs_stay_callable_after_run_pipeline(tmp_path, tiny_styles):
     """A whole ``stylize run`` (compose, apply, preview) on two faces with a tiny style, then the verbs."""
     import shutil

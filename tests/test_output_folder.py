@@ -119,6 +119,7 @@ def test_apply_never_writes_through_links_in_the_output_folder(tmp_path):
 # --- the lock ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_second_holder_waits_and_says_who_holds_the_folder(tmp_path, caplog):
     out = tmp_path / "out"
     order: list[str] = []

@@ -144,6 +144,7 @@ def run_python(*args: str, timeout: float = 120) -> tuple[int, str, str]:
     return done.returncode, done.stdout, done.stderr
 
 
+@pytest.mark.slow
 def test_library_warnings_never_print_raw():
     code, out, err = run_python("-c", WARNING_COMMAND)
     assert (code, out, err) == (0, "done\n", ""), err

@@ -339,6 +339,7 @@ def test_a_library_error_reaches_the_user_as_flags(tmp_path, capsys):
 ALLOWED_FLAGS = {"--force-reinstall", "--build", "--head"}  # pip's, cmake's and ray's, in hints
 
 
+@pytest.mark.slow
 def test_library_errors_never_name_command_line_flags():
     """Raise sites outside stylize/cli speak of parameters (resume=True), not flags (--resume)."""
     found = []

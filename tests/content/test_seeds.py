@@ -107,6 +107,7 @@ SPECS = st.one_of(st.lists(_ITEM_TEXT, min_size=1, max_size=6).map(",".join), st
 
 @PROPERTY
 @given(SPECS)
+@pytest.mark.slow
 def test_any_text_is_seeds_in_range_or_one_seed_error(spec):
     try:
         seeds = parse_seeds(spec)
@@ -122,6 +123,7 @@ def test_any_text_is_seeds_in_range_or_one_seed_error(spec):
 
 @PROPERTY
 @given(st.integers(0, SEED_MAX), st.integers(0, 2000), st.sampled_from(["{}-{}", " {} - {} ", "{},{}"]))
+@pytest.mark.slow
 def test_ranges_are_inclusive_and_in_order(first, length, template):
     last = min(first + length, SEED_MAX)
     spec = template.format(first, last)
@@ -131,6 +133,7 @@ def test_ranges_are_inclusive_and_in_order(first, length, template):
 
 @PROPERTY
 @given(st.lists(st.integers(0, SEED_MAX), min_size=1, max_size=10) | st.integers(0, SEED_MAX) | SPECS)
+@pytest.mark.slow
 def test_the_config_keeps_a_seed_spec_that_reads_back_as_its_seeds(value):
     """[content] seeds as text, a list or one number: the config's seeds_spec reads back as its seeds."""
     import tomllib

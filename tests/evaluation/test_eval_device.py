@@ -11,6 +11,7 @@ from stylize.errors import StylizeError
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+@pytest.mark.slow
 def test_eval_on_a_missing_gpu_is_one_line():
     with pytest.raises(StylizeError, match="device 'cuda' was asked for but torch sees no CUDA GPU"):
         stylize.evaluate(["pencil-nano"], ["compose:0-1"], device="cuda")

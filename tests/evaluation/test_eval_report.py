@@ -83,6 +83,7 @@ def _not_blank(path: Path) -> None:
 # --- pure figures -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_edge_ssim_is_one_for_identical_images_and_lower_for_unrelated_ones(held_out):
     from stylize.evaluation.quality import edge_ssim
 

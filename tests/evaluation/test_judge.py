@@ -56,6 +56,7 @@ def _with_lightness(rgb: np.ndarray, lightness) -> np.ndarray:
 # --- with dlib, on bundled sample faces -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_unstyled_set_is_the_same_people_with_the_same_values(faces, found):
     n = len(faces)
     assert all(face.box is not None for face in found)  # the judge finds every bundled sample face
@@ -67,6 +68,7 @@ def test_the_unstyled_set_is_the_same_people_with_the_same_values(faces, found):
     assert result.record()["same_person_share"] == 1.0
 
 
+@pytest.mark.slow
 def test_a_uniform_grey_output_has_no_spread_and_no_faces(faces, found):
     grey = [np.full_like(rgb, 128) for rgb in faces]
     result = judge_faces(faces, grey, found=found)
@@ -75,6 +77,7 @@ def test_a_uniform_grey_output_has_no_spread_and_no_faces(faces, found):
     assert result.record()["value_order"] is None  # NaN never reaches the JSON
 
 
+@pytest.mark.slow
 def test_outputs_in_another_order_are_not_rank_1(faces, found):
     swapped = faces[1:] + faces[:1]  # output i is face i + 1
     result = judge_faces(faces, swapped, found=found)

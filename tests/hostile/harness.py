@@ -95,6 +95,7 @@ class Case:
     check: Check | None = None  # more assertions on the result and tmp (after the last run)
     reruns: int = 0  # run the same command again; every run must meet the expectations
     child: bool = False
+    slow: bool = False  # over ~0.4 s in-process (a network made and run): out of the fast loop, as child cases are
     preexec: Callable[[], None] | None = None  # child only: e.g. resource limits
     timeout: float = 60.0
     skip_root: str | None = None  # skip with this reason when running as root

@@ -30,7 +30,7 @@ PAGE = 4096
 # One training of a tiny network, two steps: cheap, and its files are big enough to fill a disk mid-write.
 TRAIN = ["--arch", "tiny", "--steps", "2", "--size", "32", "--batch", "1", "--content", "compose:0-1"]
 HELD_OUT = ["--content", "compose:100000-100001"]  # faces no bundled style was trained on: no note line
-SLOW: set[str] = set()  # cases that train or export a network (over ~2 s): marked slow by the runner
+SLOW: set[str] = set()  # cases that train or export a network, or take over ~0.4 s: marked slow by the runner
 
 
 def require_mount(reason: str) -> None:
@@ -217,6 +217,7 @@ def style_disk_full(tmp: Path) -> list[str]:
     fault="out/styles/k/",
     check=all_of(said(FULL), unchanged("out/styles/k", snapshot_of("out/styles/k"))),
 )
+@slow
 def style_overwrite_disk_full(tmp: Path) -> list[str]:
     """``style --name k --overwrite`` where style k exists and the disk has no room for the new one: one line,
     exit 1, and style k exactly as before (the new style is made whole beside it before it replaces it)."""
@@ -399,6 +400,7 @@ def compose_read_only(tmp: Path) -> list[str]:
     fault="out/styles",
     check=all_of(said(READ_ONLY, "--styles-dir DIR"), unchanged("out/styles/k", snapshot_of("out/styles/k"))),
 )
+@slow
 def style_read_only(tmp: Path) -> list[str]:
     """``style --name k --overwrite`` where style k is on a read-only file system: one line naming the styles
     folder and the fix, exit 1, style k as before."""

@@ -189,7 +189,7 @@ def redone(count: int, style_folder: str | None = None):
     return check
 
 
-@corpus.case(exit=0, check=redone(1, "zt"))
+@corpus.case(exit=0, check=redone(1, "zt"), slow=True)
 def style_settings_changed_since_the_outputs(tmp: Path) -> list[str]:
     """A zero-training style's outputs are made, then its face guard is turned off in model.json (weights
     unchanged). The rerun must make them again, not call them up to date (issue 25: the manifest keyed on
@@ -201,7 +201,7 @@ def style_settings_changed_since_the_outputs(tmp: Path) -> list[str]:
     return argv
 
 
-@corpus.case(exit=0, check=redone(1))
+@corpus.case(exit=0, check=redone(1), slow=True)
 def mixed_style_settings_changed_since_the_outputs(tmp: Path) -> list[str]:
     """A mix's outputs are made, then the face guard of its first style (the mix's guard) is turned off:
     the rerun makes them again; exit 0."""

@@ -182,7 +182,7 @@ def half_precision_weights_with_matching_hash(tmp: Path) -> list[str]:
     return apply_with(tmp, folder)
 
 
-@corpus.case(fault="zt/refs/ref.png", check=_says_how_to_remake("stylize style --name zt"))
+@corpus.case(fault="zt/refs/ref.png", check=_says_how_to_remake("stylize style --name zt"), slow=True)
 def zero_training_reference_swapped(tmp: Path) -> list[str]:
     """A zero-training style (stylize style) whose reference image was replaced after it was made, while
     model.json records its SHA-256 (issue 25: it still loaded). Refused with one line naming the reference

@@ -20,7 +20,7 @@ def test_the_corpus_covers_every_area():
 
 @pytest.mark.parametrize(  # a case run as a child process (seconds: it imports torch) is slow
     "case",
-    [pytest.param(case, marks=[pytest.mark.slow] if case.child else []) for case in CASES],
+    [pytest.param(case, marks=[pytest.mark.slow] if case.child or case.slow else []) for case in CASES],
     ids=[case.id for case in CASES],
 )
 def test_hostile_input(case, tmp_path, capfd):

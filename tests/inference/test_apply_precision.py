@@ -35,6 +35,7 @@ def test_fp16_needs_a_gpu(tmp_path):
         ApplySettings(precision="fp8")
 
 
+@pytest.mark.slow
 def test_the_manifest_records_a_precision_other_than_fp32_and_reruns_when_it_changes(tmp_path):
     faces = tmp_path / "faces"
     stylize.compose("0-1", faces, progress=False)

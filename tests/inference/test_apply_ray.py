@@ -91,6 +91,7 @@ def _local(styles, inputs: Path, out: Path):
         torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_refusals_are_one_line_and_start_nothing(tmp_path, faces, ray_installed):
     run = lambda **kw: apply("pencil-nano", [faces], tmp_path / "out", device="cpu", progress=False, **kw)  # noqa: E731
     with pytest.raises(StylizeError, match=r"^address=127.0.0.1:6379 is for engine=ray; add engine=ray"):
@@ -111,6 +112,7 @@ def test_refusals_are_one_line_and_start_nothing(tmp_path, faces, ray_installed)
     assert not (tmp_path / "out" / MANIFEST_NAME).exists()
 
 
+@pytest.mark.slow
 def test_the_command_line_refuses_in_one_line_with_its_flags(tmp_path, faces, ray_installed, capsys):
     from stylize.cli import main
 

@@ -289,6 +289,7 @@ JSON_VALUES = st.recursive(
 
 @PROPERTY
 @given(text=st.text(max_size=200) | JSON_VALUES.map(json.dumps))
+@pytest.mark.slow
 def test_any_model_json_text_loads_or_is_one_model_file_error(good, tmp_path_factory, text):
     folder = tmp_path_factory.mktemp("prop")
     shutil.copy(good / WEIGHTS_NAME, folder / WEIGHTS_NAME)
@@ -320,6 +321,7 @@ def test_mutated_valid_metadata_loads_or_is_one_model_file_error(good, tmp_path_
 
 @PROPERTY
 @given(data=st.binary(max_size=64), keep=st.integers(0, 2000))
+@pytest.mark.slow
 def test_damaged_weights_with_a_matching_hash_load_or_are_one_model_file_error(good, tmp_path_factory, data, keep):
     """Weights truncated and padded with arbitrary bytes, the hash and size recorded to match."""
     folder = tmp_path_factory.mktemp("prop")

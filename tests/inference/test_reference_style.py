@@ -77,6 +77,7 @@ def test_apply_keeps_size_and_alpha_and_is_deterministic(ref_styles: Path, tmp_p
         assert (tmp_path / "out2" / path.name).read_bytes() == (tmp_path / "out1" / path.name).read_bytes()
 
 
+@pytest.mark.slow
 def test_mix_is_one_network_named_after_the_mix(ref_styles: Path, tmp_path: Path) -> None:
     from stylize.inference.bulk import apply
     from stylize.inference.styles import load_mix
@@ -222,6 +223,7 @@ def test_graph_net_refuses_unknown_operators() -> None:
         GraphNet([Node("LSTM", ("x",), ("y",))], {}, ["x"], "y")
 
 
+@pytest.mark.slow
 def test_cli_style_then_apply_with_mix(ref_styles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from stylize.cli import main
 

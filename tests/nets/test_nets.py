@@ -48,6 +48,7 @@ def test_torchvision_weights_are_never_downloaded(monkeypatch, tmp_path):
         load_vgg(("relu1_1",), "torchvision")
 
 
+@pytest.mark.slow
 def test_torchvision_weights_load_from_the_cache(monkeypatch, tmp_path):
     """A user with torchvision's VGG19 checkpoint cached gets it used (file made here, same layout)."""
     from stylize.training.vgg_weights import _TORCHVISION_CONV_INDEX, TORCHVISION_FILE

@@ -128,6 +128,7 @@ def test_deterministic_up_to_date_and_overwrite_replaces_whole_tree(exported, tm
     _check_same_layout(BUNDLED, tmp_path / "again")
 
 
+@pytest.mark.slow
 def test_refuses_unsafe_destinations_with_one_line(tmp_path, tiny_styles):
     tree = tmp_path / "facegen"
     shutil.copytree(BUNDLED, tree)

@@ -159,6 +159,7 @@ def test_uploaded_portraits_are_stored_as_pngs_under_the_studio(client, studio):
 
 
 # --- references ---
+@pytest.mark.slow
 def test_a_dropped_reference_becomes_a_zero_training_style_folder_the_cli_reads(client, studio, tmp_path):
     import stylize
 
@@ -178,6 +179,7 @@ def style_kind(model) -> str:
     return model.metadata["kind"]
 
 
+@pytest.mark.slow
 def test_a_named_reference_and_a_name_clash(client):
     assert make_reference(client, seed=1, name="charcoal")["name"] == "charcoal"
     clash = client.post(
@@ -244,6 +246,7 @@ def test_a_reference_needs_multipart(client):
 
 
 # --- the grid ---
+@pytest.mark.slow
 def test_render_gives_the_styled_face_the_same_size_and_caches_it(client, studio):
     first = client.get("/api/render.png?face=g0&style=pencil-nano&strength=0.7&preserve=1&scale=1.25")
     assert first.status_code == 200 and first.headers["content-type"] == "image/png"
@@ -270,6 +273,7 @@ def test_a_browser_revalidates_a_render_with_its_etag(client):
     assert client.get("/api/state").headers["cache-control"] == "no-store"
 
 
+@pytest.mark.slow
 def test_render_matches_the_library_on_the_same_face(client):
     import stylize
     from stylize.inference.image import ApplySettings, stylize_rgb
@@ -280,6 +284,7 @@ def test_render_matches_the_library_on_the_same_face(client):
     assert np.array_equal(served, expected)
 
 
+@pytest.mark.slow
 def test_a_mix_of_two_zero_styles_renders(client):
     a, b = make_reference(client, seed=1)["name"], make_reference(client, seed=2)["name"]
     mixed = client.get(f"/api/render.png?face=g1&style={a}:0.7,{b}:0.3")
@@ -331,6 +336,7 @@ def test_bad_job_requests_are_refused_before_any_work(client, studio, body, frag
     assert client.get("/api/jobs").json()["jobs"] == []
 
 
+@pytest.mark.slow
 def test_a_train_request_needs_a_new_valid_name(client):
     ref = make_reference(client, seed=1)["name"]
     for name, fragment in (("pencil", "exists"), ("../x", "name"), (None, "name")):

@@ -38,6 +38,7 @@ def _train(name, folder, tree, reference, *, resume=False, keep_checkpoint=False
     )
 
 
+@pytest.mark.slow
 def test_a_magenta_style_starts_as_the_zero_training_style_and_records_its_run(tmp_path, tree, reference):
     result = _train("taught", tmp_path, tree, reference, steps=3)
     folder = tmp_path / "taught"
