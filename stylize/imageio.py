@@ -204,9 +204,10 @@ def encode_png(rgb: np.ndarray, alpha: np.ndarray | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename, never leaving a partial file."""
-    _atomic_write(Path(path), lambda stream: stream.write(data))
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename, never leaving a partial file; the file
+    gets ``mode`` (default: what a plain ``open()`` gives under the umask, :func:`new_mode`)."""
+    _atomic_write(Path(path), lambda stream: stream.write(data), mode)
 
 
 def atomic_copy(source: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
@@ -215,7 +216,7 @@ def atomic_copy(source: str | os.PathLike[str], path: str | os.PathLike[str]) ->
         _atomic_write(Path(path), lambda stream: shutil.copyfileobj(reader, stream, 1 << 20))
 
 
-def _atomic_write(target: Path, fill: Callable[[BinaryIO], object]) -> None:
+def _atomic_write(target: Path, fill: Callable[[BinaryIO], object], mode: int | None = None) -> None:
     """``fill`` a temporary file beside ``target`` (named by :data:`stylize.faults.TEMP_FILE`), flush it and
     rename it onto ``target``; on any failure the temporary file is removed and a fault of the machine
     (a full disk, a read-only folder) is one line naming ``target`` (:func:`stylize.faults.machine_error`)."""
@@ -227,7 +228,7 @@ def _atomic_write(target: Path, fill: Callable[[BinaryIO], object]) -> None:
             f"{target}: cannot write ({err.strerror}); choose a writable output folder"
         ) from err
     try:
-        os.fchmod(handle, new_mode())  # mkstemp makes 0600 files; outputs should be like any other file
+        os.fchmod(handle, new_mode() if mode is None else mode)  # mkstemp makes 0600 files; outputs are like others
         with os.fdopen(handle, "wb") as stream:
             fill(stream)
             stream.flush()
@@ -245,8 +246,8 @@ def _atomic_write(target: Path, fill: Callable[[BinaryIO], object]) -> None:
         raise
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, mode: int | None = None) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
 
 
 def write_png(path: str | os.PathLike[str], rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 import secrets
 import socket
 import sys
@@ -29,6 +30,8 @@ log = logging.getLogger("stylize")
 DEFAULT_PORT = 8765
 DEFAULT_FOLDER = "studio"
 EVAL_FACES = 16
+TOKEN_FILE = "token"  # in the studio folder, its owner's only: the access token, kept across restarts
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclass
@@ -47,6 +50,40 @@ class StudioApp:
             pass
 
 
+def folder_token(folder: Path) -> str:
+    """The studio folder's access token, made at its first start and kept in ``folder/token`` (readable by its
+    owner only), so the page's address, and a page left open, stay valid when the studio is restarted."""
+    from stylize.faults import machine_error
+    from stylize.imageio import atomic_write_text
+
+    path = folder / TOKEN_FILE
+    try:
+        kept = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        kept = ""
+    except OSError as err:
+        raise machine_error(err, path) or StylizeError(
+            f"{path}: cannot read the studio's token ({err.strerror}); delete the file to make a new one"
+        ) from err
+    except UnicodeDecodeError:
+        kept = ""  # not a token this studio wrote: a new one replaces it
+    if re.fullmatch(r"[A-Za-z0-9_-]{32,128}", kept):
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)  # a token others could read is no token
+        return kept
+    token = secrets.token_urlsafe(24)
+    atomic_write_text(path, token + "\n", mode=0o600)
+    return token
+
+
+def hosts_for(host: str) -> frozenset[str] | None:
+    """The names a studio listening on ``host`` answers to (its Host header, against DNS rebinding): the
+    loopback names and ``host``; None (any name) when it listens on every interface (warned about)."""
+    if host in ("0.0.0.0", "::", ""):
+        return None
+    return LOOPBACK_NAMES | {host.lower().strip("[]")}
+
+
 def open_studio(
     folder: str | os.PathLike[str] = DEFAULT_FOLDER,
     *,
@@ -58,9 +95,12 @@ def open_studio(
     eval_faces: int = EVAL_FACES,
     poll_seconds: float = 1.0,
     warm_up: bool = True,
+    hosts: frozenset[str] | None = None,
 ) -> StudioApp:
     """The studio app over ``folder`` (made if missing; one studio a folder), not yet serving. ``warm_up``
-    loads the zero-training engine in a thread when the app starts, so the first dropped reference is quick."""
+    loads the zero-training engine in a thread when the app starts, so the first dropped reference is quick.
+    ``token``: the access token (default: the folder's, :func:`folder_token`); ``hosts``: the Host names it
+    answers to (default any: :func:`serve` gives :func:`hosts_for` its address)."""
     from stylize.studio.jobs import JobManager, WorkerSetup
     from stylize.studio.server import create_app
     from stylize.studio.workspace import Workspace, lock_folder
@@ -78,8 +118,8 @@ def open_studio(
             preview_seeds=tuple((config.content.seeds or [0, 1, 2, 3])[:4]),
         )
         jobs = JobManager(workspace.folder / "jobs", setup, workspace)
-        token = token or secrets.token_urlsafe(24)
-        app = create_app(workspace, jobs, token, poll_seconds=poll_seconds, warm_up=warm_up)
+        token = token or folder_token(workspace.folder)
+        app = create_app(workspace, jobs, token, poll_seconds=poll_seconds, warm_up=warm_up, hosts=hosts)
     except BaseException:
         os.close(lock_fd)
         raise
@@ -136,7 +176,13 @@ def serve(
     import uvicorn
 
     studio = open_studio(
-        folder, config=config, styles_dir=styles_dir, parts=parts, legacy=legacy, eval_faces=eval_faces
+        folder,
+        config=config,
+        styles_dir=styles_dir,
+        parts=parts,
+        legacy=legacy,
+        eval_faces=eval_faces,
+        hosts=hosts_for(host),
     )
     try:
         sock = _bind(host, port)

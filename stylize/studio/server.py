@@ -62,13 +62,54 @@ class TooLarge(Exception):
     pass
 
 
-class TokenGate:
-    """ASGI middleware: refuse a request without the token (403); set the cookie when it came in the address;
-    add the security headers to every answer."""
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+# Sec-Fetch-Site values a state-changing request may carry: the studio's own page, or the user typing or
+# bookmarking (no page). "same-site" is refused too: a page served by any other local server is same-site
+# with the studio (sites ignore ports), so neither it nor SameSite=Strict cookies tell the two apart.
+OWN_FETCH_SITES = ("same-origin", "none")
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+
+def _host_name(host: str) -> str:
+    """The name in a Host header, without its port (an IPv6 address keeps its brackets off)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+def media_type(request: Request) -> str:
+    """The request's Content-Type without its parameters, lower case ("" when none)."""
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+class TokenGate:
+    """ASGI middleware: refuse a request without the token (403), a state-changing one from another page
+    (its Origin not the studio's own, or Sec-Fetch-Site other than same-origin: a cross-site request
+    forgery), and, when ``hosts`` is given, one whose Host header names another host (DNS rebinding);
+    set the cookie when the token came in the address; add the security headers to every answer."""
+
+    def __init__(self, app: ASGIApp, token: str, hosts: frozenset[str] | None = None) -> None:
         self.app = app
         self.token = token
+        self.hosts = hosts
+
+    def _refusal(self, request: Request) -> str | None:
+        """Why ``request`` is refused before its token is looked at, or None."""
+        host = request.headers.get("host", "")
+        if self.hosts is not None and _host_name(host) not in self.hosts:
+            return (
+                f"this studio answers at {' or '.join(sorted(self.hosts))}, not {host or 'no host'}; "
+                "open the address stylize studio printed"
+            )
+        if request.method in SAFE_METHODS:
+            return None
+        site = request.headers.get("sec-fetch-site")
+        origin = request.headers.get("origin")
+        if (site is not None and site not in OWN_FETCH_SITES) or (
+            origin is not None and origin != f"{request.url.scheme}://{host}"
+        ):
+            return f"a {request.method} from another page ({origin or site}) is refused; use the studio's own page"
+        return None
 
     def _given(self, request: Request) -> tuple[str | None, bool]:
         query = request.query_params.get("token")
@@ -83,6 +124,12 @@ class TokenGate:
         request = Request(scope)
         given, in_address = self._given(request)
         headers = [(key.encode(), value.encode()) for key, value in HEADERS.items()]
+        refusal = self._refusal(request)
+        if refusal is not None:
+            answer = JSONResponse({"error": refusal}, status_code=403)
+            answer.raw_headers.extend(headers)
+            await answer(scope, receive, send)
+            return
         if given is None or not hmac.compare_digest(given.encode(), self.token.encode()):
             answer = JSONResponse(
                 {"error": "no valid access token; open the address stylize studio printed (it ends in ?token=...)"},
@@ -136,7 +183,7 @@ def _number(value: str | None, name: str, default: float) -> float:
 
 
 async def _json_body(request: Request) -> Any:
-    if "application/json" not in request.headers.get("content-type", ""):
+    if media_type(request) != "application/json":  # a text/plain body would need no preflight from another page
         raise StylizeError("send the request as JSON (Content-Type: application/json)")
     body = b""
     async for chunk in request.stream():
@@ -156,7 +203,7 @@ async def _files(request: Request) -> tuple[list[tuple[str, bytes]], dict[str, s
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > MAX_REQUEST_BYTES:
         raise UploadError(f"the upload is {int(length)} bytes; send at most {MAX_REQUEST_BYTES} bytes at once", 413)
-    if "multipart/form-data" not in request.headers.get("content-type", ""):
+    if media_type(request) != "multipart/form-data":
         raise StylizeError("send the images as multipart/form-data in the field 'files'")
     seen = 0
     receive = request.receive
@@ -360,9 +407,16 @@ async def _on_error(request: Request, err: Exception) -> Response:
 
 
 def create_app(
-    workspace: Workspace, jobs: JobManager, token: str, *, poll_seconds: float = 1.0, warm_up: bool = True
+    workspace: Workspace,
+    jobs: JobManager,
+    token: str,
+    *,
+    poll_seconds: float = 1.0,
+    warm_up: bool = True,
+    hosts: frozenset[str] | None = None,
 ) -> ASGIApp:
-    """The studio as an ASGI app: the routes, the error answers and the token gate."""
+    """The studio as an ASGI app: the routes, the error answers and the gate (:class:`TokenGate`: the token,
+    the request's origin, and its Host among ``hosts`` when given)."""
     studio = Studio(workspace, jobs)
 
     @contextlib.asynccontextmanager
@@ -412,4 +466,4 @@ def create_app(
         HTTPException: _on_error,
     }
     app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
-    return TokenGate(app, token)
+    return TokenGate(app, token, hosts)
