@@ -66,16 +66,26 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
+def process_start(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, /proc/PID/stat), which with the PID names one
+    process for good (a PID is reused once its process has gone); None when it has gone or this system has
+    no /proc."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat[stat.rindex(")") + 2 :].split()[19])  # the 22nd field, counted after the name
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _our_worker(status: dict[str, Any]) -> int | None:
+    """The PID of the worker ``status`` names when that very process still runs: its PID and its start time
+    (``pid_start``) both match. A PID alone may now be any other process's, which must not be signalled."""
+    pid, start = status.get("pid"), status.get("pid_start")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or pid == os.getpid():
+        return None
+    if not isinstance(start, int) or isinstance(start, bool) or process_start(pid) != start:
+        return None
+    return pid
 
 
 @dataclass(frozen=True)
@@ -123,8 +133,8 @@ class JobManager:
             status = _read_json(path / "status.json") or {}
             if status.get("state") in FINAL:
                 continue
-            pid = status.get("pid")
-            if _alive(pid) and pid != os.getpid():
+            pid = _our_worker(status)
+            if pid is not None:
                 try:  # a worker of the old server still running: ask it to stop with a checkpoint
                     os.kill(pid, signal.SIGINT)
                 except OSError:

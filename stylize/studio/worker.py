@@ -32,6 +32,7 @@ from stylize.studio.jobs import (
     WorkerSetup,
     _read_json,
     _write_json,
+    process_start,
 )
 
 
@@ -346,7 +347,13 @@ def run_job(job_dir: str) -> None:
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     status = _read_json(path / "status.json") or {}
     _status(
-        path, state="running", pid=os.getpid(), started=time.time(), runs=int(status.get("runs", 0)) + 1, error=None
+        path,
+        state="running",
+        pid=os.getpid(),
+        pid_start=process_start(os.getpid()),  # with the PID, this process and no later one of its PID
+        started=time.time(),
+        runs=int(status.get("runs", 0)) + 1,
+        error=None,
     )
     request = _read_json(path / "job.json") or {}
     kind = str(request.get("kind"))

@@ -554,6 +554,37 @@ def test_a_restart_shows_a_job_whose_worker_is_gone_as_interrupted(tmp_path):
         opened.close()
 
 
+@pytest.mark.parametrize("same_process", [False, True], ids=["pid-reused", "old-worker"])
+def test_a_restart_signals_only_the_worker_it_recorded_not_a_process_that_reused_its_pid(tmp_path, same_process):
+    import subprocess
+    import sys
+
+    import processes
+
+    from stylize.studio import open_studio
+    from stylize.studio.jobs import process_start
+
+    code = "import signal, sys, time; signal.signal(signal.SIGINT, lambda *a: sys.exit(7)); print(1, flush=True); time.sleep(60)"
+    with processes.started([sys.executable, "-c", code], stdout=subprocess.PIPE) as other:
+        assert other.stdout.readline().strip() == b"1"  # its handler is set
+        start = process_start(other.pid)
+        assert start is not None
+        job = tmp_path / "s" / "jobs" / "j0003"
+        job.mkdir(parents=True)
+        (job / "job.json").write_text(json.dumps({"kind": "train", "style": "x", "name": "n", "steps": 9}))
+        recorded = start if same_process else start - 1  # the same PID, started at another moment: not ours
+        (job / "status.json").write_text(json.dumps({"state": "running", "pid": other.pid, "pid_start": recorded}))
+        opened = open_studio(tmp_path / "s", styles_dir=tmp_path / "styles", token=TOKEN, eval_faces=0, warm_up=False)
+        opened.close()
+        if same_process:
+            assert other.wait(timeout=10) == 7  # asked to stop with a checkpoint
+        else:
+            time.sleep(0.5)
+            assert other.poll() is None  # an unrelated process is left alone
+        status = json.loads((job / "status.json").read_text())
+        assert status["state"] == "interrupted"
+
+
 def test_one_studio_a_folder(studio):
     from stylize.errors import StylizeError
     from stylize.studio import open_studio
