@@ -402,6 +402,7 @@ class JobManager:
             checked["name"] = name
         elif kind == "distill":
             checked["name"] = f"{style}-nano"
+            check_student_target(Path(self.setup.styles_dir), checked["name"], style)
         else:
             checked["name"] = None
         return checked
@@ -420,6 +421,26 @@ def _end(process: Any, *, interrupt: bool) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(5)
+
+
+def check_student_target(styles_dir: Path, name: str, teacher: str) -> None:
+    """Refuse a distillation of ``teacher`` into style ``name`` when a folder of that name holds anything but
+    an earlier student of ``teacher`` (which it then replaces): a job never overwrites a style it did not make."""
+    from stylize.files import parse_json
+
+    folder = styles_dir / name
+    if not folder.exists():
+        return
+    try:
+        metadata = parse_json((folder / "model.json").read_text(encoding="utf-8"))
+        source = metadata.get("distilled_from") if isinstance(metadata, dict) else None
+        ours = isinstance(source, dict) and source.get("style") == teacher
+    except (OSError, UnicodeDecodeError, StylizeError, ValueError):
+        ours = False
+    if not ours:
+        raise StylizeError(
+            f"style {name!r} exists and is not a student of {teacher!r}; rename or delete it, then distill again"
+        )
 
 
 def _target_style(request: dict[str, Any]) -> str | None:

@@ -297,9 +297,21 @@ class Studio:
         return JSONResponse({"styles": await run_in_threadpool(self.workspace.styles)})
 
     # --- faces ---
-    def _face_list(self, source: str, seeds: str, armoured: bool) -> list[dict[str, str]]:
-        ids = self.workspace.list_faces(source, seeds, armoured)
-        return [{"id": i, "label": self.workspace.face(i).label, "url": f"/api/face/{i}.png"} for i in ids]
+    def _face_list(self, source: str, seeds: str, armoured: bool) -> dict[str, list[Any]]:
+        """The faces of a source, and a line for each one that cannot be read (a broken file, a decompression
+        bomb among the legacy portraits): left out, named, the others shown."""
+        faces: list[dict[str, str]] = []
+        problems: list[str] = []
+        for face_id in self.workspace.list_faces(source, seeds, armoured):
+            try:
+                faces.append(
+                    {"id": face_id, "label": self.workspace.face(face_id).label, "url": f"/api/face/{face_id}.png"}
+                )
+            except StylizeError as err:
+                problems.append(" ".join(str(err).split()))
+        if not faces and problems:
+            raise StylizeError(f"no readable face in {source}: {problems[0]}")
+        return {"faces": faces, "problems": problems}
 
     async def faces(self, request: Request) -> Response:
         query = request.query_params
@@ -308,7 +320,7 @@ class Studio:
         if len(seeds) > 400:
             raise StylizeError("seeds: give at most 16 seeds")
         armoured = _flag(query.get("armoured"), "armoured", False)
-        return JSONResponse({"faces": await run_in_threadpool(self._face_list, source, seeds, armoured)})
+        return JSONResponse(await run_in_threadpool(self._face_list, source, seeds, armoured))
 
     async def face_png(self, request: Request) -> Response:
         face_id = request.path_params["face"]
@@ -321,7 +333,7 @@ class Studio:
     async def upload_faces(self, request: Request) -> Response:
         files, _ = await _files(request)
         await run_in_threadpool(self.workspace.store_uploads, files, "faces")
-        return JSONResponse({"faces": await run_in_threadpool(self._face_list, "uploads", "", False)})
+        return JSONResponse(await run_in_threadpool(self._face_list, "uploads", "", False))
 
     # --- references ---
     def _make_reference(self, files: list[tuple[str, bytes]], name: str | None) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from stylize.studio.jobs import (
     WorkerSetup,
     _read_json,
     _write_json,
+    check_student_target,
     process_start,
 )
 
@@ -246,6 +247,8 @@ def _run(
         from stylize.training.settings import DistillSettings
 
         settings = DistillSettings.from_config(config, minutes=request.get("minutes"), steps=request.get("steps"))
+        if not resume:  # checked at submit too; a style of that name may have come since
+            check_student_target(Path(setup.styles_dir), str(request["name"]), style)
         progress = _Progress(path, setup, config, resume)
         with listen(progress):
             result = distill(

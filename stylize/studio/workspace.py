@@ -15,12 +15,14 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +31,10 @@ import numpy as np
 from stylize.config import PipelineConfig
 from stylize.errors import ImageReadError, StylizeError
 from stylize.faults import machine_error
-from stylize.imageio import encode_png, find_images, read_image, write_png
+from stylize.imageio import atomic_write_bytes, encode_png, find_images, read_image
 from stylize.output_folder import make_folder
+
+log = logging.getLogger("stylize.studio")
 
 MAX_FACES = 16
 MIN_FACES = 4
@@ -62,6 +66,42 @@ class Face:
     label: str
     rgb: np.ndarray
     alpha: np.ndarray | None
+    stamp: tuple[int, int] | None = None  # a file's (mtime_ns, size) when read: a changed file is read again
+
+    @cached_property
+    def digest(self) -> str:
+        """A hash of the pixels: renders are keyed by what they were made from, not by the face's id."""
+        pixels = hashlib.sha256(np.ascontiguousarray(self.rgb).tobytes())
+        pixels.update(str(self.rgb.shape).encode())
+        if self.alpha is not None:
+            pixels.update(np.ascontiguousarray(self.alpha).tobytes())
+        return pixels.hexdigest()
+
+
+def _declared_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) an image file's header declares, read without decoding it; None when it has none
+    that Pillow reads (the project's reader then says why, in one line)."""
+    import io
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():  # a bomb's warning is this check's answer, not the user's to read
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+    except Exception:  # any reason (a bomb past Pillow's own bound too): the full read names it
+        return None
+    return int(width), int(height)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size
 
 
 def lock_folder(folder: Path) -> int:
@@ -215,9 +255,12 @@ class Workspace:
         if match is None:
             raise LookupError(f"face {face_id!r}: not a face id of this studio")
         with self._lock:
-            if face_id in self._faces:
-                self._faces.move_to_end(face_id)
-                return self._faces[face_id]
+            cached = self._faces.get(face_id)
+        if cached is not None and (cached.stamp is None or cached.stamp == _stamp(self._face_file(face_id))):
+            with self._lock:
+                if face_id in self._faces:
+                    self._faces.move_to_end(face_id)
+            return cached
         if match["seed"] is not None:
             from stylize.content.compose import compose_face
             from stylize.content.seeds import parse_seeds
@@ -230,8 +273,9 @@ class Workspace:
             index = int(match["legacy"])
             if index >= len(files):
                 raise LookupError(f"face {face_id!r}: there are {len(files)} legacy portraits")
+            stamp = _stamp(files[index])
             image = read_image(files[index], what="portrait")
-            face = Face(face_id, files[index].name, image.rgb, image.alpha)
+            face = Face(face_id, files[index].name, image.rgb, image.alpha, stamp)
         else:
             path = self.folder / "uploads" / "faces" / f"{match['upload']}.png"
             if not path.is_file():
@@ -243,6 +287,12 @@ class Workspace:
             while len(self._faces) > 64:
                 self._faces.popitem(last=False)
         return face
+
+    def _face_file(self, face_id: str) -> Path:
+        """The file a legacy face ``face_id`` (a cached one, so a valid id) was read from."""
+        match = FACE_ID.fullmatch(face_id)
+        assert match is not None and match["legacy"] is not None
+        return self.legacy_files()[int(match["legacy"])]
 
     def face_png(self, face_id: str) -> bytes:
         face = self.face(face_id)
@@ -264,6 +314,13 @@ class Workspace:
             shown = _display_name(name)
             if len(data) > MAX_UPLOAD_BYTES:
                 raise UploadError(f"{shown}: {len(data)} bytes; an upload may be at most {MAX_UPLOAD_BYTES} bytes", 413)
+            declared = _declared_size(data)  # from the header: a small file may declare a huge image
+            if declared is not None and declared[0] * declared[1] > MAX_UPLOAD_PIXELS:
+                raise UploadError(
+                    f"{shown}: {declared[0]}x{declared[1]} pixels; give an image of at most "
+                    f"{MAX_UPLOAD_PIXELS // 1_000_000} megapixels",
+                    413,
+                )
             try:
                 image = read_image(Path(shown), what="image", fix="give a PNG, JPEG or WebP image", data=data)
             except ImageReadError as err:
@@ -281,8 +338,6 @@ class Workspace:
             if path.is_file():
                 os.utime(path)  # dropped again: it is the latest
             else:
-                from stylize.imageio import atomic_write_bytes
-
                 atomic_write_bytes(path, png)
             paths.append(path)
         return paths
@@ -366,6 +421,8 @@ class Workspace:
             raise UploadError(
                 f"name={chosen!r}: a style of that name exists with other references; choose another name"
             )
+        if folder.exists():  # no model.json yet: a training is writing it, or a folder of the user's
+            raise UploadError(f"name={chosen!r}: a folder of that name is in the styles folder; choose another name")
         if chosen in self.style_names():
             raise UploadError(f"name={chosen!r}: a bundled style has that name; choose another name")
         make_style(chosen, [str(p) for p in paths], styles_dir=self.styles_dir, config=self.config)
@@ -408,7 +465,7 @@ class Workspace:
         the ETag and the cache's file name), the face and the style."""
         face = self.face(face_id)
         model = self.model(spec)
-        key_text = json.dumps([face_id, spec, model.weights_sha256, settings.record(), face.rgb.shape], sort_keys=True)
+        key_text = json.dumps([face.digest, spec, model.weights_sha256, settings.record()], sort_keys=True)
         return hashlib.sha256(key_text.encode()).hexdigest()[:32], face, model
 
     def render_key(self, face_id: str, spec: str, settings: Any) -> str:
@@ -432,8 +489,11 @@ class Workspace:
             with torch.inference_mode():
                 rgb = stylize_rgb(model.network, face.rgb, "cpu", settings)
             png = encode_png(rgb, face.alpha)
-            write_png(path, rgb, face.alpha)
-            self._trim_renders()
+            try:
+                atomic_write_bytes(path, png)
+                self._trim_renders()
+            except (StylizeError, OSError) as err:  # a full disk: the render is good, only not kept
+                log.warning("studio: render not cached (%s)", err)
         return png
 
     def warm_up(self) -> None:

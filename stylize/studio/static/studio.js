@@ -280,6 +280,10 @@
       if (mine !== facesRequest) return;
       S.faces = Array.isArray(answer.faces) ? answer.faces : [];
       saveUI();
+      if (Array.isArray(answer.problems) && answer.problems.length) {
+        const more = answer.problems.length > 1 ? ` (and ${answer.problems.length - 1} more left out)` : "";
+        showError(`left out: ${answer.problems[0]}${more}`);
+      }
     } catch (error) {
       if (mine !== facesRequest) return;
       showError(error.message);
