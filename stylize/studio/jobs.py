@@ -304,7 +304,8 @@ class JobManager:
         self._process, self._job_id = process, job_id
 
     def _reap(self) -> None:
-        """Forget a worker that has ended; a worker that died without a final state has ``failed``."""
+        """Forget a worker that has ended; one that died without a final state is ``interrupted`` when a signal
+        killed it (resumable from its checkpoint), else ``failed``."""
         if self._process is None:
             return
         if self._process.poll() is None:
@@ -330,6 +331,19 @@ class JobManager:
             _write_json(
                 self.folder / job_id / "status.json",
                 {**status, "state": "cancelled", "finished": time.time(), "error": error},
+            )
+        elif status.get("state") not in FINAL and code is not None and code < 0:
+            # killed from outside (the out-of-memory killer, a kill -9): a training resumes from its last
+            # whole checkpoint, so the job is interrupted, not failed
+            _write_json(
+                self.folder / job_id / "status.json",
+                {
+                    **status,
+                    "state": "interrupted",
+                    "finished": time.time(),
+                    "error": f"the worker was killed (signal {-code}, as the system does when memory runs out); "
+                    "a training resumes from its last checkpoint",
+                },
             )
         elif status.get("state") not in FINAL:
             _write_json(
@@ -399,6 +413,11 @@ class JobManager:
                 )
             if name in self.workspace.style_names():
                 raise StylizeError(f"name={name!r}: a style of that name exists; choose another name")
+            if (Path(self.setup.styles_dir) / name).exists():  # a stopped training's folder (a checkpoint, no model)
+                raise StylizeError(
+                    f"name={name!r}: a stopped training of that name is in the styles folder; resume its job, "
+                    "or choose another name"
+                )
             checked["name"] = name
         elif kind == "distill":
             checked["name"] = f"{style}-nano"

@@ -137,3 +137,32 @@ def test_a_dropped_reference_does_not_take_a_folder_a_training_is_writing(client
     assert answer.status_code == 400
     assert "a folder of that name" in answer.json()["error"]
     assert not (writing / "model.json").exists()
+
+
+def test_a_worker_killed_from_outside_is_interrupted_not_failed(studio):
+    import subprocess
+    import sys
+
+    jobs = studio.jobs
+    job = jobs.folder / "j0004"
+    job.mkdir(parents=True)
+    (job / "job.json").write_text(json.dumps({"kind": "train", "style": "x", "name": "k", "steps": 9}))
+    (job / "status.json").write_text(json.dumps({"state": "running"}))
+    killed = subprocess.Popen([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
+    killed.wait(30)
+    jobs._process, jobs._job_id = killed, "j0004"  # as if the OOM killer took the job's worker
+    jobs._reap()
+    status = json.loads((job / "status.json").read_text())
+    assert status["state"] == "interrupted"
+    assert "killed (signal 9" in status["error"] and "last checkpoint" in status["error"]
+
+
+def test_a_new_training_does_not_take_a_stopped_trainings_folder(client, studio):
+    stopped = Path(studio.workspace.styles_dir) / "halfway"
+    (stopped / ".checkpoint").mkdir(parents=True)
+    style = client.post("/api/references", files=[("files", ("a.png", png_bytes(seed=1), "image/png"))]).json()
+    answer = client.post(
+        "/api/jobs", json={"kind": "train", "style": style["style"]["name"], "name": "halfway", "steps": 2}
+    )
+    assert answer.status_code == 400
+    assert "a stopped training of that name" in answer.json()["error"]
