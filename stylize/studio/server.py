@@ -338,7 +338,8 @@ class Studio:
     # --- references ---
     def _make_reference(self, files: list[tuple[str, bytes]], name: str | None) -> dict[str, Any]:
         paths = self.workspace.store_uploads(files, "refs")
-        return self.workspace.style_info(self.workspace.make_reference_style(paths, name))
+        chosen = self.workspace.make_reference_style(paths, name, files[0][0] if files else None)
+        return self.workspace.style_info(chosen)
 
     async def references(self, request: Request) -> Response:
         files, fields = await _files(request)

@@ -78,6 +78,17 @@ class Face:
         return pixels.hexdigest()
 
 
+def style_name_from(file_name: str) -> str:
+    """A style name from a dropped file's name: its stem, lower case, runs of other characters as ``-``,
+    at most 80 characters; "" when nothing usable is left."""
+    import unicodedata
+
+    stem = re.split(r"[\\/]", file_name)[-1].rsplit(".", 1)[0]
+    stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode().lower()  # évé -> eve
+    name = re.sub(r"[^a-z0-9_.]+", "-", stem).strip("-._")[:80].rstrip("-._")
+    return name
+
+
 def _declared_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) an image file's header declares, read without decoding it; None when it has none
     that Pillow reads (the project's reader then says why, in one line)."""
@@ -402,31 +413,53 @@ class Workspace:
         image = read_image(files[index], what="style reference")
         return encode_png(_thumbnail(image.rgb, REF_THUMB_SIDE))
 
-    def make_reference_style(self, paths: Sequence[Path], name: str | None) -> str:
-        """The zero-training style of these uploaded references: ``ref-<hash8>`` (the same images give the
-        same style, made once) or ``name``."""
+    def make_reference_style(self, paths: Sequence[Path], name: str | None, file_name: str | None = None) -> str:
+        """The zero-training style of these uploaded references, named ``name``, else after the first dropped
+        file (``sketch.png`` -> ``sketch``; ``sketch-2`` when ``sketch`` holds other references); the same
+        images under the same name give the same style, made once."""
         from stylize.inference.reference_style import make_style
         from stylize.training.loop import check_style_name
 
-        digest = hashlib.sha256("\n".join(sorted(p.stem for p in paths)).encode()).hexdigest()
-        chosen = name.strip() if name and name.strip() else f"ref-{digest[:8]}"
-        try:
-            check_style_name(chosen)
-        except StylizeError as err:
-            raise UploadError(str(err)) from None
-        folder = self.styles_dir / chosen
-        if (folder / "model.json").exists():
-            if self._same_references(folder, paths):
+        if name and name.strip():
+            chosen = name.strip()
+            try:
+                check_style_name(chosen)
+            except StylizeError as err:
+                raise UploadError(str(err)) from None
+            if self._takes(chosen, paths, given=True):
                 return chosen
-            raise UploadError(
-                f"name={chosen!r}: a style of that name exists with other references; choose another name"
+        else:
+            base = (
+                style_name_from(file_name or "")
+                or "ref-" + hashlib.sha256("\n".join(sorted(p.stem for p in paths)).encode()).hexdigest()[:8]
             )
-        if folder.exists():  # no model.json yet: a training is writing it, or a folder of the user's
-            raise UploadError(f"name={chosen!r}: a folder of that name is in the styles folder; choose another name")
-        if chosen in self.style_names():
-            raise UploadError(f"name={chosen!r}: a bundled style has that name; choose another name")
+            chosen = next(
+                candidate
+                for candidate in (base if n == 1 else f"{base[:95]}-{n}" for n in range(1, 1000))
+                if self._takes(candidate, paths, given=False) is not False
+            )
+            if (self.styles_dir / chosen / "model.json").exists():
+                return chosen
         make_style(chosen, [str(p) for p in paths], styles_dir=self.styles_dir, config=self.config)
         return chosen
+
+    def _takes(self, name: str, paths: Sequence[Path], *, given: bool) -> bool | None:
+        """Whether style ``name`` already is these references' style (True), is free (None), or is taken by
+        something else (False; refused in one line when the user ``given`` the name)."""
+        folder = self.styles_dir / name
+        if (folder / "model.json").exists():
+            if self._same_references(folder, paths):
+                return True
+            reason = "a style of that name exists with other references"
+        elif folder.exists():  # no model.json yet: a training is writing it, or a folder of the user's
+            reason = "a folder of that name is in the styles folder"
+        elif name in self.style_names():
+            reason = "a bundled style has that name"
+        else:
+            return None
+        if given:
+            raise UploadError(f"name={name!r}: {reason}; choose another name")
+        return False
 
     @staticmethod
     def _same_references(folder: Path, paths: Sequence[Path]) -> bool:

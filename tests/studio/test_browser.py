@@ -218,7 +218,7 @@ def test_references_sliders_mix_unstyled_row_and_ab(server, page, tmp_path):
     assert page.evaluate("document.querySelector('#scale-value').textContent") == "1.50×"
     # a second reference style, then mix it into the first
     drop_images(page, "#drop", 1, seed=2)
-    second = wait_for(page, "stylizeStudio.state.selected.startsWith('ref-') && stylizeStudio.state.selected")
+    second = wait_for(page, "stylizeStudio.state.selected.startsWith('ref') && stylizeStudio.state.selected")
     grid_ready(page)
     click(page, '.style-item[data-name="browser-hatch"] .pick')
     wait_for(page, "stylizeStudio.state.selected === 'browser-hatch'")
@@ -290,7 +290,7 @@ def test_training_from_the_page_shows_a_job_that_survives_a_reload(server, page,
     open_studio_page(page, server)
     grid_ready(page)
     drop_images(page, "#drop", 1, seed=5)
-    ref = wait_for(page, "stylizeStudio.state.selected.startsWith('ref-') && stylizeStudio.state.selected")
+    ref = wait_for(page, "stylizeStudio.state.selected.startsWith('ref') && stylizeStudio.state.selected")
     page.evaluate("document.querySelector('#train-name').value = 'browser-trained'")
     click(page, "#train-by-steps")
     set_value(page, "#train-steps", str(STEPS))

@@ -166,3 +166,16 @@ def test_a_new_training_does_not_take_a_stopped_trainings_folder(client, studio)
     )
     assert answer.status_code == 400
     assert "a stopped training of that name" in answer.json()["error"]
+
+
+def test_a_dropped_reference_is_named_after_its_file(client):
+    def drop(file_name: str, seed: int) -> str:
+        answer = client.post("/api/references", files=[("files", (file_name, png_bytes(seed=seed), "image/png"))])
+        assert answer.status_code == 200, answer.text
+        return answer.json()["style"]["name"]
+
+    assert drop("My Sketch (1).PNG", 1) == "my-sketch-1"
+    assert drop("My Sketch (1).PNG", 1) == "my-sketch-1"  # the same image again: the same style
+    assert drop("my sketch (1).png", 2) == "my-sketch-1-2"  # the name holds other references: the next one
+    assert drop("pencil.png", 1) == "pencil-2"  # a bundled style's name is not taken
+    assert drop("....png", 3).startswith("ref-")  # nothing usable in the name: named by the images' hash

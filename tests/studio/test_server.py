@@ -164,7 +164,9 @@ def test_a_dropped_reference_becomes_a_zero_training_style_folder_the_cli_reads(
     import stylize
 
     style = make_reference(client, seed=1)
-    assert style["kind"] == "zero" and style["origin"] == "user" and style["name"].startswith("ref-")
+    assert (
+        style["kind"] == "zero" and style["origin"] == "user" and style["name"] == "ref1"
+    )  # named after the file (ref1.png)
     assert (tmp_path / "styles" / style["name"] / "model.json").is_file()
     model = stylize.load_style(style["name"], tmp_path / "styles")
     assert model.metadata["kind"] == style_kind(model)
