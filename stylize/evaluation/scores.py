@@ -145,7 +145,7 @@ def score_references(paths: Sequence[Path]) -> list[torch.Tensor]:
     relu1_1 and relu2_1 ratios by 0.1), transparency on white paper."""
     from PIL import Image
 
-    from stylize.inference.reference_style import read_references
+    from stylize.style_folder import read_references
 
     tensors = []
     for rgb in read_references(paths):

@@ -351,7 +351,7 @@ class Workspace:
         """The zero-training style of these uploaded references: ``ref-<hash8>`` (the same images give the
         same style, made once) or ``name``."""
         from stylize.inference.reference_style import make_style
-        from stylize.training.loop import check_style_name
+        from stylize.style_folder import check_style_name
 
         digest = hashlib.sha256("\n".join(sorted(p.stem for p in paths)).encode()).hexdigest()
         chosen = name.strip() if name and name.strip() else f"ref-{digest[:8]}"

@@ -161,7 +161,8 @@ def train_from_teacher(
 
     from stylize.files import sha256_file
     from stylize.inference.arbitrary import DEFAULT_GUARD, ReferenceNet, fixed_style_network, style_vector
-    from stylize.inference.reference_style import engine_record, neutral_vector, read_references
+    from stylize.inference.reference_style import engine_record, neutral_vector
+    from stylize.style_folder import read_references
     from stylize.training.distributed import global_mean, ranks
     from stylize.training.loop import fit_and_save, interrupted_message
 
