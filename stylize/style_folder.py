@@ -49,7 +49,9 @@ def reference_paths(refs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """Reference image files named directly or found in folders; at least one."""
     paths = [path for path, _ in find_images(refs)]
     if not paths:
-        raise StylizeError(f"no reference images in {', '.join(map(os.fspath, refs))}; give PNG, JPEG or WebP files")
+        raise StylizeError(
+            f"no reference images in {', '.join(os.fspath(ref) for ref in refs)}; give PNG, JPEG or WebP files"
+        )
     return paths
 
 
