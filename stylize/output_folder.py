@@ -18,7 +18,8 @@ goes through :class:`OutputFolder`:
 
 A folder replaced whole (``export-parts``, a style folder) is made in a hidden build folder beside it
 and renamed onto it (:func:`replace_folder`, :func:`swap_into_place`), so it is always as before or the
-whole new one. A style folder (:class:`StyleFolder`) has one writer: a second is refused at once.
+whole new one. A style folder (:class:`stylize.style_folder.StyleFolder`) has one writer: a second is
+refused at once.
 """
 
 from __future__ import annotations
@@ -343,70 +344,3 @@ def replace_folder(
                 f"{target}: cannot write it ({err.strerror}); check free space and permissions"
             ) from err
         raise
-
-
-class StyleFolder:
-    """A style folder (``styles/NAME``) held by the one run that writes it (``train``, ``train-base``,
-    ``distill``, ``style``, the studio's jobs): ``with StyleFolder(path):``
-
-    * takes ``.NAME.lock`` beside the folder, or refuses at once, naming the run that holds it (a second
-      writer would otherwise mix its files with the first's, the last one silently winning);
-    * removes what a killed writer left: temporary files inside the folder, build folders beside it (and
-      puts back a folder a killed swap moved aside);
-    * on leaving, removes the style folder when this run made it and left it empty (a failed first
-      training), and so the styles folder above it.
-
-    The writer writes the finished style with :func:`replace_folder`, so the folder is always either the
-    old style or the whole new one.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], *, param: str = "name", value: str = "NAME") -> None:
-        self.path = Path(path)
-        self.param = param
-        self.value = value
-        self._lock: FolderLock | None = None
-        self._existed = False
-        self._made: list[Path] = []
-
-    def __enter__(self) -> StyleFolder:
-        refuse_non_folder(self.path, param=self.param, value=self.value)
-        refuse_non_folder(self.path.parent, param="styles_dir")
-        self._made = [folder for folder in self.path.parents if not os.path.lexists(folder)]
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:  # a read-only folder: the CLI names the option that chose it
-            fault = machine_error(err)
-            if fault is not None:
-                raise fault from err
-            make_folder(self.path.parent, param="styles_dir")  # its line for the other failures
-        lock = FolderLock(
-            self.path.parent / f".{self.path.name}.lock", self.path, param=None, refuse=f"{self.param}={self.value}"
-        )
-        self._lock = lock.__enter__()
-        try:
-            remove_stale_builds(self.path)
-            remove_temp_files(self.path)
-            self._existed = self.path.is_dir()
-        except BaseException as err:
-            self.__exit__(type(err), err, None)
-            raise
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        try:
-            if not self._existed and self.path.is_dir() and not self.path.is_symlink():
-                try:
-                    self.path.rmdir()  # only when empty: this run made it and left nothing in it
-                except OSError:
-                    pass
-        finally:
-            lock, self._lock = self._lock, None
-            if lock is not None:
-                lock.__exit__(kind, value, traceback)
-            for folder in self._made:  # the styles folder (and those above) this run made, when left empty
-                try:
-                    folder.rmdir()
-                except OSError:
-                    break

@@ -1,7 +1,8 @@
-"""The package's import structure: no cycles, data flowing one way, and top-level verbs that stay verbs.
+"""The package's import structure: layers that import only downward, no cycles, data flowing one way,
+and top-level verbs that stay verbs.
 
 The graph is read from the source with ``ast`` (every ``import`` and ``from`` statement, also those inside
-functions), not from what happens to be imported at run time.
+functions and under ``if TYPE_CHECKING``), not from what happens to be imported at run time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,49 @@ import stylize
 
 PACKAGE = Path(stylize.__file__).parent
 STAGES = ("content", "nets", "training", "inference", "shipping", "evaluation")
+
+# The import layers, bottom first. Each name is a top-level module (``config`` is stylize/config.py;
+# ``stylize`` is the package's __init__) or a stage (a sub-package, every module in it). A module imports
+# from its own layer and the layers below it, never from a layer above (test_imports_go_down_the_layers);
+# every module of the package has a layer (test_every_module_has_a_layer). docs/architecture.md explains them.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    # 0. shared helpers: errors, files, images, folders, signals, progress, value kinds, package data; a
+    #    style folder's name rule, references and lock. No stage, no torch.
+    (
+        "errors",
+        "faults",
+        "values",
+        "imageio",
+        "output_folder",
+        "files",
+        "bundled",
+        "messages",
+        "signals",
+        "progress",
+        "style_folder",
+    ),
+    # 1. the first stages: faces and portraits; the networks. They know nothing of each other
+    #    (test_data_flows_one_way) nor of the config: a caller hands them what they need.
+    ("content", "nets"),
+    # 2. the settings: the schema and pipeline.toml, checked with the names of layers 0 and 1; the package's
+    #    face (stylize/__init__.py: the config, the errors, the verbs loaded lazily by name).
+    ("config", "stylize"),
+    # 3. running styles: model files, applying them, zero-training styles.
+    ("inference",),
+    # 4. what training and evaluation both measure of a reference (the style score's Gram layers and side).
+    ("reference_scoring",),
+    # 5. fitting networks (writes model files with inference).
+    ("training",),
+    # 6. judging styles (uses training's losses and VGG19).
+    ("evaluation",),
+    # 7. to the game: exports, part sets and the benches (use evaluation's judge and grids).
+    ("shipping",),
+    # 8. what runs the stages together: stylize run, the studio.
+    ("pipeline", "studio"),
+    # 9. the command line.
+    ("cli", "__main__"),
+)
+LAYER = {name: index for index, names in enumerate(LAYERS) for name in names}
 
 
 def _module_files() -> dict[str, Path]:
@@ -57,11 +101,12 @@ def _owning_module(name: str) -> str | None:
     return None
 
 
-def imports_of(module: str) -> set[str]:
-    """The package's modules that ``module`` imports anywhere in its source. ``from stylize.x import y``
-    counts as importing ``stylize.x.y`` when that is a module, else ``stylize.x``."""
+def import_lines(module: str) -> list[tuple[int, str]]:
+    """Each import of one of the package's modules anywhere in ``module``'s source, as (line, module
+    imported). ``from stylize.x import y`` counts as importing ``stylize.x.y`` when that is a module, else
+    ``stylize.x``."""
     tree = ast.parse(MODULES[module].read_text(encoding="utf-8"), filename=str(MODULES[module]))
-    found: set[str] = set()
+    found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         targets: list[str] = []
         if isinstance(node, ast.Import):
@@ -72,11 +117,17 @@ def imports_of(module: str) -> set[str]:
         for target in targets:
             owner = _owning_module(target)
             if owner is not None and owner != module:
-                found.add(owner)
-    return found
+                found.append((node.lineno, owner))
+    return sorted(set(found))
 
 
-GRAPH = {module: imports_of(module) for module in MODULES}
+IMPORTS = {module: import_lines(module) for module in MODULES}
+GRAPH = {module: {target for _, target in lines} for module, lines in IMPORTS.items()}
+
+
+def imports_of(module: str) -> set[str]:
+    """The package's modules that ``module`` imports anywhere in its source."""
+    return GRAPH[module]
 
 
 def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -120,6 +171,62 @@ def test_the_cycle_finder_finds_a_cycle():
 def test_no_import_cycles():
     cycle = _find_cycle(GRAPH)
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+# --- the layers -----------------------------------------------------------------------------------------
+
+
+def layer_name(module: str) -> str:
+    """The name ``module`` has in :data:`LAYERS`: its stage, or the top-level module itself."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def _file_of(module: str) -> str:
+    path = MODULES.get(module)
+    return str(path.relative_to(PACKAGE.parent)) if path else module.replace(".", "/") + ".py"
+
+
+def upward_imports(imports: dict[str, list[tuple[int, str]]], layer: dict[str, int]) -> list[str]:
+    """Every import in ``imports`` (module -> (line, module imported)) that goes to a higher layer than its
+    importer's, as "FILE:LINE imports TARGET (...)"."""
+    wrong = []
+    for module, lines in sorted(imports.items()):
+        own = layer_name(module)
+        for line, target in lines:
+            theirs = layer_name(target)
+            if layer[theirs] > layer[own]:
+                wrong.append(
+                    f"{_file_of(module)}:{line} imports {target} "
+                    f"(layer {layer[theirs]}, {theirs}; this file: layer {layer[own]}, {own})"
+                )
+    return wrong
+
+
+def test_the_layer_table_names_each_module_or_stage_once():
+    names = [name for names in LAYERS for name in names]
+    assert len(names) == len(set(names))
+    assert set(STAGES) <= set(names)
+
+
+def test_every_module_has_a_layer():
+    missing = sorted(module for module in MODULES if layer_name(module) not in LAYER)
+    assert not missing, f"give these modules a layer in LAYERS (tests/test_imports.py): {missing}"
+    unused = sorted(set(LAYER) - {layer_name(module) for module in MODULES})
+    assert not unused, f"LAYERS names what the package does not have: {unused}"
+
+
+def test_the_layer_check_names_the_file_line_and_target_of_an_upward_import():
+    imports = {"stylize.content.compose": [(3, "stylize.errors"), (21, "stylize.config")], "stylize.config": []}
+    assert upward_imports(imports, LAYER) == [
+        "stylize/content/compose.py:21 imports stylize.config (layer 2, config; this file: layer 1, content)"
+    ]
+    assert upward_imports({"stylize.training.teacher": [(9, "stylize.inference.image")]}, LAYER) == []
+
+
+def test_imports_go_down_the_layers():
+    wrong = upward_imports(IMPORTS, LAYER)
+    assert not wrong, "imports that go up the layers (LAYERS in tests/test_imports.py):\n" + "\n".join(wrong)
 
 
 def _in_stage(module: str, stage: str) -> bool:
@@ -173,15 +280,19 @@ def test_nets_read_and_write_no_files():
 
 
 def test_the_torch_free_modules_import_without_torch():
-    """The shared helpers, the layer names, the eval report and its face judge load without torch (a fresh
-    interpreter)."""
+    """The shared helpers, the style folder, the config, the layer and device names, the style score's
+    references, the eval report and its face judge load without torch (a fresh interpreter)."""
     import sys
 
     import processes
 
     modules = [
         "stylize.files",
+        "stylize.style_folder",
+        "stylize.config",
         "stylize.nets.vgg_layers",
+        "stylize.nets.device_names",
+        "stylize.reference_scoring",
         "stylize.evaluation.style_score",
         "stylize.evaluation.report",
         "stylize.evaluation.judge",

@@ -307,7 +307,7 @@ def test_any_manifest_bytes_give_records_and_set_aside_lines(tmp_path, junk, rec
 
 
 def test_a_style_folder_has_one_writer_and_the_second_is_told_who(tmp_path):
-    from stylize.output_folder import StyleFolder
+    from stylize.style_folder import StyleFolder
 
     with StyleFolder(tmp_path / "styles" / "race"):
         with pytest.raises(StylizeError, match=r"race: is being written by .*process \d+.*another name=NAME") as caught:
@@ -319,7 +319,7 @@ def test_a_style_folder_has_one_writer_and_the_second_is_told_who(tmp_path):
 
 
 def test_a_style_folder_loses_what_a_killed_writer_left(tmp_path):
-    from stylize.output_folder import StyleFolder
+    from stylize.style_folder import StyleFolder
 
     styles = tmp_path / "styles"
     (styles / "k" / "refs").mkdir(parents=True)

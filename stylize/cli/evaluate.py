@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from stylize.cli.options import config_of, locations, parameter, path_type, with_flags
-from stylize.config import DEVICES, parameter_default
+from stylize.config import parameter_default
+from stylize.nets.device_names import DEVICES
 from stylize.output_folder import make_folder
 
 NOTE_PARAMS = ("ceiling_steps", "ceiling_faces")  # what the notes of evaluate() may name

@@ -13,20 +13,28 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from tqdm import tqdm
 
-from stylize.config import PipelineConfig, default_config
+from stylize.bundled import asset_path
 from stylize.content.composite import FaceGenerator
 from stylize.content.picking import PickedFace, pick_face_parts
 from stylize.content.seeds import parse_seeds
+from stylize.content.tree import SAMPLE_TREE, UNREADABLE_POLICIES, PartsConfig
 from stylize.files import Journal, check_out_dir
 from stylize.imageio import write_png
 from stylize.output_folder import OutputFolder
 
 MANIFEST_NAME = "manifest.jsonl"
+
+
+class WithParts(Protocol):
+    """What composing reads of a config (a :class:`stylize.config.PipelineConfig`): its ``[parts]``."""
+
+    @property
+    def parts(self) -> PartsConfig: ...
 
 
 @dataclass(frozen=True)
@@ -59,11 +67,11 @@ def face_file_name(seed: int, armoured: bool) -> str:
     return f"face_{seed:010d}{'_armoured' if armoured else ''}.png"
 
 
-def open_part_tree(parts: str | os.PathLike[str] | None = None, config: PipelineConfig | None = None) -> FaceGenerator:
+def open_part_tree(parts: str | os.PathLike[str] | None = None, config: WithParts | None = None) -> FaceGenerator:
     """The part tree ``parts``, or the one ``config`` names (by default the bundled sample tree)."""
-    config = config or default_config()
-    root = Path(parts) if parts is not None else config.parts.root
-    return FaceGenerator.load(root, unreadable=config.parts.unreadable)
+    chosen = config.parts if config is not None else PartsConfig(asset_path(SAMPLE_TREE), UNREADABLE_POLICIES[0])
+    root = Path(parts) if parts is not None else chosen.root
+    return FaceGenerator.load(root, unreadable=chosen.unreadable)
 
 
 def compose_face(generator: FaceGenerator, seed: int, armoured: bool = False) -> ComposedFace:
@@ -91,7 +99,7 @@ def compose(
     *,
     parts: str | os.PathLike[str] | FaceGenerator | None = None,
     armoured: bool = False,
-    config: PipelineConfig | None = None,
+    config: WithParts | None = None,
     progress: bool = True,
 ) -> ComposeResult:
     """Write the game's portraits for ``seeds`` to ``out_dir`` with ``manifest.jsonl``.

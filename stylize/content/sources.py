@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stylize.config import PipelineConfig
-from stylize.content.compose import compose_face, open_part_tree
+from stylize.content.compose import WithParts, compose_face, open_part_tree
 from stylize.content.composite import FaceGenerator
 from stylize.content.seeds import COMPOSE_PREFIX, parse_compose_spec
 from stylize.errors import ImageReadError, StylizeError
@@ -48,7 +47,7 @@ def iter_content(
     sources: Sequence[str | os.PathLike[str]],
     *,
     parts: str | os.PathLike[str] | FaceGenerator | None = None,
-    config: PipelineConfig | None = None,
+    config: WithParts | None = None,
     failures: ContentFailures | None = None,
 ) -> Iterator[Portrait]:
     """Yield the portraits of every source in order.

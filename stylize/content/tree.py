@@ -22,8 +22,20 @@ from pathlib import Path
 
 from stylize.errors import PartTreeError
 
-# How an undecodable part is met when a tree is opened (stylize.content.composite.FaceGenerator.load).
+# How an undecodable part is met when a tree is opened (stylize.content.composite.FaceGenerator.load);
+# the first is the default.
 UNREADABLE_POLICIES = ("error", "skip")
+SAMPLE_TREE = "facegen"  # the sample part tree in the package's assets ([parts] root = "bundled:facegen")
+
+
+@dataclass(frozen=True)
+class PartsConfig:
+    """The ``[parts]`` of a config: the part tree faces are composited from, and what to do with an
+    undecodable part (one of :data:`UNREADABLE_POLICIES`)."""
+
+    root: Path
+    unreadable: str
+
 
 MAX_SPECIES = 10
 MAX_RACES = 16

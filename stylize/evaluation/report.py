@@ -19,13 +19,12 @@ from stylize.evaluation.judge import SAME_PERSON_DISTANCE
 from stylize.evaluation.style_score import (
     CEILING_STYLE_GOAL,
     OLD_RATIO_LABEL,
-    STYLE_SCORE_LAYERS,
-    STYLE_SCORE_REFERENCE_SIDE,
     StyleScore,
     overall,
     ranking,
 )
 from stylize.imageio import atomic_write_bytes, atomic_write_text
+from stylize.reference_scoring import STYLE_SCORE_LAYERS, STYLE_SCORE_REFERENCE_SIDE
 
 REPORT_NAME = "report.md"
 JSON_NAME = "eval.json"

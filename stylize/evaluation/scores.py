@@ -59,8 +59,6 @@ from stylize.evaluation.quality import edge_ssim, histogram_distance, lab_histog
 from stylize.evaluation.style_score import (
     CEILING_STYLE_GOAL,
     OLD_RATIO_LABEL,
-    STYLE_SCORE_LAYERS,
-    STYLE_SCORE_REFERENCE_SIDE,
     TIMING_THREADS,
     StyleScore,
     mean,
@@ -73,6 +71,7 @@ from stylize.inference.model_file import StyleModel, measured_references, refere
 from stylize.inference.styles import load_style
 from stylize.nets.device import resolve_device
 from stylize.nets.vgg import MEASURE_LAYERS, STYLE_LAYERS_DEFAULT, VGGFeatures
+from stylize.reference_scoring import STYLE_SCORE_LAYERS, score_references
 from stylize.training.data import load_reference
 from stylize.training.losses import gram_matrix, per_layer_gram_distances
 from stylize.training.perceptual import ImageMeasures, PerceptualObjective
@@ -137,24 +136,6 @@ def _run_network(
 
 
 Targets = dict[str, torch.Tensor]
-
-
-def score_references(paths: Sequence[Path]) -> list[torch.Tensor]:
-    """The style score's references: each (1, 3, H, W), scaled to 256 px on its long side (Lanczos, as
-    the issue's published figures were measured; a softer filter blurs the strokes and moves the
-    relu1_1 and relu2_1 ratios by 0.1), transparency on white paper."""
-    from PIL import Image
-
-    from stylize.inference.reference_style import read_references
-
-    tensors = []
-    for rgb in read_references(paths):
-        height, width = rgb.shape[:2]
-        factor = STYLE_SCORE_REFERENCE_SIDE / max(height, width)
-        size = (max(1, round(width * factor)), max(1, round(height * factor)))
-        image = Image.fromarray(rgb)
-        tensors.append(to_tensor(np.asarray(image.resize(size, Image.LANCZOS) if size != image.size else image)))
-    return tensors
 
 
 @torch.no_grad()

@@ -14,12 +14,10 @@ from typing import Any
 import numpy as np
 
 from stylize.files import json_ready
-from stylize.nets.vgg_layers import STYLE_LAYERS_DEFAULT
+from stylize.reference_scoring import STYLE_SCORE_LAYERS
 
 CEILING_STYLE_GOAL = 1.3  # style distance within 1.3x of the optimisation's, at no worse content distance
 TIMING_THREADS = 1
-STYLE_SCORE_LAYERS: tuple[str, ...] = STYLE_LAYERS_DEFAULT  # relu1_1, relu2_1, relu3_1, relu4_1, relu5_1
-STYLE_SCORE_REFERENCE_SIDE = 256  # the references' long side for the style score; portraits keep their size
 OLD_RATIO_LABEL = "old Gram ratio (512 px, summed)"  # the style ratio before the style score, for old figures
 # The summary: the style score plus this much for each share of judged faces no longer the same person
 # (the face judge, stylize/evaluation/judge.py: a person lost on every portrait costs as much as no

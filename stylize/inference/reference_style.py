@@ -25,7 +25,7 @@ from safetensors.torch import save as save_safetensors_bytes
 from stylize.config import PipelineConfig, default_config
 from stylize.errors import StylizeError, cut, shown
 from stylize.files import parse_json, sha256_bytes
-from stylize.imageio import atomic_write_bytes, atomic_write_text, read_image
+from stylize.imageio import atomic_write_bytes, atomic_write_text
 from stylize.inference.arbitrary import (
     DEFAULT_GUARD,
     ENGINE,
@@ -52,7 +52,8 @@ from stylize.inference.model_file import (
     weights_path,
 )
 from stylize.inference.tone import calibrate, identify
-from stylize.output_folder import StyleFolder, replace_folder
+from stylize.output_folder import replace_folder
+from stylize.style_folder import StyleFolder, check_style_name, copy_references, read_references, reference_paths
 from stylize.values import WEIGHT, BadValue
 
 KIND = "reference"
@@ -106,19 +107,6 @@ def neutral_vector() -> np.ndarray:
     return measure_neutral_vector()
 
 
-def read_references(paths: Sequence[Path]) -> list[np.ndarray]:
-    """Each reference as (H, W, 3) uint8; transparency laid on white paper."""
-    images = []
-    for path in paths:
-        image = read_image(path, what="style reference", fix="give a PNG, JPEG or WebP image of the style")
-        rgb = image.rgb.astype(np.float32)
-        if image.alpha is not None:
-            alpha = image.alpha.astype(np.float32)[..., None] / 255.0
-            rgb = rgb * alpha + 255.0 * (1 - alpha)
-        images.append(np.clip(rgb + 0.5, 0, 255).astype(np.uint8))
-    return images
-
-
 def _weights_bytes(vectors: torch.Tensor, neutral: torch.Tensor, path: Path) -> bytes:
     state = {"vectors": vectors.float().contiguous(), "neutral": neutral.float().reshape(VECTOR_SIZE).contiguous()}
     check_weights(state, path, "the references gave no usable style vector; try other reference images")
@@ -139,9 +127,6 @@ def make_style(
     Takes about a second; the folder is usable by every command at once. Raises ``StylizeError`` for
     a bad name, unreadable references, an existing style (without ``overwrite``) or a missing engine.
     """
-    from stylize.training.data import reference_paths
-    from stylize.training.loop import check_style_name, copy_references
-
     started = time.perf_counter()
     check_style_name(name)
     config = config or default_config()
@@ -193,8 +178,6 @@ def make_style(
 
 def in_memory_style(name: str, refs: Sequence[str | os.PathLike[str]], guard: Guard = DEFAULT_GUARD) -> StyleModel:
     """A zero-training style from references without writing a folder (``stylize preview --refs``)."""
-    from stylize.training.data import reference_paths
-
     paths = reference_paths(refs)
     vector = torch.from_numpy(style_vector(read_references(paths)))[None]
     network = ReferenceNet(vector, [1.0], torch.from_numpy(neutral_vector()), guard, names=[name])

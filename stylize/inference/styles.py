@@ -118,7 +118,7 @@ def list_styles(styles_dir: str | os.PathLike[str] | None = None, config: Pipeli
     """Every style name found: the styles folder's and the bundled ones (a folder's own shadows a bundled one)."""
     roots = (_styles_root(styles_dir, config), bundled_styles_dir())
     return sorted(
-        {  # "_base" holds base networks; hidden folders are styles being written (output_folder.StyleFolder)
+        {  # "_base" holds base networks; hidden folders are styles being written (style_folder.StyleFolder)
             p.parent.name
             for root in roots
             for p in root.glob(f"*/{METADATA_NAME}")

@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 
-from stylize.config import DEVICES as DEVICE_CHOICES
-from stylize.config import PRECISIONS
 from stylize.errors import StylizeError
+from stylize.nets.device_names import DEVICES as DEVICE_CHOICES
+from stylize.nets.device_names import PRECISIONS
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stylize.config import PRECISIONS
 from stylize.errors import StylizeError
+from stylize.nets.device_names import PRECISIONS
 
 SIZES = ((285, 295), (1024, 1024))
 STYLES = ("pencil", "pencil-nano")  # a bundled magenta style and its nano student

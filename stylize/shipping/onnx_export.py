@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -52,6 +51,7 @@ from stylize.inference.model_file import StyleModel, reference_files
 from stylize.inference.tone import METHOD, ValueKeeper, calibrate, clamp
 from stylize.nets.transformer import PaddedNet, padding_for
 from stylize.output_folder import make_folder
+from stylize.style_folder import is_style_name
 from stylize.values import check_setting
 
 FORMAT = "stylize-onnx/1"
@@ -578,9 +578,6 @@ def model_metadata(model: StyleModel, precision: str) -> dict[str, str]:
     }
 
 
-_STYLE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-
-
 def reference_metadata(model: StyleModel, precision: str) -> dict[str, str]:
     """The metadata properties of a zero-training export: how to call it, its styles in table order, and
     what stays in Python (the face guard, the working scale)."""
@@ -591,7 +588,7 @@ def reference_metadata(model: StyleModel, precision: str) -> dict[str, str]:
     names = list(network.names)
     if len(names) != len(network.vectors):
         raise StylizeError(f"{model.name!r}: {len(network.vectors)} style vectors but {len(names)} style names")
-    bad = [n for n in names if not _STYLE_NAME.fullmatch(n)]
+    bad = [n for n in names if not is_style_name(n)]
     if bad or len(set(names)) != len(names):
         raise StylizeError(
             f"{model.name!r}: the styles in an export need different names of letters, digits, '_', '-' and "

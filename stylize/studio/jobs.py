@@ -372,7 +372,7 @@ class JobManager:
 
     # --- requests ---
     def _checked(self, request: Any) -> dict[str, Any]:
-        from stylize.training.loop import check_style_name
+        from stylize.style_folder import check_style_name
         from stylize.values import MINUTES, check_setting
 
         if not isinstance(request, dict):
@@ -464,9 +464,9 @@ def check_student_target(styles_dir: Path, name: str, teacher: str) -> None:
 
 def _target_style(request: dict[str, Any]) -> str | None:
     """The style folder a training job writes (its checkpoint is there), None for the other kinds."""
-    from stylize.config import STYLE_NAME
+    from stylize.style_folder import is_style_name
 
     name = request.get("name")
-    if request.get("kind") in ("train", "distill") and isinstance(name, str) and STYLE_NAME.fullmatch(name):
+    if request.get("kind") in ("train", "distill") and isinstance(name, str) and is_style_name(name):
         return name
     return None

@@ -418,7 +418,7 @@ class Workspace:
         file (``sketch.png`` -> ``sketch``; ``sketch-2`` when ``sketch`` holds other references); the same
         images under the same name give the same style, made once."""
         from stylize.inference.reference_style import make_style
-        from stylize.training.loop import check_style_name
+        from stylize.style_folder import check_style_name
 
         if name and name.strip():
             chosen = name.strip()

@@ -16,7 +16,7 @@ from stylize.config import PipelineConfig, default_config
 from stylize.inference.model_file import METADATA_NAME
 from stylize.nets.device import check_precision, resolve_device
 from stylize.nets.transformer import build_network
-from stylize.output_folder import StyleFolder
+from stylize.style_folder import StyleFolder
 from stylize.training.data import build_content_pool
 from stylize.training.distributed import data_parallel, held_by_leader, leader_first
 from stylize.training.loop import TrainResult, fit_and_save, prepare_output

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -229,11 +228,3 @@ def load_reference(path: str | os.PathLike[str], *, style_scale: float = 1.0) ->
         new_size = (max(1, round(tensor.shape[-2] * factor)), max(1, round(tensor.shape[-1] * factor)))
         tensor = F.interpolate(tensor, size=new_size, mode="bilinear", align_corners=False, antialias=factor < 1)
     return tensor.clamp_(0, 1)
-
-
-def reference_paths(refs: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """Reference image files named directly or found in folders; at least one."""
-    paths = [path for path, _ in find_images(refs)]
-    if not paths:
-        raise StylizeError(f"no reference images in {', '.join(map(os.fspath, refs))}; give PNG, JPEG or WebP files")
-    return paths

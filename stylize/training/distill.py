@@ -27,12 +27,11 @@ from stylize.inference.model_file import reference_files
 from stylize.inference.styles import load_style
 from stylize.nets.device import check_precision, resolve_device
 from stylize.nets.transformer import build_network
-from stylize.output_folder import StyleFolder
+from stylize.style_folder import StyleFolder, check_style_name
 from stylize.training.data import build_content_pool
 from stylize.training.distributed import data_parallel, held_by_leader, leader_first
 from stylize.training.loop import (
     TrainResult,
-    check_style_name,
     fit_and_save,
     interrupted_message,
     prepare_output,

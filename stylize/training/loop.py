@@ -32,17 +32,15 @@ import torch
 from tqdm import tqdm
 
 from stylize import signals
-from stylize.config import STYLE_NAME
-from stylize.errors import Interrupted, StylizeError, shown
+from stylize.errors import Interrupted, StylizeError
 from stylize.faults import machine_error
-from stylize.files import sha256_file
-from stylize.imageio import atomic_copy
 from stylize.inference.model_file import METADATA_NAME, save_model
 from stylize.inference.tone import calibrate
 from stylize.nets.device import autocast, check_precision
 from stylize.nets.transformer import PaddedNet
 from stylize.output_folder import replace_folder
 from stylize.progress import StepEvent, listening, notify
+from stylize.style_folder import copy_references
 from stylize.training.checkpoint import apply_checkpoint, checked_checkpoint, resumable, save_checkpoint
 from stylize.training.data import sample_batch
 from stylize.training.distributed import Ranks, any_rank, barrier, leader_first, mean_across, ranks
@@ -86,14 +84,6 @@ class TrainResult:
     def time_line(self) -> str:
         """Where the time went, for a command's summary: "40 steps in 52 s (+ 8 s preparing)"."""
         return f"{self.steps} steps in {self.step_seconds:.0f} s (+ {self.prepare_seconds:.0f} s preparing)"
-
-
-def check_style_name(name: str) -> str:
-    if not isinstance(name, str) or not STYLE_NAME.fullmatch(name) or name.startswith("_"):
-        raise StylizeError(
-            f"style name {shown(name)} is not allowed; use up to 100 letters, digits, '_', '-', '.' (not starting with '_')"
-        )
-    return name
 
 
 class _StopFlag:
@@ -341,20 +331,6 @@ def prepare_output(directory: Path, resume: bool, overwrite: bool) -> None:
     if checkpoint_dir.is_symlink() or checkpoint_dir.is_file():
         checkpoint_dir.unlink()
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
-
-
-def copy_references(paths: Sequence[Path], refs_dir: Path) -> list[dict[str, str]]:
-    """Copy the references into ``refs_dir`` (of a new style folder being made) and return their records."""
-    refs_dir.mkdir(parents=True, exist_ok=True)
-    records, used = [], set()
-    for index, path in enumerate(paths):
-        target_name = path.name if path.name not in used else f"{index}_{path.name}"
-        used.add(target_name)
-        target = refs_dir / target_name
-        if path.resolve() != target.resolve():
-            atomic_copy(path, target)
-        records.append({"file": f"refs/{target_name}", "source_name": path.name, "sha256": sha256_file(target)})
-    return records
 
 
 def environment(device: torch.device) -> dict[str, Any]:

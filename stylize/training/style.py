@@ -36,13 +36,12 @@ from stylize.files import sha256_file
 from stylize.inference.model_file import load_model, read_metadata
 from stylize.nets.device import check_precision, resolve_device
 from stylize.nets.transformer import build_network
-from stylize.output_folder import StyleFolder
+from stylize.style_folder import StyleFolder, check_style_name, reference_paths
 from stylize.training.base import BASE_DIR_NAME, base_model_dir, find_base_model
-from stylize.training.data import build_content_pool, load_reference, reference_paths
+from stylize.training.data import build_content_pool, load_reference
 from stylize.training.distributed import data_parallel, held_by_leader, leader_first
 from stylize.training.loop import (
     TrainResult,
-    check_style_name,
     fit_and_save,
     interrupted_message,
     prepare_output,

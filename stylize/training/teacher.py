@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from stylize.evaluation.style_score import STYLE_SCORE_LAYERS, STYLE_SCORE_REFERENCE_SIDE
 from stylize.inference.image import to_tensor
+from stylize.reference_scoring import STYLE_SCORE_LAYERS, STYLE_SCORE_REFERENCE_SIDE, score_references
 from stylize.training.data import WHOLE, Shard, cut_patch, patch_plan
 from stylize.training.perceptual import normalised_gram_term, register_gram_targets
 
@@ -132,8 +132,6 @@ def teacher_grams(training: Mapping[str, Any], references: Sequence[Path]) -> Re
 
 def load_teacher_reference(path: Path, style_scale: float = 1.0) -> torch.Tensor:
     """A reference as (1, 3, H, W), Lanczos-scaled to 256*style_scale px on its long side (as the style score)."""
-    from stylize.evaluation.scores import score_references
-
     if style_scale == 1.0:
         return score_references([path])[0]
     from stylize.training.data import load_reference
@@ -161,7 +159,8 @@ def train_from_teacher(
 
     from stylize.files import sha256_file
     from stylize.inference.arbitrary import DEFAULT_GUARD, ReferenceNet, fixed_style_network, style_vector
-    from stylize.inference.reference_style import engine_record, neutral_vector, read_references
+    from stylize.inference.reference_style import engine_record, neutral_vector
+    from stylize.style_folder import read_references
     from stylize.training.distributed import global_mean, ranks
     from stylize.training.loop import fit_and_save, interrupted_message
 

@@ -91,7 +91,7 @@ def test_layer_gram_distances_are_summed_squared_differences():
 
 def test_the_references_are_scaled_to_256_px_on_the_long_side(tmp_path):
     from stylize.evaluation.scores import score_references
-    from stylize.evaluation.style_score import STYLE_SCORE_REFERENCE_SIDE
+    from stylize.reference_scoring import STYLE_SCORE_REFERENCE_SIDE
 
     wide = stripes_reference(tmp_path / "wide.png", (300, 600))
     tall = stripes_reference(tmp_path / "tall.png", (200, 100))  # smaller than 256: scaled up

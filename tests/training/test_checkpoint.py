@@ -294,7 +294,7 @@ def test_a_training_killed_at_its_start_leaves_a_state_the_next_run_handles(tmp_
 @pytest.mark.parametrize("name", ["a" * 101, "a" * 5000, "ok\n", "_base", "../x", ""])
 def test_a_style_name_must_fit_a_folder_name(name):
     """A 5000-character name passed the rule and failed later with "File name too long"."""
-    from stylize.training.loop import check_style_name
+    from stylize.style_folder import check_style_name
 
     with pytest.raises(StylizeError, match="is not allowed; use up to 100 letters") as info:
         check_style_name(name)

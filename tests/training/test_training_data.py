@@ -6,10 +6,10 @@ from PIL import Image
 
 from stylize import StylizeError
 from stylize.content.composite import FaceGenerator
+from stylize.style_folder import reference_paths
 from stylize.training.data import (
     build_content_pool,
     load_reference,
-    reference_paths,
     sample_batch,
 )
 
