@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -35,6 +36,8 @@ from stylize.studio.jobs import (
     check_student_target,
     process_start,
 )
+
+STOPPED = "stopped"  # a job cancelled before or during work that keeps no checkpoint
 
 
 def _watch_parent(parent: int) -> None:
@@ -369,7 +372,7 @@ def run_job(job_dir: str) -> None:
         config = load_config(setup.config_path) if setup.config_path else default_config()
         result = _run(kind, request, path, setup, config, resume)
     except KeyboardInterrupt:
-        _status(path, state="cancelled", finished=time.time(), error="cancelled")
+        _status(path, state="cancelled", finished=time.time(), error=STOPPED)
         return
     except Exception as err:  # every failure becomes the job's one line; the traceback goes to log.txt
         from stylize.errors import Interrupted
@@ -378,8 +381,10 @@ def run_job(job_dir: str) -> None:
         known = as_stylize_error(err)  # a StylizeError, or a fault of the machine (a full disk) as one
         line = " ".join(str(known or err).split()) or type(err).__name__
         if isinstance(err, Interrupted):  # a training stopped after its step, its checkpoint whole
-            print(line, flush=True)
-            _status(path, state="cancelled", finished=time.time(), error=line)
+            print(line, flush=True)  # the command line's words (resume=True) stay in the log
+            step = re.search(r"at step (\d+)", line)
+            stopped = f"stopped at step {step[1]}" if step else "stopped"
+            _status(path, state="cancelled", finished=time.time(), error=f"{stopped}; Resume continues from there")
             return
         traceback.print_exc()
         if known is None:

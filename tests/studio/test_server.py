@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import time
 import zipfile
@@ -510,7 +511,11 @@ def test_cancel_keeps_a_checkpoint_and_resume_finishes_the_same_job(tiny_client,
         time.sleep(0.3)
     os.kill(status["pid"], signal.SIGTERM)
     job = wait_for(client, job_id, ("cancelled", "failed", "done"), timeout=60)
-    assert job["state"] == "cancelled" and job["resumable"] and "interrupted at step" in job["error"], job
+    assert (
+        job["state"] == "cancelled"
+        and job["resumable"]
+        and re.fullmatch(r"stopped at step \d+; Resume continues from there", job["error"])
+    ), job
 
 
 def test_a_worker_whose_job_was_cancelled_before_it_could_take_the_signal_stops_before_it_begins(tmp_path, monkeypatch):
@@ -533,7 +538,7 @@ def test_a_worker_whose_job_was_cancelled_before_it_could_take_the_signal_stops_
     (job / CANCEL_FILE).write_text("0\n")
     worker.run_job(str(job))
     status = json.loads((job / "status.json").read_text())
-    assert status["state"] == "cancelled" and status["error"] == "cancelled" and status["runs"] == 1
+    assert status["state"] == "cancelled" and status["error"] == "stopped" and status["runs"] == 1
 
 
 def test_a_restart_shows_a_job_whose_worker_is_gone_as_interrupted(tmp_path):

@@ -1409,6 +1409,8 @@
 
     parts.error.textContent = job.state === "failed" || job.error ? oneLine(job.error || "failed") : "";
     parts.error.hidden = !parts.error.textContent;
+    // a stopped or interrupted job is a note, not a crash: only a failure is shown in red
+    parts.error.classList.toggle("note", job.state === "cancelled" || job.state === "interrupted");
     parts.cancel.hidden = !ACTIVE.has(job.state);
     parts.resume.hidden = !(job.resumable && (job.state === "cancelled" || job.state === "interrupted"));
     const newStyle = job.state === "done" && (job.kind === "train" || job.kind === "distill") && job.result?.style;
