@@ -24,9 +24,17 @@ Every function takes its settings as arguments (a ``config=`` where it needs the
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 __version__ = "0.1.0"
+
+# OpenMP threads that wait for work by sleeping, not spinning (read when torch starts its threads, so
+# set before torch is imported; a value the user set is kept). With another job on the other core of a
+# 2-core machine, torch's two spinning threads made the 16-face preview take 33-49 s instead of 8 s, and a
+# tiny network 10x its time (docs/results/test-suite.md); on an idle machine passive waiting costs little.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("KMP_BLOCKTIME", "0")  # the same for Intel's OpenMP (MKL builds)
 
 from stylize.config import PipelineConfig, default_config, load_config, parse_config  # noqa: E402
 from stylize.errors import (  # noqa: E402
