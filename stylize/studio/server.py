@@ -335,6 +335,33 @@ class Studio:
         await run_in_threadpool(self.workspace.store_uploads, files, "faces")
         return JSONResponse(await run_in_threadpool(self._face_list, "uploads", "", False))
 
+    # --- renaming and deleting styles ---
+    def _idle_style(self, name: str) -> None:
+        job = self.jobs.busy()
+        if job is not None and name in (job.get("style"), job.get("name")):
+            raise StylizeError(f"style {name!r} is in use by job {job['id']}; wait for it or cancel it first")
+
+    def _rename(self, name: str, to: Any) -> dict[str, Any]:
+        self._idle_style(name)
+        return self.workspace.style_info(self.workspace.rename_style(name, to if isinstance(to, str) else ""))
+
+    async def style_rename(self, request: Request) -> Response:
+        body = await _json_body(request)
+        to = body.get("to") if isinstance(body, dict) else None
+        style = await run_in_threadpool(self._rename, request.path_params["style"], to)
+        return JSONResponse({"style": style})
+
+    def _delete(self, name: str) -> dict[str, Any]:
+        self._idle_style(name)
+        return {"deleted": name, "undo": self.workspace.delete_style(name)}
+
+    async def style_delete(self, request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(self._delete, request.path_params["style"]))
+
+    async def style_restore(self, request: Request) -> Response:
+        name = await run_in_threadpool(self.workspace.restore_style, request.path_params["trash"])
+        return JSONResponse({"style": await run_in_threadpool(self.workspace.style_info, name)})
+
     # --- references ---
     def _make_reference(self, files: list[tuple[str, bytes]], name: str | None) -> dict[str, Any]:
         paths = self.workspace.store_uploads(files, "refs")
@@ -458,6 +485,9 @@ def create_app(
         Route("/static/{name}", studio.static),
         Route("/api/state", studio.state),
         Route("/api/styles", studio.styles),
+        Route("/api/styles/{style}/rename", studio.style_rename, methods=["POST"]),
+        Route("/api/styles/{style}/delete", studio.style_delete, methods=["POST"]),
+        Route("/api/trash/{trash}/restore", studio.style_restore, methods=["POST"]),
         Route("/api/faces", studio.faces, methods=["GET"]),
         Route("/api/faces", studio.upload_faces, methods=["POST"]),
         Route("/api/face/{face}.png", studio.face_png),

@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from stylize.imageio import atomic_write_bytes, encode_png, find_images, read_im
 from stylize.output_folder import make_folder
 
 log = logging.getLogger("stylize.studio")
+TRASH = ".trash"  # in the styles folder: deleted styles, one folder each (hidden: not listed)
+TRASH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}~[0-9]{1,20}")
 
 MAX_FACES = 16
 MIN_FACES = 4
@@ -358,6 +361,60 @@ class Workspace:
         from stylize.inference.styles import list_styles
 
         return list_styles(self.styles_dir)
+
+    # --- renaming and deleting (user styles only; a deleted one goes to the styles folder's .trash) ---
+    def _user_style(self, name: str) -> Path:
+        """The folder of the user's own style ``name``; a bundled style, or none, is refused in one line."""
+        self.known_style(name)
+        folder = self.styles_dir / name
+        if not (folder / "model.json").is_file():
+            raise StylizeError(f"style={name!r} is a bundled style; only your own styles can be renamed or deleted")
+        return folder
+
+    def rename_style(self, name: str, to: str) -> str:
+        """Rename the user's style ``name`` to ``to`` (its folder moved, its model.json's name changed)."""
+        from stylize.style_folder import check_style_name
+
+        folder = self._user_style(name)
+        to = to.strip() if isinstance(to, str) else ""
+        check_style_name(to)
+        target = self.styles_dir / to
+        if to in self.style_names() or target.exists():
+            raise StylizeError(f"name={to!r}: a style or folder of that name exists; choose another name")
+        os.rename(folder, target)  # one step: the style is under one name or the other, never half
+        metadata_path = target / "model.json"
+        metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+        if isinstance(metadata, dict) and "name" in metadata:
+            metadata["name"] = to
+            atomic_write_bytes(metadata_path, (json.dumps(metadata, indent=2) + "\n").encode())
+        with self._lock:
+            self._infos.pop(name, None)
+        return to
+
+    def delete_style(self, name: str) -> str:
+        """Move the user's style ``name`` to ``.trash`` in the styles folder (not listed; kept until the studio
+        folder's owner empties it); the id :meth:`restore_style` takes to undo it."""
+        folder = self._user_style(name)
+        trash = self.styles_dir / TRASH
+        trash.mkdir(exist_ok=True)
+        trash_id = f"{name}~{time.time_ns()}"
+        os.rename(folder, trash / trash_id)
+        with self._lock:
+            self._infos.pop(name, None)
+        return trash_id
+
+    def restore_style(self, trash_id: str) -> str:
+        """Undo a deletion: the style back under its name (refused if that name has been taken since)."""
+        if not TRASH_ID.fullmatch(trash_id):
+            raise LookupError(f"{trash_id!r}: not a deleted style of this studio")
+        kept = self.styles_dir / TRASH / trash_id
+        if not (kept / "model.json").is_file():
+            raise LookupError(f"{trash_id!r}: no such deleted style (the trash was emptied?)")
+        name = trash_id.split("~", 1)[0]
+        if name in self.style_names() or (self.styles_dir / name).exists():
+            raise StylizeError(f"style {name!r} exists again; rename it before restoring the deleted one")
+        os.rename(kept, self.styles_dir / name)
+        return name
 
     def style_info(self, name: str) -> dict[str, Any]:
         """What the page shows of a style; read once per version of its model.json."""

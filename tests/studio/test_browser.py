@@ -286,6 +286,27 @@ def test_a_refused_request_is_one_line_in_the_page(server, page):
     assert page.exceptions == []
 
 
+def test_a_style_deleted_from_the_page_comes_back_with_undo(server, page, tmp_path):
+    open_studio_page(page, server)
+    grid_ready(page)
+    drop_images(page, "#drop", 1, seed=7)
+    name = wait_for(page, "stylizeStudio.state.selected.startsWith('ref7') && stylizeStudio.state.selected")
+    assert (
+        page.evaluate("document.querySelectorAll('.style-item[data-name=\"pencil\"] .delete').length") == 0
+    )  # bundled
+    item = f'.style-item[data-name="{name}"]'
+    page.evaluate(f"document.querySelector({json.dumps(item)}).scrollIntoView()")
+    shot(page, tmp_path, "a-style-of-yours")
+    click(page, f'.style-item[data-name="{name}"] .delete')
+    wait_for(page, f"!stylizeStudio.state.styles.some(s => s.name === '{name}')")
+    assert "deleted" in page.evaluate("document.querySelector('#notice').textContent")
+    shot(page, tmp_path, "deleted-with-undo")
+    click(page, "#notice button.undo")
+    wait_for(page, f"stylizeStudio.state.styles.some(s => s.name === '{name}')")
+    assert errors(page) == []
+    assert page.exceptions == []
+
+
 def test_training_from_the_page_shows_a_job_that_survives_a_reload(server, page, tmp_path):
     open_studio_page(page, server)
     grid_ready(page)

@@ -207,6 +207,22 @@
     noticeTimer = setTimeout(() => (notice.textContent = ""), 5000);
   }
 
+  /** A notice with an Undo button, kept for 12 s. */
+  function showUndo(text, undo) {
+    const button = el("button", { type: "button", class: "undo", text: "Undo" });
+    button.addEventListener("click", async () => {
+      notice.textContent = "";
+      try {
+        await undo();
+      } catch (error) {
+        showError(error.message);
+      }
+    });
+    notice.replaceChildren(el("span", { text: `${oneLine(text)} ` }), button);
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => (notice.textContent = ""), 12000);
+  }
+
   $("#message-close").addEventListener("click", clearError);
 
   /** Run a POST-like action with its buttons disabled until it settles; errors go to #message. */
@@ -606,11 +622,29 @@
     return el("span", { class: "thumbs" }, refs.map((src) => el("img", { src, alt: "", loading: "lazy" })));
   }
 
+  // Networks in an artist's words (the method names stay in the tooltip)
+  const SIZES = {
+    nano: ["game-size", "a tiny network for the game itself (distilled from its teacher)"],
+    tiny: ["small", "a small network"],
+    magenta: ["full", "the full network"],
+    johnson: ["full", "the full network"],
+  };
+
+  function sizeBadge(style) {
+    if (style.kind === "zero" || !style.arch) return null;
+    const [text, title] = SIZES[style.arch] || [style.arch, style.arch];
+    return el("span", { class: "badge", text, title: `${title} (${style.arch})` });
+  }
+
+  function sizeWord(style) {
+    return style.kind === "zero" ? "reference" : (SIZES[style.arch] || [style.arch || "trained"])[0];
+  }
+
   function styleMeta(style) {
     return [
       el("span", { class: `badge ${style.kind}`, text: style.kind === "zero" ? "reference" : "trained" }),
-      el("span", { class: "badge", text: style.origin }),
-      style.arch ? el("span", { class: "badge", text: style.arch }) : null,
+      el("span", { class: "badge", text: style.origin === "bundled" ? "built in" : "yours" }),
+      sizeBadge(style),
     ];
   }
 
@@ -644,6 +678,14 @@
               thumbsOf(style, 3),
               el("span", {}, el("span", { class: "style-name", text: style.name }), el("br"), el("span", { class: "style-meta" }, styleMeta(style))),
             ),
+            style.origin === "user"
+              ? el(
+                  "span",
+                  { class: "style-actions" },
+                  el("button", { type: "button", class: "rename", title: `rename ${style.name}`, "aria-label": `rename ${style.name}`, text: "✎", onclick: () => renameStyle(style.name) }),
+                  el("button", { type: "button", class: "delete", title: `delete ${style.name} (undo for 12 s)`, "aria-label": `delete ${style.name}`, text: "✕", onclick: () => deleteStyle(style.name) }),
+                )
+              : null,
           );
         }),
       );
@@ -651,6 +693,39 @@
     renderExportStyles();
     renderTrainSource();
     renderDropZone();
+  }
+
+  function renamed(from, to) {
+    S.compare = S.compare.map((n) => (n === from ? to : n));
+    if (S.selected === from) S.selected = to;
+    saveUI();
+  }
+
+  async function renameStyle(name) {
+    const to = window.prompt(`A new name for ${name} (letters, digits, '_', '-', '.')`, name);
+    if (!to || to.trim() === name) return;
+    try {
+      const answer = await api(`/api/styles/${encodeURIComponent(name)}/rename`, { method: "POST", json: { to: to.trim() } });
+      renamed(name, answer.style.name);
+      await refreshStyles();
+      showNotice(`${name} is now ${answer.style.name}`);
+    } catch (error) {
+      showError(error.message);
+    }
+  }
+
+  async function deleteStyle(name) {
+    try {
+      const answer = await api(`/api/styles/${encodeURIComponent(name)}/delete`, { method: "POST" });
+      await refreshStyles();
+      showUndo(`deleted ${name}`, async () => {
+        await api(`/api/trash/${encodeURIComponent(answer.undo)}/restore`, { method: "POST" });
+        await refreshStyles();
+        showNotice(`${name} is back`);
+      });
+    } catch (error) {
+      showError(error.message);
+    }
   }
 
   function toggleCompare(name, box) {
@@ -846,7 +921,7 @@
       thumbsOf(style, 3),
       el("span", { class: "style-name", text: row }),
       mixed ? el("span", { class: "mix-note", title: rowLabel(row), text: `+ ${100 - Math.round(S.mix.weight * 100)}% ${S.mix.style}` }) : null,
-      el("span", { class: "style-meta" }, styleMeta(style).slice(0, 1), style.arch ? el("span", { class: "badge", text: style.arch }) : null),
+      el("span", { class: "style-meta" }, styleMeta(style).slice(0, 1), sizeBadge(style)),
     );
   }
 
@@ -1133,7 +1208,7 @@
   function renderExportStyles() {
     const select = $("#export-style");
     const keep = select.value;
-    select.replaceChildren(...S.styles.map((s) => el("option", { value: s.name, text: `${s.name} (${s.kind === "zero" ? "reference" : s.arch || "trained"})` })));
+    select.replaceChildren(...S.styles.map((s) => el("option", { value: s.name, text: `${s.name} (${sizeWord(s)})` })));
     select.value = exportTouched && styleByName(keep) ? keep : S.selected || "";
     refreshButtons();
   }
