@@ -2,7 +2,8 @@
 
 The training loop (:func:`stylize.training.loop.run_training_loop`) sends a :class:`StepEvent` after
 every step; a :class:`ProgressBar` (tqdm, as the command line shows it) sends a :class:`CountEvent`
-each time it moves. :func:`listen` adds a callback for the code run inside it. With no listener
+each time it moves; :func:`phase` sends a :class:`PhaseEvent` where work without steps begins (the
+preparation of a training, its saving, an export's checks). :func:`listen` adds a callback for the code run inside it. With no listener
 nothing more happens than before, so the command line and the API are unchanged.
 """
 
@@ -53,7 +54,15 @@ class CountEvent:
         return min(1.0, self.done / self.total) if self.total else 0.0
 
 
-Listener = Callable[[Any], None]  # gets StepEvent and CountEvent
+@dataclass(frozen=True)
+class PhaseEvent:
+    """Long work entered a named phase ("reading the references", "saving the style"): what a listener
+    shows between steps, where there is no step to count."""
+
+    name: str
+
+
+Listener = Callable[[Any], None]  # gets StepEvent, CountEvent and PhaseEvent
 _LISTENERS: ContextVar[tuple[Listener, ...]] = ContextVar("stylize_training_listeners", default=())
 
 
@@ -74,6 +83,12 @@ def listening() -> bool:
 def notify(event: Any) -> None:
     for callback in _LISTENERS.get():
         callback(event)
+
+
+def phase(name: str) -> None:
+    """Tell the listeners that the work entered phase ``name`` (nothing happens without one)."""
+    if listening():
+        notify(PhaseEvent(name))
 
 
 class ProgressBar(tqdm):  # type: ignore[misc]

@@ -528,7 +528,9 @@ def calibrate(network: nn.Module) -> ToneCalibration:
             attach(network, known)
             return known
     from stylize.inference.tiling import run_network
+    from stylize.progress import phase
 
+    phase("measuring the style's values")
     faces = calibration_faces()
     device = next(iter(network.parameters()), next(iter(network.buffers()), faces)).device
     outputs = run_network(network, faces.to(device)).float().cpu()

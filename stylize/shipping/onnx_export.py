@@ -51,6 +51,7 @@ from stylize.inference.model_file import StyleModel, reference_files
 from stylize.inference.tone import METHOD, ValueKeeper, calibrate, clamp
 from stylize.nets.transformer import PaddedNet, padding_for
 from stylize.output_folder import make_folder
+from stylize.progress import phase
 from stylize.style_folder import is_style_name
 from stylize.values import check_setting
 
@@ -672,10 +673,12 @@ def export_onnx(
     metadata["keep_values"] = f"{keep:g}"
     if keep > 0:
         metadata["values"] = f"{METHOD}: the portrait's low-frequency values kept under the style, in the graph"
+    phase("exporting the network as an ONNX graph")
     graph = onnx_graph(model.network, precision=precision, metadata=metadata, keep_values=keep)
     data = graph.SerializeToString()
     checks: list[RuntimeCheck] = []
     if check:
+        phase("checking the graph in ONNX Runtime against the network")
         probes = probe_images(model)
         images: list[np.ndarray] = probes
         weights: list[np.ndarray] | None = None
@@ -693,6 +696,7 @@ def export_onnx(
         # OpenCV (reported, not required) on the probes at the first weights only (the export's default
         # mix): the check reloads the graph for every size.
         shown = len(probes)
+        phase("checking the graph in OpenCV")
         checks.append(
             check_opencv(data, images[:shown], expected[:shown], precision, weights[:shown] if weights else None)
         )

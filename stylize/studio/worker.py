@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from stylize import signals
+from stylize.progress import phase
 from stylize.studio.jobs import (
     CANCEL_FILE,
     LOSS_POINTS,
@@ -63,16 +64,30 @@ class _Progress:
         self.faces: Any = None
         self.last_event: Any = None
         self.count_started: float | None = None
+        self.current: dict[str, Any] = (
+            dict(old) if old else {"phase": "preparing", "step": 0, "fraction": 0.0, "loss": []}
+        )
         if old is None:
-            _write_json(path / "progress.json", {"phase": "preparing", "step": 0, "fraction": 0.0, "loss": []})
+            self._save(self.current)
+
+    def _save(self, progress: dict[str, Any]) -> None:
+        self.current = progress
+        _write_json(self.path / "progress.json", progress)
+
+    def _phase(self, name: str) -> None:
+        """A named phase between steps: shown instead of a step count, with no time-left estimate (it has none)."""
+        self._save({**self.current, "phase": name, "eta_seconds": None})
 
     def finish(self) -> None:
         if self.last_event is not None:
             self.write(self.last_event, phase="finished")
 
     def __call__(self, event: Any) -> None:
-        from stylize.progress import CountEvent
+        from stylize.progress import CountEvent, PhaseEvent
 
+        if isinstance(event, PhaseEvent):
+            self._phase(event.name)
+            return
         if isinstance(event, CountEvent):
             self._count(event)
             return
@@ -103,8 +118,7 @@ class _Progress:
         elapsed = now - self.count_started
         rate = event.done / elapsed if elapsed > 0 and event.done else None
         eta = (event.total - event.done) / rate if rate else None
-        _write_json(
-            self.path / "progress.json",
+        self._save(
             {
                 "phase": event.description or "working",
                 "step": event.done,
@@ -128,8 +142,7 @@ class _Progress:
             eta = max(0, event.steps - event.step) * event.elapsed / max(event.step, 1)
         else:
             eta = None
-        _write_json(
-            self.path / "progress.json",
+        self._save(
             {
                 "phase": phase,
                 "step": event.step,
@@ -190,6 +203,7 @@ def _figures(style: str, setup: WorkerSetup, config: Any) -> tuple[dict[str, Any
     if setup.eval_faces <= 0:
         return {}, ["figures: not measured (eval_faces=0)"]
     content = [f"compose:100000-{100000 + setup.eval_faces - 1}"]
+    phase(f"scoring the style on {setup.eval_faces} faces")
     try:
         scores = evaluate([style], content, styles_dir=setup.styles_dir, parts=setup.parts, config=config)
     except Exception as err:  # figures are a courtesy: the result stands without them
@@ -271,8 +285,9 @@ def _run(
         from stylize.shipping.onnx_export import export_onnx
 
         exports.mkdir(parents=True, exist_ok=True)
-        exported = export_onnx(load_style(style, setup.styles_dir), exports / f"{style}.onnx")
-        figures, lines = _figures(style, setup, config)
+        with listen(_Progress(path, setup, config, resume=False)):
+            exported = export_onnx(load_style(style, setup.styles_dir), exports / f"{style}.onnx")
+            figures, lines = _figures(style, setup, config)
         checks = [check.line() for check in exported.checks]
         return {"style": style, "files": [_file_record(exported.path)], "figures": figures, "lines": checks + lines}
     if kind == "export_parts":
@@ -319,10 +334,14 @@ def _style_zip(name: str, setup: WorkerSetup, exports: Path) -> dict[str, Any]:
 def _made_style(name: str, result: Any, progress: _Progress, setup: WorkerSetup, config: Any, exports: Path) -> dict:
     """The result of a job that made style ``name`` (train, distill; ``result`` its ``TrainResult``): the
     last progress and preview, its figures, where the time went, and its folder zipped for download."""
+    from stylize.progress import listen
+
     progress.finish()
     progress.preview(_load_network(name, setup))
-    figures, lines = _figures(name, setup, config)
-    files = [_style_zip(name, setup, exports)]
+    with listen(progress):
+        figures, lines = _figures(name, setup, config)
+        phase("packing the style for download")
+        files = [_style_zip(name, setup, exports)]
     timing = {
         "steps": result.steps,
         "prepare_seconds": round(result.prepare_seconds, 1),

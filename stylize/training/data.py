@@ -104,7 +104,10 @@ class ContentPool:
 
 def build_content_pool(sources: Sequence[str | os.PathLike[str]], generator_factory) -> ContentPool:
     """A pool from ``compose:SEEDS[:armoured]`` specs and image folders; unreadable files are skipped."""
+    from stylize.progress import phase
+
     check_sources(sources)
+    phase("reading the training faces")
     pool = ContentPool()
     for source in sources:
         text = os.fspath(source)

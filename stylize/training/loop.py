@@ -39,7 +39,7 @@ from stylize.inference.tone import calibrate
 from stylize.nets.device import autocast, check_precision
 from stylize.nets.transformer import PaddedNet
 from stylize.output_folder import replace_folder
-from stylize.progress import StepEvent, listening, notify
+from stylize.progress import StepEvent, listening, notify, phase
 from stylize.style_folder import copy_references
 from stylize.training.checkpoint import apply_checkpoint, checked_checkpoint, resumable, save_checkpoint
 from stylize.training.data import sample_batch
@@ -405,6 +405,7 @@ def fit_and_save(
         )
     if stopped:
         raise Interrupted(interrupted.format(step=step, checkpoint=checkpoint_dir), params=("resume",))
+    phase("saving the style")
     prepared = max(0.0, elapsed - loop_seconds)  # every session's preparing, resumed ones too
     if step == 0:  # the budget ended before the first step: no style, and no checkpoint of nothing
         if group.leader:

@@ -36,6 +36,7 @@ from stylize.files import sha256_file
 from stylize.inference.model_file import load_model, read_metadata
 from stylize.nets.device import check_precision, resolve_device
 from stylize.nets.transformer import build_network
+from stylize.progress import phase
 from stylize.style_folder import StyleFolder, check_style_name, reference_paths
 from stylize.training.base import BASE_DIR_NAME, base_model_dir, find_base_model
 from stylize.training.data import build_content_pool, load_reference
@@ -110,6 +111,7 @@ def train(
                 keep_checkpoint=keep_checkpoint,
                 started=started,
             )
+        phase("reading the references")
         references = [load_reference(p, style_scale=settings.style_scale) for p in ref_paths]
         pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
 
@@ -132,6 +134,7 @@ def train(
                 network.load_state_dict(load_model(base_dir).network.state_dict())
         network.to(torch_device)
         # Style targets are made on the CPU, where the loss network is built, then moved with it.
+        phase("measuring the references' style")
         objective = PerceptualObjective(
             references,
             style_layers=settings.style_layers,

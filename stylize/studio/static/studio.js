@@ -1454,12 +1454,15 @@
 
     const stats = [];
     if (job.state === "queued") stats.push("waiting for the worker");
-    if (job.state === "running" && !p.step && !p.elapsed) stats.push("starting…");
+    // the worker names what it is doing between steps (reading references, saving, scoring, checking)
+    const between = p.phase && !["training", "finished", "preparing"].includes(p.phase) ? p.phase : null;
+    if (job.state === "running" && between) stats.push(`${between}…`);
+    else if (job.state === "running" && !p.step && !p.elapsed) stats.push("starting the worker…");
     if (p.steps) stats.push(`step ${p.step ?? 0} / ${p.steps}`);
     else if (p.step) stats.push(`step ${p.step}`);
     if (p.budget_seconds) stats.push(`${duration(p.elapsed)} / ${duration(p.budget_seconds)}`);
     else if (p.elapsed) stats.push(duration(p.elapsed));
-    if (job.state === "running" && p.eta_seconds !== null && p.eta_seconds !== undefined) stats.push(`about ${roughDuration(p.eta_seconds)} left`);
+    if (job.state === "running" && !between && p.eta_seconds !== null && p.eta_seconds !== undefined) stats.push(`about ${roughDuration(p.eta_seconds)} left`);
     if (job.state === "done" && job.started && job.finished) stats.push(`took ${duration(job.finished - job.started)}`);
     if (job.kind === "train" && job.style) stats.push(`from ${job.style}`);
     parts.stats.replaceChildren(...stats.map((text) => el("span", { text })));
