@@ -39,6 +39,7 @@ from stylize.imageio import atomic_write_text
 
 KINDS = ("train", "distill", "export_onnx", "export_parts")
 FINAL = ("done", "failed", "cancelled", "interrupted")
+MAX_WAITING = 8  # jobs in line behind the running one
 JOB_ID = re.compile(r"j[0-9]{4,6}")
 CANCEL_GRACE = 20.0
 CANCEL_FILE = "cancel"  # in the job's folder: the job was cancelled (see the module's docstring)
@@ -127,11 +128,12 @@ class JobManager:
         return sorted((p.name for p in self.folder.iterdir() if JOB_ID.fullmatch(p.name)), reverse=True)
 
     def _recover(self) -> None:
-        """At start: a job left running or queued by a server that is gone is ``interrupted``."""
+        """At start: a job left running or queued by a server that is gone is ``interrupted``; the waiting
+        ones stay in line (the first starts at the first poll)."""
         for job_id in self._ids():
             path = self.folder / job_id
             status = _read_json(path / "status.json") or {}
-            if status.get("state") in FINAL:
+            if status.get("state") in FINAL or status.get("state") == "waiting":  # the line is kept
                 continue
             pid = _our_worker(status)
             if pid is not None:
@@ -223,17 +225,42 @@ class JobManager:
 
     # --- starting, watching, stopping ---
     def submit(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Start a job, or line it up (``waiting``) behind the one running: it starts when that one ends."""
         request = self._checked(request)
         with self._lock:
             self._reap()
-            self._refuse_if_busy()
+            if len(self._waiting()) >= MAX_WAITING:
+                raise BusyError(f"{MAX_WAITING} jobs are waiting already; wait for them or cancel one")
+            target = _target_style(request)
+            for other in self._ids():
+                view = self.job(other)
+                if target is not None and view["state"] not in FINAL and _target_style(view) == target:
+                    raise StylizeError(f"job {other} will make a style named {target!r}; choose another name")
             numbers = [int(job_id[1:]) for job_id in self._ids()]
             job_id = f"j{(max(numbers) + 1) if numbers else 1:04d}"
             path = self.folder / job_id
             path.mkdir()
             _write_json(path / "job.json", {**request, "created": time.time()})
-            self._start(job_id, resume=False)
+            _write_json(path / "status.json", {"state": "waiting", "resume": False, "runs": 0})
+            self._next()
         return self.job(job_id)
+
+    def _waiting(self) -> list[str]:
+        """The jobs in line, the oldest first."""
+        return [
+            job_id
+            for job_id in sorted(self._ids())
+            if (_read_json(self.folder / job_id / "status.json") or {}).get("state") == "waiting"
+        ]
+
+    def _next(self) -> None:
+        """Start the oldest waiting job when no worker runs (called with the lock held)."""
+        if self._job_id is not None:
+            return
+        waiting = self._waiting()
+        if waiting:
+            status = _read_json(self.folder / waiting[0] / "status.json") or {}
+            self._start(waiting[0], resume=bool(status.get("resume")))
 
     def resume(self, job_id: str) -> dict[str, Any]:
         with self._lock:
@@ -241,14 +268,22 @@ class JobManager:
             view = self.job(job_id)
             if not view["resumable"]:
                 raise StylizeError(f"job {job_id} ({view['state']}): nothing to resume; start a new job")
-            self._refuse_if_busy()
-            self._start(job_id, resume=True)
+            status = _read_json(self.folder / job_id / "status.json") or {}
+            _write_json(self.folder / job_id / "status.json", {**status, "state": "waiting", "resume": True})
+            self._next()
         return self.job(job_id)
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         with self._lock:
             self._reap()
             self._dir(job_id)
+            status = _read_json(self.folder / job_id / "status.json") or {}
+            if status.get("state") == "waiting":  # not started: it leaves the line
+                _write_json(
+                    self.folder / job_id / "status.json",
+                    {**status, "state": "cancelled", "finished": time.time(), "error": "stopped before it started"},
+                )
+                return self.job(job_id)
             if self._job_id != job_id or self._process is None:
                 raise StylizeError(f"job {job_id} is not running; nothing to cancel")
             process = self._process
@@ -276,14 +311,6 @@ class JobManager:
             process.wait(5)
         with self._lock:
             self._reap()
-
-    def _refuse_if_busy(self) -> None:
-        if self._job_id is not None:
-            running = self.job(self._job_id)
-            raise BusyError(
-                f"job {running['id']} ({running['kind']} {running['name'] or running['style']}) is running; "
-                "wait for it to finish or cancel it"
-            )
 
     def _start(self, job_id: str, *, resume: bool) -> None:
         """Start the worker: ``python -m stylize.studio.worker JOB_DIR`` in its own session (a Ctrl-C in the
@@ -360,6 +387,7 @@ class JobManager:
     def poll(self) -> None:
         with self._lock:
             self._reap()
+            self._next()
 
     def shutdown(self) -> None:
         """At server exit: ask a running worker to stop with a checkpoint, then wait a little for it."""

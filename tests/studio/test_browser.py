@@ -331,11 +331,19 @@ def test_training_from_the_page_shows_a_job_that_survives_a_reload(server, page,
         300,
     )
     shot(page, tmp_path, "training")
-    # a second job while the first runs: the server's 409 is a line in the page
+    # a second job while the first runs waits in line (its card says so), and leaves the line when cancelled
     page.evaluate("document.querySelector('#train-name').value = 'browser-second'")
     click(page, "#train-go")
-    text = wait_for(page, "document.querySelector('#message').textContent")
-    assert "wait for it" in text
+    second = wait_for(
+        page,
+        "[...document.querySelectorAll('.job')].find(j => j.querySelector('.job-name').textContent === 'browser-second'"
+        " && j.dataset.state === 'waiting')?.dataset.id",
+    )
+    waiting = f'.job[data-id="{second}"]'
+    assert "waiting in line" in page.evaluate(f"document.querySelector('{waiting} .job-stats').textContent")
+    shot(page, tmp_path, "a-job-waiting-in-line")
+    click(page, f"{waiting} .job-cancel")
+    wait_for(page, f"document.querySelector('{waiting}').dataset.state === 'cancelled'")
     state = wait_for(
         page,
         f"['done', 'failed'].includes(document.querySelector('{card}').dataset.state) && document.querySelector('{card}').dataset.state",

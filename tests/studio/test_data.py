@@ -179,3 +179,38 @@ def test_a_dropped_reference_is_named_after_its_file(client):
     assert drop("my sketch (1).png", 2) == "my-sketch-1-2"  # the name holds other references: the next one
     assert drop("pencil.png", 1) == "pencil-2"  # a bundled style's name is not taken
     assert drop("....png", 3).startswith("ref-")  # nothing usable in the name: named by the images' hash
+
+
+def test_jobs_wait_in_line_and_start_in_order(studio, monkeypatch):
+    import subprocess
+    import sys
+
+    from stylize.studio import jobs as jobs_module
+
+    manager = studio.jobs
+    started: list[str] = []
+
+    def fake_start(self, job_id, *, resume):  # a worker that ends at once, its job done
+        started.append(job_id)
+        jobs_module._write_json(self.folder / job_id / "status.json", {"state": "done", "runs": 1})
+        self._process, self._job_id = subprocess.Popen([sys.executable, "-c", "pass"]), job_id
+        self._process.wait(30)
+
+    monkeypatch.setattr(jobs_module.JobManager, "_start", fake_start)
+    monkeypatch.setattr(manager, "_job_id", "j0999")  # as if a job were running
+    monkeypatch.setattr(manager, "_process", subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+    running = manager._process
+    try:
+        first = manager.submit({"kind": "export_onnx", "style": "pencil"})
+        second = manager.submit({"kind": "export_onnx", "style": "pencil-nano"})
+        assert first["state"] == second["state"] == "waiting" and started == []
+        manager.poll()
+        assert started == []  # the running one has not ended
+    finally:
+        running.kill()
+        running.wait(30)
+    (manager.folder / "j0999").mkdir()
+    jobs_module._write_json(manager.folder / "j0999" / "job.json", {"kind": "export_onnx", "style": "x"})
+    manager.poll()  # it ended: the first in line starts, then (it ends at once) the next
+    manager.poll()
+    assert started == [first["id"], second["id"]]

@@ -383,9 +383,11 @@ def test_export_onnx_job_runs_in_a_worker_and_its_file_downloads(client, studio,
     answer = client.post("/api/jobs", json={"kind": "export_onnx", "style": "pencil-nano"})
     assert answer.status_code == 202
     job_id = answer.json()["job"]["id"]
-    busy = client.post("/api/jobs", json={"kind": "export_onnx", "style": "pencil"})
-    assert busy.status_code == 409 and "wait for it" in busy.json()["error"]
+    second = client.post("/api/jobs", json={"kind": "export_onnx", "style": "pencil"})
+    assert second.status_code == 202 and second.json()["job"]["state"] == "waiting"  # in line, not refused
     assert client.get("/api/state").json()["busy"]["id"] == job_id
+    left = client.post(f"/api/jobs/{second.json()['job']['id']}/cancel").json()["job"]
+    assert left["state"] == "cancelled" and left["error"] == "stopped before it started"
     job = wait_for(client, job_id, ("done", "failed"))
     assert job["state"] == "done", job
     (item,) = job["result"]["files"]

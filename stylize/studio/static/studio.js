@@ -1250,7 +1250,7 @@
   async function startJob(body, what) {
     const answer = await api("/api/jobs", { method: "POST", json: body });
     if (answer.job) upsertJob(answer.job);
-    showNotice(`${what} started`);
+    showNotice(answer.job?.state === "waiting" ? `${what} waits in line: it starts when the running job ends` : `${what} started`);
     pollSoon();
   }
 
@@ -1301,7 +1301,7 @@
   // ---------------------------------------------------------------- jobs
   const jobList = $("#job-list");
   const jobCards = new Map(); // id -> {root, parts}
-  const ACTIVE = new Set(["queued", "running"]);
+  const ACTIVE = new Set(["waiting", "queued", "running"]);
   const KIND_LABEL = { train: "train", distill: "distil", export_onnx: "ONNX export", export_parts: "part set" };
   // The eval summary leads with the style score and the face judge's same person and value spread.
   const FIGURES = {
@@ -1358,14 +1358,14 @@
   }
 
   function renderBusy() {
-    const busy = S.jobs.find((j) => ACTIVE.has(j.state));
+    const busy = S.jobs.find((j) => j.state === "running" || j.state === "queued") || S.jobs.find((j) => ACTIVE.has(j.state));
     const node = $("#busy");
     if (!busy) {
       node.hidden = true;
       return;
     }
     const pct = Math.round((Number(busy.progress?.fraction) || 0) * 100);
-    node.textContent = `${KIND_LABEL[busy.kind] || busy.kind} ${busy.name || busy.style}: ${busy.state === "queued" ? "queued" : `${pct}%`}`;
+    node.textContent = `${KIND_LABEL[busy.kind] || busy.kind} ${busy.name || busy.style}: ${busy.state === "running" ? `${pct}%` : busy.state === "waiting" ? "waiting in line" : "starting"}`;
     node.hidden = false;
   }
 
@@ -1453,7 +1453,8 @@
     parts.bar.parentElement.setAttribute("aria-valuenow", String(Math.round(fraction * 100)));
 
     const stats = [];
-    if (job.state === "queued") stats.push("waiting for the worker");
+    if (job.state === "waiting") stats.push("waiting in line: it starts when the job before it ends");
+    if (job.state === "queued") stats.push("starting the worker…");
     // the worker names what it is doing between steps (reading references, saving, scoring, checking)
     const between = p.phase && !["training", "finished", "preparing"].includes(p.phase) ? p.phase : null;
     if (job.state === "running" && between) stats.push(`${between}…`);
