@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 from headless_browser import HeadlessPage, find_chromium
+from PIL import Image
 
 from studio.conftest import open_tiny_studio
 
@@ -283,6 +284,29 @@ def test_a_refused_request_is_one_line_in_the_page(server, page):
     page.evaluate("document.querySelector('#message-close').click()")
     assert message(page) == ""
     assert errors(page, allowed=("status of 400",)) == []
+    assert page.exceptions == []
+
+
+def test_the_grid_is_saved_as_a_full_size_png(server, page, tmp_path):
+    import base64
+    import io
+
+    open_studio_page(page, server)
+    grid_ready(page)
+    page.evaluate(
+        "window.__png = null; const make = URL.createObjectURL; URL.createObjectURL = (blob) => {"
+        " const reader = new FileReader(); reader.onload = () => { window.__png = reader.result; };"
+        " reader.readAsDataURL(blob); return make(blob); }"
+    )
+    click(page, "#save-grid")
+    data = wait_for(page, "window.__png")
+    image = Image.open(io.BytesIO(base64.b64decode(data.split(",", 1)[1])))
+    faces = page.evaluate("stylizeStudio.state.faces.length")
+    rows = page.evaluate("document.querySelectorAll('#grid .row-head').length")
+    assert image.size == (220 + faces * (295 + 6), 30 + rows * (285 + 6))  # each face at full size
+    image.save(tmp_path / "saved-grid.png")
+    assert "saved the grid" in page.evaluate("document.querySelector('#notice').textContent")
+    assert errors(page) == []
     assert page.exceptions == []
 
 

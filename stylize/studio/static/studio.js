@@ -981,6 +981,51 @@
     if (ab.open) renderAB();
   }
 
+  /** The grid as shown, each face at full size, with its faces' and styles' names and each style's
+   * reference, drawn on a canvas from the images already loaded and downloaded as a PNG. */
+  async function saveGridPng() {
+    const rowList = rows();
+    const faces = S.faces;
+    const images = rowList.map((row) => faces.map((face) => cells.get(`${row}|${face.id}`)?.img));
+    if (!rowList.length || !faces.length) return showError("nothing to save: the grid is empty");
+    if (images.flat().some((img) => !img || !img.complete || !img.naturalWidth)) {
+      return showError("the grid is still being painted: save it once every face is drawn");
+    }
+    const cw = Math.max(...images.flat().map((img) => img.naturalWidth));
+    const ch = Math.max(...images.flat().map((img) => img.naturalHeight));
+    const label = 220, head = 30, gap = 6;
+    const canvas = document.createElement("canvas");
+    canvas.width = label + faces.length * (cw + gap);
+    canvas.height = head + rowList.length * (ch + gap);
+    const ctx = canvas.getContext("2d");
+    ctx.fillStyle = "#1b1b1b";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.fillStyle = "#e4e4e4";
+    ctx.font = "14px system-ui, sans-serif";
+    faces.forEach((face, i) => ctx.fillText(face.label, label + i * (cw + gap) + 4, 20, cw - 8));
+    for (const [r, row] of rowList.entries()) {
+      const y = head + r * (ch + gap);
+      const reference = row === UNSTYLED ? null : grid.querySelector(`.row-head[data-row="${CSS.escape(row)}"] .thumbs img`);
+      if (reference?.complete && reference.naturalWidth) {
+        const h = Math.min(ch - 40, (reference.naturalHeight * (label - 16)) / reference.naturalWidth);
+        ctx.drawImage(reference, 4, y + 30, label - 16, h);
+      }
+      ctx.fillStyle = "#e4e4e4";
+      ctx.fillText(row === UNSTYLED ? "unstyled" : rowLabel(row), 4, y + 18, label - 12);
+      images[r].forEach((img, i) => ctx.drawImage(img, label + i * (cw + gap), y, img.naturalWidth, img.naturalHeight));
+    }
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+    if (!blob) return showError("the browser could not make the PNG");
+    const link = el("a", { href: URL.createObjectURL(blob), download: `stylize-grid-${rowList.length}x${faces.length}.png` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+    showNotice(`saved the grid: ${rowList.length} styles × ${faces.length} faces`);
+  }
+
+  $("#save-grid").addEventListener("click", () => saveGridPng().catch((error) => showError(error.message)));
+
   function fitCells() {
     const n = Math.max(1, S.faces.length);
     let size;
