@@ -161,7 +161,7 @@ def shot(page: HeadlessPage, tmp_path: Path, name: str) -> Path:
 
 
 # --- the tests ---
-@pytest.mark.parametrize("size", [(1400, 1000), (1280, 800)])
+@pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)])  # a laptop's window and a desktop's
 def test_the_page_opens_drops_the_token_and_renders_the_grid(server, size, tmp_path):
     width, height = size
     with _page(width, height) as page:
@@ -189,6 +189,10 @@ def test_the_page_opens_drops_the_token_and_renders_the_grid(server, size, tmp_p
         assert scroll_width <= inner_width and scroll_height <= inner_height
         for section in ("#faces", "#references", "#grid", "#train", "#jobs", "#export"):
             assert page.evaluate(f"!!document.querySelector('{section}')"), section
+        # Train and Export are in sight without scrolling (the grid of one row above them)
+        for button in ("#train-go", "#export-onnx"):
+            bottom = page.evaluate(f"document.querySelector('{button}').getBoundingClientRect().bottom")
+            assert bottom <= inner_height, (button, bottom, inner_height)
         shot(page, tmp_path, f"studio-{width}x{height}")
         assert message(page) == ""
         assert errors(page) == []
