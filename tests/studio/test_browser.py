@@ -57,6 +57,35 @@ def server(tmp_path_factory) -> Iterator[str]:
         opened.close()
 
 
+class ThreadServer:
+    """A studio over ``folder`` served in a thread on ``port`` (0: a free one), stopped with :meth:`stop`."""
+
+    def __init__(self, folder: Path, port: int = 0) -> None:
+        import uvicorn
+
+        from stylize.studio import open_studio
+
+        self.opened = open_studio(folder / "studio", styles_dir=folder / "styles", eval_faces=0, poll_seconds=0.3)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.uv = uvicorn.Server(uvicorn.Config(self.opened.app, log_level="warning", lifespan="on", access_log=False))
+        self.thread = threading.Thread(target=self.uv.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.uv.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "the studio server did not start"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.uv.should_exit = True
+        self.thread.join(timeout=30)
+        self.sock.close()
+        self.opened.close()
+
+
 def _page(width: int = 1400, height: int = 1000) -> HeadlessPage:
     executable = find_chromium()
     require_tool("chromium (Debian package chromium)", executable)
@@ -312,6 +341,31 @@ def test_the_grid_is_saved_as_a_full_size_png(server, page, tmp_path):
     assert "saved the grid" in page.evaluate("document.querySelector('#notice').textContent")
     assert errors(page) == []
     assert page.exceptions == []
+
+
+def test_the_page_carries_on_when_the_studio_is_restarted(page, tmp_path):
+    first = ThreadServer(tmp_path)
+    address, token = f"http://127.0.0.1:{first.port}", first.opened.token
+    try:
+        page.open(f"{address}/?token={token}")
+        page.evaluate("localStorage.clear()")
+        page.open(f"{address}/?token={token}")
+        assert grid_ready(page) == "8/8"
+    finally:
+        first.stop()
+    wait_for(page, "document.body.dataset.server === 'gone'", 30)
+    assert "not answering" in message(page) and "reconnects by itself" in message(page)
+    shot(page, tmp_path, "server-gone")
+    second = ThreadServer(tmp_path, first.port)  # the same folder: the same token, the page's cookie still good
+    try:
+        assert second.opened.token == token
+        wait_for(page, "document.body.dataset.server === 'up'", 30)
+        wait_for(page, "document.querySelector('#notice').textContent.includes('reconnected')", 30)
+        assert grid_ready(page) == "8/8"
+        assert message(page) == ""
+        assert page.exceptions == []
+    finally:
+        second.stop()
 
 
 def test_a_style_deleted_from_the_page_comes_back_with_undo(server, page, tmp_path):

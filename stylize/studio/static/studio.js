@@ -149,6 +149,7 @@
     backdrop: "dark",
     jobs: [],
     started: false,
+    serverGone: false, // the last poll found no server: jobs are shown as unknown, the page reconnects
   };
   const defaults = { strength: 1, keepValues: 1, preserve: false, scale: 1 };
 
@@ -1492,7 +1493,8 @@
     parts.kind.textContent = KIND_LABEL[job.kind] || job.kind;
     parts.name.textContent = job.kind === "train" || job.kind === "distill" ? `${job.name || job.style}` : job.style;
     parts.name.title = job.kind === "train" ? `from ${job.style}` : job.id;
-    parts.state.textContent = job.state;
+    const unknown = S.serverGone && ACTIVE.has(job.state); // a job whose server is gone is not shown as running
+    parts.state.textContent = unknown ? "unknown" : job.state;
     const fraction = job.state === "done" ? 1 : clamp(Number(p.fraction) || 0, 0, 1);
     parts.bar.style.width = `${(fraction * 100).toFixed(1)}%`;
     parts.bar.parentElement.setAttribute("aria-valuenow", String(Math.round(fraction * 100)));
@@ -1508,7 +1510,8 @@
     else if (p.step) stats.push(`step ${p.step}`);
     if (p.budget_seconds) stats.push(`${duration(p.elapsed)} / ${duration(p.budget_seconds)}`);
     else if (p.elapsed) stats.push(duration(p.elapsed));
-    if (job.state === "running" && !between && p.eta_seconds !== null && p.eta_seconds !== undefined) stats.push(`about ${roughDuration(p.eta_seconds)} left`);
+    if (unknown) stats.push("the server is not answering");
+    else if (job.state === "running" && !between && p.eta_seconds !== null && p.eta_seconds !== undefined) stats.push(`about ${roughDuration(p.eta_seconds)} left`);
     if (job.state === "done" && job.started && job.finished) stats.push(`took ${duration(job.finished - job.started)}`);
     if (job.kind === "train" && job.style) stats.push(`from ${job.style}`);
     parts.stats.replaceChildren(...stats.map((text) => el("span", { text })));
@@ -1616,13 +1619,31 @@
     polling = true;
     try {
       const answer = await api("/api/jobs");
+      const back = S.serverGone;
+      S.serverGone = false;
+      document.body.dataset.server = "up";
       renderJobs(Array.isArray(answer.jobs) ? answer.jobs : []);
       if (pollFailed) {
         pollFailed = false;
         if (message.textContent.includes("not answering")) clearError();
       }
+      if (back) {
+        // the server came back (restarted in the same folder: the same token): everything is fetched again,
+        // and the faces that broke while it was gone are painted again
+        await refreshStyles();
+        await loadFaces();
+        showNotice("reconnected to the studio");
+      }
     } catch (error) {
-      if (!pollFailed) showError(error.message);
+      if (!pollFailed) {
+        const gone = error.status === 0;
+        if (gone) {
+          S.serverGone = true;
+          document.body.dataset.server = "gone";
+          renderJobs(S.jobs);
+          showError("the studio server is not answering; this page reconnects by itself when it is back (run \"stylize studio\" again in the same folder)");
+        } else showError(error.message);
+      }
       pollFailed = true;
     } finally {
       polling = false;
@@ -1633,7 +1654,7 @@
       return;
     }
     const active = S.jobs.some((j) => ACTIVE.has(j.state));
-    pollTimer = setTimeout(poll, active && !pollFailed ? 1000 : 5000);
+    pollTimer = setTimeout(poll, S.serverGone ? 2000 : active && !pollFailed ? 1000 : 5000);
   }
 
   function pollSoon() {
