@@ -195,21 +195,30 @@ def _status(path: Path, **changes: Any) -> dict[str, Any]:
     return status
 
 
-def _figures(style: str, setup: WorkerSetup, config: Any) -> tuple[dict[str, Any], list[str]]:
-    """The ``stylize eval`` summary of ``style`` on held-out game faces, or why there is none."""
+def _figures(style: str, setup: WorkerSetup, config: Any, start: str | None = None) -> tuple[dict[str, Any], list[str]]:
+    """The ``stylize eval`` summary of ``style`` on held-out game faces, or why there is none; with ``start``
+    (the style a training or distillation began from) that style's figures too, under ``before``, so the
+    page can say which way each one moved."""
     from stylize.evaluation.report import format_text_table
     from stylize.evaluation.scores import evaluate
 
     if setup.eval_faces <= 0:
         return {}, ["figures: not measured (eval_faces=0)"]
     content = [f"compose:100000-{100000 + setup.eval_faces - 1}"]
-    phase(f"scoring the style on {setup.eval_faces} faces")
+    names = [style] if start is None or start == style else [style, start]
+    phase(f"scoring the style{'s' if len(names) > 1 else ''} on {setup.eval_faces} faces")
     try:
-        scores = evaluate([style], content, styles_dir=setup.styles_dir, parts=setup.parts, config=config)
+        scores = evaluate(names, content, styles_dir=setup.styles_dir, parts=setup.parts, config=config)
     except Exception as err:  # figures are a courtesy: the result stands without them
         return {}, [f"figures: not measured ({' '.join(str(err).split())[:200]})"]
-    score = scores[0]
-    figures = {
+    figures = _figure_values(scores[0])
+    if len(scores) > 1:
+        figures["before"] = {"style": names[1], **_figure_values(scores[1])}
+    return figures, format_text_table(scores).splitlines()[: 1 + len(scores)]
+
+
+def _figure_values(score: Any) -> dict[str, Any]:
+    return {
         "style_score": _rounded(score.style_score, 3),
         "same_person": f"{score.same_person}/{score.faces_judged}",
         "value_spread": _rounded(score.value_spread, 2),
@@ -219,7 +228,6 @@ def _figures(style: str, setup: WorkerSetup, config: Any) -> tuple[dict[str, Any
         "ms_per_portrait": _rounded(score.ms_per_portrait, 1),
         "portraits": score.portraits,
     }
-    return figures, format_text_table(scores).splitlines()[:2]
 
 
 def _rounded(value: float, digits: int) -> float | None:
@@ -258,7 +266,7 @@ def _run(
                 resume=resume,
                 progress=False,
             )
-        return _made_style(str(request["name"]), result, progress, setup, config, exports)
+        return _made_style(str(request["name"]), result, progress, setup, config, exports, style)
     if kind == "distill":
         from stylize.training.distill import distill
         from stylize.training.settings import DistillSettings
@@ -279,7 +287,7 @@ def _run(
                 overwrite=not resume,
                 progress=False,
             )
-        return _made_style(str(request["name"]), result, progress, setup, config, exports)
+        return _made_style(str(request["name"]), result, progress, setup, config, exports, style)
     if kind == "export_onnx":
         from stylize.inference.styles import load_style
         from stylize.shipping.onnx_export import export_onnx
@@ -331,7 +339,9 @@ def _style_zip(name: str, setup: WorkerSetup, exports: Path) -> dict[str, Any]:
     return _file_record(_zip(Path(setup.styles_dir), name, exports / f"{name}.zip"))
 
 
-def _made_style(name: str, result: Any, progress: _Progress, setup: WorkerSetup, config: Any, exports: Path) -> dict:
+def _made_style(
+    name: str, result: Any, progress: _Progress, setup: WorkerSetup, config: Any, exports: Path, start: str
+) -> dict:
     """The result of a job that made style ``name`` (train, distill; ``result`` its ``TrainResult``): the
     last progress and preview, its figures, where the time went, and its folder zipped for download."""
     from stylize.progress import listen
@@ -339,7 +349,7 @@ def _made_style(name: str, result: Any, progress: _Progress, setup: WorkerSetup,
     progress.finish()
     progress.preview(_load_network(name, setup))
     with listen(progress):
-        figures, lines = _figures(name, setup, config)
+        figures, lines = _figures(name, setup, config, start)
         phase("packing the style for download")
         files = [_style_zip(name, setup, exports)]
     timing = {

@@ -214,3 +214,17 @@ def test_jobs_wait_in_line_and_start_in_order(studio, monkeypatch):
     manager.poll()  # it ended: the first in line starts, then (it ends at once) the next
     manager.poll()
     assert started == [first["id"], second["id"]]
+
+
+@pytest.mark.slow
+def test_a_made_styles_figures_come_with_its_starting_styles(tmp_path):
+    from stylize.config import default_config
+    from stylize.studio.jobs import WorkerSetup
+    from stylize.studio.worker import _figures
+
+    setup = WorkerSetup(None, str(tmp_path / "styles"), None, (), 2, (0,))
+    figures, lines = _figures("pencil-nano", setup, default_config(), start="pencil")
+    assert figures["before"]["style"] == "pencil"
+    for key in ("style_score", "same_person", "value_spread"):
+        assert key in figures and key in figures["before"]
+    assert len(lines) == 3  # the table's head and a row a style

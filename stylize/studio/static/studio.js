@@ -1350,15 +1350,23 @@
   const ACTIVE = new Set(["waiting", "queued", "running"]);
   const KIND_LABEL = { train: "train", distill: "distil", export_onnx: "ONNX export", export_parts: "part set" };
   // The eval summary leads with the style score and the face judge's same person and value spread.
+  // [label, format, which way is better (-1 lower, +1 higher, 0 none), what it means]
   const FIGURES = {
-    style_score: ["style score", (v) => Number(v).toFixed(2)],
-    same_person: ["same person", String],
-    value_spread: ["value spread", (v) => Number(v).toFixed(2)],
-    rank1: ["rank-1", String],
-    value_order: ["value order", (v) => Number(v).toFixed(2)],
-    summary: ["summary", (v) => Number(v).toFixed(2)],
-    ms_per_portrait: ["ms / portrait", (v) => Number(v).toFixed(1)],
+    style_score: ["style score", (v) => Number(v).toFixed(2), -1, "how far the strokes are from the reference's: lower is closer"],
+    same_person: ["same person", String, 1, "faces an independent face model still finds the same person: higher is better"],
+    value_spread: ["value spread", (v) => Number(v).toFixed(2), 1, "how much of the cast's range of skin lightness is kept: 1 keeps it all"],
+    rank1: ["rank-1", String, 1, "faces whose nearest unstyled face is their own: higher is better"],
+    value_order: ["value order", (v) => Number(v).toFixed(2), 1, "darker faces stay darker (rank correlation): 1 is best"],
+    summary: ["summary", (v) => Number(v).toFixed(2), -1, "style score plus a cost for each face lost: lower is better"],
+    ms_per_portrait: ["ms / portrait", (v) => Number(v).toFixed(1), -1, "time to paint one portrait here: lower is faster"],
   };
+
+  /** A figure's value as a number for comparing ("15/16" -> 15/16). */
+  function figureNumber(value) {
+    if (typeof value === "number") return value;
+    const match = /^(\d+)\/(\d+)$/.exec(String(value));
+    return match && Number(match[2]) ? Number(match[1]) / Number(match[2]) : null;
+  }
   let pollTimer = 0;
   let polling = false;
   let pollAgain = false;
@@ -1583,26 +1591,37 @@
         ),
       );
     }
+    const before = result.figures?.before && typeof result.figures.before === "object" ? result.figures.before : null;
     const figures = result.figures && typeof result.figures === "object" ? Object.entries(result.figures) : [];
-    const shown = figures.filter(([, v]) => v !== null && v !== undefined && v !== "");
+    const shown = figures.filter(([k, v]) => k !== "before" && v !== null && v !== undefined && v !== "");
     if (shown.length) {
       out.push(
         el(
           "dl",
           { class: "figures" },
           shown.map(([key, value]) => {
-            const [label, format] = FIGURES[key] || [key.replace(/_/g, " "), (v) => (typeof v === "number" ? num(v) : String(v))];
-            let text;
-            try {
-              text = typeof value === "number" ? format(value) : String(value);
-            } catch {
-              text = String(value);
+            const [label, format, better, meaning] = FIGURES[key] || [key.replace(/_/g, " "), (v) => (typeof v === "number" ? num(v) : String(v)), 0, ""];
+            const shownValue = (v) => {
+              try {
+                return typeof v === "number" ? format(v) : String(v);
+              } catch {
+                return String(v);
+              }
+            };
+            let text = shownValue(value);
+            let title = meaning;
+            const now = figureNumber(value), then = before ? figureNumber(before[key]) : null;
+            if (better && now !== null && then !== null) {
+              const moved = Math.sign(now - then) * better;
+              text += moved > 0 ? " ▲ better" : moved < 0 ? " ▼ worse" : " = same";
+              title += `; ${before.style}: ${shownValue(before[key])}`;
             }
-            return el("div", {}, el("dt", { text: label }), el("dd", { text }));
+            return el("div", { title }, el("dt", { text: label }), el("dd", { text }));
           }),
         ),
       );
     }
+    if (before && shown.length) out.push(el("p", { class: "hint", text: `▲ ▼ against ${before.style}, the style it started from (hover a figure for both)` }));
     const lines = Array.isArray(result.lines) ? result.lines.filter(Boolean) : [];
     if (lines.length) {
       out.push(el("details", { class: "report" }, el("summary", { text: "report" }), el("pre", { class: "lines", text: lines.join("\n") })));
