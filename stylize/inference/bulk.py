@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from tqdm import tqdm
 
 from stylize import signals
 from stylize.config import PARAMETERS, PipelineConfig, default_config
@@ -48,6 +47,7 @@ from stylize.inference.model_file import StyleModel
 from stylize.inference.styles import load_mix, load_style, parse_style_names, style_dir
 from stylize.nets.device import check_precision, place, resolve_device
 from stylize.output_folder import OutputFolder, refuse_non_folder
+from stylize.progress import ProgressBar
 from stylize.values import check_setting
 
 if TYPE_CHECKING:
@@ -391,7 +391,9 @@ def _run_all(tasks: list[ApplyTask], journal: Journal[str], run: _Run, result: A
     """Make every pending output, appending each record to the manifest as it is finished."""
     names = sorted({style for task in tasks for style, _ in task.outputs})
     outputs_total = sum(len(task.outputs) for task in tasks)
-    bar = tqdm(total=outputs_total, desc=f"apply {','.join(names)}", unit="img", disable=None if progress else True)
+    bar = ProgressBar(  # tqdm that also tells a listener (the studio's cast export) how far it is
+        total=outputs_total, desc=f"apply {','.join(names)}", unit="img", disable=None if progress else True
+    )
     outcomes = _run_tasks(tasks, run)
     with journal, bar, closing(outcomes):  # closed at once on Ctrl-C: a pool's workers end with it
         for outcome in outcomes:

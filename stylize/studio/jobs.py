@@ -37,7 +37,8 @@ from stylize.errors import StylizeError
 from stylize.files import parse_json
 from stylize.imageio import atomic_write_text
 
-KINDS = ("train", "distill", "export_onnx", "export_parts")
+KINDS = ("train", "distill", "export_onnx", "export_parts", "export_cast")
+MAX_CAST = 2000  # portraits an export_cast job paints
 FINAL = ("done", "failed", "cancelled", "interrupted")
 MAX_WAITING = 8  # jobs in line behind the running one
 JOB_ID = re.compile(r"j[0-9]{4,6}")
@@ -399,6 +400,29 @@ class JobManager:
             self._reap()
 
     # --- requests ---
+    def _cast_source(self, request: dict[str, Any]) -> dict[str, Any]:
+        """What an ``export_cast`` job paints: the game's faces of ``seeds``, or every legacy portrait."""
+        from stylize.content.seeds import parse_seeds
+
+        source = request.get("source", "game")
+        if source == "legacy":
+            count = len(self.workspace.legacy_files())
+            if not count:
+                raise StylizeError("no legacy portraits: start the studio with a folder of them (legacy=DIR)")
+            if count > MAX_CAST:
+                raise StylizeError(f"{count} legacy portraits; the studio paints at most {MAX_CAST}: use stylize apply")
+            return {"source": "legacy"}
+        if source != "game":
+            raise StylizeError(f"source={source!r}: give game or legacy")
+        seeds = request.get("seeds")
+        if not isinstance(seeds, str) or not seeds.strip():
+            raise StylizeError("seeds: give the game faces to paint, e.g. 0-99")
+        picked = parse_seeds(seeds)
+        if not 1 <= len(picked) <= MAX_CAST:
+            raise StylizeError(f"seeds={seeds!r} gives {len(picked)} faces; give 1 to {MAX_CAST}")
+        self.workspace.generator()  # a studio without the game's part tree says so now
+        return {"source": "game", "seeds": seeds.strip()}
+
     def _checked(self, request: Any) -> dict[str, Any]:
         from stylize.style_folder import check_style_name
         from stylize.values import MINUTES, check_setting
@@ -408,7 +432,7 @@ class JobManager:
         kind = request.get("kind")
         if kind not in KINDS:
             raise StylizeError(f"kind={kind!r}: give one of {', '.join(KINDS)}")
-        unknown = set(request) - {"kind", "style", "name", "minutes", "steps"}
+        unknown = set(request) - {"kind", "style", "name", "minutes", "steps", "source", "seeds"}
         if unknown:
             raise StylizeError(f"unknown field {sorted(unknown)[0]!r} in the job request; remove it")
         style = request.get("style")
@@ -416,6 +440,8 @@ class JobManager:
             raise StylizeError("style: give the name of a style")
         self.workspace.known_style(style)
         checked: dict[str, Any] = {"kind": kind, "style": style}
+        if kind == "export_cast":
+            checked.update(self._cast_source(request))
         if kind in ("train", "distill"):
             minutes, steps = request.get("minutes"), request.get("steps")
             if minutes is None and steps is None:

@@ -314,7 +314,36 @@ def _run(
             )
         final = _zip(exports, f"{style}-parts", exports / f"{style}-parts.zip")
         return {"style": style, "files": [_file_record(final)], "figures": {}, "lines": [built.summary()]}
+    if kind == "export_cast":
+        return _export_cast(style, request, path, setup, config, exports)
     raise ValueError(kind)
+
+
+def _export_cast(
+    style: str, request: dict[str, Any], path: Path, setup: WorkerSetup, config: Any, exports: Path
+) -> dict[str, Any]:
+    """Every portrait of the source painted in ``style`` (``stylize apply``: size and alpha kept), zipped."""
+    import shutil
+
+    from stylize.content.compose import compose
+    from stylize.inference.bulk import apply
+    from stylize.progress import listen
+
+    work = exports / "cast"
+    shutil.rmtree(work, ignore_errors=True)  # a rerun starts clean: its zip is all of one run
+    with listen(_Progress(path, setup, config, resume=False)):
+        if request.get("source") == "legacy":
+            inputs = list(setup.legacy)
+        else:
+            phase("composing the game's faces")
+            compose(str(request["seeds"]), work / "faces", parts=setup.parts, config=config, progress=False)
+            inputs = [str(work / "faces")]
+        phase(f"painting the cast in {style}")
+        result = apply(style, inputs, work / style, styles_dir=setup.styles_dir, config=config, progress=True)
+        phase("packing the cast for download")
+        final = _zip(work, style, exports / f"{style}-cast.zip")
+    shutil.rmtree(work, ignore_errors=True)
+    return {"style": style, "files": [_file_record(final)], "figures": {}, "lines": [result.summary()]}
 
 
 def _zip(root: Path, folder: str, target: Path) -> Path:

@@ -600,3 +600,23 @@ def test_one_studio_a_folder(studio):
 
     with pytest.raises(StylizeError, match="another studio uses this folder"):
         open_studio(studio.workspace.folder)
+
+
+@pytest.mark.slow
+def test_the_whole_cast_is_painted_and_zipped_by_a_job(client):
+    answer = client.post(
+        "/api/jobs", json={"kind": "export_cast", "style": "pencil-nano", "source": "game", "seeds": "3-5"}
+    )
+    assert answer.status_code == 202, answer.text
+    job = wait_for(client, answer.json()["job"]["id"], ("done", "failed"))
+    assert job["state"] == "done", job
+    (item,) = job["result"]["files"]
+    assert item["name"] == "pencil-nano-cast.zip"
+    with zipfile.ZipFile(io.BytesIO(client.get(item["url"]).content)) as archive:
+        pngs = sorted(n for n in archive.namelist() if n.endswith(".png"))
+        assert len(pngs) == 3 and all(n.startswith("pencil-nano/") for n in pngs)
+        assert decode(archive.read(pngs[0])).shape == (285, 295, 3)  # full size
+    refused = client.post("/api/jobs", json={"kind": "export_cast", "style": "pencil-nano", "seeds": "0-5000"})
+    assert refused.status_code == 400 and "give 1 to 2000" in refused.json()["error"]
+    none = client.post("/api/jobs", json={"kind": "export_cast", "style": "pencil-nano", "source": "legacy"})
+    assert none.status_code == 400 and "no legacy portraits" in none.json()["error"]

@@ -1225,7 +1225,7 @@
 
   // ---------------------------------------------------------------- train and export
   const trainGo = $("#train-go");
-  const jobButtons = () => [trainGo, $("#export-distill"), $("#export-onnx"), $("#export-parts")];
+  const jobButtons = () => [trainGo, $("#export-distill"), $("#export-onnx"), $("#export-parts"), $("#export-cast")];
   let exportTouched = false;
 
   function renderTrainSource() {
@@ -1245,7 +1245,7 @@
   function refreshButtons() {
     if (trainGo.getAttribute("aria-busy") !== "true") trainGo.disabled = !isZero(S.selected);
     const exportable = Boolean(styleByName($("#export-style").value));
-    for (const id of ["#export-distill", "#export-onnx", "#export-parts"]) {
+    for (const id of ["#export-distill", "#export-onnx", "#export-parts", "#export-cast"]) {
       const b = $(id);
       if (b.getAttribute("aria-busy") !== "true") b.disabled = !exportable;
     }
@@ -1344,11 +1344,24 @@
     }),
   );
 
+  $("#export-cast").addEventListener("click", () =>
+    inFlight(jobButtons(), async () => {
+      const style = exportStyle();
+      if (S.source === "uploads") throw new ApiError("the whole cast is the game's faces or the legacy folder: pick one of those under Faces", 0);
+      if (S.source === "legacy") {
+        await startJob({ kind: "export_cast", style, source: "legacy" }, `painting the legacy portraits in ${style}`);
+      } else {
+        const seeds = S.seeds || S.server?.faces?.default_seeds || "0-7";
+        await startJob({ kind: "export_cast", style, source: "game", seeds }, `painting faces ${seeds} in ${style}`);
+      }
+    }),
+  );
+
   // ---------------------------------------------------------------- jobs
   const jobList = $("#job-list");
   const jobCards = new Map(); // id -> {root, parts}
   const ACTIVE = new Set(["waiting", "queued", "running"]);
-  const KIND_LABEL = { train: "train", distill: "distil", export_onnx: "ONNX export", export_parts: "part set" };
+  const KIND_LABEL = { train: "train", distill: "distil", export_onnx: "ONNX export", export_parts: "part set", export_cast: "whole cast" };
   // The eval summary leads with the style score and the face judge's same person and value spread.
   // [label, format, which way is better (-1 lower, +1 higher, 0 none), what it means]
   const FIGURES = {
