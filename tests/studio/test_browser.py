@@ -261,7 +261,14 @@ def test_references_sliders_mix_unstyled_row_and_ab(server, page, tmp_path):
     set_value(page, "#mix-weight", "0.6")
     grid_ready(page)
     mixed = f"style=browser-hatch%3A0.6%2C{second}%3A0.4&"
-    assert all(mixed in s for s in cell_sources(page, "browser-hatch"))
+    assert all(mixed in s for s in cell_sources(page, "~mix"))  # the mix has its own row...
+    assert all("style=browser-hatch&" in s for s in cell_sources(page, "browser-hatch"))  # ...beside its parts
+    heads = page.evaluate("[...document.querySelectorAll('#grid .row-head')].map(h => h.dataset.row)")
+    at = heads.index("browser-hatch")
+    assert heads[at + 1] == "~mix" and second in heads
+    assert page.evaluate("document.querySelector('.row-head.mix .mix-note').textContent") == (
+        f"browser-hatch 60% + {second} 40%"
+    )
     assert page.evaluate("document.querySelector('#grid').dataset.failed") == "0"
     # the U key adds the unstyled row: the face as it is
     rows_before = page.evaluate("document.querySelectorAll('#grid .row-head').length")

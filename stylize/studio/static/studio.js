@@ -10,6 +10,7 @@
   const MAX_COMPARE = 4;
   const DEBOUNCE_MS = 250;
   const UNSTYLED = "~unstyled";
+  const MIX = "~mix"; // the grid's row of the selected style mixed with another: shown beside its two parts
 
   function el(tag, attrs = {}, ...children) {
     const node = document.createElement(tag);
@@ -552,11 +553,12 @@
 
   /** The style spec of a compare row: its name, or the mix when it is the selected style and mix is on. */
   function specFor(name) {
-    if (name !== S.selected || !mixActive()) return name;
+    if (name !== MIX) return name;
+    if (!mixActive()) return S.selected;
     const w = Math.round(S.mix.weight * 100) / 100;
-    if (w >= 1) return name;
+    if (w >= 1) return S.selected;
     if (w <= 0) return S.mix.style;
-    return `${name}:${num(w)},${S.mix.style}:${num(1 - w)}`;
+    return `${S.selected}:${num(w)},${S.mix.style}:${num(1 - w)}`;
   }
 
   function mixActive() {
@@ -565,10 +567,9 @@
 
   function rowLabel(name) {
     if (name === UNSTYLED) return "unstyled";
-    const spec = specFor(name);
-    if (spec === name) return name;
+    if (name !== MIX) return name;
     const w = Math.round(S.mix.weight * 100);
-    return `${name} ${w}% + ${S.mix.style} ${100 - w}%`;
+    return `${S.selected} ${w}% + ${S.mix.style} ${100 - w}%`;
   }
 
   strengthInput.addEventListener("input", () => {
@@ -801,7 +802,13 @@
   function rows() {
     const out = [];
     if (S.showUnstyled) out.push(UNSTYLED);
-    out.push(...S.compare.filter((n) => styleByName(n)));
+    for (const name of S.compare.filter((n) => styleByName(n))) {
+      out.push(name);
+      if (name === S.selected && mixActive()) {
+        out.push(MIX); // the mix right under its first part, its second part under it
+        if (!S.compare.includes(S.mix.style)) out.push(S.mix.style);
+      }
+    }
     return out;
   }
 
@@ -907,8 +914,16 @@
     if (row === UNSTYLED) {
       return el("div", { class: "row-head unstyled" }, el("span", { class: "style-name", text: "unstyled" }), el("span", { class: "style-meta", text: "the face as it is" }));
     }
+    if (row === MIX) {
+      return el(
+        "div",
+        { class: "row-head mix", dataset: { row }, title: rowLabel(row) },
+        thumbsOf(styleByName(S.selected), 2),
+        el("span", { class: "style-name", text: "mix" }),
+        el("span", { class: "mix-note", text: rowLabel(row) }),
+      );
+    }
     const style = styleByName(row);
-    const mixed = specFor(row) !== row;
     return el(
       "button",
       {
@@ -921,7 +936,6 @@
       },
       thumbsOf(style, 3),
       el("span", { class: "style-name", text: row }),
-      mixed ? el("span", { class: "mix-note", title: rowLabel(row), text: `+ ${100 - Math.round(S.mix.weight * 100)}% ${S.mix.style}` }) : null,
       el("span", { class: "style-meta" }, styleMeta(style).slice(0, 1), sizeBadge(style)),
     );
   }
@@ -975,7 +989,12 @@
       grid.querySelectorAll(".row-head").forEach((node, i) => heads[i] && node.replaceWith(heads[i]));
     }
     structure = shape;
-    for (const row of rowList) for (const face of faces) setCellSource(cells.get(`${row}|${face.id}`), cellURL(row, face));
+    // the selected style's row (and its mix) asks first: the server paints one face at a time, in order, so
+    // a slider's effect shows on the row being worked on before the others
+    const first = rowList.filter((row) => row === S.selected || row === MIX);
+    for (const row of [...first, ...rowList.filter((row) => !first.includes(row))]) {
+      for (const face of faces) setCellSource(cells.get(`${row}|${face.id}`), cellURL(row, face));
+    }
     fitCells();
     updateGridState();
     $("#toggle-unstyled").setAttribute("aria-pressed", String(S.showUnstyled));
