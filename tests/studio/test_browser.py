@@ -63,9 +63,7 @@ class ThreadServer:
     def __init__(self, folder: Path, port: int = 0) -> None:
         import uvicorn
 
-        from stylize.studio import open_studio
-
-        self.opened = open_studio(folder / "studio", styles_dir=folder / "styles", eval_faces=0, poll_seconds=0.3)
+        self.opened = open_tiny_studio(folder, None, poll_seconds=0.3)  # the folder's token; tiny trainings
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", port))
@@ -490,3 +488,101 @@ def test_training_from_the_page_shows_a_job_that_survives_a_reload(server, page,
     wait_for(page, f"document.querySelector('{export_card}')?.dataset.state === 'done'")
     grid_ready(page)
     assert errors(page, allowed=("status of 409",)) == []
+
+
+def job_card(page: HeadlessPage, name: str, kind_text: str = "") -> str:
+    """The selector of the newest job card showing ``name`` (and ``kind_text``)."""
+    job_id = wait_for(
+        page,
+        "[...document.querySelectorAll('.job')].find(j => j.innerText.includes("
+        f"{json.dumps(name)}) && j.innerText.toLowerCase().includes({json.dumps(kind_text)}))?.dataset.id",
+    )
+    return f'.job[data-id="{job_id}"]'
+
+
+def job_done(page: HeadlessPage, card: str, timeout: float = 300) -> None:
+    state = wait_for(
+        page,
+        f"['done', 'failed'].includes(document.querySelector('{card}').dataset.state)"
+        f" && document.querySelector('{card}').dataset.state",
+        timeout,
+    )
+    assert state == "done", page.evaluate(f"document.querySelector('{card}').innerText")
+
+
+@pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)])
+def test_an_artists_whole_workflow(tmp_path, size):
+    """Drop references, rename the style, mix it beside its parts, train it (its phases shown), stop and restart
+    the studio with the page open and carry on, save the grid, export the whole cast."""
+    width, height = size
+    server = ThreadServer(tmp_path)
+    address, token, port = f"http://127.0.0.1:{server.port}", server.opened.token, server.port
+    shots = tmp_path / "shots"
+    try:
+        with _page(width, height) as page:
+            page.open(f"{address}/?token={token}")
+            page.evaluate("localStorage.clear()")
+            page.open(f"{address}/?token={token}")
+            grid_ready(page)
+            # drop two references: a style named after the first file, renamed by the artist
+            drop_images(page, "#drop", 2, seed=11)
+            first = wait_for(page, "stylizeStudio.state.selected.startsWith('ref11') && stylizeStudio.state.selected")
+            page.evaluate("window.prompt = () => 'my-hatch'")
+            click(page, f'.style-item[data-name="{first}"] .rename')
+            wait_for(page, "stylizeStudio.state.selected === 'my-hatch'")
+            grid_ready(page)
+            # a second reference mixed into the first: its own row, beside both parts
+            drop_images(page, "#drop", 1, seed=12)
+            second = wait_for(page, "stylizeStudio.state.selected.startsWith('ref12') && stylizeStudio.state.selected")
+            grid_ready(page)
+            click(page, '.style-item[data-name="my-hatch"] .pick')
+            wait_for(page, "stylizeStudio.state.selected === 'my-hatch'")
+            click(page, "#mix-on")
+            set_value(page, "#mix-style", second, "change")
+            grid_ready(page)
+            heads = page.evaluate("[...document.querySelectorAll('#grid .row-head')].map(h => h.dataset.row)")
+            assert heads[heads.index("my-hatch") + 1] == "~mix" and second in heads
+            shot(page, shots, f"workflow-mix-{width}")
+            # train it: the card names its phases while no step is counted, then steps
+            page.evaluate("document.querySelector('#train-name').value = 'my-trained'")
+            click(page, "#train-by-steps")
+            set_value(page, "#train-steps", "30")
+            page.evaluate(
+                "window.__seen = new Set(); new MutationObserver(() => document.querySelectorAll('.job-stats')"
+                ".forEach(s => window.__seen.add(s.textContent))).observe(document.body, {subtree: true, childList: true,"
+                " characterData: true})"
+            )
+            click(page, "#train-go")
+            card = job_card(page, "my-trained", "train")
+            job_done(page, card)
+            seen = page.evaluate("[...window.__seen].join(' | ')")
+            assert "step " in seen and ("…" in seen), seen  # a named phase (or the worker starting) before steps
+            shot(page, shots, f"workflow-trained-{width}")
+            # the studio stops and starts again: the page says so, then carries on with the same token
+            server.stop()
+            wait_for(page, "document.body.dataset.server === 'gone'", 30)
+            server = ThreadServer(tmp_path, port)
+            wait_for(page, "document.body.dataset.server === 'up'", 30)
+            wait_for(page, "stylizeStudio.state.styles.some(s => s.name === 'my-trained')")
+            wait_for(page, f"document.querySelector('{card}')?.dataset.state === 'done'")
+            grid_ready(page)
+            # save the grid as a PNG
+            page.evaluate(
+                "window.__png = 0; const make = URL.createObjectURL;"
+                " URL.createObjectURL = (blob) => { window.__png = blob.size; return make(blob); }"
+            )
+            click(page, "#save-grid")
+            assert wait_for(page, "window.__png") > 10_000
+            # export the whole cast of the faces panel's seeds in the trained style
+            set_value(page, "#face-seeds", "0-3", "change")
+            grid_ready(page)
+            set_value(page, "#export-style", "my-trained", "change")
+            click(page, "#export-cast")
+            cast = job_card(page, "my-trained", "whole cast")
+            job_done(page, cast)
+            link = page.evaluate(f"document.querySelector('{cast} a[download]').getAttribute('href')")
+            assert link.endswith("/my-trained-cast.zip")
+            shot(page, shots, f"workflow-cast-{width}")
+            assert page.exceptions == []
+    finally:
+        server.stop()
