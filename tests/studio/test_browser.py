@@ -280,6 +280,8 @@ def test_references_sliders_mix_unstyled_row_and_ab(server, page, tmp_path):
     # a click on a cell opens the A/B view: unstyled against the clicked style; Escape closes it
     click(page, '.cell[data-row="browser-hatch"][data-face="g2"]')
     wait_for(page, "document.querySelector('#ab').open")
+    wait_for(page, "document.querySelector('#ab-tag-b .ab-ref')?.naturalWidth")  # B's reference beside it
+    assert page.evaluate("document.querySelector('#ab-tag-a .ab-ref')") is None  # A: unstyled, no reference
     assert page.evaluate("[document.querySelector('#ab-a').value, document.querySelector('#ab-b').value]") == [
         "~unstyled",
         "browser-hatch",

@@ -1124,8 +1124,14 @@
       select.value = value;
     }
     $("#ab-title").textContent = `${face.label} (${AB.face + 1} of ${S.faces.length})`;
-    $("#ab-tag-a").textContent = `A · ${rowLabel(AB.a)}`;
-    $("#ab-tag-b").textContent = `B · ${rowLabel(AB.b)}`;
+    // each side's tag carries its style's reference, so the painting is judged beside what it follows
+    for (const [tag, side, row] of [[$("#ab-tag-a"), "A", AB.a], [$("#ab-tag-b"), "B", AB.b]]) {
+      const ref = row === UNSTYLED ? null : styleByName(row === MIX ? S.selected : row)?.refs?.[0];
+      tag.replaceChildren(
+        ref ? el("img", { class: "ab-ref", src: ref, alt: `${rowLabel(row)} reference` }) : null,
+        el("span", { text: `${side} · ${rowLabel(row)}` }),
+      );
+    }
     abImgA.alt = `A: ${rowLabel(AB.a)}, ${face.label}`;
     abImgB.alt = `B: ${rowLabel(AB.b)}, ${face.label}`;
     abStage.classList.toggle("pixels", $("#ab-pixels").checked);
