@@ -2,6 +2,7 @@
 
 * :func:`sha256_bytes`, :func:`sha256_file`: the hex SHA-256 that manifests and model files record;
 * :func:`json_ready`: data with NaN and infinities as ``None``, so ``json.dumps`` writes strict JSON;
+* :func:`write_json`: the one writer of a JSON file (atomic, indented, one newline at the end);
 * :func:`parse_json`: JSON text read as data with every hostile shape refused as one ``ValueError`` line
   (huge numbers, deep nesting, NaN, oversized text), for callers to name the file and the fix;
 * :func:`check_out_dir`: refuse an output folder that would write into a part tree (or hold it);
@@ -55,6 +56,23 @@ def json_ready(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_ready(item) for item in value]
     return value
+
+
+def write_json(
+    path: str | os.PathLike[str],
+    data: Any,
+    *,
+    indent: int = 2,
+    nan_as_null: bool = False,
+    allow_nan: bool = True,
+) -> None:
+    """Write ``data`` to ``path`` as JSON, atomically (:func:`stylize.imageio.atomic_write_text`): keys in
+    the order given, ``indent`` spaces a level, one newline at the end. With ``nan_as_null`` every NaN and
+    infinity is written as ``null`` (:func:`json_ready`); without ``allow_nan`` one raises ``ValueError``
+    (the file stays as before)."""
+    if nan_as_null:
+        data = json_ready(data)
+    atomic_write_text(path, json.dumps(data, indent=indent, allow_nan=allow_nan) + "\n")
 
 
 MAX_JSON_CHARS = 256 << 20  # a manifest of 100,000 outputs is about 60 MB

@@ -4,7 +4,6 @@ game) and ``bench`` (runtimes of the networks and of bulk apply)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from stylize.cli.options import apply_settings, config_of, controls, kind_type, locations, parameter, path_type, setting
 from stylize.config import PARAMETERS, WORKERS
 from stylize.errors import StylizeError
+from stylize.files import write_json
 from stylize.nets.archs import ARCH_NAMES
 from stylize.values import COUNT, COUNT_OR_ZERO, FACES_OR_ZERO, SECONDS, Int
 
@@ -118,7 +118,6 @@ def cmd_export_parts(args: argparse.Namespace) -> int:
 
 
 def _bench_zero_training(args: argparse.Namespace, log: Any) -> int:
-    from stylize.imageio import atomic_write_text
     from stylize.shipping.bench_zero import bench_zero_training, format_zero_training
 
     rows, sharing = bench_zero_training(
@@ -131,43 +130,38 @@ def _bench_zero_training(args: argparse.Namespace, log: Any) -> int:
     )
     print(format_zero_training(rows, sharing))
     if args.json:
-        from stylize.files import json_ready
-
         report = {"zero_training": [asdict(r) for r in rows], "sharing": [asdict(s) for s in sharing]}
-        atomic_write_text(args.json, json.dumps(json_ready(report), indent=2) + "\n")  # a NaN figure as null
+        write_json(args.json, report, nan_as_null=True)  # a NaN figure as null
     return 0
 
 
 def _bench_studio(args: argparse.Namespace, log: Any) -> int:
-    from stylize.imageio import atomic_write_text
     from stylize.shipping.bench_studio import bench_studio, format_studio
 
     bench = bench_studio(args.studio, parts=args.parts, config=args.config, progress=log)
     print(format_studio(bench))
     if args.json:
-        atomic_write_text(args.json, json.dumps(asdict(bench), indent=2) + "\n")
+        write_json(args.json, asdict(bench))
     return 0
 
 
 def _bench_device(args: argparse.Namespace, log: Any) -> int:
-    from stylize.imageio import atomic_write_text
     from stylize.shipping.bench_device import bench_device, format_device
 
     rows = bench_device([args.device], seconds=args.min_seconds, progress=log)
     print(format_device(rows))
     if args.json:
-        atomic_write_text(args.json, json.dumps([asdict(r) for r in rows], indent=2) + "\n")
+        write_json(args.json, [asdict(r) for r in rows])
     return 0
 
 
 def _bench_big_image(args: argparse.Namespace, log: Any) -> int:
-    from stylize.imageio import atomic_write_text
     from stylize.shipping.bench_big import bench_big_images, format_big_images
 
     rows = bench_big_images(args.big_styles, args.big_image, parts=args.parts, styles_dir=args.styles_dir, progress=log)
     print(format_big_images(rows))
     if args.json:
-        atomic_write_text(args.json, json.dumps({"big_images": [asdict(r) for r in rows]}, indent=2) + "\n")
+        write_json(args.json, {"big_images": [asdict(r) for r in rows]})
     return 0
 
 
@@ -238,9 +232,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
         report["kill_resume"] = asdict(row)
     if args.json:
-        from stylize.imageio import atomic_write_text
-
-        atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
+        write_json(args.json, report)
     return 0
 
 

@@ -49,7 +49,6 @@ from the original tree: Gram style loss and content loss of both, and their pixe
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import shutil
@@ -80,8 +79,8 @@ from stylize.content.seeds import parse_seeds
 from stylize.content.tree import CATEGORIES, Part, PartTree
 from stylize.errors import StylizeError
 from stylize.faults import machine_error
-from stylize.files import check_out_dir, json_ready, parse_json, sha256_bytes, sha256_file
-from stylize.imageio import atomic_write_bytes, atomic_write_text, encode_png, read_image, write_png
+from stylize.files import check_out_dir, parse_json, sha256_bytes, sha256_file, write_json
+from stylize.imageio import atomic_write_bytes, encode_png, read_image, write_png
 from stylize.inference.image import ApplySettings, default_batch, stylize_batch
 from stylize.inference.model_file import StyleModel, is_relative_inside, is_sha256
 from stylize.inference.styles import load_style
@@ -675,7 +674,7 @@ def export_parts(
                     "files": outputs,
                 }
             )
-            atomic_write_text(built / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+            write_json(built / MANIFEST_NAME, manifest)
             swap_into_place(built, out_path)
         except OSError as err:
             raise machine_error(err) or StylizeError(
@@ -891,7 +890,7 @@ def format_gap(gap: dict[str, Any]) -> str:
 
 
 def write_gap(gap: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    atomic_write_text(path, json.dumps(json_ready(gap), indent=2) + "\n")
+    write_json(path, gap, nan_as_null=True)
 
 
 __all__ = [

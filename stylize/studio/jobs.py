@@ -34,8 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from stylize.errors import StylizeError
-from stylize.files import parse_json
-from stylize.imageio import atomic_write_text
+from stylize.files import parse_json, write_json
 
 KINDS = ("train", "distill", "export_onnx", "export_parts")
 FINAL = ("done", "failed", "cancelled", "interrupted")
@@ -58,12 +57,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, UnicodeDecodeError, StylizeError):
         return None
     return data if isinstance(data, dict) else None
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    import json
-
-    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def process_start(pid: int) -> int | None:
@@ -139,7 +132,7 @@ class JobManager:
                     os.kill(pid, signal.SIGINT)
                 except OSError:
                     pass
-            _write_json(
+            write_json(
                 path / "status.json",
                 {
                     **status,
@@ -147,6 +140,7 @@ class JobManager:
                     "finished": time.time(),
                     "error": "the studio stopped during the job",
                 },
+                indent=1,
             )
 
     # --- the view ---
@@ -231,7 +225,7 @@ class JobManager:
             job_id = f"j{(max(numbers) + 1) if numbers else 1:04d}"
             path = self.folder / job_id
             path.mkdir()
-            _write_json(path / "job.json", {**request, "created": time.time()})
+            write_json(path / "job.json", {**request, "created": time.time()}, indent=1)
             self._start(job_id, resume=False)
         return self.job(job_id)
 
@@ -291,8 +285,10 @@ class JobManager:
         path = self.folder / job_id
         status = _read_json(path / "status.json") or {}
         (path / CANCEL_FILE).unlink(missing_ok=True)  # a cancel of an earlier run
-        _write_json(path / "worker.json", {**asdict(self.setup), "resume": resume})
-        _write_json(path / "status.json", {"state": "queued", "resume": resume, "runs": int(status.get("runs", 0))})
+        write_json(path / "worker.json", {**asdict(self.setup), "resume": resume}, indent=1)
+        write_json(
+            path / "status.json", {"state": "queued", "resume": resume, "runs": int(status.get("runs", 0))}, indent=1
+        )
         with open(path / "log.txt", "ab") as log_file:
             process = subprocess.Popen(
                 [sys.executable, "-m", "stylize.studio.worker", str(path)],
@@ -328,14 +324,15 @@ class JobManager:
                     f"; the worker did not stop within {CANCEL_GRACE:g} s and was killed (a training keeps its "
                     "last checkpoint)"
                 )
-            _write_json(
+            write_json(
                 self.folder / job_id / "status.json",
                 {**status, "state": "cancelled", "finished": time.time(), "error": error},
+                indent=1,
             )
         elif status.get("state") not in FINAL and code is not None and code < 0:
             # killed from outside (the out-of-memory killer, a kill -9): a training resumes from its last
             # whole checkpoint, so the job is interrupted, not failed
-            _write_json(
+            write_json(
                 self.folder / job_id / "status.json",
                 {
                     **status,
@@ -344,9 +341,10 @@ class JobManager:
                     "error": f"the worker was killed (signal {-code}, as the system does when memory runs out); "
                     "a training resumes from its last checkpoint",
                 },
+                indent=1,
             )
         elif status.get("state") not in FINAL:
-            _write_json(
+            write_json(
                 self.folder / job_id / "status.json",
                 {
                     **status,
@@ -355,6 +353,7 @@ class JobManager:
                     "error": f"the worker process ended without a result (exit status {code}); "
                     f"see {self.folder / job_id / 'log.txt'}",
                 },
+                indent=1,
             )
 
     def poll(self) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from stylize import signals
+from stylize.files import write_json
 from stylize.studio.jobs import (
     CANCEL_FILE,
     LOSS_POINTS,
@@ -32,7 +33,6 @@ from stylize.studio.jobs import (
     PROGRESS_EVERY,
     WorkerSetup,
     _read_json,
-    _write_json,
     check_student_target,
     process_start,
 )
@@ -64,7 +64,7 @@ class _Progress:
         self.last_event: Any = None
         self.count_started: float | None = None
         if old is None:
-            _write_json(path / "progress.json", {"phase": "preparing", "step": 0, "fraction": 0.0, "loss": []})
+            write_json(path / "progress.json", {"phase": "preparing", "step": 0, "fraction": 0.0, "loss": []}, indent=1)
 
     def finish(self) -> None:
         if self.last_event is not None:
@@ -103,7 +103,7 @@ class _Progress:
         elapsed = now - self.count_started
         rate = event.done / elapsed if elapsed > 0 and event.done else None
         eta = (event.total - event.done) / rate if rate else None
-        _write_json(
+        write_json(
             self.path / "progress.json",
             {
                 "phase": event.description or "working",
@@ -115,6 +115,7 @@ class _Progress:
                 "eta_seconds": None if eta is None else round(eta, 1),
                 "loss": [],
             },
+            indent=1,
         )
 
     def write(self, event: Any, phase: str = "training") -> None:
@@ -128,7 +129,7 @@ class _Progress:
             eta = max(0, event.steps - event.step) * event.elapsed / max(event.step, 1)
         else:
             eta = None
-        _write_json(
+        write_json(
             self.path / "progress.json",
             {
                 "phase": phase,
@@ -141,6 +142,7 @@ class _Progress:
                 "loss": self.loss,
                 "losses": {key: round(float(value), 6) for key, value in event.losses.items()},
             },
+            indent=1,
         )
 
     def _preview_faces(self) -> Any:
@@ -178,7 +180,7 @@ class _Progress:
 
 def _status(path: Path, **changes: Any) -> dict[str, Any]:
     status = {**(_read_json(path / "status.json") or {}), **changes}
-    _write_json(path / "status.json", status)
+    write_json(path / "status.json", status, indent=1)
     return status
 
 
