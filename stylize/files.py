@@ -3,6 +3,7 @@
 * :func:`sha256_bytes`, :func:`sha256_file`: the hex SHA-256 that manifests and model files record;
 * :func:`json_ready`: data with NaN and infinities as ``None``, so ``json.dumps`` writes strict JSON;
 * :func:`write_json`: the one writer of a JSON file (atomic, indented, one newline at the end);
+  :func:`read_json_object`: a JSON object file read as a dict, or ``None`` (missing, damaged, not an object);
 * :func:`parse_json`: JSON text read as data with every hostile shape refused as one ``ValueError`` line
   (huge numbers, deep nesting, NaN, oversized text), for callers to name the file and the fix;
 * :func:`check_out_dir`: refuse an output folder that would write into a part tree (or hold it);
@@ -138,6 +139,17 @@ def parse_json(text: str, *, max_chars: int = MAX_JSON_CHARS) -> Any:
         return json.loads(text, parse_float=_number, parse_int=_integer, parse_constant=_refuse_constant)
     except RecursionError as err:  # pragma: no cover - the depth check comes first
         raise ValueError("nested too deeply") from err
+
+
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """The JSON object in the file ``path`` (read with :func:`parse_json`), or ``None`` when it is missing,
+    unreadable, not strict JSON or not an object: for state files a reader may find half-made or gone (the
+    studio's job files), where no answer is the answer."""
+    try:
+        data = parse_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def check_out_dir(out_dir: Path, tree_root: Path, *, may_hold_tree: bool = True) -> None:

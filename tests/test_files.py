@@ -8,7 +8,7 @@ import math
 import pytest
 
 from stylize.bundled import asset_path
-from stylize.files import parse_json, write_json
+from stylize.files import parse_json, read_json_object, write_json
 
 
 @pytest.mark.parametrize("indent", [1, 2])
@@ -44,3 +44,15 @@ def test_the_bundled_json_files_are_what_write_json_writes_of_them(tmp_path):
     neutral = asset_path("zero_training") / "neutral.json"
     write_json(tmp_path / "neutral.json", json.loads(neutral.read_text(encoding="utf-8")), indent=1)
     assert (tmp_path / "neutral.json").read_bytes() == neutral.read_bytes()
+
+
+def test_read_json_object_is_the_object_or_none(tmp_path):
+    path = tmp_path / "status.json"
+    assert read_json_object(path) is None  # missing
+    write_json(path, {"state": "done"}, indent=1)
+    assert read_json_object(path) == {"state": "done"}
+    for text in ('{"state": "do', "[1, 2]", '{"n": NaN}', "[" * 100 + "]" * 100):
+        path.write_text(text)
+        assert read_json_object(path) is None, text
+    path.write_bytes(b'{"state": "\xff"}')
+    assert read_json_object(path) is None  # not UTF-8

@@ -251,6 +251,24 @@ def test_data_flows_one_way(stage, forbidden):
     assert not wrong, "; ".join(wrong)
 
 
+def private_imports(module: str) -> list[str]:
+    """Each ``from stylize.x import _name`` in ``module``: a private name of another module of the package."""
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    return [
+        f"{_file_of(module)}:{node.lineno} imports {alias.name} from {_resolve(module, node)}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and _owning_module(_resolve(module, node))
+        for alias in node.names
+        if alias.name.startswith("_") and not alias.name.startswith("__")
+    ]
+
+
+def test_no_module_imports_another_modules_private_name():
+    """What two modules share is public in one of them (or moved down to a module both import)."""
+    wrong = [line for module in MODULES for line in private_imports(module)]
+    assert not wrong, "make these names public or move them:\n" + "\n".join(wrong)
+
+
 # What reading or writing files looks like in source: calls and the libraries that do it.
 _FILE_CALLS = {"open", "load", "save", "read_bytes", "read_text", "write_bytes", "write_text", "load_file", "save_file"}
 _FILE_MODULES = {"json", "safetensors", "pathlib", "os", "io", "shutil", "tempfile", "stylize.files", "stylize.imageio"}

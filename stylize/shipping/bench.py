@@ -77,7 +77,8 @@ def time_call(function: Callable[[], object], *, min_runs: int = 5, min_seconds:
     return statistics.median(times)
 
 
-def _network(arch: str) -> PaddedNet:
+def seeded_network(arch: str) -> PaddedNet:
+    """A new network of ``arch`` in eval mode, its weights drawn from seed 0 (every bench times the same one)."""
     torch.manual_seed(0)
     return build_network(arch).eval()
 
@@ -101,7 +102,7 @@ def bench_networks(
             torch.set_num_threads(count)
             measured: dict[str, NetworkRow] = {}
             for arch in dict.fromkeys([BASELINE, *archs]):
-                network = _network(arch)
+                network = seeded_network(arch)
                 portrait = torch.rand(1, 3, *PORTRAIT, generator=torch.Generator().manual_seed(1))
                 thumbnail = torch.rand(1, 3, *THUMBNAIL, generator=torch.Generator().manual_seed(2))
                 batch4 = portrait.repeat(4, 1, 1, 1)
@@ -236,7 +237,7 @@ def bench_runtimes(
     try:
         with tempfile.TemporaryDirectory(prefix="stylize-bench-") as scratch:
             for arch in dict.fromkeys([BASELINE, *archs]):
-                network = _network(arch)
+                network = seeded_network(arch)
                 model_bytes = onnx_graph(network).SerializeToString()
                 attach(network, neutral_key)  # a random network has no tonal key; the op's cost does not depend on it
                 values_bytes = onnx_graph(network, keep_values=1.0).SerializeToString()

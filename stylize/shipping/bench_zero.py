@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from stylize.shipping.bench import BASELINE, _network, time_call
+from stylize.shipping.bench import BASELINE, seeded_network, time_call
 
 
 @dataclass
@@ -79,7 +79,7 @@ def bench_zero_training(
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        baseline = _network(BASELINE)
+        baseline = seeded_network(BASELINE)
         with torch.inference_mode():
             baseline_ms = time_call(lambda: baseline(portrait), min_runs=min_runs, min_seconds=min_seconds)
         in_memory_style("warm-up", [refs[0]])  # load the engine once, as a running process has it

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from stylize.errors import StylizeError
-from stylize.files import parse_json, write_json
+from stylize.files import read_json_object, write_json
 
 KINDS = ("train", "distill", "export_onnx", "export_parts")
 FINAL = ("done", "failed", "cancelled", "interrupted")
@@ -49,14 +49,6 @@ MAX_JOBS_LISTED = 50
 
 class BusyError(StylizeError):
     """A heavy job is running already (the server answers 409)."""
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = parse_json(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, StylizeError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def process_start(pid: int) -> int | None:
@@ -123,7 +115,7 @@ class JobManager:
         """At start: a job left running or queued by a server that is gone is ``interrupted``."""
         for job_id in self._ids():
             path = self.folder / job_id
-            status = _read_json(path / "status.json") or {}
+            status = read_json_object(path / "status.json") or {}
             if status.get("state") in FINAL:
                 continue
             pid = _our_worker(status)
@@ -146,9 +138,9 @@ class JobManager:
     # --- the view ---
     def job(self, job_id: str) -> dict[str, Any]:
         path = self._dir(job_id)
-        request = _read_json(path / "job.json") or {}
-        status = _read_json(path / "status.json") or {"state": "queued"}
-        progress = _read_json(path / "progress.json")
+        request = read_json_object(path / "job.json") or {}
+        status = read_json_object(path / "status.json") or {"state": "queued"}
+        progress = read_json_object(path / "progress.json")
         preview = path / "preview.png"
         state = status.get("state", "queued")
         result = status.get("result")
@@ -283,7 +275,7 @@ class JobManager:
         """Start the worker: ``python -m stylize.studio.worker JOB_DIR`` in its own session (a Ctrl-C in the
         server's terminal reaches the server, which stops the worker with a checkpoint itself)."""
         path = self.folder / job_id
-        status = _read_json(path / "status.json") or {}
+        status = read_json_object(path / "status.json") or {}
         (path / CANCEL_FILE).unlink(missing_ok=True)  # a cancel of an earlier run
         write_json(path / "worker.json", {**asdict(self.setup), "resume": resume}, indent=1)
         write_json(
@@ -305,7 +297,7 @@ class JobManager:
         if self._process is None:
             return
         if self._process.poll() is None:
-            status = _read_json(self.folder / str(self._job_id) / "status.json") or {}
+            status = read_json_object(self.folder / str(self._job_id) / "status.json") or {}
             if status.get("state") not in FINAL:
                 return
             try:  # the worker has written its end and is exiting: give it a moment
@@ -316,7 +308,7 @@ class JobManager:
         cancelled, killed = self._cancelling == job_id, self._killed == job_id
         self._process, self._job_id, self._cancelling, self._killed = None, None, None, None
         assert job_id is not None
-        status = _read_json(self.folder / job_id / "status.json") or {}
+        status = read_json_object(self.folder / job_id / "status.json") or {}
         if status.get("state") not in FINAL and cancelled:
             error = "cancelled"
             if killed:
