@@ -70,7 +70,7 @@ _LAZY = {
     "evaluate": "stylize.evaluation.scores",
     "export_onnx": "stylize.shipping.onnx_export",
     "export_parts": "stylize.shipping.part_sets",
-    "measure_part_set_gap": "stylize.shipping.part_sets",
+    "measure_part_set_gap": "stylize.evaluation.part_set_gap",
     "run_pipeline": "stylize.pipeline",
 }
 

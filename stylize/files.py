@@ -2,6 +2,8 @@
 
 * :func:`sha256_bytes`, :func:`sha256_file`: the hex SHA-256 that manifests and model files record;
 * :func:`json_ready`: data with NaN and infinities as ``None``, so ``json.dumps`` writes strict JSON;
+* :func:`write_json`: the one writer of a JSON file (atomic, indented, one newline at the end);
+  :func:`read_json_object`: a JSON object file read as a dict, or ``None`` (missing, damaged, not an object);
 * :func:`parse_json`: JSON text read as data with every hostile shape refused as one ``ValueError`` line
   (huge numbers, deep nesting, NaN, oversized text), for callers to name the file and the fix;
 * :func:`check_out_dir`: refuse an output folder that would write into a part tree (or hold it);
@@ -55,6 +57,23 @@ def json_ready(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_ready(item) for item in value]
     return value
+
+
+def write_json(
+    path: str | os.PathLike[str],
+    data: Any,
+    *,
+    indent: int = 2,
+    nan_as_null: bool = False,
+    allow_nan: bool = True,
+) -> None:
+    """Write ``data`` to ``path`` as JSON, atomically (:func:`stylize.imageio.atomic_write_text`): keys in
+    the order given, ``indent`` spaces a level, one newline at the end. With ``nan_as_null`` every NaN and
+    infinity is written as ``null`` (:func:`json_ready`); without ``allow_nan`` one raises ``ValueError``
+    (the file stays as before)."""
+    if nan_as_null:
+        data = json_ready(data)
+    atomic_write_text(path, json.dumps(data, indent=indent, allow_nan=allow_nan) + "\n")
 
 
 MAX_JSON_CHARS = 256 << 20  # a manifest of 100,000 outputs is about 60 MB
@@ -120,6 +139,17 @@ def parse_json(text: str, *, max_chars: int = MAX_JSON_CHARS) -> Any:
         return json.loads(text, parse_float=_number, parse_int=_integer, parse_constant=_refuse_constant)
     except RecursionError as err:  # pragma: no cover - the depth check comes first
         raise ValueError("nested too deeply") from err
+
+
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """The JSON object in the file ``path`` (read with :func:`parse_json`), or ``None`` when it is missing,
+    unreadable, not strict JSON or not an object: for state files a reader may find half-made or gone (the
+    studio's job files), where no answer is the answer."""
+    try:
+        data = parse_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def check_out_dir(out_dir: Path, tree_root: Path, *, may_hold_tree: bool = True) -> None:

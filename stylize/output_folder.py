@@ -144,17 +144,29 @@ class FolderLock:
     logging who holds it and waiting when another run does; the file is removed on release.
 
     With ``refuse`` (a parameter, ``"name=NAME"``) a folder another run holds is refused instead of
-    waited for: one ``StylizeError`` naming the holder and the way out (another ``name=NAME``). ``param``
-    is the parameter that chose the folder (a fix names it); ``None`` leaves it to the CLI, which names
-    the option whose path holds the folder."""
+    waited for: one ``StylizeError`` naming the holder and the way out (another ``name=NAME``), worded by
+    ``busy`` (``{folder}``, ``{holder}`` and ``{refuse}`` filled in). ``param`` is the parameter that chose
+    the folder (a fix names it); ``None`` leaves it to the CLI, which names the option whose path holds the
+    folder. The one lock of every folder stylize writes: output folders (:class:`OutputFolder`), folders
+    replaced whole (:func:`sibling_lock`), style folders (:class:`stylize.style_folder.StyleFolder`) and the
+    studio's folder."""
+
+    BUSY = "{folder}: is being written by {holder}; wait for it to finish, or choose another {refuse}"
 
     def __init__(
-        self, lock_path: Path, folder: Path, *, param: str | None = "out_dir", refuse: str | None = None
+        self,
+        lock_path: Path,
+        folder: Path,
+        *,
+        param: str | None = "out_dir",
+        refuse: str | None = None,
+        busy: str = BUSY,
     ) -> None:
         self.lock_path = lock_path
         self.folder = folder
         self.param = param
         self.refuse = refuse
+        self.busy = busy
         self._fd: int | None = None
 
     def __enter__(self) -> FolderLock:
@@ -187,8 +199,7 @@ class FolderLock:
                 except BlockingIOError:
                     if self.refuse is not None:
                         raise StylizeError(
-                            f"{self.folder}: is being written by {_describe_holder(fd)}; wait for it to finish, "
-                            f"or choose another {self.refuse}",
+                            self.busy.format(folder=self.folder, holder=_describe_holder(fd), refuse=self.refuse),
                             params=(self.refuse.split("=")[0],),
                         ) from None
                     if not waited:

@@ -17,7 +17,7 @@ import pytest
 import stylize
 
 PACKAGE = Path(stylize.__file__).parent
-STAGES = ("content", "nets", "training", "inference", "shipping", "evaluation")
+STAGES = ("content", "nets", "training", "inference", "shipping", "evaluation", "bench")
 
 # The import layers, bottom first. Each name is a top-level module (``config`` is stylize/config.py;
 # ``stylize`` is the package's __init__) or a stage (a sub-package, every module in it). A module imports
@@ -51,13 +51,15 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("reference_scoring",),
     # 5. fitting networks (writes model files with inference).
     ("training",),
-    # 6. judging styles (uses training's losses and VGG19).
-    ("evaluation",),
-    # 7. to the game: exports, part sets and the benches (use evaluation's judge and grids).
+    # 6. to the game: exports and part sets (with inference's networks).
     ("shipping",),
+    # 7. judging styles, and part sets against whole faces (uses training's losses and VGG19).
+    ("evaluation",),
     # 8. what runs the stages together: stylize run, the studio.
     ("pipeline", "studio"),
-    # 9. the command line.
+    # 9. the benches: timing the stages (shipping's exports, evaluation's judge; the studio as a process).
+    ("bench",),
+    # 10. the command line.
     ("cli", "__main__"),
 )
 LAYER = {name: index for index, names in enumerate(LAYERS) for name in names}
@@ -251,6 +253,24 @@ def test_data_flows_one_way(stage, forbidden):
     assert not wrong, "; ".join(wrong)
 
 
+def private_imports(module: str) -> list[str]:
+    """Each ``from stylize.x import _name`` in ``module``: a private name of another module of the package."""
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    return [
+        f"{_file_of(module)}:{node.lineno} imports {alias.name} from {_resolve(module, node)}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and _owning_module(_resolve(module, node))
+        for alias in node.names
+        if alias.name.startswith("_") and not alias.name.startswith("__")
+    ]
+
+
+def test_no_module_imports_another_modules_private_name():
+    """What two modules share is public in one of them (or moved down to a module both import)."""
+    wrong = [line for module in MODULES for line in private_imports(module)]
+    assert not wrong, "make these names public or move them:\n" + "\n".join(wrong)
+
+
 # What reading or writing files looks like in source: calls and the libraries that do it.
 _FILE_CALLS = {"open", "load", "save", "read_bytes", "read_text", "write_bytes", "write_text", "load_file", "save_file"}
 _FILE_MODULES = {"json", "safetensors", "pathlib", "os", "io", "shutil", "tempfile", "stylize.files", "stylize.imageio"}
@@ -281,7 +301,8 @@ def test_nets_read_and_write_no_files():
 
 def test_the_torch_free_modules_import_without_torch():
     """The shared helpers, the style folder, the config, the layer and device names, the style score's
-    references, the eval report and its face judge load without torch (a fresh interpreter)."""
+    references, the eval report and its face judge, and the benches (whose defaults the command line
+    reads) load without torch (a fresh interpreter)."""
     import sys
 
     import processes
@@ -296,6 +317,7 @@ def test_the_torch_free_modules_import_without_torch():
         "stylize.evaluation.style_score",
         "stylize.evaluation.report",
         "stylize.evaluation.judge",
+        *(f"stylize.bench.{name}" for name in ("timing", "runtimes", "zero", "studio", "device", "big")),
     ]
     code = f"import sys\nfor m in {modules!r}: __import__(m)\nprint(sorted(n for n in sys.modules if n.startswith('torch')))"
     done = processes.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import platform
 import subprocess
 import sys
@@ -39,7 +38,7 @@ from stylize.bundled import asset_path
 from stylize.content.compose import compose_face, open_part_tree
 from stylize.content.seeds import parse_seeds
 from stylize.evaluation.judge import SAME_PERSON_DISTANCE, Box, descriptor, detect
-from stylize.imageio import atomic_write_text
+from stylize.files import write_json
 
 FACE_PARTS = ("head", "eyes", "nose", "mouth", "hair")
 DEFAULT_SETS = ("shared=../shared/facegen:7000-7063", "bundled=facegen:0-63")
@@ -242,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python tools/calibrate_judge.py " + " ".join(argv if argv is not None else sys.argv[1:])
     print(markdown(results, command.strip()))
     if args.json:
-        atomic_write_text(args.json, json.dumps(results, indent=1) + "\n")
+        write_json(args.json, results, indent=1)
     return 0
 
 

@@ -8,10 +8,8 @@ recorded with the engine it belongs to and how its predictor runs, so a running 
 
 from __future__ import annotations
 
-import json
-
 from stylize.bundled import asset_path
-from stylize.imageio import atomic_write_text
+from stylize.files import write_json
 from stylize.inference.arbitrary import PREDICTOR_RUN
 from stylize.inference.reference_style import NEUTRAL_ASSET, NEUTRAL_SEEDS, engine_record, measure_neutral_vector
 
@@ -26,7 +24,7 @@ def main() -> int:
     }
     path = asset_path(NEUTRAL_ASSET)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+    write_json(path, record, indent=1)
     print(f"wrote {path}")
     return 0
 

@@ -28,7 +28,7 @@ except ImportError:  # run from a checkout without installing
 def main(argv: list[str]) -> int:
     import torch
 
-    from stylize.imageio import atomic_write_text
+    from stylize.files import write_json
     from stylize.inference.model_file import METADATA_NAME, load_model
     from stylize.inference.tone import calibrate
 
@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
         model.network.eval()
         record = calibrate(model.network).record()
         metadata["values"] = record
-        atomic_write_text(folder / METADATA_NAME, json.dumps(metadata, indent=2, sort_keys=False) + "\n")
+        write_json(folder / METADATA_NAME, metadata)
         print(f"{name}: values {record['method']}, paper {record['paper']}")
     return 0
 

@@ -25,6 +25,7 @@ import torch
 from stylize.content.sources import iter_content
 from stylize.evaluation.scores import HeldOut, score_style
 from stylize.evaluation.style_score import StyleScore
+from stylize.files import write_json
 from stylize.inference.model_file import StyleModel
 from stylize.inference.reference_style import make_style
 from stylize.inference.styles import load_style
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             print(json.dumps(row), flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+        write_json(args.json, rows)
     print(markdown(rows))
     return 0
 

@@ -28,6 +28,7 @@ from stylize.config import default
 from stylize.content.sources import iter_content
 from stylize.evaluation.scores import HeldOut, score_style
 from stylize.evaluation.style_score import StyleScore
+from stylize.files import write_json
 from stylize.inference.image import ApplySettings, stylize_batch, to_tensor, to_uint8
 from stylize.inference.model_file import StyleModel
 from stylize.inference.reference_style import make_style
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                 out.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(np.concatenate(lines, axis=0)).save(out / f"{ref.stem}.png", optimize=True)
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+        write_json(args.json, rows)
     if args.markdown:
         Path(args.markdown).write_text(markdown(rows))
     return 0

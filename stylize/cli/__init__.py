@@ -3,9 +3,10 @@
 Each sub-command parses its arguments, calls one API function and prints a short summary. The
 commands live by stage, each module registering its own: :mod:`~stylize.cli.content` (compose, parts,
 content), :mod:`~stylize.cli.train` (train, train-base, distill, train-report),
-:mod:`~stylize.cli.apply_cmds` (apply, preview), :mod:`~stylize.cli.ship` (export, export-parts, bench),
-:mod:`~stylize.cli.evaluate` (eval), :mod:`~stylize.cli.project` (run, config) and
-:mod:`~stylize.cli.studio` (studio). Options that set a
+:mod:`~stylize.cli.apply_cmds` (apply, preview), :mod:`~stylize.cli.ship` (export, export-parts),
+:mod:`~stylize.cli.evaluate` (eval), :mod:`~stylize.cli.project` (run, config),
+:mod:`~stylize.cli.studio` (studio) and :mod:`~stylize.cli.bench` (bench and its sub-commands, one module
+each). Options that set a
 config key or a library parameter are made from the schema (:mod:`~stylize.cli.options`).
 
 A ``StylizeError`` becomes one line on stderr (its parameters written as this command's flags) and
@@ -29,16 +30,16 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from stylize import __version__, signals
-from stylize.cli import apply_cmds, content, evaluate, project, ship, studio, train
+from stylize.cli import apply_cmds, bench, content, evaluate, project, ship, studio, train
 from stylize.cli.options import as_flags, path_type, place_fault
 from stylize.errors import Interrupted, StylizeError
 from stylize.faults import machine_error
 from stylize.messages import show_warnings_as_lines
 from stylize.output_folder import HOLDER
 
-__all__ = ["OneLineParser", "build_parser", "config_markdown", "main"]
+__all__ = ["OneLineParser", "build_parser", "config_markdown", "every_parser", "main"]
 
-_GROUPS = (content, train, apply_cmds, ship, evaluate, project, studio)
+_GROUPS = (content, train, apply_cmds, ship, bench, evaluate, project, studio)
 
 # What argparse takes for a negative number (a value, not an option): also -1e5, -.5, -inf and -nan,
 # so `--minutes -inf` reaches the option's check and its one line, not "expected one argument".
@@ -73,9 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for group in _GROUPS:
         group.register(sub, common)
-    for each in (parser, *sub.choices.values()):
+    for each in every_parser(parser):
         each._negative_number_matcher = _NEGATIVE_NUMBER  # type: ignore[attr-defined]
     return parser
+
+
+def every_parser(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """``parser`` and the parsers of its sub-commands, theirs too (``stylize bench runtimes``)."""
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for each in dict.fromkeys(action.choices.values()):
+                found += every_parser(each)
+    return found
 
 
 def config_markdown() -> str:

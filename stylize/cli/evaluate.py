@@ -24,7 +24,7 @@ def ceiling_settings(args: argparse.Namespace) -> tuple[int, int]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from stylize.evaluation.report import format_text_table, write_json, write_report
+    from stylize.evaluation.report import format_text_table, write_eval_json, write_report
     from stylize.evaluation.scores import evaluate
 
     config = config_of(args)
@@ -50,7 +50,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"note: {score.style}: {with_flags(note, NOTE_PARAMS, args.command_parser)}", file=sys.stderr)
     print(format_text_table(scores))
     if args.json:
-        write_json(scores, args.json, content=content)
+        write_eval_json(scores, args.json, content=content)
     if args.report:
         paths = write_report(scores, args.report, content=content)
         print(f"report: {paths['report']} ({', '.join(p.name for key, p in paths.items() if key != 'report')})")

@@ -1,22 +1,16 @@
-"""Shipping commands: ``export`` (a style as ONNX), ``export-parts`` (a pre-stylized part tree for the
-game) and ``bench`` (runtimes of the networks and of bulk apply)."""
+"""Shipping commands: ``export`` (a style as ONNX) and ``export-parts`` (a pre-stylized part tree for the
+game, and with ``--measure`` its gap to whole faces). ``stylize bench`` is :mod:`stylize.cli.bench`."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from stylize.cli.options import apply_settings, config_of, controls, kind_type, locations, parameter, path_type, setting
-from stylize.config import PARAMETERS, WORKERS
+from stylize.cli.options import apply_settings, config_of, controls, locations, parameter, path_type, setting
+from stylize.config import PARAMETERS
 from stylize.errors import StylizeError
-from stylize.nets.archs import ARCH_NAMES
-from stylize.values import COUNT, COUNT_OR_ZERO, FACES_OR_ZERO, SECONDS, Int
-
-THREADS = Int(1, 1024)
 
 if TYPE_CHECKING:
     from stylize.config import PipelineConfig
@@ -80,7 +74,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_export_parts(args: argparse.Namespace) -> int:
-    from stylize.shipping.part_sets import GAP_GRID, GAP_JSON, export_parts, format_gap, measure_part_set_gap, write_gap
+    from stylize.evaluation.part_set_gap import GAP_GRID, GAP_JSON, format_gap, measure_part_set_gap, write_gap
+    from stylize.shipping.part_sets import export_parts
 
     config = config_of(args)
     settings = apply_settings(args, config)
@@ -114,133 +109,6 @@ def cmd_export_parts(args: argparse.Namespace) -> int:
         write_gap(gap, out_dir / GAP_JSON)
         print(format_gap(gap))
         print(f"-> {out_dir / GAP_JSON}, {out_dir / GAP_GRID}")
-    return 0
-
-
-def _bench_zero_training(args: argparse.Namespace, log: Any) -> int:
-    from stylize.imageio import atomic_write_text
-    from stylize.shipping.bench_zero import bench_zero_training, format_zero_training
-
-    rows, sharing = bench_zero_training(
-        args.zero_training,
-        parts=args.parts,
-        preview=not args.no_preview,
-        min_runs=args.min_runs,
-        min_seconds=args.min_seconds,
-        progress=log,
-    )
-    print(format_zero_training(rows, sharing))
-    if args.json:
-        from stylize.files import json_ready
-
-        report = {"zero_training": [asdict(r) for r in rows], "sharing": [asdict(s) for s in sharing]}
-        atomic_write_text(args.json, json.dumps(json_ready(report), indent=2) + "\n")  # a NaN figure as null
-    return 0
-
-
-def _bench_studio(args: argparse.Namespace, log: Any) -> int:
-    from stylize.imageio import atomic_write_text
-    from stylize.shipping.bench_studio import bench_studio, format_studio
-
-    bench = bench_studio(args.studio, parts=args.parts, config=args.config, progress=log)
-    print(format_studio(bench))
-    if args.json:
-        atomic_write_text(args.json, json.dumps(asdict(bench), indent=2) + "\n")
-    return 0
-
-
-def _bench_device(args: argparse.Namespace, log: Any) -> int:
-    from stylize.imageio import atomic_write_text
-    from stylize.shipping.bench_device import bench_device, format_device
-
-    rows = bench_device([args.device], seconds=args.min_seconds, progress=log)
-    print(format_device(rows))
-    if args.json:
-        atomic_write_text(args.json, json.dumps([asdict(r) for r in rows], indent=2) + "\n")
-    return 0
-
-
-def _bench_big_image(args: argparse.Namespace, log: Any) -> int:
-    from stylize.imageio import atomic_write_text
-    from stylize.shipping.bench_big import bench_big_images, format_big_images
-
-    rows = bench_big_images(args.big_styles, args.big_image, parts=args.parts, styles_dir=args.styles_dir, progress=log)
-    print(format_big_images(rows))
-    if args.json:
-        atomic_write_text(args.json, json.dumps({"big_images": [asdict(r) for r in rows]}, indent=2) + "\n")
-    return 0
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from stylize.shipping.bench import (
-        bench_apply,
-        bench_networks,
-        bench_report,
-        bench_runtimes,
-        format_apply_table,
-        format_network_table,
-        format_runtime_table,
-    )
-
-    config = config_of(args)
-    log = None if args.quiet else (lambda line: print(line, file=sys.stderr))
-    if args.zero_training:
-        return _bench_zero_training(args, log)
-    if args.studio:
-        return _bench_studio(args, log)
-    if args.device:
-        return _bench_device(args, log)
-    if args.big_image:
-        return _bench_big_image(args, log)
-    cpp_binary = None
-    if not args.no_cpp:
-        from stylize.shipping.cpp import build_cpp_example, find_cpp_tools
-
-        missing = find_cpp_tools()
-        if missing:
-            print(f"note: no C++ column ({missing})", file=sys.stderr)
-        else:
-            cpp_binary = build_cpp_example(Path(args.cpp_build))
-    runtime_rows = bench_runtimes(
-        args.archs, min_runs=args.min_runs, min_seconds=args.min_seconds, cpp_binary=cpp_binary, progress=log
-    )
-    print(format_runtime_table(runtime_rows))
-    print()
-    network_rows = bench_networks(
-        args.archs, args.threads, min_runs=args.min_runs, min_seconds=args.min_seconds, progress=log
-    )
-    print("eager PyTorch per thread count, with batch-4 throughput:")
-    print(format_network_table(network_rows))
-    apply_rows = []
-    if args.apply_images > 0:
-        apply_rows = bench_apply(
-            args.apply_style,
-            args.workers,
-            images=args.apply_images,
-            parts=args.parts,
-            styles_dir=args.styles_dir,
-            config=config,
-        )
-        print()
-        print(format_apply_table(apply_rows))
-    report = bench_report(network_rows, apply_rows, runtime_rows)
-    if args.kill_resume:
-        from stylize.shipping.bench import bench_kill_resume
-
-        row = bench_kill_resume(
-            args.apply_style, images=args.kill_resume, parts=args.parts, styles_dir=args.styles_dir, config=config
-        )
-        print(
-            f"\nkill/resume: {row.images} images with {row.style}; SIGKILL after {row.killed_after} outputs, the "
-            f"rerun wrote {row.resumed_wrote}; outputs identical to an uninterrupted run: "
-            f"{'yes' if row.identical else 'NO'} ({row.uninterrupted_s:.1f} s uninterrupted, "
-            f"{row.killed_plus_resumed_s:.1f} s killed + resumed)"
-        )
-        report["kill_resume"] = asdict(row)
-    if args.json:
-        from stylize.imageio import atomic_write_text
-
-        atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
     return 0
 
 
@@ -323,100 +191,3 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     controls(parts_export_parser)
     locations(parts_export_parser, parts=False)
     parts_export_parser.set_defaults(func=cmd_export_parts, command_parser=parts_export_parser)
-
-    bench_parser = sub.add_parser(
-        "bench",
-        parents=[common],
-        help="time the networks and bulk apply",
-        description="ms per 295x285 portrait and 74x72 thumbnail per network: on one "
-        "thread in eager PyTorch, ONNX Runtime, OpenCV DNN and the C++ example, "
-        "then per thread count in PyTorch, as ratios to the Johnson-size "
-        "network in the same run; and end-to-end apply throughput per worker "
-        "count.",
-    )
-    bench_parser.add_argument(
-        "--archs",
-        nargs="+",
-        default=list(ARCH_NAMES),
-        choices=ARCH_NAMES,
-        metavar="ARCH",
-        help=f"networks to time: {', '.join(ARCH_NAMES)} (default: all; johnson, the baseline, is always timed)",
-    )
-    bench_parser.add_argument(
-        "--no-cpp",
-        action="store_true",
-        help="skip the column of the C++ example (stylize/assets/cpp, built with the system OpenCV)",
-    )
-    bench_parser.add_argument(
-        "--cpp-build",
-        default="build/cpp",
-        type=path_type("--cpp-build"),
-        metavar="DIR",
-        help="where the C++ example is built (default build/cpp)",
-    )
-    bench_parser.add_argument("--threads", nargs="+", type=kind_type(THREADS, "--threads"), default=[1, 2], metavar="N")
-    bench_parser.add_argument(
-        "--min-runs", type=kind_type(COUNT, "--min-runs"), default=5, help="timed runs per figure (median; default 5)"
-    )
-    bench_parser.add_argument(
-        "--min-seconds",
-        type=kind_type(SECONDS, "--min-seconds"),
-        default=1.0,
-        help="time each figure at least this long (default 1)",
-    )
-    bench_parser.add_argument("--apply-style", default="pencil", help="style for the apply throughput (default pencil)")
-    bench_parser.add_argument(
-        "--apply-images",
-        type=kind_type(FACES_OR_ZERO, "--apply-images"),
-        default=48,
-        help="faces for the apply throughput (default 48; 0: skip)",
-    )
-    bench_parser.add_argument("--workers", nargs="+", type=kind_type(WORKERS, "--workers"), default=[1, 2], metavar="N")
-    bench_parser.add_argument(
-        "--kill-resume",
-        type=kind_type(FACES_OR_ZERO, "--kill-resume"),
-        default=0,
-        metavar="N",
-        help="also kill an apply run of N faces half-way, resume it and compare the bytes",
-    )
-    bench_parser.add_argument(
-        "--zero-training",
-        nargs="+",
-        metavar="REF",
-        help="instead, time zero-training styles of these references: make, 1-thread portrait, 16-face preview; "
-        "and judge those 16 faces (same person, value spread, rank-1, value order)",
-    )
-    bench_parser.add_argument(
-        "--device",
-        choices=("cpu", "cuda"),
-        help="instead, the GPU path's figures: apply portraits/s at 295x285 and 1024 px and training ms/step, "
-        "per precision, on this device beside the CPU in the same run",
-    )
-    bench_parser.add_argument(
-        "--studio",
-        nargs="+",
-        metavar="REF",
-        help="instead, time stylize studio over HTTP: drop each reference -> 16 faces styled, and its "
-        "requests' latency while idle and while a training job runs",
-    )
-    bench_parser.add_argument(
-        "--no-preview", action="store_true", help="with --zero-training: skip the end-to-end preview timing"
-    )
-    bench_parser.add_argument(
-        "--big-image",
-        type=kind_type(COUNT_OR_ZERO, "--big-image"),
-        default=0,
-        metavar="SIDE",
-        help="instead, time a SIDE x SIDE portrait against a 295x285 one (s per megapixel) and measure the peak "
-        "memory of stylize apply on it, per style of --big-styles",
-    )
-    bench_parser.add_argument(
-        "--big-styles",
-        nargs="+",
-        default=["pencil", "pencil-nano"],
-        metavar="STYLE",
-        help="with --big-image: the styles (default: pencil and pencil-nano, a magenta and a nano network)",
-    )
-    bench_parser.add_argument("--json", type=path_type("--json"), metavar="FILE", help="also write the figures as JSON")
-    locations(bench_parser, device=False)
-    bench_parser.set_defaults(func=cmd_bench, command_parser=bench_parser)

@@ -1,2 +1,2 @@
 """Judging styles: scores, image quality, face detection, the optimisation ceiling, reports, previews
-(stage 4) and contact-sheet grids."""
+and contact-sheet grids; and a part set against whole faces (:mod:`~stylize.evaluation.part_set_gap`)."""

@@ -6,7 +6,6 @@ state is touched) and every file goes through the atomic writers of :mod:`styliz
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from stylize.evaluation.style_score import (
     overall,
     ranking,
 )
+from stylize.files import write_json
 from stylize.imageio import atomic_write_bytes, atomic_write_text
 from stylize.reference_scoring import STYLE_SCORE_LAYERS, STYLE_SCORE_REFERENCE_SIDE
 
@@ -348,9 +348,9 @@ def loss_curves_png(scores: Sequence[StyleScore]) -> bytes:
     return _png(figure)
 
 
-def write_json(scores: Sequence[StyleScore], path: str | os.PathLike[str], *, content: Sequence[str]) -> Path:
+def write_eval_json(scores: Sequence[StyleScore], path: str | os.PathLike[str], *, content: Sequence[str]) -> Path:
     target = Path(path)
-    atomic_write_text(target, json.dumps(report_data(scores, content), indent=2, allow_nan=False) + "\n")
+    write_json(target, report_data(scores, content), allow_nan=False)
     return target
 
 
@@ -367,6 +367,6 @@ def write_report(
     }
     atomic_write_bytes(paths["scatter"], scatter_png(scores))
     atomic_write_bytes(paths["loss_curves"], loss_curves_png(scores))
-    write_json(scores, paths["json"], content=content)
+    write_eval_json(scores, paths["json"], content=content)
     atomic_write_text(paths["report"], format_markdown(scores, content))
     return paths

@@ -27,8 +27,7 @@ from stylize.content.sources import iter_content
 from stylize.errors import StylizeError
 from stylize.evaluation.scores import HELD_OUT_DEFAULT, HeldOut, score_style
 from stylize.faults import MachineError
-from stylize.files import json_ready
-from stylize.imageio import atomic_write_text
+from stylize.files import write_json
 from stylize.inference.styles import load_style_folder
 from stylize.output_folder import replace_folder
 from stylize.training.loop import CHECKPOINT_DIR
@@ -228,4 +227,4 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 
 def write_report(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> None:
     data = {"rows": list(rows), "summary": summary(rows)}
-    atomic_write_text(path, json.dumps(json_ready(data), indent=2) + "\n")  # a NaN share (no faces) as null
+    write_json(path, data, nan_as_null=True)  # a NaN share (no faces) as null

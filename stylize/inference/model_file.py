@@ -29,8 +29,8 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from stylize.errors import StylizeError, cut, shown
-from stylize.files import parse_json, sha256_bytes, sha256_file
-from stylize.imageio import atomic_write_bytes, atomic_write_text
+from stylize.files import parse_json, sha256_bytes, sha256_file, write_json
+from stylize.imageio import atomic_write_bytes
 from stylize.inference.tone import ToneCalibration, attach, identify
 from stylize.nets.transformer import ARCHITECTURES, PaddedNet, arch_spec
 
@@ -200,7 +200,7 @@ def save_model(directory: str | os.PathLike[str], network: PaddedNet, metadata: 
         "weights_bytes": len(weights),
     }
     atomic_write_bytes(folder / WEIGHTS_NAME, weights)
-    atomic_write_text(folder / METADATA_NAME, json.dumps(full, indent=2, sort_keys=False) + "\n")
+    write_json(folder / METADATA_NAME, full)
     return folder
 
 

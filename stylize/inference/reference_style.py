@@ -24,8 +24,8 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from stylize.config import PipelineConfig, default_config
 from stylize.errors import StylizeError, cut, shown
-from stylize.files import parse_json, sha256_bytes
-from stylize.imageio import atomic_write_bytes, atomic_write_text
+from stylize.files import parse_json, sha256_bytes, write_json
+from stylize.imageio import atomic_write_bytes
 from stylize.inference.arbitrary import (
     DEFAULT_GUARD,
     ENGINE,
@@ -170,7 +170,7 @@ def make_style(
                 "weights_bytes": len(weights),
             }
             atomic_write_bytes(built / WEIGHTS_NAME, weights)
-            atomic_write_text(built / METADATA_NAME, json.dumps(metadata, indent=2) + "\n")
+            write_json(built / METADATA_NAME, metadata)
 
         replace_folder(directory, fill)
     return directory

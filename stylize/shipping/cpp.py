@@ -3,7 +3,7 @@
 ``build_cpp_example(build_dir)`` configures and builds the C++ example with CMake and returns the
 ``stylize_portrait`` binary; ``run_cpp_stylize`` stylizes one PNG with it and returns the time per
 image, and ``run_cpp_bench`` returns its ``--bench`` figures (ms per 295x285 portrait and 74x72
-thumbnail), which ``stylize bench`` reports as the "OpenCV 4.6 (C++)" column. Needs cmake, a C++17
+thumbnail), which ``stylize bench runtimes`` reports as the "OpenCV 4.6 (C++)" column. Needs cmake, a C++17
 compiler and OpenCV's development files with the dnn module (Debian: ``apt-get install cmake g++
 pkg-config libopencv-dev``); ``find_cpp_tools`` says what is missing. No torch here.
 """

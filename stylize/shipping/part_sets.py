@@ -41,16 +41,13 @@ SHA-256. A rerun with the same inputs finds the tree up to date and does nothing
 are refused unless ``overwrite=True`` (which replaces the whole tree, never mixing two); a non-empty
 folder not made by this command is always refused. An interrupted export leaves nothing behind.
 
-:func:`measure_part_set_gap` measures how far the part set is from stylizing whole faces: for each
-seed, the face composited from the stylized tree against ``stylize apply`` of the face composited
-from the original tree: Gram style loss and content loss of both, and their pixel difference.
+How far a part set is from stylizing whole faces is measured in evaluation
+(:func:`stylize.evaluation.part_set_gap.measure_part_set_gap`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import os
 import shutil
 import time
@@ -69,19 +66,16 @@ from stylize.content.composite import (
     ARMOURED_LAYERS,
     FACE_HEIGHT,
     FACE_WIDTH,
-    FEATURE_CATEGORIES,
     UNARMOURED_LAYERS,
     FaceGenerator,
     blit_over,
     part_window,
 )
-from stylize.content.picking import pick_face_parts
-from stylize.content.seeds import parse_seeds
 from stylize.content.tree import CATEGORIES, Part, PartTree
 from stylize.errors import StylizeError
 from stylize.faults import machine_error
-from stylize.files import check_out_dir, json_ready, parse_json, sha256_bytes, sha256_file
-from stylize.imageio import atomic_write_bytes, atomic_write_text, encode_png, read_image, write_png
+from stylize.files import check_out_dir, parse_json, sha256_bytes, sha256_file, write_json
+from stylize.imageio import atomic_write_bytes, encode_png, read_image
 from stylize.inference.image import ApplySettings, default_batch, stylize_batch
 from stylize.inference.model_file import StyleModel, is_relative_inside, is_sha256
 from stylize.inference.styles import load_style
@@ -99,9 +93,6 @@ CONTEXT_SEED_DEFAULT = 0
 FALLBACK_VISIBILITY = 1.0  # below one face's worth of (weighted) visibility, the cut face fills in
 VISIBILITY_POWER = 4  # a view half covered (e.g. by a tinted visor) counts 1/16 of a clear one
 ISOLATED_CANVAS = 128  # contexts=0: the flat grey each part is stylized over
-MEASURE_SEEDS_DEFAULT = "0-199"
-GAP_JSON = "gap.json"
-GAP_GRID = "gap_grid.png"
 
 # Each category's offset on the canvas (the same in the armoured and unarmoured plans).
 OFFSETS: dict[str, tuple[int, int]] = {category: (x, y) for category, x, y in UNARMOURED_LAYERS + ARMOURED_LAYERS}
@@ -509,7 +500,7 @@ def _well_formed(data: Any) -> bool:
     )
 
 
-def _read_manifest(out_dir: Path) -> dict[str, Any] | None:
+def read_manifest(out_dir: Path) -> dict[str, Any] | None:
     """The export manifest in ``out_dir``, or ``None`` when there is none or it is not one (damaged,
     foreign, or hostile: huge numbers, deep nesting, paths out of the folder)."""
     path = out_dir / MANIFEST_NAME
@@ -608,7 +599,7 @@ def export_parts(
         }
         result = ExportPartsResult(out_path, out_path / MANIFEST_NAME, model.name, contexts)
         if out_path.is_dir() and any(out_path.iterdir()):
-            old = _read_manifest(out_path)
+            old = read_manifest(out_path)
             if old is None:
                 raise StylizeError(
                     f"{out_path}: folder is not empty and holds no {MANIFEST_NAME} this stylize can read (not made by "
@@ -675,7 +666,7 @@ def export_parts(
                     "files": outputs,
                 }
             )
-            atomic_write_text(built / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+            write_json(built / MANIFEST_NAME, manifest)
             swap_into_place(built, out_path)
         except OSError as err:
             raise machine_error(err) or StylizeError(
@@ -687,224 +678,15 @@ def export_parts(
         return result
 
 
-def _seam_mask(generator: FaceGenerator, layers: Sequence[tuple[Part, int, int]]) -> np.ndarray:
-    """Canvas pixels at the edges of the eyes, nose and mouth: where their visible alpha changes by a
-    quarter or more within 2 px."""
-    mask = np.zeros((FACE_HEIGHT, FACE_WIDTH), bool)
-    for (part, _, _), shown in zip(layers, generator.visible_alpha(list(layers))):
-        if part.category not in FEATURE_CATEGORIES:
-            continue
-        tensor = torch.from_numpy(shown)[None, None]
-        high = torch.nn.functional.max_pool2d(tensor, 5, stride=1, padding=2)
-        low = -torch.nn.functional.max_pool2d(-tensor, 5, stride=1, padding=2)
-        mask |= ((high - low)[0, 0] >= 0.25).numpy()
-    return mask
-
-
-def _zoom(image: np.ndarray) -> np.ndarray:
-    """The eyes, nose and mouth area, enlarged 1.5x (for looking at seams)."""
-    from PIL import Image
-
-    crop = Image.fromarray(np.ascontiguousarray(image[38:228, 82:213]))
-    return np.asarray(crop.resize((round(crop.width * 1.5), round(crop.height * 1.5)), Image.Resampling.LANCZOS))
-
-
-def measure_part_set_gap(
-    style: str,
-    stylized_tree: str | os.PathLike[str],
-    original_tree: str | os.PathLike[str] | None = None,
-    seeds: str | int | list[int] = MEASURE_SEEDS_DEFAULT,
-    *,
-    settings: ApplySettings | None = None,
-    grid: str | os.PathLike[str] | None = None,
-    grid_faces: int = 8,
-    styles_dir: str | os.PathLike[str] | None = None,
-    config: PipelineConfig | None = None,
-    device: str = "auto",
-    progress: bool = True,
-) -> dict[str, Any]:
-    """How far faces composited from a stylized part tree are from stylizing whole faces.
-
-    For each seed: the face from ``original_tree`` (default: the source recorded in the stylized
-    tree's ``export_parts.json``, else ``[parts] root``) stylized with ``style`` (the ``stylize
-    apply`` route), and the same seed composited from ``stylized_tree`` (the part-set route).
-    Returns the means over the faces of the Gram style loss of both routes and of the unstylized
-    faces (VGG19 relu1_1..relu5_1 against the style's references, as ``stylize eval`` measures),
-    their content loss (relu4_2 mean squared difference to the unstylized face), the content
-    distance between the two routes, and the mean absolute pixel difference between them (0..255)
-    over the whole face and at the edges of the eyes, nose and mouth. ``settings`` default to
-    those recorded in the export. ``grid`` names a PNG to write: per face (the first
-    ``grid_faces``), the original, both routes, their difference x4 and both routes' features
-    enlarged.
-    """
-    from stylize.evaluation.grid import contact_sheet
-    from stylize.inference.model_file import measured_references
-    from stylize.nets.vgg import CONTENT_LAYER_DEFAULT, MEASURE_LAYERS, STYLE_LAYERS_DEFAULT
-    from stylize.training.data import load_reference
-    from stylize.training.losses import per_image_style_loss
-    from stylize.training.perceptual import PerceptualObjective
-    from stylize.training.vgg_weights import load_vgg
-
-    started = time.perf_counter()
-    config = config or default_config()
-    stylized_root = Path(stylized_tree)
-    manifest = _read_manifest(stylized_root) or {}
-    if original_tree is None:
-        original_tree = manifest.get("source") or config.parts.root
-    if settings is None:
-        recorded = manifest.get("settings") or {}
-        settings = ApplySettings.from_record(recorded) if recorded else ApplySettings()
-    seed_list = parse_seeds(seeds)
-    original = FaceGenerator.load(original_tree, unreadable=config.parts.unreadable)
-    stylized = FaceGenerator.load(stylized_root, unreadable=config.parts.unreadable)
-    model = load_style(style, styles_dir, config)
-    if manifest.get("model_sha256") not in (None, model.weights_sha256):
-        raise StylizeError(
-            f"{stylized_root}: was exported with another model than {style!r} (weights differ); "
-            "measure it with the style it was made with"
-        )
-    references = measured_references(model)
-    torch_device = resolve_device(device)
-    stylizer = network_stylizer(model, torch_device, settings)
-    vgg = load_vgg(MEASURE_LAYERS).to(torch_device)
-    objective = PerceptualObjective(
-        [load_reference(path).to(torch_device) for path in references], style_layers=STYLE_LAYERS_DEFAULT, vgg=vgg
-    )
-    targets = {layer: objective.target(layer) for layer in STYLE_LAYERS_DEFAULT}
-    rows: list[dict[str, Any]] = []
-    tiles: list[np.ndarray] = []
-    labels: list[str] = []
-    routes: dict[str, list[np.ndarray]] = {"input": [], "apply": [], "part_set": []}
-    for seed in tqdm(seed_list, desc=f"gap {model.name}", unit="face", disable=None if progress else True):
-        picked_original = pick_face_parts(original.tree, seed)
-        picked_stylized = pick_face_parts(stylized.tree, seed)
-        names = {c: p.relpath for c, p in picked_original.parts.items()}
-        if names != {c: p.relpath for c, p in picked_stylized.parts.items()}:
-            raise StylizeError(
-                f"{stylized_root}: seed {seed} picks other parts than in {original_tree}; the trees "
-                "differ in layout, so export the part set again from this tree"
-            )
-        face = original.build_face_image(picked_original)
-        apply_route = np.clip(np.rint(stylizer(face[None])[0]), 0, 255).astype(np.uint8)  # as stylize apply writes it
-        part_route = stylized.build_face_image(picked_stylized)
-        with torch.no_grad():
-            batch = torch.from_numpy(np.stack([face, apply_route, part_route])).to(torch_device)
-            features = vgg(batch.permute(0, 3, 1, 2).float().div(255.0))
-            style_loss = per_image_style_loss(features, targets).cpu().numpy()
-            content = features[CONTENT_LAYER_DEFAULT]
-            content_loss = ((content[1:] - content[:1]) ** 2).mean(dim=(1, 2, 3)).cpu().numpy()
-            between = float(((content[1] - content[2]) ** 2).mean())
-        for route, image in zip(routes, (face, apply_route, part_route)):
-            routes[route].append(image)
-        difference = np.abs(apply_route.astype(np.int16) - part_route.astype(np.int16))
-        seams = _seam_mask(original, original.layers(picked_original, False))
-        rows.append(
-            {
-                "seed": seed,
-                "style_input": float(style_loss[0]),
-                "style_apply": float(style_loss[1]),
-                "style_part_set": float(style_loss[2]),
-                "content_apply": float(content_loss[0]),
-                "content_part_set": float(content_loss[1]),
-                "content_between": between,
-                "mean_abs_diff": float(difference.mean()),
-                "mean_abs_diff_seams": float(difference[seams].mean()) if seams.any() else float("nan"),
-            }
-        )
-        if grid is not None and len(rows) <= grid_faces:
-            heat = np.clip(difference.astype(np.int32) * 4, 0, 255).astype(np.uint8)
-            tiles += [face, apply_route, part_route, heat, _zoom(apply_route), _zoom(part_route)]
-            labels += [
-                f"seed {seed}",
-                "apply (whole face)",
-                "part set",
-                "|difference| x4",
-                "apply: features",
-                "part set: features",
-            ]
-
-    def mean(key: str) -> float:
-        values = [row[key] for row in rows if not math.isnan(row[key])]
-        return float(np.mean(values)) if values else float("nan")
-
-    result = {
-        "style": model.name,
-        "model_sha256": model.weights_sha256,
-        "faces": len(rows),
-        "seeds": f"{seed_list[0]}-{seed_list[-1]}"
-        if seed_list == list(range(seed_list[0], seed_list[-1] + 1))
-        else seed_list,
-        "stylized_tree": os.fspath(stylized_root),
-        "original_tree": os.fspath(original_tree),
-        "contexts": manifest.get("contexts"),
-        "settings": settings.record(),
-        "style_loss": {"input": mean("style_input"), "apply": mean("style_apply"), "part_set": mean("style_part_set")},
-        "content_loss": {"apply": mean("content_apply"), "part_set": mean("content_part_set")},
-        "content_between_routes": mean("content_between"),
-        "mean_abs_diff": mean("mean_abs_diff"),
-        "mean_abs_diff_seams": mean("mean_abs_diff_seams"),
-        "judge": _judge_routes(routes),
-        "seconds": round(time.perf_counter() - started, 1),
-        "per_face": rows,
-    }
-    if grid is not None and tiles:
-        write_png(grid, contact_sheet(tiles, columns=6, labels=labels))
-        result["grid"] = os.fspath(grid)
-    return result
-
-
-def _judge_routes(routes: dict[str, list[np.ndarray]]) -> dict[str, dict[str, Any]]:
-    """Both routes judged against the unstylized faces by the independent face judge
-    (:mod:`stylize.evaluation.judge`: dlib's detector and face-recognition network, nothing a style
-    steers by): value spread and order across the faces, same person and rank-1."""
-    from stylize.evaluation.judge import judge_faces, judge_input
-
-    found = [judge_input(face) for face in routes["input"]]
-    judged = {}
-    for route in ("apply", "part_set"):
-        judgement = judge_faces(routes["input"], routes[route], found=found)
-        judged[route] = {
-            "judged": judgement.judged,
-            "same_person": judgement.same_person,
-            "rank1": judgement.rank1,
-            "value_spread": judgement.value_spread,
-            "value_order": judgement.value_order,
-        }
-    return judged
-
-
-def format_gap(gap: dict[str, Any]) -> str:
-    """The gap figures in three lines."""
-    style, content = gap["style_loss"], gap["content_loss"]
-    return (
-        f"gap over {gap['faces']} faces ({gap['style']}, contexts {gap.get('contexts')}):\n"
-        f"  Gram style loss: input {style['input']:.4g}, apply {style['apply']:.4g}, part set {style['part_set']:.4g}"
-        f"\n  content loss: apply {content['apply']:.4g}, part set {content['part_set']:.4g}; between routes "
-        f"{gap['content_between_routes']:.4g}\n  mean |pixel difference| (0..255): {gap['mean_abs_diff']:.2f} "
-        f"(eyes, nose, mouth edges {gap['mean_abs_diff_seams']:.2f})"
-        + "".join(
-            f"\n  {route.replace('_', ' ')}: value spread {j['value_spread']:.2f}, value order {j['value_order']:.2f}, "
-            f"same person {j['same_person']} of {j['judged']}, rank-1 {j['rank1']}"
-            for route, j in gap.get("judge", {}).items()
-        )
-    )
-
-
-def write_gap(gap: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    atomic_write_text(path, json.dumps(json_ready(gap), indent=2) + "\n")
-
-
 __all__ = [
     "CONTEXTS_DEFAULT",
     "ContextFace",
     "ExportPartsResult",
     "MANIFEST_NAME",
     "export_parts",
-    "format_gap",
-    "measure_part_set_gap",
+    "read_manifest",
     "network_stylizer",
     "plan_context_faces",
     "stylize_part_set",
     "tree_fingerprint",
-    "write_gap",
 ]

@@ -24,6 +24,7 @@ from typing import Any
 
 from stylize.config import PipelineConfig, default_config
 from stylize.errors import StylizeError
+from stylize.output_folder import FolderLock
 
 log = logging.getLogger("stylize")
 
@@ -40,14 +41,11 @@ class StudioApp:
     token: str
     workspace: Any
     jobs: Any
-    lock_fd: int
+    lock: FolderLock
 
     def close(self) -> None:
         self.jobs.shutdown()
-        try:
-            os.close(self.lock_fd)
-        except OSError:
-            pass
+        self.lock.__exit__(None, None, None)
 
 
 def folder_token(folder: Path) -> str:
@@ -107,7 +105,7 @@ def open_studio(
 
     config = config or default_config()
     workspace = Workspace(folder, config, styles_dir=styles_dir, parts=parts, legacy=legacy)
-    lock_fd = lock_folder(workspace.folder)
+    lock = lock_folder(workspace.folder)
     try:
         setup = WorkerSetup(
             config_path=str(config.path) if config.path is not None else None,
@@ -121,9 +119,9 @@ def open_studio(
         token = token or folder_token(workspace.folder)
         app = create_app(workspace, jobs, token, poll_seconds=poll_seconds, warm_up=warm_up, hosts=hosts)
     except BaseException:
-        os.close(lock_fd)
+        lock.__exit__(None, None, None)
         raise
-    return StudioApp(app, token, workspace, jobs, lock_fd)
+    return StudioApp(app, token, workspace, jobs, lock)
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -34,8 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from stylize.errors import StylizeError
-from stylize.files import parse_json
-from stylize.imageio import atomic_write_text
+from stylize.files import read_json_object, write_json
 
 KINDS = ("train", "distill", "export_onnx", "export_parts", "export_cast")
 MAX_CAST = 2000  # portraits an export_cast job paints
@@ -52,20 +51,6 @@ MAX_JOBS_LISTED = 50
 
 class BusyError(StylizeError):
     """A heavy job is running already (the server answers 409)."""
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = parse_json(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, StylizeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    import json
-
-    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def process_start(pid: int) -> int | None:
@@ -133,7 +118,7 @@ class JobManager:
         ones stay in line (the first starts at the first poll)."""
         for job_id in self._ids():
             path = self.folder / job_id
-            status = _read_json(path / "status.json") or {}
+            status = read_json_object(path / "status.json") or {}
             if status.get("state") in FINAL or status.get("state") == "waiting":  # the line is kept
                 continue
             pid = _our_worker(status)
@@ -142,7 +127,7 @@ class JobManager:
                     os.kill(pid, signal.SIGINT)
                 except OSError:
                     pass
-            _write_json(
+            write_json(
                 path / "status.json",
                 {
                     **status,
@@ -150,14 +135,15 @@ class JobManager:
                     "finished": time.time(),
                     "error": "the studio stopped during the job",
                 },
+                indent=1,
             )
 
     # --- the view ---
     def job(self, job_id: str) -> dict[str, Any]:
         path = self._dir(job_id)
-        request = _read_json(path / "job.json") or {}
-        status = _read_json(path / "status.json") or {"state": "queued"}
-        progress = _read_json(path / "progress.json")
+        request = read_json_object(path / "job.json") or {}
+        status = read_json_object(path / "status.json") or {"state": "queued"}
+        progress = read_json_object(path / "progress.json")
         preview = path / "preview.png"
         state = status.get("state", "queued")
         result = status.get("result")
@@ -241,8 +227,8 @@ class JobManager:
             job_id = f"j{(max(numbers) + 1) if numbers else 1:04d}"
             path = self.folder / job_id
             path.mkdir()
-            _write_json(path / "job.json", {**request, "created": time.time()})
-            _write_json(path / "status.json", {"state": "waiting", "resume": False, "runs": 0})
+            write_json(path / "job.json", {**request, "created": time.time()}, indent=1)
+            write_json(path / "status.json", {"state": "waiting", "resume": False, "runs": 0}, indent=1)
             self._next()
         return self.job(job_id)
 
@@ -251,7 +237,7 @@ class JobManager:
         return [
             job_id
             for job_id in sorted(self._ids())
-            if (_read_json(self.folder / job_id / "status.json") or {}).get("state") == "waiting"
+            if (read_json_object(self.folder / job_id / "status.json") or {}).get("state") == "waiting"
         ]
 
     def _next(self) -> None:
@@ -260,7 +246,7 @@ class JobManager:
             return
         waiting = self._waiting()
         if waiting:
-            status = _read_json(self.folder / waiting[0] / "status.json") or {}
+            status = read_json_object(self.folder / waiting[0] / "status.json") or {}
             self._start(waiting[0], resume=bool(status.get("resume")))
 
     def resume(self, job_id: str) -> dict[str, Any]:
@@ -269,8 +255,8 @@ class JobManager:
             view = self.job(job_id)
             if not view["resumable"]:
                 raise StylizeError(f"job {job_id} ({view['state']}): nothing to resume; start a new job")
-            status = _read_json(self.folder / job_id / "status.json") or {}
-            _write_json(self.folder / job_id / "status.json", {**status, "state": "waiting", "resume": True})
+            status = read_json_object(self.folder / job_id / "status.json") or {}
+            write_json(self.folder / job_id / "status.json", {**status, "state": "waiting", "resume": True}, indent=1)
             self._next()
         return self.job(job_id)
 
@@ -278,11 +264,12 @@ class JobManager:
         with self._lock:
             self._reap()
             self._dir(job_id)
-            status = _read_json(self.folder / job_id / "status.json") or {}
+            status = read_json_object(self.folder / job_id / "status.json") or {}
             if status.get("state") == "waiting":  # not started: it leaves the line
-                _write_json(
+                write_json(
                     self.folder / job_id / "status.json",
                     {**status, "state": "cancelled", "finished": time.time(), "error": "stopped before it started"},
+                    indent=1,
                 )
                 return self.job(job_id)
             if self._job_id != job_id or self._process is None:
@@ -317,10 +304,12 @@ class JobManager:
         """Start the worker: ``python -m stylize.studio.worker JOB_DIR`` in its own session (a Ctrl-C in the
         server's terminal reaches the server, which stops the worker with a checkpoint itself)."""
         path = self.folder / job_id
-        status = _read_json(path / "status.json") or {}
+        status = read_json_object(path / "status.json") or {}
         (path / CANCEL_FILE).unlink(missing_ok=True)  # a cancel of an earlier run
-        _write_json(path / "worker.json", {**asdict(self.setup), "resume": resume})
-        _write_json(path / "status.json", {"state": "queued", "resume": resume, "runs": int(status.get("runs", 0))})
+        write_json(path / "worker.json", {**asdict(self.setup), "resume": resume}, indent=1)
+        write_json(
+            path / "status.json", {"state": "queued", "resume": resume, "runs": int(status.get("runs", 0))}, indent=1
+        )
         with open(path / "log.txt", "ab") as log_file:
             process = subprocess.Popen(
                 [sys.executable, "-m", "stylize.studio.worker", str(path)],
@@ -337,7 +326,7 @@ class JobManager:
         if self._process is None:
             return
         if self._process.poll() is None:
-            status = _read_json(self.folder / str(self._job_id) / "status.json") or {}
+            status = read_json_object(self.folder / str(self._job_id) / "status.json") or {}
             if status.get("state") not in FINAL:
                 return
             try:  # the worker has written its end and is exiting: give it a moment
@@ -348,7 +337,7 @@ class JobManager:
         cancelled, killed = self._cancelling == job_id, self._killed == job_id
         self._process, self._job_id, self._cancelling, self._killed = None, None, None, None
         assert job_id is not None
-        status = _read_json(self.folder / job_id / "status.json") or {}
+        status = read_json_object(self.folder / job_id / "status.json") or {}
         if status.get("state") not in FINAL and cancelled:
             error = "cancelled"
             if killed:
@@ -356,14 +345,15 @@ class JobManager:
                     f"; the worker did not stop within {CANCEL_GRACE:g} s and was killed (a training keeps its "
                     "last checkpoint)"
                 )
-            _write_json(
+            write_json(
                 self.folder / job_id / "status.json",
                 {**status, "state": "cancelled", "finished": time.time(), "error": error},
+                indent=1,
             )
         elif status.get("state") not in FINAL and code is not None and code < 0:
             # killed from outside (the out-of-memory killer, a kill -9): a training resumes from its last
             # whole checkpoint, so the job is interrupted, not failed
-            _write_json(
+            write_json(
                 self.folder / job_id / "status.json",
                 {
                     **status,
@@ -372,9 +362,10 @@ class JobManager:
                     "error": f"the worker was killed (signal {-code}, as the system does when memory runs out); "
                     "a training resumes from its last checkpoint",
                 },
+                indent=1,
             )
         elif status.get("state") not in FINAL:
-            _write_json(
+            write_json(
                 self.folder / job_id / "status.json",
                 {
                     **status,
@@ -383,6 +374,7 @@ class JobManager:
                     "error": f"the worker process ended without a result (exit status {code}); "
                     f"see {self.folder / job_id / 'log.txt'}",
                 },
+                indent=1,
             )
 
     def poll(self) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from stylize import signals
+from stylize.files import read_json_object, write_json
 from stylize.progress import phase
 from stylize.studio.jobs import (
     CANCEL_FILE,
@@ -32,8 +33,6 @@ from stylize.studio.jobs import (
     PREVIEW_EVERY,
     PROGRESS_EVERY,
     WorkerSetup,
-    _read_json,
-    _write_json,
     check_student_target,
     process_start,
 )
@@ -57,7 +56,7 @@ class _Progress:
         self.path = path
         self.setup = setup
         self.config = config
-        old = _read_json(path / "progress.json") if resume else None
+        old = read_json_object(path / "progress.json") if resume else None
         self.loss: list[list[float]] = list(old.get("loss", [])) if old else []
         self.last_write = 0.0
         self.next_preview = time.monotonic() + 2.0
@@ -72,7 +71,7 @@ class _Progress:
 
     def _save(self, progress: dict[str, Any]) -> None:
         self.current = progress
-        _write_json(self.path / "progress.json", progress)
+        write_json(self.path / "progress.json", progress, indent=1)
 
     def _phase(self, name: str) -> None:
         """A named phase between steps: shown instead of a step count, with no time-left estimate (it has none)."""
@@ -190,8 +189,8 @@ class _Progress:
 
 
 def _status(path: Path, **changes: Any) -> dict[str, Any]:
-    status = {**(_read_json(path / "status.json") or {}), **changes}
-    _write_json(path / "status.json", status)
+    status = {**(read_json_object(path / "status.json") or {}), **changes}
+    write_json(path / "status.json", status, indent=1)
     return status
 
 
@@ -399,7 +398,7 @@ def _load_network(name: str, setup: WorkerSetup) -> Any:
 def run_job(job_dir: str) -> None:
     """The worker process's entry point: the job in ``job_dir``, with the setup the server wrote there."""
     path = Path(job_dir)
-    written = _read_json(path / "worker.json") or {}
+    written = read_json_object(path / "worker.json") or {}
     resume = bool(written.pop("resume", False))
     setup = WorkerSetup(
         **{
@@ -409,7 +408,7 @@ def run_job(job_dir: str) -> None:
         }
     )
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
-    status = _read_json(path / "status.json") or {}
+    status = read_json_object(path / "status.json") or {}
     _status(
         path,
         state="running",
@@ -419,7 +418,7 @@ def run_job(job_dir: str) -> None:
         runs=int(status.get("runs", 0)) + 1,
         error=None,
     )
-    request = _read_json(path / "job.json") or {}
+    request = read_json_object(path / "job.json") or {}
     kind = str(request.get("kind"))
     print(f"job {path.name}: {kind} {request.get('style')} -> {request.get('name')} (resume={resume})", flush=True)
     try:

@@ -11,8 +11,6 @@ ordinary style folders.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import hashlib
 import json
 import logging
@@ -31,9 +29,8 @@ import numpy as np
 
 from stylize.config import PipelineConfig
 from stylize.errors import ImageReadError, StylizeError
-from stylize.faults import machine_error
 from stylize.imageio import atomic_write_bytes, encode_png, find_images, read_image
-from stylize.output_folder import make_folder
+from stylize.output_folder import FolderLock, make_folder
 
 log = logging.getLogger("stylize.studio")
 TRASH = ".trash"  # in the styles folder: deleted styles, one folder each (hidden: not listed)
@@ -118,39 +115,20 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return info.st_mtime_ns, info.st_size
 
 
-def lock_folder(folder: Path) -> int:
-    """Hold ``folder/.studio.lock`` for this process (released when it exits); a second studio on the
-    same folder is refused at once, naming the process that has it."""
-    lock_path = folder / ".studio.lock"
-    existed = os.path.lexists(lock_path)
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    except OSError as err:
-        if err.errno == errno.ELOOP:
-            raise StylizeError(f"{lock_path}: is a symbolic link; remove it and start again") from err
-        raise StylizeError(
-            f"{folder}: cannot write there ({err.strerror}); choose another dir=DIR", params=("dir",)
-        ) from err
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
-        os.close(fd)
-        raise StylizeError(
-            f"{folder}: another studio uses this folder ({holder}); stop it, or give another dir=DIR",
-            params=("dir",),
-        ) from None
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"stylize studio, process {os.getpid()}\n".encode(), 0)
-    except OSError as err:  # a full disk: nothing left behind
-        if not existed:
-            lock_path.unlink(missing_ok=True)
-        os.close(fd)
-        raise machine_error(err, lock_path) or StylizeError(
-            f"{lock_path}: cannot write ({err.strerror}); choose another dir=DIR", params=("dir",)
-        ) from err
-    return fd
+STUDIO_LOCK = ".studio.lock"
+
+
+def lock_folder(folder: Path) -> FolderLock:
+    """Hold ``folder/.studio.lock`` until the lock is released (``.__exit__``) or this process exits; a
+    second studio on the same folder is refused at once, naming the process that has it."""
+    lock = FolderLock(
+        folder / STUDIO_LOCK,
+        folder,
+        param="dir",
+        refuse="dir=DIR",
+        busy="{folder}: another studio uses this folder ({holder}); stop it, or give another {refuse}",
+    )
+    return lock.__enter__()
 
 
 def _thumbnail(rgb: np.ndarray, side: int) -> np.ndarray:

@@ -10,7 +10,6 @@ Non-finite weights are never written (a diverged run) and never read (:func:`che
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,8 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from stylize import signals
 from stylize.errors import StylizeError, cut
-from stylize.files import parse_json, sha256_bytes
-from stylize.imageio import atomic_write_bytes, atomic_write_text
+from stylize.files import parse_json, sha256_bytes, write_json
+from stylize.imageio import atomic_write_bytes
 from stylize.inference.model_file import MAX_WEIGHTS_BYTES, ModelFileError, check_weights
 
 TENSORS_NAME = "checkpoint.safetensors"
@@ -50,7 +49,7 @@ def save_checkpoint(
     state = {**progress, "param_groups": opt_state["param_groups"], "tensors_sha256": sha256_bytes(data)}
     with signals.held():  # a Ctrl-C waits for both files: a whole checkpoint is never replaced by a torn one
         atomic_write_bytes(folder / TENSORS_NAME, data)
-        atomic_write_text(folder / STATE_NAME, json.dumps(state, indent=1) + "\n")
+        write_json(folder / STATE_NAME, state, indent=1)
 
 
 class CheckpointError(StylizeError):

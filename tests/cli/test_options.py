@@ -12,7 +12,7 @@ import processes
 import pytest
 from conftest import REPO_ROOT, one_parser
 
-from stylize.cli import build_parser, config_markdown, main
+from stylize.cli import build_parser, config_markdown, every_parser, main
 from stylize.cli.evaluate import ceiling_settings
 from stylize.cli.options import as_flags
 from stylize.config import PARAMETERS, SCHEMA, toml_value
@@ -21,9 +21,12 @@ from stylize.nets.archs import ARCH_NAMES
 
 
 def command(name: str) -> argparse.ArgumentParser:
+    """The parser of a command (``train``), or of a sub-command (``bench runtimes``)."""
     parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return sub.choices[name]
+    for word in name.split():
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = sub.choices[word]
+    return parser
 
 
 def option(parser: argparse.ArgumentParser, flag: str) -> argparse.Action:
@@ -82,7 +85,7 @@ def test_arch_offers_the_network_registry(name):
 
 
 def test_bench_times_every_registered_network_by_default():
-    action = option(command("bench"), "--archs")
+    action = option(command("bench runtimes"), "--archs")
     assert action.default == list(ARCH_NAMES) and tuple(action.choices) == ARCH_NAMES
 
 
@@ -115,7 +118,12 @@ NEEDS = {  # the required arguments of each command
     "eval": ["--style", "pencil"],
     "export-parts": ["--style", "pencil"],
     "export": ["--style", "pencil"],
-    "bench": [],
+    "bench": [],  # the spellings before bench's sub-commands
+    "bench runtimes": [],
+    "bench zero": ["r.png"],
+    "bench studio": ["r.png"],
+    "bench device": [],
+    "bench big": ["1000"],
     "studio": [],
 }
 REFUSED = [
@@ -139,26 +147,28 @@ REFUSED = [
     *[("eval", "--ceiling-steps", bad) for bad in ("0", "-1", "nan")],
     *[("eval", "--ceiling-faces", bad) for bad in ("-1", "inf")],
     *[("export-parts", flag, "-1") for flag in ("--contexts", "--measure")],
-    *[("bench", flag, "0") for flag in ("--threads", "--workers", "--min-runs", "--min-seconds")],
-    ("bench", "--min-seconds", "inf"),
-    ("bench", "--apply-images", "-1"),
+    *[("bench runtimes", flag, "0") for flag in ("--threads", "--workers", "--min-runs", "--min-seconds")],
+    ("bench runtimes", "--min-seconds", "inf"),
+    ("bench runtimes", "--apply-images", "-1"),
+    *[(f"bench {name}", "--min-seconds", "0") for name in ("zero", "device")],
+    ("bench zero", "--min-runs", "-1"),
+    *[("bench", flag, "0") for flag in ("--threads", "--min-seconds")],  # the spellings before the sub-commands
+    ("bench", "--big-image", "-1"),
 ]
 
 
 @pytest.mark.parametrize(("name", "flag", "bad"), REFUSED)
 def test_bad_numbers_are_refused_alike_by_every_command(capsys, name, flag, bad):
-    assert main([name, *NEEDS[name], flag, bad]) == 1
+    assert main([*name.split(), *NEEDS[name], flag, bad]) == 1
     err = capsys.readouterr().err
     assert re.fullmatch(rf"stylize: error: {flag} {re.escape(bad)} is not allowed; use [^\n]+\n", err), err
 
 
 def numeric_options() -> list[tuple[str, str]]:
-    """(command, flag) of every option that takes a number, in every command."""
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    """(command, flag) of every option that takes a number, in every command and sub-command."""
     return [
-        (name, max(action.option_strings, key=len))
-        for name, command_parser in sub.choices.items()
+        (command_parser.prog.removeprefix("stylize "), max(action.option_strings, key=len))
+        for command_parser in every_parser(build_parser())[1:]
         for action in command_parser._actions
         if action.option_strings and getattr(action.type, "__name__", "") in ("whole number", "number")
     ]
@@ -188,7 +198,7 @@ def test_huge_and_odd_numbers_are_refused_in_one_short_line_by_every_option(caps
     assert len(options) > 40  # every command's: train, distill, apply, preview, eval, export-parts, bench...
     with one_parser():  # dozens of main() calls: one parser (conftest.one_parser)
         for name, flag in options:
-            assert main([name, *NEEDS[name], flag, bad]) == 1, (name, flag)
+            assert main([*name.split(), *NEEDS[name], flag, bad]) == 1, (name, flag)
             err = capsys.readouterr().err
             assert err.count("\n") == 1 and err.startswith(f"stylize: error: {flag} "), (name, flag, err)
             assert "is not allowed; use " in err and len(err) < 240, (name, flag, err)

@@ -299,15 +299,3 @@ def test_an_image_too_big_for_memory_fails_alone(tmp_path):
     assert "scale above 1" in errors[0]
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["a.png", "c.png"]
     assert "stylized 2 images" in done.stdout and "1 inputs failed" in done.stdout
-
-
-@pytest.mark.slow
-def test_bench_big_image_times_both_sizes_and_measures_the_child():
-    from stylize.shipping.bench_big import bench_big_images, format_big_images
-
-    rows = bench_big_images(["pencil-nano"], 1100, runs=1)  # just over 1 megapixel: tiled
-    (row,) = rows
-    assert row.arch == "nano" and row.side == 1100
-    assert row.portrait_s_per_mp > 0 and row.big_s_per_mp > 0 and row.ratio == row.big_s_per_mp / row.portrait_s_per_mp
-    assert 0.3e9 < row.apply_peak_bytes < 1.5e9 and row.apply_seconds > 0
-    assert "pencil-nano" in format_big_images(rows)

@@ -20,16 +20,10 @@ from stylize.content.compose import compose
 from stylize.content.composite import FaceGenerator, PartPixels
 from stylize.content.picking import pick_face_parts
 from stylize.content.tree import scan_part_tree
+from stylize.evaluation.part_set_gap import GAP_GRID, GAP_JSON
 from stylize.imageio import read_image
 from stylize.inference.image import ApplySettings
-from stylize.shipping.part_sets import (
-    GAP_GRID,
-    GAP_JSON,
-    MANIFEST_NAME,
-    export_parts,
-    plan_context_faces,
-    stylize_part_set,
-)
+from stylize.shipping.part_sets import MANIFEST_NAME, export_parts, plan_context_faces, stylize_part_set
 
 BUNDLED = BUNDLED_PARTS
 OURS = {MANIFEST_NAME, GAP_JSON, GAP_GRID}
@@ -356,9 +350,9 @@ def _manifest(**changes: object) -> dict[str, object]:
 def test_a_hostile_export_manifest_counts_as_none(tmp_path, text):
     """Issue 16 item 6: export_parts.json is read with parse_json and every field read back is
     checked, so a damaged one is "not made by export-parts" (one line), never a traceback."""
-    from stylize.shipping.part_sets import _read_manifest
+    from stylize.shipping.part_sets import read_manifest
 
     (tmp_path / MANIFEST_NAME).write_bytes(text.encode("utf-8", "surrogateescape"))
-    assert _read_manifest(tmp_path) is None
+    assert read_manifest(tmp_path) is None
     (tmp_path / MANIFEST_NAME).write_text(json.dumps(_manifest()))
-    assert _read_manifest(tmp_path) == _manifest()
+    assert read_manifest(tmp_path) == _manifest()

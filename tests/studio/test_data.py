@@ -185,6 +185,7 @@ def test_jobs_wait_in_line_and_start_in_order(studio, monkeypatch):
     import subprocess
     import sys
 
+    from stylize.files import write_json
     from stylize.studio import jobs as jobs_module
 
     manager = studio.jobs
@@ -192,7 +193,7 @@ def test_jobs_wait_in_line_and_start_in_order(studio, monkeypatch):
 
     def fake_start(self, job_id, *, resume):  # a worker that ends at once, its job done
         started.append(job_id)
-        jobs_module._write_json(self.folder / job_id / "status.json", {"state": "done", "runs": 1})
+        write_json(self.folder / job_id / "status.json", {"state": "done", "runs": 1}, indent=1)
         self._process, self._job_id = subprocess.Popen([sys.executable, "-c", "pass"]), job_id
         self._process.wait(30)
 
@@ -210,7 +211,7 @@ def test_jobs_wait_in_line_and_start_in_order(studio, monkeypatch):
         running.kill()
         running.wait(30)
     (manager.folder / "j0999").mkdir()
-    jobs_module._write_json(manager.folder / "j0999" / "job.json", {"kind": "export_onnx", "style": "x"})
+    write_json(manager.folder / "j0999" / "job.json", {"kind": "export_onnx", "style": "x"}, indent=1)
     manager.poll()  # it ended: the first in line starts, then (it ends at once) the next
     manager.poll()
     assert started == [first["id"], second["id"]]

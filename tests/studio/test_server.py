@@ -598,8 +598,11 @@ def test_one_studio_a_folder(studio):
     from stylize.errors import StylizeError
     from stylize.studio import open_studio
 
-    with pytest.raises(StylizeError, match="another studio uses this folder"):
+    with pytest.raises(StylizeError, match="another studio uses this folder") as caught:
         open_studio(studio.workspace.folder)
+    message = str(caught.value)  # the output folders' lock, worded for the studio: who holds it, the way out
+    assert re.search(r"another studio uses this folder \(.*process \d+.*\); stop it, or give another dir=DIR$", message)
+    assert caught.value.params == ("dir",)
 
 
 @pytest.mark.slow

@@ -1,16 +1,15 @@
-"""``stylize bench --studio``: runs end to end over real HTTP (its figures are not asserted: timing is for
+"""``stylize bench studio``: runs end to end over real HTTP (its figures are not asserted: timing is for
 benchmarks, not tests)."""
 
 from __future__ import annotations
 
 import pytest
-
 from studio.conftest import TINY_TRAINING, png_bytes
 
 
 @pytest.mark.slow
 def test_bench_studio_measures_the_preview_and_the_latency_while_training(tmp_path):
-    from stylize.shipping.bench_studio import bench_studio, format_studio
+    from stylize.bench.studio import bench_studio, format_studio
 
     reference = tmp_path / "hatch.png"
     reference.write_bytes(png_bytes(128, 128, seed=2))
@@ -30,8 +29,8 @@ def test_bench_studio_measures_the_preview_and_the_latency_while_training(tmp_pa
 
 
 def test_bench_studio_refuses_a_missing_reference(tmp_path):
+    from stylize.bench.studio import bench_studio
     from stylize.errors import StylizeError
-    from stylize.shipping.bench_studio import bench_studio
 
     with pytest.raises(StylizeError, match="reference not found"):
         bench_studio([tmp_path / "nope.png"])

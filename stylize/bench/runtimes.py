@@ -1,6 +1,6 @@
-"""``stylize bench``: speed of the style networks, as ratios to the Johnson-size baseline in the same run.
+"""``stylize bench runtimes``: speed of the style networks, as ratios to the Johnson-size baseline in the same run.
 
-Three measurements:
+Four measurements:
 
 - **runtimes** (the shipping table): each network on one CPU thread (the game's budget is one
   second of one core per portrait) in eager PyTorch, ONNX Runtime, opencv-python's DNN module and,
@@ -8,10 +8,12 @@ Three measurements:
   per 295x285 portrait and per 74x72 thumbnail, parameters, safetensors and ONNX file sizes, the
   ratio to the ``johnson`` network in each runtime, and the share of the 1 s budget. The graphs are
   exactly what ``stylize export`` writes (fp32); opencv-python's importer refuses their dynamic
-  height/width, so it is timed on a copy declared at each fixed size.
-- **network**: eager PyTorch per thread count, with batch-4 throughput.
+  height/width, so it is timed on a copy declared at each fixed size;
+- **network**: eager PyTorch per thread count, with batch-4 throughput;
 - **apply**: end-to-end ``stylize apply`` throughput (read, stylize, encode PNG, write, manifest)
-  on composited faces, per ``--workers`` count.
+  on composited faces, per ``--workers`` count;
+- **kill/resume** (``--kill-resume N``): an apply run killed half-way and resumed, against an
+  uninterrupted one.
 
 Weights do not change the speed, so networks are freshly initialised (seeded); file sizes are the
 bytes ``stylize train`` and ``stylize export`` would write.
@@ -20,22 +22,30 @@ bytes ``stylize train`` and ``stylize export`` would write.
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-import torch
-
+from stylize.bench.timing import (
+    BASELINE,
+    GAME_BUDGET_MS,
+    MIN_RUNS,
+    MIN_SECONDS,
+    PORTRAIT,
+    THUMBNAIL,
+    seeded_network,
+    time_call,
+)
 from stylize.errors import StylizeError
-from stylize.nets.transformer import PaddedNet, arch_spec, build_network
 
-PORTRAIT = (285, 295)  # (H, W) of the game's portraits
-THUMBNAIL = (72, 74)
-GAME_BUDGET_MS = 1000.0
-BASELINE = "johnson"
+THREADS = (1, 2)  # torch thread counts of the network table
+APPLY_STYLE = "pencil"  # the style of the apply throughput
+APPLY_IMAGES = 32  # faces of the apply throughput (0: no apply figures)
+WORKERS = (1, 2)  # apply worker counts
+KILL_RESUME_IMAGES = 500  # faces of the kill/resume check
 
 
 @dataclass
@@ -62,35 +72,18 @@ class ApplyRow:
     images_per_s: float
 
 
-def time_call(function: Callable[[], object], *, min_runs: int = 5, min_seconds: float = 0.5, warmup: int = 2) -> float:
-    """Median wall time of ``function`` in ms, after ``warmup`` calls."""
-    for _ in range(warmup):
-        function()
-    times: list[float] = []
-    started = time.perf_counter()
-    while len(times) < min_runs or time.perf_counter() - started < min_seconds:
-        begin = time.perf_counter()
-        function()
-        times.append((time.perf_counter() - begin) * 1000.0)
-        if len(times) >= 1000:
-            break
-    return statistics.median(times)
-
-
-def _network(arch: str) -> PaddedNet:
-    torch.manual_seed(0)
-    return build_network(arch).eval()
-
-
 def bench_networks(
     archs: Sequence[str],
-    threads: Sequence[int],
+    threads: Sequence[int] = THREADS,
     *,
-    min_runs: int = 5,
-    min_seconds: float = 0.5,
+    min_runs: int = MIN_RUNS,
+    min_seconds: float = MIN_SECONDS,
     progress: Callable[[str], None] | None = None,
 ) -> list[NetworkRow]:
+    import torch
+
     from stylize.inference.model_file import state_to_bytes
+    from stylize.nets.transformer import arch_spec
 
     for arch in archs:
         arch_spec(arch)
@@ -101,7 +94,7 @@ def bench_networks(
             torch.set_num_threads(count)
             measured: dict[str, NetworkRow] = {}
             for arch in dict.fromkeys([BASELINE, *archs]):
-                network = _network(arch)
+                network = seeded_network(arch)
                 portrait = torch.rand(1, 3, *PORTRAIT, generator=torch.Generator().manual_seed(1))
                 thumbnail = torch.rand(1, 3, *THUMBNAIL, generator=torch.Generator().manual_seed(2))
                 batch4 = portrait.repeat(4, 1, 1, 1)
@@ -211,8 +204,8 @@ def _padded(size: tuple[int, int]) -> tuple[int, int]:
 def bench_runtimes(
     archs: Sequence[str],
     *,
-    min_runs: int = 5,
-    min_seconds: float = 0.5,
+    min_runs: int = MIN_RUNS,
+    min_seconds: float = MIN_SECONDS,
     cpp_binary: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[RuntimeRow]:
@@ -220,9 +213,11 @@ def bench_runtimes(
     when ``cpp_binary`` is given), with the ratio to the Johnson network in the same run; and its graph
     followed by the value op (what ``stylize export`` writes by default) in ONNX Runtime and the C++ example."""
     import cv2
+    import torch
 
     from stylize.inference.model_file import state_to_bytes
     from stylize.inference.tone import GRID, ToneCalibration, attach
+    from stylize.nets.transformer import arch_spec
     from stylize.shipping.onnx_export import onnx_graph
 
     flat = tuple(tuple(0.5 for _ in range(GRID)) for _ in range(GRID))
@@ -236,7 +231,7 @@ def bench_runtimes(
     try:
         with tempfile.TemporaryDirectory(prefix="stylize-bench-") as scratch:
             for arch in dict.fromkeys([BASELINE, *archs]):
-                network = _network(arch)
+                network = seeded_network(arch)
                 model_bytes = onnx_graph(network).SerializeToString()
                 attach(network, neutral_key)  # a random network has no tonal key; the op's cost does not depend on it
                 values_bytes = onnx_graph(network, keep_values=1.0).SerializeToString()
@@ -343,13 +338,13 @@ def format_runtime_table(rows: Sequence[RuntimeRow]) -> str:
 
 
 def bench_apply(
-    style: str,
-    workers: Sequence[int],
+    style: str = APPLY_STYLE,
+    workers: Sequence[int] = WORKERS,
     *,
-    images: int = 32,
+    images: int = APPLY_IMAGES,
     parts: str | os.PathLike[str] | None = None,
     styles_dir: str | os.PathLike[str] | None = None,
-    config=None,
+    config: Any = None,
 ) -> list[ApplyRow]:
     """End-to-end apply throughput on ``images`` composited faces, one fresh output folder per run."""
     from stylize.content.compose import compose
@@ -408,6 +403,8 @@ def bench_report(
 ) -> dict:
     import platform
 
+    import torch
+
     return {
         "machine": {
             "cpu_count": os.cpu_count(),
@@ -437,10 +434,10 @@ class KillResumeRow:
 def bench_kill_resume(
     style: str,
     *,
-    images: int = 500,
+    images: int = KILL_RESUME_IMAGES,
     parts: str | os.PathLike[str] | None = None,
     styles_dir: str | os.PathLike[str] | None = None,
-    config=None,
+    config: Any = None,
 ) -> KillResumeRow:
     """Kill (SIGKILL) a ``stylize apply`` run half-way, rerun it, and compare with an uninterrupted run."""
     import signal

@@ -1,4 +1,4 @@
-"""``stylize bench --studio REF ...``: the studio's two promises, measured over real HTTP.
+"""``stylize bench studio REF ...``: the studio's two promises, measured over real HTTP.
 
 A studio is started as a user starts it (``stylize studio --port 0``, a fresh process and folder), then:
 
@@ -33,6 +33,8 @@ from typing import Any
 from stylize.errors import StylizeError
 
 IN_FLIGHT = 6  # what a browser keeps open to one host
+FACES = 16  # the grid's faces styled for each dropped reference
+POLL_SECONDS = 20.0  # the requests of each kind are timed for a third of this, idle and while training
 ADDRESS = re.compile(r"http://127\.0\.0\.1:(\d+)/\?token=(\S+)")
 
 
@@ -134,9 +136,9 @@ def _row(request: str, while_: str, times: Sequence[float]) -> LatencyRow:
 def bench_studio(
     references: Sequence[str | os.PathLike[str]],
     *,
-    faces: int = 16,
+    faces: int = FACES,
     parts: str | None = None,
-    poll_seconds: float = 20.0,
+    poll_seconds: float = POLL_SECONDS,
     config: str | os.PathLike[str] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> StudioBench:

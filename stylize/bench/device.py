@@ -1,4 +1,4 @@
-"""``stylize bench --device cuda``: the figures of the GPU path, beside the CPU in the same run.
+"""``stylize bench device --device cuda``: the figures of the GPU path, beside the CPU in the same run.
 
 For each device (the CPU always, as the baseline; a CUDA GPU when asked for and present) and each
 precision it can run:
@@ -21,15 +21,21 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from stylize.errors import StylizeError
 from stylize.nets.device_names import PRECISIONS
 
+if TYPE_CHECKING:
+    import torch
+
 SIZES = ((285, 295), (1024, 1024))
 STYLES = ("pencil", "pencil-nano")  # a bundled magenta style and its nano student
+DEVICES = ("cpu", "cuda")  # the devices it can measure (the CPU always, first: the baseline)
+SECONDS = 3.0  # each apply figure timed at least this long
+TRAIN_STEPS = 6  # training steps timed (the first is left out)
 
 
 @dataclass
@@ -44,11 +50,15 @@ class DeviceRow:
 
 
 def _synchronize(device: torch.device) -> None:
+    import torch
+
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 def _apply_row(style: str, size: tuple[int, int], device: torch.device, precision: str, seconds: float) -> DeviceRow:
+    import torch
+
     from stylize.inference.image import ApplySettings, default_batch, stylize_batch
     from stylize.inference.styles import load_style
     from stylize.nets.device import place
@@ -107,12 +117,14 @@ def bench_device(
     devices: Sequence[str] = ("cpu",),
     *,
     precisions: Sequence[str] = PRECISIONS,
-    seconds: float = 3.0,
-    train_steps: int = 6,
+    seconds: float = SECONDS,
+    train_steps: int = TRAIN_STEPS,
     train: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> list[DeviceRow]:
     """The rows for each device and precision (see the module docstring); the CPU comes first, always."""
+    import torch
+
     from stylize.nets.device import check_precision
 
     say = progress or (lambda line: None)
@@ -122,7 +134,7 @@ def bench_device(
         if name == "cuda" and not torch.cuda.is_available():
             rows.append(DeviceRow("all", "cuda", "-", 0, None, None, "not measured: torch sees no CUDA GPU"))
             continue
-        if name not in ("cpu", "cuda"):
+        if name not in DEVICES:
             raise StylizeError(f"device={name!r}: give cpu or cuda", params=("device",))
         device = torch.device(name)
         for precision in precisions:

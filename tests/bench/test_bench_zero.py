@@ -1,4 +1,4 @@
-"""``stylize bench --zero-training``: beside its timings, the face judge's figures on the 16 faces it styles."""
+"""``stylize bench zero``: beside its timings, the face judge's figures on the 16 faces it styles."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_bench_zero_training_judges_the_faces_it_styles(tmp_path):
+    from stylize.bench.zero import bench_zero_training, format_zero_training
     from stylize.inference.arbitrary import PREDICT_FILE, TRANSFORM_FILE, EngineError, engine_file
-    from stylize.shipping.bench_zero import bench_zero_training, format_zero_training
 
     try:
         engine_file(TRANSFORM_FILE), engine_file(PREDICT_FILE)

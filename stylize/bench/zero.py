@@ -1,4 +1,4 @@
-"""``stylize bench --zero-training REF ...``: the figures the zero-training styles promise.
+"""``stylize bench zero REF ...``: the figures the zero-training styles promise.
 
 For each reference: the time to make its style (the predictor, once), the time to paint one
 portrait on one thread (the transformer with the face guard, and without it), both beside the
@@ -20,10 +20,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+from stylize.bench.timing import BASELINE, MIN_RUNS, MIN_SECONDS, seeded_network, time_call
 
-from stylize.shipping.bench import BASELINE, _network, time_call
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -62,10 +64,12 @@ def bench_zero_training(
     *,
     parts: str | os.PathLike[str] | None = None,
     preview: bool = True,
-    min_runs: int = 5,
-    min_seconds: float = 0.5,
+    min_runs: int = MIN_RUNS,
+    min_seconds: float = MIN_SECONDS,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[ZeroTrainingRow], list[SharingRow]]:
+    import torch
+
     from stylize.content.compose import iter_faces
     from stylize.evaluation.judge import judge_faces, judge_input
     from stylize.inference.arbitrary import Guard, ReferenceNet
@@ -79,7 +83,7 @@ def bench_zero_training(
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        baseline = _network(BASELINE)
+        baseline = seeded_network(BASELINE)
         with torch.inference_mode():
             baseline_ms = time_call(lambda: baseline(portrait), min_runs=min_runs, min_seconds=min_seconds)
         in_memory_style("warm-up", [refs[0]])  # load the engine once, as a running process has it
@@ -126,6 +130,8 @@ def bench_zero_training(
 
 
 def _portrait_ms(network: torch.nn.Module, portrait: torch.Tensor, min_runs: int, min_seconds: float) -> float:
+    import torch
+
     with torch.inference_mode():
         return time_call(lambda: network(portrait), min_runs=min_runs, min_seconds=min_seconds)
 

@@ -1,12 +1,12 @@
-"""``stylize bench --device``: the rows it measures, and what it says of a device it cannot use (timing
+"""``stylize bench device``: the rows it measures, and what it says of a device it cannot use (timing
 itself is for benchmarks, not tests)."""
 
 from __future__ import annotations
 
 import torch
 
-from stylize.shipping import bench_device as bench_device_module
-from stylize.shipping.bench_device import STYLES, bench_device, format_device
+from stylize.bench import device as bench_device_module
+from stylize.bench.device import STYLES, bench_device, format_device
 
 SIZES = ((29, 30), (64, 64))  # the rows at small sizes (the bench's own, 285x295 and 1024x1024, take seconds)
 
