@@ -36,7 +36,7 @@ from typing import Any
 
 from stylize import signals
 from stylize.errors import StylizeError
-from stylize.progress import StepEvent, listen, listening, notify
+from stylize.progress import PhaseEvent, StepEvent, listen, listening, notify
 
 POLL_SECONDS = 0.2
 REPORT_FD_ENV = "STYLIZE_REPORT_FD"  # the pipe a rank reports its events and outcome on
@@ -135,6 +135,8 @@ def _wait(
                 continue
             if kind == "event":
                 notify(_event(payload, network))
+            elif kind == "phase":
+                notify(PhaseEvent(str(payload)))
             else:
                 outcomes[rank] = (kind, payload)
         for rank, process in enumerate(processes):
@@ -238,11 +240,16 @@ def _event(payload: dict[str, Any], network: list[Any]) -> StepEvent:
     return StepEvent(**payload, network=network[0])
 
 
-def _forwarder(messages: Any) -> Callable[[StepEvent], None]:
+def _forwarder(messages: Any) -> Callable[[Any], None]:
     """A listener in rank 0 that sends each event, the network as safetensors bytes, to the launcher."""
     from safetensors.torch import save as save_tensors
 
-    def send(event: StepEvent) -> None:
+    def send(event: Any) -> None:
+        if isinstance(event, PhaseEvent):  # a named phase: its name is all there is to pass on
+            messages.send(("phase", event.name))
+            return
+        if not isinstance(event, StepEvent):  # a progress bar's count inside a rank: the launcher shows steps
+            return
         state = {key: value.detach().cpu().contiguous() for key, value in event.network.state_dict().items()}
         values = {field.name: getattr(event, field.name) for field in fields(event) if field.name != "network"}
         messages.send(("event", {**values, "arch": event.network.spec.name, "weights": save_tensors(state)}))

@@ -213,7 +213,7 @@ def _teacher_settings(**overrides):
 
 @pytest.mark.slow
 def test_nproc_2_trains_a_style_on_two_ranks_that_matches_one_process(tmp_path, tree, reference):
-    from stylize.progress import listen
+    from stylize.progress import PhaseEvent, StepEvent, listen
     from stylize.training.style import train
 
     events = []
@@ -237,7 +237,11 @@ def test_nproc_2_trains_a_style_on_two_ranks_that_matches_one_process(tmp_path, 
         device="cpu",
         progress=False,
     )
-    assert [event.step for event in events] == [1, 2] and events[-1].network.spec.name == "magenta"
+    steps = [event for event in events if isinstance(event, StepEvent)]
+    assert [event.step for event in steps] == [1, 2] and steps[-1].network.spec.name == "magenta"
+    # and its named phases: the ranks' preparation and saving reach the launcher's listeners too
+    phases = [event.name for event in events if isinstance(event, PhaseEvent)]
+    assert "reading the training faces" in phases and "saving the style" in phases
     meta = read_metadata(tmp_path / "two")
     assert meta["training"]["world_size"] == 2 and read_metadata(tmp_path / "one")["training"]["world_size"] == 1
     assert two.steps == meta["steps"] == 2 and not (tmp_path / "two" / ".checkpoint").exists()
@@ -253,13 +257,13 @@ import sys
 from pathlib import Path
 
 from stylize.cli import main
-from stylize.progress import listen
+from stylize.progress import StepEvent, listen
 
 tree, styles, started = sys.argv[1:]
 
 
 def seen(event):
-    if event.step >= 2:
+    if isinstance(event, StepEvent) and event.step >= 2:
         Path(started).touch()
 
 

@@ -26,12 +26,12 @@ _MARKING_MAIN = """
 import sys
 from pathlib import Path
 from stylize.cli import main
-from stylize.progress import listen
+from stylize.progress import StepEvent, listen
 
 marker = Path(sys.argv[1])
 
 def seen(event):
-    if event.step >= 2:
+    if isinstance(event, StepEvent) and event.step >= 2:
         marker.touch()
 
 with listen(seen):
