@@ -375,6 +375,28 @@ def test_the_page_carries_on_when_the_studio_is_restarted(page, tmp_path):
         second.stop()
 
 
+def test_a_link_opens_the_same_view(server, page):
+    open_studio_page(page, server)
+    grid_ready(page)
+    set_value(page, "#strength", "0.4")
+    click(page, '.style-item[data-name="pencil"] input[type="checkbox"]')
+    wait_for(page, "stylizeStudio.state.compare.includes('pencil')")
+    grid_ready(page)
+    compare = page.evaluate("stylizeStudio.state.compare")
+    click(page, "#copy-link")
+    link = wait_for(page, "document.querySelector('#copy-link').dataset.link")
+    assert "token" not in link and "#view=" in link
+    open_studio_page(page, server)  # this browser forgets its choices: the studio's defaults again
+    grid_ready(page)
+    assert page.evaluate("stylizeStudio.state.strength") == 1
+    page.open("about:blank")
+    page.open(link)  # the link, opened afresh, brings the view back
+    grid_ready(page)
+    assert page.evaluate("stylizeStudio.state.strength") == 0.4
+    assert page.evaluate("stylizeStudio.state.compare") == compare
+    assert page.exceptions == []
+
+
 def test_a_style_deleted_from_the_page_comes_back_with_undo(server, page, tmp_path):
     open_studio_page(page, server)
     grid_ready(page)

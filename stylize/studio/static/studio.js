@@ -154,7 +154,22 @@
   };
   const defaults = { strength: 1, keepValues: 1, preserve: false, scale: 1 };
 
+  /** The view a link opens (#view=...: the page's choices as base64url JSON), or null. */
+  function linkedView() {
+    const match = /^#view=([A-Za-z0-9_-]+)$/.exec(location.hash);
+    if (!match) return null;
+    try {
+      const text = new TextDecoder().decode(Uint8Array.from(atob(match[1].replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0)));
+      const view = JSON.parse(text);
+      return view && typeof view === "object" ? view : null;
+    } catch {
+      return null;
+    }
+  }
+
   function loadUI() {
+    const linked = linkedView(); // a shared link's view comes before what this browser remembers
+    if (linked) return linked;
     try {
       return JSON.parse(localStorage.getItem(STORE_KEY) || "{}") || {};
     } catch {
@@ -162,13 +177,24 @@
     }
   }
 
-  function saveUI() {
-    if (!S.started) return;
-    const keep = {
+  function viewState() {
+    return {
       source: S.source, seeds: S.seeds, count: S.count, armoured: S.armoured, compare: S.compare,
       selected: S.selected, strength: S.strength, keepValues: S.keepValues, preserve: S.preserve, scale: S.scale, mix: S.mix,
       showUnstyled: S.showUnstyled, cellSize: S.cellSize, backdrop: S.backdrop,
     };
+  }
+
+  /** An address that opens this view: the same faces, styles, settings and mix (no token in it). */
+  function viewLink() {
+    const bytes = new TextEncoder().encode(JSON.stringify(viewState()));
+    const text = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    return `${location.origin}${location.pathname}#view=${text}`;
+  }
+
+  function saveUI() {
+    if (!S.started) return;
+    const keep = viewState();
     try {
       localStorage.setItem(STORE_KEY, JSON.stringify(keep));
     } catch {
@@ -1045,6 +1071,16 @@
   }
 
   $("#save-grid").addEventListener("click", () => saveGridPng().catch((error) => showError(error.message)));
+  $("#copy-link").addEventListener("click", async () => {
+    const link = viewLink();
+    $("#copy-link").dataset.link = link;
+    try {
+      await navigator.clipboard.writeText(link);
+      showNotice("copied a link to this view: it opens the same faces, styles and settings");
+    } catch {
+      showNotice(`a link to this view: ${link}`);
+    }
+  });
 
   function fitCells() {
     const n = Math.max(1, S.faces.length);
