@@ -29,10 +29,12 @@ import numpy as np
 
 from stylize.config import PipelineConfig
 from stylize.errors import ImageReadError, StylizeError
+from stylize.files import read_json_object, write_json
 from stylize.imageio import atomic_write_bytes, encode_png, find_images, read_image
 from stylize.output_folder import FolderLock, make_folder
 
 log = logging.getLogger("stylize.studio")
+UPLOAD_NAMES = "names.json"  # beside the uploads: each stored file's own name
 TRASH = ".trash"  # in the styles folder: deleted styles, one folder each (hidden: not listed)
 TRASH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}~[0-9]{1,20}")
 
@@ -273,7 +275,8 @@ class Workspace:
             if not path.is_file():
                 raise LookupError(f"face {face_id!r}: no such upload")
             image = read_image(path, what="portrait")
-            face = Face(face_id, f"upload {match['upload'][:6]}", image.rgb, image.alpha)
+            label = self._upload_names(path.parent).get(match["upload"], f"upload {match['upload'][:6]}")
+            face = Face(face_id, label, image.rgb, image.alpha)
         with self._lock:
             self._faces[face_id] = face
             while len(self._faces) > 64:
@@ -323,16 +326,25 @@ class Workspace:
                     f"{MAX_UPLOAD_PIXELS // 1_000_000} megapixels",
                     413,
                 )
-            encoded.append(encode_png(image.rgb, image.alpha))
+            encoded.append((shown, encode_png(image.rgb, image.alpha)))
         paths = []
-        for png in encoded:
+        names = self._upload_names(folder)
+        for shown, png in encoded:
             path = folder / f"{hashlib.sha256(png).hexdigest()[:12]}.png"
             if path.is_file():
                 os.utime(path)  # dropped again: it is the latest
             else:
                 atomic_write_bytes(path, png)
+            names[path.stem] = shown
             paths.append(path)
+        write_json(folder / UPLOAD_NAMES, names, indent=1)  # the files' own names, for their labels
         return paths
+
+    @staticmethod
+    def _upload_names(folder: Path) -> dict[str, str]:
+        """Uploaded files' own names by their stored hash (their labels); {} when none are kept."""
+        kept = read_json_object(folder / UPLOAD_NAMES) or {}
+        return {str(k): str(v)[:80] for k, v in kept.items() if isinstance(k, str) and isinstance(v, str)}
 
     # --- styles ---
     def style_names(self) -> list[str]:

@@ -151,11 +151,13 @@ def test_uploaded_portraits_are_stored_as_pngs_under_the_studio(client, studio):
     assert answer.status_code == 200, answer.text
     faces = answer.json()["faces"]
     assert len(faces) == 1 and faces[0]["id"].startswith("u")
-    stored = list((studio.workspace.folder / "uploads" / "faces").iterdir())
+    stored = list((studio.workspace.folder / "uploads" / "faces").glob("*.png"))
     assert [p.name for p in stored] == [faces[0]["id"][1:] + ".png"]
+    assert faces[0]["label"] == "evil.png"  # its own name's last part, never a path
     assert decode(client.get(faces[0]["url"]).content).shape == (70, 80, 3)
     later = client.post("/api/faces", files=[("files", ("b.png", png_bytes(30, 40, seed=2), "image/png"))])
     assert later.json()["faces"][0]["id"] != faces[0]["id"]  # the latest upload comes first
+    assert later.json()["faces"][0]["label"] == "b.png"  # named by its own file, not its hash
     assert [f["id"] for f in later.json()["faces"]][1] == faces[0]["id"]
 
 
