@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 # OpenMP threads that wait for work by sleeping, not spinning, in this process and every child the tests
 # start (set before torch is imported): on a 2-core machine where a test and its child, or another job,
@@ -232,13 +234,39 @@ def stroke_reference(path: Path, seed: int = 5, ink: tuple[int, int] = (20, 90))
     return path
 
 
+def shared_once(tmp_path_factory: pytest.TempPathFactory, name: str) -> tuple[Path, Any]:
+    """A folder for a session fixture's read-only result, made once per test run: under pytest-xdist the
+    workers share it (the first to come builds it while holding a lock; the others wait and read it), so
+    each worker does not pay for it again. Returns the folder and the lock to hold while building; the
+    folder holds ``.done`` once built."""
+    from filelock import FileLock
+
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not run:  # one process: its own temporary folder
+        folder = tmp_path_factory.mktemp(name)
+        return folder, FileLock(str(folder) + ".lock")
+    folder = tmp_path_factory.getbasetemp().parent / f"shared-{run}-{name}"
+    return folder, FileLock(str(folder) + ".lock")
+
+
 @pytest.fixture(scope="session")
 def tiny_styles(tmp_path_factory) -> Path:
-    """A styles folder with two tiny trained styles, 'inky' and 'rusty' (a few steps each)."""
+    """A styles folder with two tiny trained styles, 'inky' and 'rusty' (a few steps each); built once per
+    run and read by every worker (:func:`shared_once`): tests must not write in it."""
+    root, lock = shared_once(tmp_path_factory, "tiny_styles")
+    with lock:
+        if not (root / ".done").exists():
+            shutil.rmtree(root, ignore_errors=True)  # a build cut short (its worker failed) is made again
+            _train_tiny_styles(root)
+            (root / ".done").touch()
+    return root / "styles"
+
+
+def _train_tiny_styles(root: Path) -> None:
     from stylize.training.settings import TrainSettings
     from stylize.training.style import train
 
-    root = tmp_path_factory.mktemp("tiny_styles")
+    root.mkdir(parents=True, exist_ok=True)
     tree = make_tree(root / "facegen", races=1, per_gender=1)
     styles = root / "styles"
     for name, seed, ink in (("inky", 5, (20, 90)), ("rusty", 9, (90, 160))):
@@ -254,7 +282,6 @@ def tiny_styles(tmp_path_factory) -> Path:
             device="cpu",
             progress=False,
         )
-    return styles
 
 
 def drawn_references(folder: Path) -> dict[str, Path]:

@@ -92,6 +92,7 @@ def test_a_render_is_keyed_by_the_pixels_so_a_replaced_legacy_file_is_drawn_agai
         opened.close()
 
 
+@pytest.mark.slow
 def test_a_render_that_cannot_be_cached_on_a_full_disk_is_still_answered(client, monkeypatch):
     import errno
 
@@ -157,6 +158,7 @@ def test_a_worker_killed_from_outside_is_interrupted_not_failed(studio):
     assert "killed (signal 9" in status["error"] and "last checkpoint" in status["error"]
 
 
+@pytest.mark.slow
 def test_a_new_training_does_not_take_a_stopped_trainings_folder(client, studio):
     stopped = Path(studio.workspace.styles_dir) / "halfway"
     (stopped / ".checkpoint").mkdir(parents=True)
@@ -168,6 +170,7 @@ def test_a_new_training_does_not_take_a_stopped_trainings_folder(client, studio)
     assert "a stopped training of that name" in answer.json()["error"]
 
 
+@pytest.mark.slow
 def test_a_dropped_reference_is_named_after_its_file(client):
     def drop(file_name: str, seed: int) -> str:
         answer = client.post("/api/references", files=[("files", (file_name, png_bytes(seed=seed), "image/png"))])

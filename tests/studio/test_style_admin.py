@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from studio.conftest import make_reference
 
 
@@ -12,6 +14,7 @@ def names(client) -> list[str]:
     return [style["name"] for style in client.get("/api/styles").json()["styles"]]
 
 
+@pytest.mark.slow
 def test_a_style_is_renamed_and_still_loads_under_its_new_name(client, studio):
     import stylize
 
@@ -26,6 +29,7 @@ def test_a_style_is_renamed_and_still_loads_under_its_new_name(client, studio):
     assert stylize.load_style("charcoal", studio.workspace.styles_dir).name == "charcoal"
 
 
+@pytest.mark.slow
 def test_bundled_styles_and_taken_names_are_refused(client):
     make_reference(client, seed=1, name="mine")
     make_reference(client, seed=2, name="other")
