@@ -252,7 +252,9 @@ class Guard:
         return self.face_style < 1.0 or self.face_detail > 0.0
 
     def record(self) -> dict[str, float]:
-        return {
+        """The settings for model.json; ``kept`` only where it is on, so a guard without the structure trigger
+        records what it recorded before the trigger existed (a style's record, a teacher's fingerprint)."""
+        record = {
             "adaptive": self.adaptive,
             "keep_palette": self.keep_palette,
             "work_scale": self.work_scale,
@@ -261,8 +263,8 @@ class Guard:
             "grow": self.grow,
             "soft": self.soft,
             "tone_cell": self.tone_cell,
-            "kept": self.kept,
         }
+        return record | {"kept": self.kept} if self.kept > 0 else record
 
     @classmethod
     def from_record(cls, record: Any, where: str) -> Guard:
@@ -270,7 +272,7 @@ class Guard:
             record = {**record, "tone_cell": 0.0}  # made before the local tone match: painted as then
         if isinstance(record, dict) and "kept" not in record:
             record = {**record, "kept": 0.0}  # made before the structure trigger: guarded as then
-        if not isinstance(record, dict) or set(record) != set(cls().record()):
+        if not isinstance(record, dict) or set(record) != set(cls().record()) | {"kept"}:
             raise StylizeError(f"{where}: 'guard' must hold exactly {', '.join(cls().record())}; remake the style")
         values: dict[str, Any] = {}
         for key in ("adaptive", "keep_palette"):
@@ -298,6 +300,10 @@ class Guard:
 
 
 DEFAULT_GUARD = Guard()
+# The teacher of trained styles (stylize.training.teacher) keeps the guard they were trained and measured
+# with: on the detector alone, the ellipse 1.4 times its box. The structure trigger and the smaller ellipse
+# are not yet tried as a teacher, and a trained style's fingerprint records its teacher's guard.
+TEACHER_GUARD = Guard(grow=1.4, kept=0.0)
 
 
 class ReferenceNet(nn.Module):

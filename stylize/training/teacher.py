@@ -160,22 +160,22 @@ def train_from_teacher(
     import time
 
     from stylize.files import sha256_file
-    from stylize.inference.arbitrary import DEFAULT_GUARD, ReferenceNet, fixed_style_network, style_vector
+    from stylize.inference.arbitrary import TEACHER_GUARD, ReferenceNet, fixed_style_network, style_vector
     from stylize.inference.reference_style import engine_record, neutral_vector, read_references
     from stylize.training.distributed import global_mean, ranks
     from stylize.training.loop import fit_and_save, interrupted_message
 
     started = time.monotonic() if started is None else started
     vector = torch.from_numpy(style_vector(read_references(ref_paths)))
-    teacher = ReferenceNet(vector[None], [1.0], torch.from_numpy(neutral_vector()), DEFAULT_GUARD)
+    teacher = ReferenceNet(vector[None], [1.0], torch.from_numpy(neutral_vector()), TEACHER_GUARD)
     pool = pool_factory()
     cache = build_cache(
         pool,
         teacher,
         count=settings.teacher_portraits,
         seed=settings.seed,
-        grow=DEFAULT_GUARD.grow,
-        soft=DEFAULT_GUARD.soft,
+        grow=TEACHER_GUARD.grow,
+        soft=TEACHER_GUARD.soft,
     )
     grams = teacher_grams(_record(settings), ref_paths).to(device)
     network = fixed_style_network(vector).to(device)
@@ -201,7 +201,7 @@ def train_from_teacher(
     teacher_record = {
         "engine": engine_record(),
         "style_vector": [round(float(v), 6) for v in vector],
-        "guard": DEFAULT_GUARD.record(),
+        "guard": TEACHER_GUARD.record(),
         "portraits": len(cache),
     }
     fingerprint = {

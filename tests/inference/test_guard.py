@@ -16,6 +16,8 @@ def test_a_guard_record_round_trips_and_an_old_one_paints_as_before() -> None:
     assert Guard.from_record(old, "model.json").tone_cell == 0.0  # made before the local tone match
     before_trigger = {key: value for key, value in DEFAULT_GUARD.record().items() if key != "kept"}
     assert Guard.from_record(before_trigger, "model.json").kept == 0.0  # guarded only where the detector lost the face
+    assert "kept" not in Guard(kept=0.0).record()  # a guard without the trigger records what it did before it
+    assert Guard.from_record(Guard(kept=0.8).record(), "model.json").kept == 0.8
     with pytest.raises(StylizeError, match="out of range"):
         Guard.from_record({**DEFAULT_GUARD.record(), "kept": 1.5}, "model.json")
     with pytest.raises(StylizeError, match="out of range"):
