@@ -301,8 +301,8 @@ class Guard:
 
 DEFAULT_GUARD = Guard()
 # The teacher of trained styles (stylize.training.teacher) keeps the guard they were trained and measured
-# with: on the detector alone, face style 0.35, face detail 0.5, the ellipse 1.4 times its box. The structure trigger and the smaller ellipse
-# are not yet tried as a teacher, and a trained style's fingerprint records its teacher's guard.
+# with: on the detector alone, face style 0.35, face detail 0.5, the ellipse 1.4 times its box. Another
+# guard is not yet tried as a teacher, and a trained style's fingerprint records its teacher's guard.
 TEACHER_GUARD = Guard(face_style=0.35, face_detail=0.5, grow=1.4, kept=0.0)
 
 
