@@ -75,6 +75,8 @@ FACE_DETAIL = 0.5
 FACE_GROW = 1.4  # the guard's ellipse: the detector's box grown by this
 FACE_SOFT = 0.15  # share of the ellipse's radius over which the guard fades out
 FACE_TONE_CELL = 0.3  # the guarded face's tone is the full style's above this share of the face's width
+FACE_KEPT = 0.0  # the guard also repaints a face whose features' structure the style keeps less than this
+FEATURE_SCALE = 1 / 85  # the features' band: a difference of blurs of this and 3x this share of the face's width
 
 
 class EngineError(StylizeError):
@@ -181,6 +183,25 @@ def _face_survives(styled: torch.Tensor, box: tuple[int, int, int, int]) -> bool
     return x <= centre_x <= x + w and y <= centre_y <= y + h
 
 
+def structure_kept(content: torch.Tensor, styled: torch.Tensor, box: tuple[int, int, int, int]) -> float:
+    """How much of the input face's feature structure the styled image keeps: the correlation, over the
+    detector's ``box`` (x, y, w, h), of the two images' luma in a band of the features' scale (a difference
+    of Gaussian blurs of ``FEATURE_SCALE`` and three times that of the box's width). Strokes the style adds
+    over the face, or features it paints away, lower it; a change of tone or contrast does not."""
+    x, y, w, h = box
+    sigma = max(0.5, FEATURE_SCALE * w)
+    reach = int(9 * sigma + 1)  # the wider blur's radius
+    height, width = content.shape[-2:]
+    top, left = max(0, y - reach), max(0, x - reach)
+    bottom, right = min(height, y + h + reach), min(width, x + w + reach)
+    pair = torch.cat([luma(content[..., top:bottom, left:right]), luma(styled[..., top:bottom, left:right])])
+    band = (_blur(pair, sigma) - _blur(pair, 3 * sigma))[..., y - top : y - top + h, x - left : x - left + w]
+    band = band.flatten(1)
+    band = band - band.mean(dim=1, keepdim=True)
+    norms = band.norm(dim=1)
+    return float((band[0] * band[1]).sum() / (norms[0] * norms[1]).clamp_min(1e-9))
+
+
 def _match_lightness(image: torch.Tensor, key: torch.Tensor, mask: torch.Tensor, cell: int = 0) -> torch.Tensor:
     """``image`` with its lightness shifted and scaled so that, weighted by ``mask``, its mean and spread
     are ``key``'s: a face painted nearer the neutral style keeps its light-and-dark pattern but takes
@@ -224,13 +245,16 @@ class Guard:
     keep_palette: bool = True
     adaptive: bool = True  # guard only faces the full style loses
     tone_cell: float = FACE_TONE_CELL  # 0: no local tone match (styles made before it existed)
+    kept: float = FACE_KEPT  # adaptive: also guard faces whose structure_kept is below this (0: never)
 
     @property
     def active(self) -> bool:
         return self.face_style < 1.0 or self.face_detail > 0.0
 
     def record(self) -> dict[str, float]:
-        return {
+        """The settings for model.json; ``kept`` only where it is on, so a guard without the structure trigger
+        records what it recorded before the trigger existed (a style's record, a teacher's fingerprint)."""
+        record = {
             "adaptive": self.adaptive,
             "keep_palette": self.keep_palette,
             "work_scale": self.work_scale,
@@ -240,12 +264,15 @@ class Guard:
             "soft": self.soft,
             "tone_cell": self.tone_cell,
         }
+        return record | {"kept": self.kept} if self.kept > 0 else record
 
     @classmethod
     def from_record(cls, record: Any, where: str) -> Guard:
         if isinstance(record, dict) and "tone_cell" not in record:
             record = {**record, "tone_cell": 0.0}  # made before the local tone match: painted as then
-        if not isinstance(record, dict) or set(record) != set(cls().record()):
+        if isinstance(record, dict) and "kept" not in record:
+            record = {**record, "kept": 0.0}  # made before the structure trigger: guarded as then
+        if not isinstance(record, dict) or set(record) != set(cls().record()) | {"kept"}:
             raise StylizeError(f"{where}: 'guard' must hold exactly {', '.join(cls().record())}; remake the style")
         values: dict[str, Any] = {}
         for key in ("adaptive", "keep_palette"):
@@ -262,12 +289,21 @@ class Guard:
             0.25 <= values["work_scale"] <= 4 and 0 <= values["face_style"] <= 1 and 0 <= values["face_detail"] <= 1
         ):
             raise StylizeError(f"{where}: guard values out of range ({values}); remake the style")
-        if not (1 <= values["grow"] <= 4 and 0 < values["soft"] <= 1 and 0 <= values["tone_cell"] <= 1):
+        if not (
+            1 <= values["grow"] <= 4
+            and 0 < values["soft"] <= 1
+            and 0 <= values["tone_cell"] <= 1
+            and 0 <= values["kept"] <= 1
+        ):
             raise StylizeError(f"{where}: guard values out of range ({values}); remake the style")
         return cls(**values)
 
 
 DEFAULT_GUARD = Guard()
+# The teacher of trained styles (stylize.training.teacher) keeps the guard they were trained and measured
+# with: on the detector alone, face style 0.35, face detail 0.5, the ellipse 1.4 times its box. Another
+# guard is not yet tried as a teacher, and a trained style's fingerprint records its teacher's guard.
+TEACHER_GUARD = Guard(face_style=0.35, face_detail=0.5, grow=1.4, kept=0.0)
 
 
 class ReferenceNet(nn.Module):
@@ -313,7 +349,11 @@ class ReferenceNet(nn.Module):
         box = face_box(rgb)
         if box is None:
             return styled
-        if self.guard.adaptive and _face_survives(styled, box):
+        if (
+            self.guard.adaptive
+            and (self.guard.kept <= 0 or structure_kept(content, styled, box) >= self.guard.kept)
+            and _face_survives(styled, box)
+        ):
             return styled
         height, width = content.shape[-2:]
         mask = face_mask(height, width, box, self.guard.grow, self.guard.soft).to(content.device)

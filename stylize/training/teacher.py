@@ -158,7 +158,7 @@ def train_from_teacher(
     import time
 
     from stylize.files import sha256_file
-    from stylize.inference.arbitrary import DEFAULT_GUARD, ReferenceNet, fixed_style_network, style_vector
+    from stylize.inference.arbitrary import TEACHER_GUARD, ReferenceNet, fixed_style_network, style_vector
     from stylize.inference.reference_style import engine_record, neutral_vector
     from stylize.style_folder import read_references
     from stylize.training.distributed import global_mean, ranks
@@ -166,15 +166,15 @@ def train_from_teacher(
 
     started = time.monotonic() if started is None else started
     vector = torch.from_numpy(style_vector(read_references(ref_paths)))
-    teacher = ReferenceNet(vector[None], [1.0], torch.from_numpy(neutral_vector()), DEFAULT_GUARD)
+    teacher = ReferenceNet(vector[None], [1.0], torch.from_numpy(neutral_vector()), TEACHER_GUARD)
     pool = pool_factory()
     cache = build_cache(
         pool,
         teacher,
         count=settings.teacher_portraits,
         seed=settings.seed,
-        grow=DEFAULT_GUARD.grow,
-        soft=DEFAULT_GUARD.soft,
+        grow=TEACHER_GUARD.grow,
+        soft=TEACHER_GUARD.soft,
     )
     grams = teacher_grams(_record(settings), ref_paths).to(device)
     network = fixed_style_network(vector).to(device)
@@ -200,7 +200,7 @@ def train_from_teacher(
     teacher_record = {
         "engine": engine_record(),
         "style_vector": [round(float(v), 6) for v in vector],
-        "guard": DEFAULT_GUARD.record(),
+        "guard": TEACHER_GUARD.record(),
         "portraits": len(cache),
     }
     fingerprint = {

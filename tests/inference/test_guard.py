@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from stylize.errors import StylizeError
-from stylize.inference.arbitrary import DEFAULT_GUARD, Guard, _match_lightness, face_mask
+from stylize.inference.arbitrary import DEFAULT_GUARD, Guard, _blur, _match_lightness, face_mask, structure_kept
 from stylize.inference.tone import low_pass, luma
 
 
@@ -14,6 +14,12 @@ def test_a_guard_record_round_trips_and_an_old_one_paints_as_before() -> None:
     assert Guard.from_record(DEFAULT_GUARD.record(), "model.json") == DEFAULT_GUARD
     old = {key: value for key, value in DEFAULT_GUARD.record().items() if key != "tone_cell"}
     assert Guard.from_record(old, "model.json").tone_cell == 0.0  # made before the local tone match
+    before_trigger = {key: value for key, value in DEFAULT_GUARD.record().items() if key != "kept"}
+    assert Guard.from_record(before_trigger, "model.json").kept == 0.0  # guarded only where the detector lost the face
+    assert "kept" not in Guard(kept=0.0).record()  # a guard without the trigger records what it did before it
+    assert Guard.from_record(Guard(kept=0.8).record(), "model.json").kept == 0.8
+    with pytest.raises(StylizeError, match="out of range"):
+        Guard.from_record({**DEFAULT_GUARD.record(), "kept": 1.5}, "model.json")
     with pytest.raises(StylizeError, match="out of range"):
         Guard.from_record({**DEFAULT_GUARD.record(), "tone_cell": 3.0}, "model.json")
 
@@ -34,3 +40,18 @@ def test_the_guarded_face_takes_the_styles_local_tone_and_keeps_its_features() -
     assert gap < 0.02 < plain_gap  # the tone at the cell's scale is the style's, not one mean for the face
     detail = luma(local) - low_pass(luma(local), cell)
     assert torch.corrcoef(torch.stack([detail.flatten(), features.flatten()]))[0, 1] > 0.9  # features kept
+
+
+def test_structure_kept_ignores_tone_and_contrast_and_sees_strokes_over_the_features() -> None:
+    torch.manual_seed(0)
+    size, box = 128, (24, 24, 80, 80)
+    features = _blur(torch.rand(1, 1, size, size), 2.0)  # blobs at the features' scale
+    features = (features - features.mean()) / features.std()
+    content = (0.3 + 0.05 * features).expand(1, 3, size, size).clamp(0, 1)
+    strokes = _blur(torch.rand(1, 1, size, size), 1.5)
+    strokes = (strokes - strokes.mean()) / strokes.std()
+    assert structure_kept(content, content, box) > 0.999
+    assert structure_kept(content, (0.6 + 1.5 * (content - 0.3)).clamp(0, 1), box) > 0.999  # lighter, more contrast
+    painted = (content + 0.1 * strokes).clamp(0, 1)  # the style's own strokes, twice the features' contrast
+    over = (content + 0.2 * strokes).clamp(0, 1)
+    assert 0.0 < structure_kept(content, over, box) < structure_kept(content, painted, box) < 0.7
