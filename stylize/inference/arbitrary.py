@@ -18,8 +18,11 @@ docs/results/zero-training.md):
 - **Stroke scale.** The transformer runs at ``WORK_SCALE`` times the portrait's size; ``--scale``
   multiplies stroke size as for trained styles.
 - **Face guard.** The Haar cascade (:mod:`stylize.content.faces`) finds the face in the *input*
-  and looks for it again in the styled portrait. Where the style has dissolved it (a Mondrian grid,
-  a bold figure painting), the face's region is painted again with the style vector moved
+  and looks for it again in the styled portrait; the guard also measures how much of the input
+  face's feature structure the styled face keeps (:func:`structure_kept`: the correlation of the two
+  lumas in the features' band over the face). Where the style has dissolved the face (a Mondrian grid,
+  a bold figure painting) or kept less than ``FACE_KEPT`` of its structure (its strokes painted over
+  the features: the face judge lost dark faces there), the face's region is painted again with the style vector moved
   ``1 - FACE_STYLE`` of the way toward the *neutral* vector (the style of game faces themselves),
   ``FACE_DETAIL`` of the content's coarse lightness is put back, its lightness is matched to the
   full style's mean and spread there (the style's tonal key) and then, at scales above
@@ -71,11 +74,11 @@ MULTIPLE = 4  # the transformer downsamples twice
 # Defaults, chosen on all 13 shared references as a set (docs/results/zero-training.md).
 WORK_SCALE = 1.0
 FACE_STYLE = 0.35
-FACE_DETAIL = 0.5
-FACE_GROW = 1.4  # the guard's ellipse: the detector's box grown by this
+FACE_DETAIL = 0.8
+FACE_GROW = 1.1  # the guard's ellipse: the detector's box grown by this
 FACE_SOFT = 0.15  # share of the ellipse's radius over which the guard fades out
 FACE_TONE_CELL = 0.3  # the guarded face's tone is the full style's above this share of the face's width
-FACE_KEPT = 0.0  # the guard also repaints a face whose features' structure the style keeps less than this
+FACE_KEPT = 0.8  # the guard also repaints a face whose features' structure the style keeps less than this
 FEATURE_SCALE = 1 / 85  # the features' band: a difference of blurs of this and 3x this share of the face's width
 
 
