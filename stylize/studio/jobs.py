@@ -99,6 +99,7 @@ class JobManager:
         self._job_id: str | None = None
         self._cancelling: str | None = None  # the job being cancelled: its end is "cancelled", not "failed"
         self._killed: str | None = None  # the job whose worker did not stop on its cancel and was killed
+        self._line = True  # a job may be waiting in line (unknown at start: the files say); False once none is
         self._recover()
 
     # --- files ---
@@ -229,6 +230,7 @@ class JobManager:
             path.mkdir()
             write_json(path / "job.json", {**request, "created": time.time()}, indent=1)
             write_json(path / "status.json", {"state": "waiting", "resume": False, "runs": 0}, indent=1)
+            self._line = True
             self._next()
         return self.job(job_id)
 
@@ -242,9 +244,10 @@ class JobManager:
 
     def _next(self) -> None:
         """Start the oldest waiting job when no worker runs (called with the lock held)."""
-        if self._job_id is not None:
+        if self._job_id is not None or not self._line:
             return
-        waiting = self._waiting()
+        waiting = self._waiting()  # the job files are read only while a line may exist, not at every poll
+        self._line = len(waiting) > 1
         if waiting:
             status = read_json_object(self.folder / waiting[0] / "status.json") or {}
             self._start(waiting[0], resume=bool(status.get("resume")))
@@ -257,6 +260,7 @@ class JobManager:
                 raise StylizeError(f"job {job_id} ({view['state']}): nothing to resume; start a new job")
             status = read_json_object(self.folder / job_id / "status.json") or {}
             write_json(self.folder / job_id / "status.json", {**status, "state": "waiting", "resume": True}, indent=1)
+            self._line = True
             self._next()
         return self.job(job_id)
 

@@ -373,10 +373,10 @@ class Workspace:
             raise StylizeError(f"name={to!r}: a style or folder of that name exists; choose another name")
         os.rename(folder, target)  # one step: the style is under one name or the other, never half
         metadata_path = target / "model.json"
-        metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
-        if isinstance(metadata, dict) and "name" in metadata:
+        metadata = read_json_object(metadata_path)
+        if metadata is not None and "name" in metadata:
             metadata["name"] = to
-            atomic_write_bytes(metadata_path, (json.dumps(metadata, indent=2) + "\n").encode())
+            write_json(metadata_path, metadata)  # model.json's own layout (indent 2)
         with self._lock:
             self._infos.pop(name, None)
         return to
