@@ -157,10 +157,24 @@ def run_transformer(transformer: Transformer, rgb: torch.Tensor, vector: torch.T
 
 
 def _blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    from kornia.filters import gaussian_blur2d
+    """(N, C, H, W) ``image`` blurred by a Gaussian of ``sigma`` (3 sigma a side, edges replicated): OpenCV's
+    separable filter on the CPU, each plane at a time (the guard's few planes; 2-3x faster than a convolution
+    in torch for its wide kernels, and it needs no import beyond the face detector's)."""
+    import cv2
 
     radius = max(1, int(3 * sigma + 0.5))
-    return gaussian_blur2d(image, (2 * radius + 1, 2 * radius + 1), (sigma, sigma), border_type="replicate")
+    planes = image.detach().to("cpu", torch.float32).contiguous().numpy()
+    blurred = np.empty_like(planes)
+    for index in np.ndindex(*planes.shape[:2]):
+        cv2.GaussianBlur(
+            planes[index],
+            (2 * radius + 1, 2 * radius + 1),
+            sigma,
+            dst=blurred[index],
+            sigmaY=sigma,
+            borderType=cv2.BORDER_REPLICATE,
+        )
+    return torch.from_numpy(blurred).to(image.device, image.dtype)
 
 
 def _face_survives(styled: torch.Tensor, box: tuple[int, int, int, int]) -> bool:
