@@ -79,6 +79,7 @@ FACE_GROW = 1.1  # the guard's ellipse: the detector's box grown by this
 FACE_SOFT = 0.15  # share of the ellipse's radius over which the guard fades out
 FACE_TONE_CELL = 0.3  # the guarded face's tone is the full style's above this share of the face's width
 FACE_KEPT = 0.8  # the guard also repaints a face whose features' structure the style keeps less than this
+FACE_FALLBACK = True  # a face the detector misses: a second search, then where the game draws it (faces.guard_face_box)
 FEATURE_SCALE = 1 / 85  # the features' band: a difference of blurs of this and 3x this share of the face's width
 
 
@@ -263,6 +264,7 @@ class Guard:
     adaptive: bool = True  # guard only faces the full style loses
     tone_cell: float = FACE_TONE_CELL  # 0: no local tone match (styles made before it existed)
     kept: float = FACE_KEPT  # adaptive: also guard faces whose structure_kept is below this (0: never)
+    fallback: bool = FACE_FALLBACK  # a face the detector misses is looked for again (faces.guard_face_box)
 
     @property
     def active(self) -> bool:
@@ -281,7 +283,11 @@ class Guard:
             "soft": self.soft,
             "tone_cell": self.tone_cell,
         }
-        return record | {"kept": self.kept} if self.kept > 0 else record
+        if self.kept > 0:
+            record["kept"] = self.kept
+        if self.fallback:
+            record["fallback"] = True
+        return record
 
     @classmethod
     def from_record(cls, record: Any, where: str) -> Guard:
@@ -289,10 +295,12 @@ class Guard:
             record = {**record, "tone_cell": 0.0}  # made before the local tone match: painted as then
         if isinstance(record, dict) and "kept" not in record:
             record = {**record, "kept": 0.0}  # made before the structure trigger: guarded as then
-        if not isinstance(record, dict) or set(record) != set(cls().record()) | {"kept"}:
+        if isinstance(record, dict) and "fallback" not in record:
+            record = {**record, "fallback": False}  # made before the second search: guarded as then
+        if not isinstance(record, dict) or set(record) != set(cls().record()) | {"kept", "fallback"}:
             raise StylizeError(f"{where}: 'guard' must hold exactly {', '.join(cls().record())}; remake the style")
         values: dict[str, Any] = {}
-        for key in ("adaptive", "keep_palette"):
+        for key in ("adaptive", "keep_palette", "fallback"):
             if not isinstance(record[key], bool):
                 raise StylizeError(f"{where}: guard {key} is {shown(record[key])}, not true or false; remake the style")
             values[key] = record[key]
@@ -320,7 +328,7 @@ DEFAULT_GUARD = Guard()
 # The teacher of trained styles (stylize.training.teacher) keeps the guard they were trained and measured
 # with: on the detector alone, face style 0.35, face detail 0.5, the ellipse 1.4 times its box. Another
 # guard is not yet tried as a teacher, and a trained style's fingerprint records its teacher's guard.
-TEACHER_GUARD = Guard(face_style=0.35, face_detail=0.5, grow=1.4, kept=0.0)
+TEACHER_GUARD = Guard(face_style=0.35, face_detail=0.5, grow=1.4, kept=0.0, fallback=False)
 
 
 class ReferenceNet(nn.Module):
@@ -360,10 +368,10 @@ class ReferenceNet(nn.Module):
         return torch.cat([self._guard_one(content[i : i + 1], styled[i : i + 1], vector) for i in range(len(content))])
 
     def _guard_one(self, content: torch.Tensor, styled: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
-        from stylize.content.faces import face_box
+        from stylize.content.faces import face_box, guard_face_box
 
         rgb = content[0].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-        box = face_box(rgb)
+        box = guard_face_box(rgb) if self.guard.fallback else face_box(rgb)
         if box is None:
             return styled
         if (
