@@ -267,6 +267,7 @@ class Studio:
     def _state(self) -> dict[str, Any]:
         ws = self.workspace
         train = SCHEMA["train"]
+        jobs = self.jobs.jobs()
         return {
             "faces": {
                 "game": ws.game_available(),
@@ -288,8 +289,8 @@ class Studio:
             "limits": {"upload_bytes": MAX_UPLOAD_BYTES, "upload_files": MAX_UPLOAD_FILES},
             "ready": ws.warm.is_set(),  # the zero-training engine is loaded: a dropped reference is quick
             "styles": ws.styles(),
-            "stopped": self._stopped(),
-            "jobs": self.jobs.jobs(),
+            "stopped": self._stopped(jobs),
+            "jobs": jobs,
             "busy": self.jobs.busy(),
         }
 
@@ -379,15 +380,17 @@ class Studio:
         return JSONResponse(await run_in_threadpool(self._restore, request.path_params["trash"]))
 
     # --- stopped trainings (a folder without a style yet: resume its job, or delete it) ---
-    def _stopped(self) -> list[dict[str, Any]]:
-        """The stopped trainings' folders, each with the job that can resume it (None when no job of this
-        studio made it, or its checkpoint is not whole)."""
-        jobs = self.jobs.jobs()
+    def _stopped(self, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The stopped trainings' folders, each with the job of ``jobs`` that can resume it (None when no job
+        of this studio made it, or its checkpoint is not whole)."""
         listed = []
         for item in self.workspace.stopped_trainings():
             if any(job["name"] == item["name"] and job["state"] not in FINAL for job in jobs):
                 continue  # a job is making it now: the job card shows it
-            job = next((j for j in jobs if j["kind"] == "train" and j["name"] == item["name"] and j["resumable"]), None)
+            job = next(
+                (j for j in jobs if j["kind"] in ("train", "distill") and j["name"] == item["name"] and j["resumable"]),
+                None,
+            )
             listed.append({**item, "job": job["id"] if job else None})
         return listed
 
