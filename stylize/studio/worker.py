@@ -395,6 +395,17 @@ def _load_network(name: str, setup: WorkerSetup) -> Any:
     return load_style(name, setup.styles_dir).network
 
 
+def _progress_at(path: Path, step: int) -> None:
+    """The shown progress moved to ``step``, where a stopped training's last whole checkpoint is (progress.json
+    is written at most twice a second, so it may lag the step the training stopped after)."""
+    progress = read_json_object(path / "progress.json")
+    if not progress or not isinstance(progress.get("step"), int) or progress["step"] >= step:
+        return
+    steps = progress.get("steps")
+    fraction = min(1.0, step / steps) if isinstance(steps, int) and steps > 0 else progress.get("fraction")
+    write_json(path / "progress.json", {**progress, "step": step, "fraction": fraction, "eta_seconds": None}, indent=1)
+
+
 def run_job(job_dir: str) -> None:
     """The worker process's entry point: the job in ``job_dir``, with the setup the server wrote there."""
     path = Path(job_dir)
@@ -441,6 +452,8 @@ def run_job(job_dir: str) -> None:
             print(line, flush=True)  # the command line's words (resume=True) stay in the log
             step = re.search(r"at step (\d+)", line)
             stopped = f"stopped at step {step[1]}" if step else "stopped"
+            if step:
+                _progress_at(path, int(step[1]))
             _status(path, state="cancelled", finished=time.time(), error=f"{stopped}; Resume continues from there")
             return
         traceback.print_exc()

@@ -581,6 +581,8 @@ def test_an_artists_whole_workflow(tmp_path, size):
                 "ref21-1.png",
             ]
             grid_ready(page)
+            page.evaluate("document.querySelector('#faces').scrollIntoView()")
+            shot(page, shots, f"workflow-faces-added-{width}")
             click(page, f'#face-strip .added[data-face="{faces[9][0]}"] .remove')
             wait_for(page, "stylizeStudio.state.faces.length === 9")
             grid_ready(page)
@@ -674,7 +676,8 @@ def test_an_artists_whole_workflow(tmp_path, size):
             wait_for(page, f"document.querySelector('{card}').dataset.state === 'cancelled'", 120)
             stopped = '.stopped-item[data-name="my-trained"]'
             note = wait_for(page, f"document.querySelector('{stopped} .stopped-note')?.textContent", 30)
-            assert note.startswith("interrupted: ") and note.endswith(" steps"), note
+            shown = page.evaluate(f"document.querySelector('{card} .job-stats').textContent")
+            assert note == "interrupted: " + shown.split(" / ")[0].replace("step ", "") + " steps", (note, shown)
             assert page.evaluate(f"!!document.querySelector('{stopped} .resume')")
             page.evaluate(f"document.querySelector({json.dumps(stopped)}).scrollIntoView()")
             shot(page, shots, f"workflow-stopped-{width}")
