@@ -298,6 +298,13 @@ def test_references_sliders_mix_unstyled_row_and_ab(server, page, tmp_path):
     wait_for(page, "document.querySelector('#ab').dataset.mode === 'ab'")
     wait_for(page, "document.querySelector('#ab-tag-b .ab-ref')?.naturalWidth")  # B's reference beside it
     assert page.evaluate("document.querySelector('#ab-tag-a .ab-ref')") is None  # A: unstyled, no reference
+    assert page.evaluate("document.querySelector('#ab-tag-a').textContent") == "A · unstyled"
+    # B's reference sits beside its name, not over it
+    ref_right, name_left = page.evaluate(
+        "[document.querySelector('#ab-tag-b .ab-ref').getBoundingClientRect().right,"
+        " document.querySelector('#ab-tag-b span').getBoundingClientRect().left]"
+    )
+    assert ref_right <= name_left
     assert page.evaluate("[document.querySelector('#ab-a').value, document.querySelector('#ab-b').value]") == [
         "~unstyled",
         "browser-hatch",

@@ -1389,7 +1389,7 @@
     for (const [tag, side, row] of [[$("#ab-tag-a"), "A", AB.a], [$("#ab-tag-b"), "B", AB.b]]) {
       const ref = row === UNSTYLED ? null : styleByName(row === MIX ? S.selected : row)?.refs?.[0];
       tag.replaceChildren(
-        ref ? el("img", { class: "ab-ref", src: ref, alt: `${rowLabel(row)} reference` }) : null,
+        ...(ref ? [el("img", { class: "ab-ref", src: ref, alt: `${rowLabel(row)} reference` })] : []), // (null would be the text "null")
         el("span", { text: one ? rowLabel(row) : `${side} · ${rowLabel(row)}` }),
       );
     }
@@ -1431,7 +1431,7 @@
       // the style's reference beside its name, under the face (not over it)
       const ref = AB.b === UNSTYLED ? null : styleByName(AB.b === MIX ? S.selected : AB.b)?.refs?.[0];
       $("#ab-caption").replaceChildren(
-        ref ? el("img", { class: "ab-ref", src: ref, alt: `${rowLabel(AB.b)} reference` }) : null,
+        ...(ref ? [el("img", { class: "ab-ref", src: ref, alt: `${rowLabel(AB.b)} reference` })] : []),
         el("span", { text: `${rowLabel(AB.b)} · ${face.label} · ${w}×${h}${scale === 1 ? " at 1:1" : ` shown ${num(scale)}×`}` }),
       );
     } else if (face) {
