@@ -291,6 +291,9 @@ def test_references_sliders_mix_unstyled_row_and_ab(server, page, tmp_path):
     assert decoded == f"{8 * (rows_before + 1)}/{8 * (rows_before + 1)}"
     assert all("/api/face/" in s for s in cell_sources(page, "~unstyled"))
     shot(page, tmp_path, "grid")
+    ctrl_z(page)  # the unstyled row was the last action: undone
+    wait_for(page, f"document.querySelectorAll('#grid .row-head').length === {rows_before}")
+    assert not page.evaluate("stylizeStudio.state.showUnstyled")
     # a click on a cell opens the face full size; its A/B button compares it with the unstyled face
     click(page, '.cell[data-row="browser-hatch"][data-face="g2"]')
     wait_for(page, "document.querySelector('#ab').open && document.querySelector('#ab').dataset.mode === 'one'")

@@ -962,7 +962,22 @@
     }
   }
 
+  /** Put the grid's rows back as they were (an undo of a tick, an untick or the unstyled row). */
+  function restoreRows(rowsBefore) {
+    S.compare = rowsBefore.compare.filter((n) => styleByName(n));
+    S.showUnstyled = rowsBefore.showUnstyled;
+    saveUI();
+    renderStyles();
+    renderGrid();
+  }
+
+  function rememberRows(label) {
+    const before = { compare: [...S.compare], showUnstyled: S.showUnstyled };
+    return () => remember(label, () => restoreRows(before));
+  }
+
   function toggleCompare(name, box) {
+    const done = rememberRows(box.checked ? `compare ${name}` : `take ${name} out of the grid`);
     if (box.checked) {
       if (S.compare.length >= MAX_COMPARE) {
         box.checked = false;
@@ -978,6 +993,7 @@
       }
       S.compare = S.compare.filter((n) => n !== name);
     }
+    done();
     saveUI();
     renderGrid();
   }
@@ -1304,6 +1320,7 @@
   }
 
   function toggleUnstyled() {
+    rememberRows(S.showUnstyled ? "hide the unstyled row" : "show the unstyled row")();
     S.showUnstyled = !S.showUnstyled;
     saveUI();
     renderGrid();
