@@ -725,6 +725,19 @@ def test_an_artists_whole_workflow(tmp_path, size):
             link = page.evaluate(f"document.querySelector('{cast} a[download]').getAttribute('href')")
             assert link.endswith("/my-trained-cast.zip")
             shot(page, shots, f"workflow-cast-{width}")
+            # a trained style is not offered for a mix: the page says why in words
+            click(page, '.style-item[data-name="my-trained"] .pick')
+            wait_for(page, "stylizeStudio.state.selected === 'my-trained'")
+            hint = page.evaluate("document.querySelector('#mix-hint').textContent")
+            assert hint.startswith("my-trained cannot be mixed: a trained network has no style code to mix"), hint
+            assert page.evaluate("document.querySelector('#mix').disabled")
+            page.evaluate("document.querySelector('#mix').scrollIntoView()")
+            shot(page, shots, f"workflow-cannot-mix-{width}")
+            click(page, '.style-item[data-name="my-hatch"] .pick')
+            wait_for(page, "stylizeStudio.state.selected === 'my-hatch'")
+            option = "#mix-style option[value='my-trained']"
+            assert page.evaluate(f"document.querySelector({json.dumps(option)}).disabled")
+            assert "cannot mix" in page.evaluate(f"document.querySelector({json.dumps(option)}).textContent")
             assert page.exceptions == []
     finally:
         server.stop()
