@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from stylize import signals
+from stylize.errors import Interrupted
 from stylize.files import read_json_object, write_json
 from stylize.progress import phase
 from stylize.studio.jobs import (
@@ -80,6 +81,12 @@ class _Progress:
     def finish(self) -> None:
         if self.last_event is not None:
             self.write(self.last_event, phase="finished")
+
+    def stopped(self) -> None:
+        """A training stopped after its step (cancelled, the studio going): its last step and loss written, as
+        the throttled writes may not have (the card and the stopped folder then show the same step)."""
+        if self.last_event is not None:
+            self.write(self.last_event, phase="stopped")
 
     def __call__(self, event: Any) -> None:
         from stylize.progress import CountEvent, PhaseEvent
@@ -254,17 +261,21 @@ def _run(
         refs = reference_files(load_style(style, setup.styles_dir))
         settings = TrainSettings.from_config(config, minutes=request.get("minutes"), steps=request.get("steps"))
         progress = _Progress(path, setup, config, resume)
-        with listen(progress):
-            result = train(
-                str(request["name"]),
-                [str(r) for r in refs],
-                settings=settings,
-                styles_dir=setup.styles_dir,
-                parts=setup.parts,
-                config=config,
-                resume=resume,
-                progress=False,
-            )
+        try:
+            with listen(progress):
+                result = train(
+                    str(request["name"]),
+                    [str(r) for r in refs],
+                    settings=settings,
+                    styles_dir=setup.styles_dir,
+                    parts=setup.parts,
+                    config=config,
+                    resume=resume,
+                    progress=False,
+                )
+        except Interrupted:
+            progress.stopped()
+            raise
         return _made_style(str(request["name"]), result, progress, setup, config, exports, style)
     if kind == "distill":
         from stylize.training.distill import distill
@@ -274,18 +285,22 @@ def _run(
         if not resume:  # checked at submit too; a style of that name may have come since
             check_student_target(Path(setup.styles_dir), str(request["name"]), style)
         progress = _Progress(path, setup, config, resume)
-        with listen(progress):
-            result = distill(
-                style,
-                name=str(request["name"]),
-                settings=settings,
-                styles_dir=setup.styles_dir,
-                parts=setup.parts,
-                config=config,
-                resume=resume,
-                overwrite=not resume,
-                progress=False,
-            )
+        try:
+            with listen(progress):
+                result = distill(
+                    style,
+                    name=str(request["name"]),
+                    settings=settings,
+                    styles_dir=setup.styles_dir,
+                    parts=setup.parts,
+                    config=config,
+                    resume=resume,
+                    overwrite=not resume,
+                    progress=False,
+                )
+        except Interrupted:
+            progress.stopped()
+            raise
         return _made_style(str(request["name"]), result, progress, setup, config, exports, style)
     if kind == "export_onnx":
         from stylize.inference.styles import load_style
@@ -443,7 +458,6 @@ def run_job(job_dir: str) -> None:
         _status(path, state="cancelled", finished=time.time(), error=STOPPED)
         return
     except Exception as err:  # every failure becomes the job's one line; the traceback goes to log.txt
-        from stylize.errors import Interrupted
         from stylize.faults import as_stylize_error
 
         known = as_stylize_error(err)  # a StylizeError, or a fault of the machine (a full disk) as one

@@ -682,12 +682,18 @@ def test_an_artists_whole_workflow(tmp_path, size):
             card = job_card(page, "my-trained", "train")
             # stopped before it wrote its style: its folder is listed with its steps, and resumed from there
             wait_for(page, f"/^step [1-9]/.test(document.querySelector('{card} .job-stats').textContent)", 300)
-            click(page, f"{card} .job-cancel")
+            top = page.evaluate(f"document.querySelector('{card} .job-cancel').getBoundingClientRect().top")
+            wait_for(page, f"document.querySelector('{card} .job-preview').naturalWidth", 120)  # the card grows...
+            assert page.evaluate(f"document.querySelector('{card} .job-cancel').getBoundingClientRect().top") == top
+            click(page, f"{card} .job-cancel")  # ...below its Cancel button, which stays where it was
             wait_for(page, f"document.querySelector('{card}').dataset.state === 'cancelled'", 120)
             stopped = '.stopped-item[data-name="my-trained"]'
             note = wait_for(page, f"document.querySelector('{stopped} .stopped-note')?.textContent", 30)
             shown = page.evaluate(f"document.querySelector('{card} .job-stats').textContent")
-            assert note == "interrupted: " + shown.split(" / ")[0].replace("step ", "") + " steps", (note, shown)
+            at = shown.split(" / ")[0].replace("step ", "")
+            assert note == f"interrupted: {at} steps", (note, shown)
+            loss = page.evaluate(f"document.querySelector('{card} .loss-label').textContent")
+            assert loss.endswith(f" at step {at}"), loss  # the curve goes to the step it stopped at
             assert page.evaluate(f"!!document.querySelector('{stopped} .resume')")
             page.evaluate(f"document.querySelector({json.dumps(stopped)}).scrollIntoView()")
             shot(page, shots, f"workflow-stopped-{width}")

@@ -1790,9 +1790,11 @@
       el("div", { class: "job-head" }, parts.kind, parts.name, parts.state),
       el("div", { class: "bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100" }, parts.bar),
       parts.stats,
-      el("div", { class: "job-body" }, parts.loss, parts.lossLabel, parts.preview),
+      // the note and Cancel / Resume / Compare above the loss curve and preview, which appear as a training
+      // starts: a button that moved down under the pointer as the artist went to click it was missed
       parts.error,
       parts.actions,
+      el("div", { class: "job-body" }, parts.loss, parts.lossLabel, parts.preview),
       parts.result,
     );
     const card = { root, parts, job, resultKey: null };
