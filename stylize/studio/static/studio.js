@@ -705,7 +705,7 @@
     $("#mix-hint").textContent = !S.selected
       ? "Select a style first."
       : !zeroSelected
-        ? `${S.selected} cannot be mixed: ${CANNOT_MIX}. Compare it beside other styles instead, or mix the reference it was trained from.`
+        ? `${S.selected} cannot be mixed: ${CANNOT_MIX}. Compare it beside other styles in the grid instead.`
         : !mixable.length
           ? "Mixing needs a second reference style: drop more images."
           : others.length > mixable.length
