@@ -51,7 +51,7 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -288,28 +288,49 @@ def _composite(generator: FaceGenerator, layers: Sequence[Part], base: int = 0) 
     return canvas
 
 
-def _accumulate(states: dict[str, _PartState], layers: Sequence[Part], styled: np.ndarray) -> None:
-    """Add one stylized face to the sums of the parts it holds, weighted by how much each part shows."""
+def _visibility(states: dict[str, _PartState], layers: Sequence[Part]) -> Iterator[tuple[_PartState, np.ndarray]]:
+    """Each part of a face (top layer first) with how much each of its pixels shows (the weight its colours
+    get): a matter of the layers' alpha only, so known before any face is stylized."""
     through = np.ones((FACE_HEIGHT, FACE_WIDTH), np.float32)  # 1 - coverage of the layers drawn above
     for part in reversed(layers):
         state = states.get(part.relpath)
         if state is None or state.box is None:
             continue
         y0, y1, x0, x1 = state.box
-        weight = through[y0:y1, x0:x1].astype(np.float64) ** VISIBILITY_POWER
+        yield state, through[y0:y1, x0:x1].astype(np.float64) ** VISIBILITY_POWER
+        through[y0:y1, x0:x1] *= 1.0 - state.a_box
+
+
+def _accumulate(states: dict[str, _PartState], layers: Sequence[Part], styled: np.ndarray) -> None:
+    """Add one stylized face to the sums of the parts it holds, weighted by how much each part shows."""
+    for state, weight in _visibility(states, layers):
+        assert state.box is not None  # _visibility yields placed parts only
+        y0, y1, x0, x1 = state.box
         if state.sum_rgb is None:
             state.sum_rgb = np.zeros((y1 - y0, x1 - x0, 3), np.float64)
             state.sum_w = np.zeros((y1 - y0, x1 - x0), np.float64)
         state.sum_rgb += weight[..., None] * styled[y0:y1, x0:x1]
         state.sum_w += weight
-        through[y0:y1, x0:x1] *= 1.0 - state.a_box
 
 
-def _under_seen(state: _PartState) -> bool:
-    """Whether the weights of some pixel of the part add up to less than one clear view."""
+def _seen_weights(states: dict[str, _PartState], faces: Sequence[ContextFace]) -> dict[str, np.ndarray]:
+    """The summed weights each part will get from ``faces`` (as :func:`_accumulate` adds them), computed
+    before stylizing: which parts need a cut face is known from the start, and so is the work's total."""
+    seen: dict[str, np.ndarray] = {}
+    for face in faces:
+        for state, weight in _visibility(states, face.layers):
+            relpath = state.relpath
+            seen[relpath] = seen[relpath] + weight if relpath in seen else weight
+    return seen
+
+
+def _under_seen(state: _PartState, seen: np.ndarray | None = None) -> bool:
+    """Whether the weights of some pixel of the part add up to less than one clear view (``seen``: the
+    weights it will get, else those it has got)."""
     if state.box is None:
         return False
-    seen = state.sum_w if state.sum_w is not None else np.zeros(state.a_box.shape)
+    if seen is None:
+        seen = state.sum_w if state.sum_w is not None else np.zeros(state.a_box.shape)
     return bool(np.any((state.a_box > 0) & (seen < FALLBACK_VISIBILITY)))
 
 
@@ -395,16 +416,14 @@ def stylize_part_set(
                 )
             if not faces:
                 active.discard(tree.background.relpath)
-            bar.total = len(faces)
-            bar.refresh()
             for index, face in enumerate(faces):
                 for part in face.layers:
                     state = states.get(part.relpath)
                     if state is not None and state.first_face is None:
                         state.first_face = index
-            _run_faces(
-                generator, faces, stylizer, batch, bar, lambda face, image: _accumulate(states, face.layers, image)
-            )
+            # the parts the context faces will show too little get a cut face of their own; which ones is a
+            # matter of the layers' alpha, so it is planned now and the bar's total is known from the start
+            seen = _seen_weights(states, faces)
             cuts = []
             for relpath in sorted(
                 active,
@@ -414,13 +433,16 @@ def stylize_part_set(
                 ),
             ):
                 state = states[relpath]
-                if state.first_face is None or not _under_seen(state):
+                if state.first_face is None or not _under_seen(state, seen.get(relpath)):
                     continue
                 layers = faces[state.first_face].layers
                 upto = next(i for i, part in enumerate(layers) if part.relpath == relpath)
                 cuts.append(ContextFace(layers[: upto + 1], faces[state.first_face].armoured, cut_of=relpath))
             bar.total = len(faces) + len(cuts)
             bar.refresh()
+            _run_faces(
+                generator, faces, stylizer, batch, bar, lambda face, image: _accumulate(states, face.layers, image)
+            )
 
             def keep_cut(face: ContextFace, image: np.ndarray) -> None:
                 state = states[face.cut_of]

@@ -183,13 +183,15 @@ def serve(
         hosts=hosts_for(host),
     )
     try:
+        # made before the address is shown: its logging setup holds the logging module's lock, and a Ctrl-C or
+        # SIGTERM that lands there (sent as soon as the address is seen) ends in a traceback, not the way out
+        server = uvicorn.Server(uvicorn.Config(studio.app, log_level="warning", lifespan="on", access_log=False))
         sock = _bind(host, port)
         shown_host = f"[{host}]" if ":" in host else host
         url = f"http://{shown_host}:{sock.getsockname()[1]}/?token={studio.token}"
         (announce or (lambda line: print(line, flush=True)))(url)
         if open_browser:
             webbrowser.open(url)
-        server = uvicorn.Server(uvicorn.Config(studio.app, log_level="warning", lifespan="on", access_log=False))
         server.run(sockets=[sock])
     except KeyboardInterrupt:  # the way out: uvicorn shuts down cleanly, then raises the Ctrl-C (or SIGTERM)
         pass  # again; or it came before the server ran

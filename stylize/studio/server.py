@@ -31,9 +31,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from stylize.config import PARAMETERS, SCHEMA
 from stylize.errors import StylizeError
 from stylize.faults import machine_error
-from stylize.studio.jobs import BusyError, JobManager
+from stylize.studio.jobs import FINAL, BusyError, JobManager
 from stylize.studio.workspace import (
     FACE_ID,
+    MAX_ADDED_FACES,
     MAX_FACES,
     MAX_REQUEST_BYTES,
     MAX_UPLOAD_BYTES,
@@ -266,6 +267,7 @@ class Studio:
     def _state(self) -> dict[str, Any]:
         ws = self.workspace
         train = SCHEMA["train"]
+        jobs = self.jobs.jobs()
         return {
             "faces": {
                 "game": ws.game_available(),
@@ -273,6 +275,7 @@ class Studio:
                 "uploads": len(ws.uploaded_faces()),
                 "min": MIN_FACES,
                 "max": MAX_FACES,
+                "max_added": MAX_ADDED_FACES,
                 "default_seeds": ws.default_seeds(),
             },
             "settings": {
@@ -286,7 +289,8 @@ class Studio:
             "limits": {"upload_bytes": MAX_UPLOAD_BYTES, "upload_files": MAX_UPLOAD_FILES},
             "ready": ws.warm.is_set(),  # the zero-training engine is loaded: a dropped reference is quick
             "styles": ws.styles(),
-            "jobs": self.jobs.jobs(),
+            "stopped": self._stopped(jobs),
+            "jobs": jobs,
             "busy": self.jobs.busy(),
         }
 
@@ -297,18 +301,20 @@ class Studio:
         return JSONResponse({"styles": await run_in_threadpool(self.workspace.styles)})
 
     # --- faces ---
-    def _face_list(self, source: str, seeds: str, armoured: bool) -> dict[str, list[Any]]:
-        """The faces of a source, and a line for each one that cannot be read (a broken file, a decompression
+    def _face_list(self, source: str, seeds: str, armoured: bool, add: str = "") -> dict[str, list[Any]]:
+        """The faces of a source, then the uploaded portraits ``add`` names (``u..`` ids, comma-separated) beside
+        them (``"added": true``), and a line for each one that cannot be read (a broken file, a decompression
         bomb among the legacy portraits): left out, named, the others shown."""
-        faces: list[dict[str, str]] = []
+        faces: list[dict[str, Any]] = []
         problems: list[str] = []
-        for face_id in self.workspace.list_faces(source, seeds, armoured):
+        listed = self.workspace.list_faces(source, seeds, armoured)
+        added = [face_id for face_id in self.workspace.added_faces(add) if face_id not in listed]
+        for face_id in [*listed, *added]:
             try:
-                faces.append(
-                    {"id": face_id, "label": self.workspace.face(face_id).label, "url": f"/api/face/{face_id}.png"}
-                )
-            except StylizeError as err:
-                problems.append(" ".join(str(err).split()))
+                face = {"id": face_id, "label": self.workspace.face(face_id).label, "url": f"/api/face/{face_id}.png"}
+                faces.append({**face, "added": True} if face_id in added else face)
+            except (StylizeError, LookupError) as err:
+                problems.append(" ".join(str(err.args[0] if isinstance(err, LookupError) else err).split()))
         if not faces and problems:
             raise StylizeError(f"no readable face in {source}: {problems[0]}")
         return {"faces": faces, "problems": problems}
@@ -320,7 +326,10 @@ class Studio:
         if len(seeds) > 400:
             raise StylizeError("seeds: give at most 16 seeds")
         armoured = _flag(query.get("armoured"), "armoured", False)
-        return JSONResponse(await run_in_threadpool(self._face_list, source, seeds, armoured))
+        add = query.get("add", "")
+        if len(add) > 200:
+            raise StylizeError(f"add: give at most {MAX_ADDED_FACES} uploaded portraits")
+        return JSONResponse(await run_in_threadpool(self._face_list, source, seeds, armoured, add))
 
     async def face_png(self, request: Request) -> Response:
         face_id = request.path_params["face"]
@@ -332,8 +341,11 @@ class Studio:
 
     async def upload_faces(self, request: Request) -> Response:
         files, _ = await _files(request)
-        await run_in_threadpool(self.workspace.store_uploads, files, "faces")
-        return JSONResponse(await run_in_threadpool(self._face_list, "uploads", "", False))
+        paths = await run_in_threadpool(self.workspace.store_uploads, files, "faces")
+        answer = await run_in_threadpool(self._face_list, "uploads", "", False)
+        # the ids of the portraits just dropped, in the order dropped: the page puts them beside its faces
+        answer["added"] = list(dict.fromkeys(f"u{path.stem}" for path in paths))
+        return JSONResponse(answer)
 
     # --- renaming and deleting styles ---
     def _idle_style(self, name: str) -> None:
@@ -358,9 +370,38 @@ class Studio:
     async def style_delete(self, request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(self._delete, request.path_params["style"]))
 
+    def _restore(self, trash_id: str) -> dict[str, Any]:
+        name = self.workspace.restore_style(trash_id)
+        if name in self.workspace.style_names():
+            return {"style": self.workspace.style_info(name), "stopped": None}
+        return {"style": None, "stopped": name}  # a stopped training's folder, back in the list
+
     async def style_restore(self, request: Request) -> Response:
-        name = await run_in_threadpool(self.workspace.restore_style, request.path_params["trash"])
-        return JSONResponse({"style": await run_in_threadpool(self.workspace.style_info, name)})
+        return JSONResponse(await run_in_threadpool(self._restore, request.path_params["trash"]))
+
+    # --- stopped trainings (a folder without a style yet: resume its job, or delete it) ---
+    def _stopped(self, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The stopped trainings' folders, each with the job of ``jobs`` that can resume it (None when no job
+        of this studio made it, or its checkpoint is not whole)."""
+        listed = []
+        for item in self.workspace.stopped_trainings():
+            if any(job["name"] == item["name"] and job["state"] not in FINAL for job in jobs):
+                continue  # a job is making it now: the job card shows it
+            job = next(
+                (j for j in jobs if j["kind"] in ("train", "distill") and j["name"] == item["name"] and j["resumable"]),
+                None,
+            )
+            listed.append({**item, "job": job["id"] if job else None})
+        return listed
+
+    def _delete_stopped(self, name: str) -> dict[str, Any]:
+        for job in self.jobs.jobs():
+            if job["name"] == name and job["state"] not in FINAL:
+                raise StylizeError(f"{name!r} is in use by job {job['id']}; wait for it or cancel it first")
+        return {"deleted": name, "undo": self.workspace.delete_stopped(name)}
+
+    async def stopped_delete(self, request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(self._delete_stopped, request.path_params["name"]))
 
     # --- references ---
     def _make_reference(self, files: list[tuple[str, bytes]], name: str | None) -> dict[str, Any]:
@@ -488,6 +529,7 @@ def create_app(
         Route("/api/styles/{style}/rename", studio.style_rename, methods=["POST"]),
         Route("/api/styles/{style}/delete", studio.style_delete, methods=["POST"]),
         Route("/api/trash/{trash}/restore", studio.style_restore, methods=["POST"]),
+        Route("/api/stopped/{name}/delete", studio.stopped_delete, methods=["POST"]),
         Route("/api/faces", studio.faces, methods=["GET"]),
         Route("/api/faces", studio.upload_faces, methods=["POST"]),
         Route("/api/face/{face}.png", studio.face_png),

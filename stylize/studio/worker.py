@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from stylize import signals
+from stylize.errors import Interrupted
 from stylize.files import read_json_object, write_json
 from stylize.progress import phase
 from stylize.studio.jobs import (
@@ -80,6 +81,12 @@ class _Progress:
     def finish(self) -> None:
         if self.last_event is not None:
             self.write(self.last_event, phase="finished")
+
+    def stopped(self) -> None:
+        """A training stopped after its step (cancelled, the studio going): its last step and loss written, as
+        the throttled writes may not have (the card and the stopped folder then show the same step)."""
+        if self.last_event is not None:
+            self.write(self.last_event, phase="stopped")
 
     def __call__(self, event: Any) -> None:
         from stylize.progress import CountEvent, PhaseEvent
@@ -254,17 +261,21 @@ def _run(
         refs = reference_files(load_style(style, setup.styles_dir))
         settings = TrainSettings.from_config(config, minutes=request.get("minutes"), steps=request.get("steps"))
         progress = _Progress(path, setup, config, resume)
-        with listen(progress):
-            result = train(
-                str(request["name"]),
-                [str(r) for r in refs],
-                settings=settings,
-                styles_dir=setup.styles_dir,
-                parts=setup.parts,
-                config=config,
-                resume=resume,
-                progress=False,
-            )
+        try:
+            with listen(progress):
+                result = train(
+                    str(request["name"]),
+                    [str(r) for r in refs],
+                    settings=settings,
+                    styles_dir=setup.styles_dir,
+                    parts=setup.parts,
+                    config=config,
+                    resume=resume,
+                    progress=False,
+                )
+        except Interrupted:
+            progress.stopped()
+            raise
         return _made_style(str(request["name"]), result, progress, setup, config, exports, style)
     if kind == "distill":
         from stylize.training.distill import distill
@@ -274,18 +285,22 @@ def _run(
         if not resume:  # checked at submit too; a style of that name may have come since
             check_student_target(Path(setup.styles_dir), str(request["name"]), style)
         progress = _Progress(path, setup, config, resume)
-        with listen(progress):
-            result = distill(
-                style,
-                name=str(request["name"]),
-                settings=settings,
-                styles_dir=setup.styles_dir,
-                parts=setup.parts,
-                config=config,
-                resume=resume,
-                overwrite=not resume,
-                progress=False,
-            )
+        try:
+            with listen(progress):
+                result = distill(
+                    style,
+                    name=str(request["name"]),
+                    settings=settings,
+                    styles_dir=setup.styles_dir,
+                    parts=setup.parts,
+                    config=config,
+                    resume=resume,
+                    overwrite=not resume,
+                    progress=False,
+                )
+        except Interrupted:
+            progress.stopped()
+            raise
         return _made_style(str(request["name"]), result, progress, setup, config, exports, style)
     if kind == "export_onnx":
         from stylize.inference.styles import load_style
@@ -395,6 +410,17 @@ def _load_network(name: str, setup: WorkerSetup) -> Any:
     return load_style(name, setup.styles_dir).network
 
 
+def _progress_at(path: Path, step: int) -> None:
+    """The shown progress moved to ``step``, where a stopped training's last whole checkpoint is (progress.json
+    is written at most twice a second, so it may lag the step the training stopped after)."""
+    progress = read_json_object(path / "progress.json")
+    if not progress or not isinstance(progress.get("step"), int) or progress["step"] >= step:
+        return
+    steps = progress.get("steps")
+    fraction = min(1.0, step / steps) if isinstance(steps, int) and steps > 0 else progress.get("fraction")
+    write_json(path / "progress.json", {**progress, "step": step, "fraction": fraction, "eta_seconds": None}, indent=1)
+
+
 def run_job(job_dir: str) -> None:
     """The worker process's entry point: the job in ``job_dir``, with the setup the server wrote there."""
     path = Path(job_dir)
@@ -432,7 +458,6 @@ def run_job(job_dir: str) -> None:
         _status(path, state="cancelled", finished=time.time(), error=STOPPED)
         return
     except Exception as err:  # every failure becomes the job's one line; the traceback goes to log.txt
-        from stylize.errors import Interrupted
         from stylize.faults import as_stylize_error
 
         known = as_stylize_error(err)  # a StylizeError, or a fault of the machine (a full disk) as one
@@ -441,6 +466,8 @@ def run_job(job_dir: str) -> None:
             print(line, flush=True)  # the command line's words (resume=True) stay in the log
             step = re.search(r"at step (\d+)", line)
             stopped = f"stopped at step {step[1]}" if step else "stopped"
+            if step:
+                _progress_at(path, int(step[1]))
             _status(path, state="cancelled", finished=time.time(), error=f"{stopped}; Resume continues from there")
             return
         traceback.print_exc()

@@ -39,6 +39,7 @@ TRASH = ".trash"  # in the styles folder: deleted styles, one folder each (hidde
 TRASH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}~[0-9]{1,20}")
 
 MAX_FACES = 16
+MAX_ADDED_FACES = 8  # uploaded portraits shown beside a source's faces
 MIN_FACES = 4
 DEFAULT_FACES = 8
 MAX_UPLOAD_FILES = 8
@@ -213,6 +214,18 @@ class Workspace:
         files = [p for p in folder.iterdir() if UPLOAD_NAME.fullmatch(p.name)]
         files.sort(key=lambda p: (-p.stat().st_mtime_ns, p.name))
         return [f"u{p.stem}" for p in files]
+
+    def added_faces(self, add: str) -> list[str]:
+        """The uploaded portraits' ids in ``add`` (comma-separated ``u<hash>``), checked: each an upload of this
+        studio, at most :data:`MAX_ADDED_FACES`, each once."""
+        ids = list(dict.fromkeys(part.strip() for part in add.split(",") if part.strip()))
+        if len(ids) > MAX_ADDED_FACES:
+            raise StylizeError(f"add: {len(ids)} portraits; put at most {MAX_ADDED_FACES} beside the faces")
+        for face_id in ids:
+            match = FACE_ID.fullmatch(face_id)
+            if match is None or match["upload"] is None:
+                raise StylizeError(f"add: {face_id[:40]!r} is not an uploaded portrait's id (u + 12 hex digits)")
+        return ids
 
     def default_seeds(self) -> str:
         seeds = self.config.content.seeds[:DEFAULT_FACES]
@@ -393,12 +406,43 @@ class Workspace:
             self._infos.pop(name, None)
         return trash_id
 
+    def stopped_trainings(self) -> list[dict[str, Any]]:
+        """The folders in the styles folder that hold no style: a training stopped (cancelled, killed) before
+        it wrote its first whole style. Each with the steps of its last whole checkpoint (0 and not resumable
+        when it has none): listed, so they can be resumed or deleted rather than left unseen on disk."""
+        from stylize.style_folder import is_style_name
+
+        found = []
+        try:
+            folders = sorted(self.styles_dir.iterdir())
+        except OSError:
+            return []
+        for folder in folders:
+            name = folder.name
+            if not is_style_name(name) or folder.is_symlink() or not folder.is_dir():
+                continue
+            if (folder / "model.json").exists():
+                continue
+            found.append({"name": name, **_checkpoint_steps(folder / ".checkpoint")})
+        return found
+
+    def delete_stopped(self, name: str) -> str:
+        """Move a stopped training's folder (no style in it) to ``.trash``, as :meth:`delete_style` does."""
+        if name not in {item["name"] for item in self.stopped_trainings()}:
+            raise LookupError(f"{name!r}: no stopped training of that name in the styles folder")
+        trash = self.styles_dir / TRASH
+        trash.mkdir(exist_ok=True)
+        trash_id = f"{name}~{time.time_ns()}"
+        os.rename(self.styles_dir / name, trash / trash_id)
+        return trash_id
+
     def restore_style(self, trash_id: str) -> str:
-        """Undo a deletion: the style back under its name (refused if that name has been taken since)."""
+        """Undo a deletion: the style (or stopped training) back under its name (refused if that name has
+        been taken since)."""
         if not TRASH_ID.fullmatch(trash_id):
             raise LookupError(f"{trash_id!r}: not a deleted style of this studio")
         kept = self.styles_dir / TRASH / trash_id
-        if not (kept / "model.json").is_file():
+        if not kept.is_dir() or kept.is_symlink():
             raise LookupError(f"{trash_id!r}: no such deleted style (the trash was emptied?)")
         name = trash_id.split("~", 1)[0]
         if name in self.style_names() or (self.styles_dir / name).exists():
@@ -607,6 +651,18 @@ class Workspace:
         files.sort(key=lambda p: p.stat().st_mtime)
         for path in files[: len(files) - RENDER_CACHE_FILES]:
             path.unlink(missing_ok=True)
+
+
+def _checkpoint_steps(folder: Path) -> dict[str, Any]:
+    """``{"steps": N, "resumable": bool}`` of a training's checkpoint folder, from its progress file (the
+    tensors are not read: the job's Resume checks them)."""
+    from stylize.training.checkpoint import STATE_NAME, TENSORS_NAME
+
+    state = read_json_object(folder / STATE_NAME) if (folder / STATE_NAME).is_file() else None
+    step = state.get("step") if state else None
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0 or not (folder / TENSORS_NAME).is_file():
+        return {"steps": 0, "resumable": False}
+    return {"steps": step, "resumable": True}
 
 
 def _display_name(name: str) -> str:

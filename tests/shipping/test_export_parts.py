@@ -225,6 +225,22 @@ def test_in_context_colours_land_where_the_game_shows_them(tmp_path, contexts):
             assert np.abs(got - expected).max() <= 1, (seed, armoured)
 
 
+def test_the_work_total_is_known_from_the_start(tmp_path):
+    """The faces a part set paints (context faces, then cut faces for the parts they show too little) are
+    planned before the first is painted: every count a listener hears has the same total (issue 28 saw a
+    part set's total jump from 56 to 96 midway), and the count ends on it."""
+    from stylize.progress import CountEvent, listen
+
+    generator = FaceGenerator.load(_binary_tree(tmp_path / "facegen"))
+    heard: list[CountEvent] = []
+    with listen(lambda event: heard.append(event) if isinstance(event, CountEvent) else None):
+        _, work = stylize_part_set(generator, lambda faces: faces.astype(np.float32), contexts=1, progress=False)
+    assert work["cut_faces"] > 0  # the tree has parts its context faces hide: there are two kinds of face
+    total = work["context_faces"] + work["cut_faces"]
+    assert heard and {event.total for event in heard} == {total}
+    assert heard[-1].done == total
+
+
 def test_context_plan_covers_every_part_in_faces_the_game_could_draw():
     generator = FaceGenerator.load(BUNDLED)
     tree = generator.tree

@@ -165,6 +165,20 @@ def set_value(page: HeadlessPage, selector: str, value, event: str = "input") ->
     )
 
 
+def press(page: HeadlessPage, key: str, code: str, key_code: int, modifiers: int = 0, text: str = "") -> None:
+    """A key press as the keyboard sends it (``modifiers`` 2: Ctrl), with its key code and text."""
+    for kind in ("keyDown", "keyUp"):
+        event = {"type": kind, "key": key, "code": code, "windowsVirtualKeyCode": key_code, "modifiers": modifiers}
+        if text and kind == "keyDown":
+            event["text"] = text
+        page.call("Input.dispatchKeyEvent", event)
+
+
+def ctrl_z(page: HeadlessPage) -> None:
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    press(page, "z", "KeyZ", 90, modifiers=2)
+
+
 def message(page: HeadlessPage) -> str:
     return page.evaluate("document.querySelector('#message').textContent")
 
@@ -277,11 +291,23 @@ def test_references_sliders_mix_unstyled_row_and_ab(server, page, tmp_path):
     assert decoded == f"{8 * (rows_before + 1)}/{8 * (rows_before + 1)}"
     assert all("/api/face/" in s for s in cell_sources(page, "~unstyled"))
     shot(page, tmp_path, "grid")
-    # a click on a cell opens the A/B view: unstyled against the clicked style; Escape closes it
+    ctrl_z(page)  # the unstyled row was the last action: undone
+    wait_for(page, f"document.querySelectorAll('#grid .row-head').length === {rows_before}")
+    assert not page.evaluate("stylizeStudio.state.showUnstyled")
+    # a click on a cell opens the face full size; its A/B button compares it with the unstyled face
     click(page, '.cell[data-row="browser-hatch"][data-face="g2"]')
-    wait_for(page, "document.querySelector('#ab').open")
+    wait_for(page, "document.querySelector('#ab').open && document.querySelector('#ab').dataset.mode === 'one'")
+    click(page, "#ab-mode")
+    wait_for(page, "document.querySelector('#ab').dataset.mode === 'ab'")
     wait_for(page, "document.querySelector('#ab-tag-b .ab-ref')?.naturalWidth")  # B's reference beside it
     assert page.evaluate("document.querySelector('#ab-tag-a .ab-ref')") is None  # A: unstyled, no reference
+    assert page.evaluate("document.querySelector('#ab-tag-a').textContent") == "A · unstyled"
+    # B's reference sits beside its name, not over it
+    ref_right, name_left = page.evaluate(
+        "[document.querySelector('#ab-tag-b .ab-ref').getBoundingClientRect().right,"
+        " document.querySelector('#ab-tag-b span').getBoundingClientRect().left]"
+    )
+    assert ref_right <= name_left
     assert page.evaluate("[document.querySelector('#ab-a').value, document.querySelector('#ab-b').value]") == [
         "~unstyled",
         "browser-hatch",
@@ -548,6 +574,28 @@ def test_an_artists_whole_workflow(tmp_path, size):
             page.evaluate("localStorage.clear()")
             page.open(f"{address}/?token={token}")
             grid_ready(page)
+            # the artist's own portraits go beside the game faces, each named by its file, removable one by one
+            drop_images(page, "#face-drop", 2, seed=21)
+            wait_for(page, "stylizeStudio.state.faces.length === 10")
+            faces = page.evaluate("stylizeStudio.state.faces.map(f => [f.id, f.label])")
+            assert [label for _, label in faces[8:]] == ["ref21-0.png", "ref21-1.png"]
+            assert [face_id[0] for face_id, _ in faces] == ["g"] * 8 + ["u"] * 2
+            assert page.evaluate(
+                "[...document.querySelectorAll('#face-strip .added-name')].map(n => n.textContent)"
+            ) == [
+                "ref21-0.png",
+                "ref21-1.png",
+            ]
+            assert page.evaluate("[...document.querySelectorAll('#grid .col-head')].map(h => h.textContent)")[8:] == [
+                "ref21-0.png",
+                "ref21-1.png",
+            ]
+            grid_ready(page)
+            page.evaluate("document.querySelector('#faces').scrollIntoView()")
+            shot(page, shots, f"workflow-faces-added-{width}")
+            click(page, f'#face-strip .added[data-face="{faces[9][0]}"] .remove')
+            wait_for(page, "stylizeStudio.state.faces.length === 9")
+            grid_ready(page)
             # drop two references: a style named after the first file, renamed by the artist
             drop_images(page, "#drop", 2, seed=11)
             first = wait_for(page, "stylizeStudio.state.selected.startsWith('ref11') && stylizeStudio.state.selected")
@@ -555,6 +603,52 @@ def test_an_artists_whole_workflow(tmp_path, size):
             click(page, f'.style-item[data-name="{first}"] .rename')
             wait_for(page, "stylizeStudio.state.selected === 'my-hatch'")
             grid_ready(page)
+            # undo: a slider, then a rename (renamed back through the server), then the portrait removed
+            set_value(page, "#strength", "0.5")
+            set_value(page, "#strength", "0.5", "change")
+            wait_for(page, "stylizeStudio.history.length && stylizeStudio.history.at(-1).label === 'strength 0.50'")
+            ctrl_z(page)
+            wait_for(page, "stylizeStudio.state.strength === 1 && document.querySelector('#strength').value === '1'")
+            ctrl_z(page)
+            wait_for(
+                page,
+                f"stylizeStudio.state.styles.some(s => s.name === '{first}') && stylizeStudio.state.selected === '{first}'",
+            )
+            assert "my-hatch" not in page.evaluate("stylizeStudio.state.styles.map(s => s.name)")
+            click(page, "#undo")
+            wait_for(page, "stylizeStudio.state.faces.length === 10")  # the removed portrait is back beside them
+            click(page, f'.style-item[data-name="{first}"] .rename')  # and the name the artist chose again
+            wait_for(page, "stylizeStudio.state.selected === 'my-hatch'")
+            grid_ready(page)
+            # any cell opens its face full size (crisp, whole multiples), with its style and face; Escape closes
+            click(page, '.cell[data-row="my-hatch"][data-face="g1"]')
+            wait_for(page, "document.querySelector('#ab').open && document.querySelector('#ab').dataset.mode === 'one'")
+            wait_for(
+                page, "document.querySelector('#ab-img-b').complete && document.querySelector('#ab-img-b').naturalWidth"
+            )
+            full = page.evaluate(
+                "(() => { const s = document.querySelector('#ab-stage'), i = document.querySelector('#ab-img-b');"
+                " const b = s.getBoundingClientRect(); return [b.width, b.height, Number(s.dataset.scale),"
+                " i.naturalWidth, i.naturalHeight, getComputedStyle(i).imageRendering,"
+                " document.querySelector('#ab-caption').textContent, b.bottom <= innerHeight,"
+                " getComputedStyle(document.querySelector('#ab-img-a')).display]; })()"
+            )
+            width_shown, height_shown, scale, natural_w, natural_h, rendering, caption, inside, a_display = full
+            assert (natural_w, natural_h) == (295, 285) and scale >= 1 and scale == int(scale)
+            assert (width_shown, height_shown) == (295 * scale, 285 * scale) and inside
+            assert rendering == "pixelated" and a_display == "none"
+            assert caption.startswith("my-hatch · seed 1 · 295×285"), caption
+            shot(page, shots, f"workflow-full-size-{width}")
+            page.key("Escape")
+            wait_for(page, "!document.querySelector('#ab').open")
+            page.evaluate('document.querySelector(\'.cell[data-row="my-hatch"][data-face="g2"]\').focus()')
+            press(page, "Enter", "Enter", 13, text="\r")  # a focused cell opens with the keyboard too
+            wait_for(
+                page,
+                "document.querySelector('#ab').open && document.querySelector('#ab-caption').textContent.includes('seed 2')",
+            )
+            page.key("Escape")
+            wait_for(page, "!document.querySelector('#ab').open")
             # a second reference mixed into the first: its own row, beside both parts
             drop_images(page, "#drop", 1, seed=12)
             second = wait_for(page, "stylizeStudio.state.selected.startsWith('ref12') && stylizeStudio.state.selected")
@@ -566,11 +660,19 @@ def test_an_artists_whole_workflow(tmp_path, size):
             grid_ready(page)
             heads = page.evaluate("[...document.querySelectorAll('#grid .row-head')].map(h => h.dataset.row)")
             assert heads[heads.index("my-hatch") + 1] == "~mix" and second in heads
+            # the mix's label is whole (wrapped in its row head, not cut with an ellipsis)
+            note = page.evaluate(
+                "(() => { const n = document.querySelector('.row-head.mix .mix-note');"
+                " return [n.textContent, n.scrollWidth <= n.clientWidth + 1, getComputedStyle(n).textOverflow,"
+                " n.getBoundingClientRect().right <= n.closest('.row-head').getBoundingClientRect().right + 1]; })()"
+            )
+            assert note[0] == f"my-hatch 70% + {second} 30%" and note[1] and note[2] != "ellipsis" and note[3], note
+            # a trained style cannot be mixed: the page says why instead of offering it
             shot(page, shots, f"workflow-mix-{width}")
             # train it: the card names its phases while no step is counted, then steps
             page.evaluate("document.querySelector('#train-name').value = 'my-trained'")
             click(page, "#train-by-steps")
-            set_value(page, "#train-steps", "30")
+            set_value(page, "#train-steps", "200")
             page.evaluate(
                 "window.__seen = new Set(); new MutationObserver(() => document.querySelectorAll('.job-stats')"
                 ".forEach(s => window.__seen.add(s.textContent))).observe(document.body, {subtree: true, childList: true,"
@@ -578,7 +680,29 @@ def test_an_artists_whole_workflow(tmp_path, size):
             )
             click(page, "#train-go")
             card = job_card(page, "my-trained", "train")
+            # stopped before it wrote its style: its folder is listed with its steps, and resumed from there
+            wait_for(page, f"/^step [1-9]/.test(document.querySelector('{card} .job-stats').textContent)", 300)
+            top = page.evaluate(f"document.querySelector('{card} .job-cancel').getBoundingClientRect().top")
+            wait_for(page, f"document.querySelector('{card} .job-preview').naturalWidth", 120)  # the card grows...
+            assert page.evaluate(f"document.querySelector('{card} .job-cancel').getBoundingClientRect().top") == top
+            click(page, f"{card} .job-cancel")  # ...below its Cancel button, which stays where it was
+            wait_for(page, f"document.querySelector('{card}').dataset.state === 'cancelled'", 120)
+            stopped = '.stopped-item[data-name="my-trained"]'
+            note = wait_for(page, f"document.querySelector('{stopped} .stopped-note')?.textContent", 30)
+            shown = page.evaluate(f"document.querySelector('{card} .job-stats').textContent")
+            at = shown.split(" / ")[0].replace("step ", "")
+            assert note == f"interrupted: {at} steps", (note, shown)
+            loss = page.evaluate(f"document.querySelector('{card} .loss-label').textContent")
+            assert loss.endswith(f" at step {at}"), loss  # the curve goes to the step it stopped at
+            assert page.evaluate(f"!!document.querySelector('{stopped} .resume')")
+            page.evaluate(f"document.querySelector({json.dumps(stopped)}).scrollIntoView()")
+            shot(page, shots, f"workflow-stopped-{width}")
+            click(page, f"{stopped} .resume")
+            wait_for(page, f"!document.querySelector('{stopped}')")
             job_done(page, card)
+            assert page.evaluate(f"document.querySelector('{card} .job-stats').textContent").startswith(
+                "step 200 / 200"
+            )
             seen = page.evaluate("[...window.__seen].join(' | ')")
             assert "step " in seen and ("…" in seen), seen  # a named phase (or the worker starting) before steps
             shot(page, shots, f"workflow-trained-{width}")
@@ -607,6 +731,19 @@ def test_an_artists_whole_workflow(tmp_path, size):
             link = page.evaluate(f"document.querySelector('{cast} a[download]').getAttribute('href')")
             assert link.endswith("/my-trained-cast.zip")
             shot(page, shots, f"workflow-cast-{width}")
+            # a trained style is not offered for a mix: the page says why in words
+            click(page, '.style-item[data-name="my-trained"] .pick')
+            wait_for(page, "stylizeStudio.state.selected === 'my-trained'")
+            hint = page.evaluate("document.querySelector('#mix-hint').textContent")
+            assert hint.startswith("my-trained cannot be mixed: a trained network has no style code to mix"), hint
+            assert page.evaluate("document.querySelector('#mix').disabled")
+            page.evaluate("document.querySelector('#mix').scrollIntoView()")
+            shot(page, shots, f"workflow-cannot-mix-{width}")
+            click(page, '.style-item[data-name="my-hatch"] .pick')
+            wait_for(page, "stylizeStudio.state.selected === 'my-hatch'")
+            option = "#mix-style option[value='my-trained']"
+            assert page.evaluate(f"document.querySelector({json.dumps(option)}).disabled")
+            assert "cannot mix" in page.evaluate(f"document.querySelector({json.dumps(option)}).textContent")
             assert page.exceptions == []
     finally:
         server.stop()

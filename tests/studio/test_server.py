@@ -159,6 +159,30 @@ def test_uploaded_portraits_are_stored_as_pngs_under_the_studio(client, studio):
     assert later.json()["faces"][0]["id"] != faces[0]["id"]  # the latest upload comes first
     assert later.json()["faces"][0]["label"] == "b.png"  # named by its own file, not its hash
     assert [f["id"] for f in later.json()["faces"]][1] == faces[0]["id"]
+    assert later.json()["added"] == [later.json()["faces"][0]["id"]]  # the ids just dropped
+
+
+def test_uploaded_portraits_are_shown_beside_the_game_faces(client):
+    dropped = client.post(
+        "/api/faces",
+        files=[
+            ("files", ("Mine One.png", png_bytes(80, 70, seed=1), "image/png")),
+            ("files", ("two.png", png_bytes(30, 40, seed=2), "image/png")),
+        ],
+    ).json()["added"]
+    assert len(dropped) == 2
+    answer = client.get("/api/faces", params={"source": "game", "seeds": "0-3", "add": ",".join(dropped)})
+    assert answer.status_code == 200, answer.text
+    faces = answer.json()["faces"]
+    assert [f["id"] for f in faces] == ["g0", "g1", "g2", "g3", *dropped]  # the game's faces, then the portraits
+    assert [f["label"] for f in faces[4:]] == ["Mine One.png", "two.png"] and all(f["added"] for f in faces[4:])
+    assert not any(f.get("added") for f in faces[:4])
+    # a portrait since removed from disk is left out and named; ids are checked; at most 8 beside the faces
+    gone = client.get("/api/faces", params={"source": "game", "seeds": "0-3", "add": "u" + "0" * 12})
+    assert [f["id"] for f in gone.json()["faces"]] == ["g0", "g1", "g2", "g3"] and gone.json()["problems"]
+    for bad in ("g5", "../x", ",".join(f"u{i:012x}" for i in range(9))):
+        refused = client.get("/api/faces", params={"source": "game", "seeds": "0-3", "add": bad})
+        assert refused.status_code == 400 and "\n" not in refused.json()["error"], bad
 
 
 # --- references ---
@@ -483,6 +507,10 @@ def test_cancel_keeps_a_checkpoint_and_resume_finishes_the_same_job(tiny_client,
     assert job["state"] == "cancelled" and job["resumable"], job
     stopped_at = job["progress"]["step"]
     assert (tmp_path / "styles" / "stopped" / ".checkpoint").is_dir()
+    # the folder it left (no style yet) is listed, with its steps and the job that resumes it
+    listed = client.get("/api/state").json()["stopped"]
+    assert {"name": "stopped", "steps": listed[0]["steps"], "resumable": True, "job": job_id} in listed
+    assert listed[0]["steps"] == stopped_at >= 1  # its last whole checkpoint, which the job's progress shows too
     # resume with the budget the job was given: it continues from the checkpoint. Cancelled at once, while
     # its worker starts; that worker inherits SIGINT ignored (as under a test runner or a studio started in
     # the background by a shell), so the cancel's SIGINT is lost if it comes before the worker's handlers

@@ -73,3 +73,37 @@ def test_a_style_a_job_uses_is_neither_renamed_nor_deleted(client, studio, monke
     assert answer.status_code == 400 and "in use by job j0001" in answer.json()["error"]
     assert client.post("/api/styles/mine/delete").status_code == 400
     assert "mine" in names(client)
+
+
+def stopped(client) -> list[dict]:
+    return client.get("/api/state").json()["stopped"]
+
+
+def test_a_stopped_trainings_folder_is_listed_and_deleted_with_undo(client, studio):
+    """A training stopped before it wrote its first whole style leaves a folder with no style in it: the
+    studio lists it (its steps, from its last whole checkpoint) instead of hiding it, and deletes it to the
+    trash with undo, as it does a style."""
+    styles = Path(studio.workspace.styles_dir)
+    (styles / "half" / ".checkpoint").mkdir(parents=True)
+    (styles / "half" / ".checkpoint" / "checkpoint.json").write_text(json.dumps({"step": 7, "elapsed": 1.0}))
+    (styles / "half" / ".checkpoint" / "checkpoint.safetensors").write_bytes(b"0")
+    (styles / "killed").mkdir()  # killed before its first checkpoint: nothing to resume
+    (styles / ".hidden").mkdir()  # not a style's folder: never listed
+    assert stopped(client) == [
+        {"name": "half", "steps": 7, "resumable": True, "job": None},  # no job of this studio made it
+        {"name": "killed", "steps": 0, "resumable": False, "job": None},
+    ]
+    assert "half" not in names(client)
+    answer = client.post("/api/stopped/half/delete")
+    assert answer.status_code == 200 and answer.json()["deleted"] == "half"
+    assert [item["name"] for item in stopped(client)] == ["killed"] and not (styles / "half").exists()
+    restored = client.post(f"/api/trash/{answer.json()['undo']}/restore")
+    assert restored.status_code == 200 and restored.json() == {"style": None, "stopped": "half"}
+    assert [item["name"] for item in stopped(client)] == ["half", "killed"]
+    assert (styles / "half" / ".checkpoint" / "checkpoint.json").is_file()
+    # only such folders: a style, an unknown name or a path is refused
+    make_reference(client, seed=1, name="mine")
+    assert client.post("/api/stopped/mine/delete").status_code == 404
+    assert client.post("/api/stopped/nope/delete").status_code == 404
+    assert client.post("/api/stopped/..%2Fstudio/delete").status_code == 404
+    assert "mine" in names(client)

@@ -133,8 +133,10 @@
   const S = {
     server: null, // the last /api/state
     styles: [],
-    faces: [], // [{id, label, url}]
+    faces: [], // [{id, label, url, added}]
     source: "game",
+    added: [], // uploaded portraits (u.. ids) shown beside the source's faces
+    stopped: [], // trainings stopped before their first whole style: [{name, steps, resumable, job}]
     seeds: "",
     count: 8,
     armoured: false,
@@ -179,7 +181,7 @@
 
   function viewState() {
     return {
-      source: S.source, seeds: S.seeds, count: S.count, armoured: S.armoured, compare: S.compare,
+      source: S.source, seeds: S.seeds, count: S.count, armoured: S.armoured, added: S.added, compare: S.compare,
       selected: S.selected, strength: S.strength, keepValues: S.keepValues, preserve: S.preserve, scale: S.scale, mix: S.mix,
       showUnstyled: S.showUnstyled, cellSize: S.cellSize, backdrop: S.backdrop,
     };
@@ -235,16 +237,55 @@
     noticeTimer = setTimeout(() => (notice.textContent = ""), 5000);
   }
 
-  /** A notice with an Undo button, kept for 12 s. */
-  function showUndo(text, undo) {
+  // ---------------------------------------------------------------- undo
+  // The page's last actions, newest last: each with a label and what undoes it (a rename renames back and a
+  // deletion restores through the API; settings, mixes and faces are put back as they were). Ctrl+Z or the
+  // toolbar's Undo takes the newest.
+  const MAX_HISTORY = 30;
+  const undoStack = []; // (not `history`: that is the browser's)
+
+  function remember(label, undo) {
+    const entry = { label, undo };
+    undoStack.push(entry);
+    if (undoStack.length > MAX_HISTORY) undoStack.shift();
+    renderUndo();
+    return entry;
+  }
+
+  function renderUndo() {
+    const button = $("#undo");
+    const last = undoStack[undoStack.length - 1];
+    button.disabled = !last;
+    button.title = last ? `undo: ${last.label} (Ctrl+Z)` : "nothing to undo";
+    button.dataset.label = last ? last.label : "";
+  }
+
+  async function runUndo(entry) {
+    const at = undoStack.indexOf(entry);
+    if (at < 0) return; // undone already
+    undoStack.splice(at, 1);
+    renderUndo();
+    try {
+      await entry.undo();
+      showNotice(`undone: ${entry.label}`);
+    } catch (error) {
+      showError(`could not undo ${entry.label}: ${error.message}`);
+    }
+  }
+
+  async function undoLast() {
+    commitSettings(); // a slider moved a moment ago is an action of its own
+    const entry = undoStack[undoStack.length - 1];
+    if (!entry) return showNotice("nothing to undo");
+    await runUndo(entry);
+  }
+
+  /** A notice with an Undo button (the history's entry), kept for 12 s. */
+  function showUndo(text, entry) {
     const button = el("button", { type: "button", class: "undo", text: "Undo" });
     button.addEventListener("click", async () => {
       notice.textContent = "";
-      try {
-        await undo();
-      } catch (error) {
-        showError(error.message);
-      }
+      await runUndo(entry);
     });
     notice.replaceChildren(el("span", { text: `${oneLine(text)} ` }), button);
     clearTimeout(noticeTimer);
@@ -317,12 +358,14 @@
       query.set("seeds", S.seeds || S.server.faces.default_seeds || "0-7");
       query.set("armoured", S.armoured ? "1" : "0");
     }
+    if (S.added.length && S.source !== "uploads") query.set("add", S.added.join(","));
     const mine = ++facesRequest;
     markGridLoading();
     try {
       const answer = await api(`/api/faces?${query}`);
       if (mine !== facesRequest) return;
       S.faces = Array.isArray(answer.faces) ? answer.faces : [];
+      if (S.source !== "uploads") S.added = S.added.filter((id) => S.faces.some((f) => f.id === id)); // gone from disk
       saveUI();
       if (Array.isArray(answer.problems) && answer.problems.length) {
         const more = answer.problems.length > 1 ? ` (and ${answer.problems.length - 1} more left out)` : "";
@@ -338,14 +381,47 @@
 
   function renderStrip() {
     $("#face-strip").replaceChildren(
-      ...S.faces.map((face, index) =>
-        el(
+      ...S.faces.map((face, index) => {
+        const open = el(
           "button",
-          { type: "button", title: `${face.label}: open A/B`, "aria-label": `open ${face.label} in A/B`, onclick: () => openAB(index, null) },
+          { type: "button", class: "open", title: `${face.label}: full size`, "aria-label": `open ${face.label} full size`, onclick: () => openFace(index, null) },
           el("img", { src: face.url, alt: "", loading: "lazy" }),
-        ),
-      ),
+        );
+        if (!face.added) return open;
+        // an uploaded portrait beside the source's faces: named by its file, removable one by one
+        return el(
+          "span",
+          { class: "added", dataset: { face: face.id }, title: face.label },
+          open,
+          el("span", { class: "added-name", text: face.label }),
+          el("button", { type: "button", class: "remove", text: "✕", title: `remove ${face.label} from the faces`, "aria-label": `remove ${face.label}`, onclick: () => removeAdded(face.id) }),
+        );
+      }),
     );
+  }
+
+  /** What the faces panel shows: put back by an undo. */
+  const faceView = () => ({ source: S.source, seeds: S.seeds, armoured: S.armoured, added: [...S.added] });
+
+  function restoreFaces(view) {
+    Object.assign(S, { source: view.source, seeds: view.seeds, armoured: view.armoured, added: [...view.added] });
+    seedsInput.value = S.seeds;
+    armouredBox.checked = S.armoured;
+    renderSources();
+    return loadFaces();
+  }
+
+  /** Change the faces (``change`` mutates S), remembered for undo as ``label``. */
+  function changeFaces(label, change) {
+    const before = faceView();
+    change();
+    if (JSON.stringify(before) !== JSON.stringify(faceView())) remember(label, () => restoreFaces(before));
+    return loadFaces();
+  }
+
+  function removeAdded(id) {
+    const face = S.faces.find((f) => f.id === id);
+    changeFaces(`remove ${face ? face.label : "a portrait"}`, () => (S.added = S.added.filter((a) => a !== id)));
   }
 
   function randomSeeds(count) {
@@ -360,20 +436,17 @@
   }
 
   sourceSelect.addEventListener("change", () => {
-    S.source = sourceSelect.value;
+    changeFaces(`faces from ${sourceSelect.value}`, () => (S.source = sourceSelect.value));
     $("#faces .game-only").hidden = S.source !== "game";
-    loadFaces();
   });
   seedsInput.addEventListener("change", () => {
-    S.seeds = seedsInput.value.trim();
-    loadFaces();
+    changeFaces(`seeds ${seedsInput.value.trim()}`, () => (S.seeds = seedsInput.value.trim()));
   });
   seedsInput.addEventListener("keydown", (event) => {
     if (event.key === "Enter") seedsInput.dispatchEvent(new Event("change"));
   });
   armouredBox.addEventListener("change", () => {
-    S.armoured = armouredBox.checked;
-    loadFaces();
+    changeFaces(armouredBox.checked ? "armoured faces" : "faces without armour", () => (S.armoured = armouredBox.checked));
   });
   countInput.addEventListener("change", () => {
     const { min, max } = faceLimits();
@@ -385,9 +458,9 @@
     const { min, max } = faceLimits();
     S.count = clamp(Math.round(Number(countInput.value) || 8), min, max);
     countInput.value = S.count;
-    S.seeds = randomSeeds(S.count);
-    seedsInput.value = S.seeds;
-    loadFaces();
+    const seeds = randomSeeds(S.count);
+    seedsInput.value = seeds;
+    changeFaces(`random faces ${seeds}`, () => (S.seeds = seeds));
   });
 
   async function uploadFaces(files) {
@@ -401,14 +474,23 @@
     await inFlight([$("#face-choose")], async () => {
       const answer = await api("/api/faces", { method: "POST", form });
       const faces = Array.isArray(answer.faces) ? answer.faces : [];
+      const dropped = Array.isArray(answer.added) ? answer.added : [];
       S.server.faces.uploads = Math.max(faces.length, Number(S.server.faces.uploads) || 0);
-      S.source = "uploads";
-      renderSources();
-      S.faces = faces.slice(0, faceLimits().max);
-      saveUI();
-      renderStrip();
-      renderGrid();
-      showNotice(`${list.length} portrait${list.length > 1 ? "s" : ""} added: the grid shows the uploaded portraits`);
+      const many = `${list.length} portrait${list.length > 1 ? "s" : ""}`;
+      if (!S.source || S.source === "uploads") {
+        S.source = "uploads"; // no game faces or legacy folder to put them beside: the uploads are the faces
+        renderSources();
+        S.faces = faces.slice(0, faceLimits().max);
+        saveUI();
+        renderStrip();
+        renderGrid();
+        showNotice(`${many} added: the grid shows the uploaded portraits`);
+        return;
+      }
+      // beside the faces already chosen (the game's seeds, the legacy folder), each named by its file
+      const most = Number(S.server.faces.max_added) || 8;
+      await changeFaces(`add ${many}`, () => (S.added = [...new Set([...S.added, ...dropped])].slice(-most)));
+      showNotice(`${many} added beside the faces (✕ under a portrait takes it out)`);
     });
     zone.classList.remove("busy");
     $(".drop-text", zone).textContent = "Drop portraits here";
@@ -534,6 +616,45 @@
     saveUI();
     markGridLoading();
     liveRender();
+    clearTimeout(settingsTimer);
+    settingsTimer = setTimeout(commitSettings, 600); // a slider's drag is one action, taken when it rests
+  }
+
+  // The settings as last remembered: a change of them (a slider at rest, a tick, the mix) is one undo step.
+  const settingsOf = () => ({ strength: S.strength, keepValues: S.keepValues, preserve: S.preserve, scale: S.scale, mix: { ...S.mix } });
+  let committed = null;
+  let settingsTimer = 0;
+
+  function describeSettings(a, b) {
+    const out = [];
+    if (a.strength !== b.strength) out.push(`strength ${Number(b.strength).toFixed(2)}`);
+    if (a.keepValues !== b.keepValues) out.push(`keep values ${Number(b.keepValues).toFixed(2)}`);
+    if (a.preserve !== b.preserve) out.push(b.preserve ? "preserve colour" : "own colours");
+    if (a.scale !== b.scale) out.push(`stroke scale ${Number(b.scale).toFixed(2)}×`);
+    if (a.mix.on !== b.mix.on) out.push(b.mix.on ? "mix on" : "mix off");
+    else if (b.mix.on && a.mix.style !== b.mix.style) out.push(`mix with ${b.mix.style}`);
+    if (a.mix.weight !== b.mix.weight) out.push(`mix weight ${Math.round(b.mix.weight * 100)}%`);
+    return out.join(", ") || "settings";
+  }
+
+  function commitSettings() {
+    clearTimeout(settingsTimer);
+    if (!committed) return;
+    const now = settingsOf();
+    if (JSON.stringify(now) === JSON.stringify(committed)) return;
+    const before = committed;
+    committed = now;
+    remember(describeSettings(before, now), () => restoreSettings(before));
+  }
+
+  function restoreSettings(value) {
+    Object.assign(S, { strength: value.strength, keepValues: value.keepValues, preserve: value.preserve, scale: value.scale });
+    S.mix = { ...value.mix };
+    committed = settingsOf();
+    renderControls();
+    saveUI();
+    markGridLoading();
+    renderGrid();
   }
 
   function renderControlValues() {
@@ -556,13 +677,26 @@
     renderControlValues();
   }
 
+  // Why a style cannot be mixed, in words: a reference style is a code the one engine paints from, and
+  // codes mix; a trained style is a network of its own, with no code to mix (the engine refuses it).
+  const CANNOT_MIX = "a trained network has no style code to mix: only styles made from reference images mix (their codes are blended in one engine)";
+
   function renderMix() {
     const zeroSelected = isZero(S.selected);
-    const others = S.styles.filter((s) => s.kind === "zero" && s.name !== S.selected);
-    if (!others.some((s) => s.name === S.mix.style)) S.mix.style = others[0]?.name || null;
-    mixStyle.replaceChildren(...others.map((s) => el("option", { value: s.name, text: s.name })));
+    const others = S.styles.filter((s) => s.name !== S.selected);
+    const mixable = others.filter((s) => s.kind === "zero");
+    if (!mixable.some((s) => s.name === S.mix.style)) {
+      S.mix.style = mixable[0]?.name || null;
+      if (committed) committed.mix.style = S.mix.style; // the list changed, not the artist: no undo step
+    }
+    mixStyle.replaceChildren(
+      ...mixable.map((s) => el("option", { value: s.name, text: s.name })),
+      ...others
+        .filter((s) => s.kind !== "zero")
+        .map((s) => el("option", { value: s.name, text: `${s.name} (trained: cannot mix)`, disabled: true, title: CANNOT_MIX })),
+    );
     if (S.mix.style) mixStyle.value = S.mix.style;
-    const usable = zeroSelected && others.length > 0;
+    const usable = zeroSelected && mixable.length > 0;
     $("#mix").disabled = !usable;
     mixOn.checked = S.mix.on && usable;
     mixStyle.disabled = !usable || !S.mix.on;
@@ -571,10 +705,12 @@
     $("#mix-hint").textContent = !S.selected
       ? "Select a style first."
       : !zeroSelected
-        ? `${S.selected} is a trained style: only reference (zero) styles mix.`
-        : !others.length
+        ? `${S.selected} cannot be mixed: ${CANNOT_MIX}. Compare it beside other styles in the grid instead.`
+        : !mixable.length
           ? "Mixing needs a second reference style: drop more images."
-          : "";
+          : others.length > mixable.length
+            ? "Trained styles are listed but cannot be mixed: a trained network has no style code to mix."
+            : "";
   }
 
   /** The style spec of a compare row: its name, or the mix when it is the selected style and mix is on. */
@@ -676,6 +812,62 @@
     ];
   }
 
+  /** A training stopped before it wrote its first whole style: its folder, listed with its steps, to resume
+   * (through the job that made it) or delete (to the trash, with undo). */
+  function stoppedItem(item) {
+    const steps = Number(item.steps) || 0;
+    const what = steps ? `interrupted: ${steps} step${steps === 1 ? "" : "s"}` : "interrupted before its first checkpoint";
+    const resume = item.job
+      ? el("button", { type: "button", class: "resume", text: "Resume", title: `continue training ${item.name} from step ${steps}`, "aria-label": `resume ${item.name}`, onclick: (event) => resumeStopped(item, event.target) })
+      : null;
+    const hint = item.job
+      ? ""
+      : item.resumable
+        ? `resume it with: stylize train --name ${item.name} --refs <its references> --resume`
+        : "nothing to resume: delete it, or train again under this name once deleted";
+    return el(
+      "li",
+      { class: "style-item stopped-item", dataset: { name: item.name, stopped: "1" }, title: hint || null },
+      el("span", { class: "cmp" }),
+      el(
+        "div",
+        { class: "pick" },
+        el("span", { class: "thumbs" }, el("span", { class: "none" }, el("span", { class: "pause", "aria-hidden": "true" }))),
+        el("span", {}, el("span", { class: "style-name", text: item.name }), el("br"), el("span", { class: "style-meta stopped-note", text: what })),
+      ),
+      el(
+        "span",
+        { class: "style-actions" },
+        resume,
+        el("button", { type: "button", class: "delete", title: `delete the folder of ${item.name} (Undo puts it back)`, "aria-label": `delete ${item.name}`, text: "✕", onclick: () => deleteStopped(item.name) }),
+      ),
+    );
+  }
+
+  async function resumeStopped(item, button) {
+    await inFlight(button, async () => {
+      const answer = await api(`/api/jobs/${encodeURIComponent(item.job)}/resume`, { method: "POST" });
+      if (answer.job) upsertJob(answer.job);
+      showNotice(`${item.name} resumes from step ${item.steps}`);
+      await refreshStyles();
+      pollSoon();
+    });
+  }
+
+  async function deleteStopped(name) {
+    try {
+      const answer = await api(`/api/stopped/${encodeURIComponent(name)}/delete`, { method: "POST" });
+      await refreshStyles();
+      const entry = remember(`delete ${name}`, async () => {
+        await api(`/api/trash/${encodeURIComponent(answer.undo)}/restore`, { method: "POST" });
+        await refreshStyles();
+      });
+      showUndo(`deleted the stopped training ${name}`, entry);
+    } catch (error) {
+      showError(error.message);
+    }
+  }
+
   function renderStyles() {
     const list = $("#style-list");
     if (!S.styles.length) {
@@ -716,6 +908,7 @@
               : null,
           );
         }),
+        ...S.stopped.map(stoppedItem),
       );
     }
     renderExportStyles();
@@ -729,14 +922,20 @@
     saveUI();
   }
 
+  async function renameTo(from, to) {
+    const answer = await api(`/api/styles/${encodeURIComponent(from)}/rename`, { method: "POST", json: { to } });
+    renamed(from, answer.style.name);
+    await refreshStyles();
+    return answer.style.name;
+  }
+
   async function renameStyle(name) {
     const to = window.prompt(`A new name for ${name} (letters, digits, '_', '-', '.')`, name);
     if (!to || to.trim() === name) return;
     try {
-      const answer = await api(`/api/styles/${encodeURIComponent(name)}/rename`, { method: "POST", json: { to: to.trim() } });
-      renamed(name, answer.style.name);
-      await refreshStyles();
-      showNotice(`${name} is now ${answer.style.name}`);
+      const now = await renameTo(name, to.trim());
+      remember(`rename ${name} to ${now}`, () => renameTo(now, name)); // renamed back through the API
+      showNotice(`${name} is now ${now}`);
     } catch (error) {
       showError(error.message);
     }
@@ -745,18 +944,40 @@
   async function deleteStyle(name) {
     try {
       const answer = await api(`/api/styles/${encodeURIComponent(name)}/delete`, { method: "POST" });
+      const wasCompared = S.compare.includes(name);
       await refreshStyles();
-      showUndo(`deleted ${name}`, async () => {
+      const entry = remember(`delete ${name}`, async () => {
         await api(`/api/trash/${encodeURIComponent(answer.undo)}/restore`, { method: "POST" });
         await refreshStyles();
-        showNotice(`${name} is back`);
+        if (wasCompared && styleByName(name)) {
+          addToCompare(name);
+          saveUI();
+          renderStyles();
+          renderGrid();
+        }
       });
+      showUndo(`deleted ${name}`, entry);
     } catch (error) {
       showError(error.message);
     }
   }
 
+  /** Put the grid's rows back as they were (an undo of a tick, an untick or the unstyled row). */
+  function restoreRows(rowsBefore) {
+    S.compare = rowsBefore.compare.filter((n) => styleByName(n));
+    S.showUnstyled = rowsBefore.showUnstyled;
+    saveUI();
+    renderStyles();
+    renderGrid();
+  }
+
+  function rememberRows(label) {
+    const before = { compare: [...S.compare], showUnstyled: S.showUnstyled };
+    return () => remember(label, () => restoreRows(before));
+  }
+
   function toggleCompare(name, box) {
+    const done = rememberRows(box.checked ? `compare ${name}` : `take ${name} out of the grid`);
     if (box.checked) {
       if (S.compare.length >= MAX_COMPARE) {
         box.checked = false;
@@ -772,6 +993,7 @@
       }
       S.compare = S.compare.filter((n) => n !== name);
     }
+    done();
     saveUI();
     renderGrid();
   }
@@ -805,6 +1027,7 @@
       const state = await api("/api/state");
       S.server = state;
       S.styles = Array.isArray(state.styles) ? state.styles : S.styles;
+      S.stopped = Array.isArray(state.stopped) ? state.stopped : [];
       S.compare = S.compare.filter((n) => styleByName(n));
       if (!styleByName(S.selected)) S.selected = S.compare[0] || S.styles[0]?.name || null;
       if (!S.compare.length && S.selected) S.compare = [S.selected];
@@ -862,8 +1085,9 @@
     const cell = el("button", { type: "button", class: "cell", dataset: { row, face: face.id, state: "loading" } }, img);
     cell.img = img;
     cell.addEventListener("click", () => {
+      // a click (or Enter / Space on a focused cell) opens the face full size; A/B is one button away there
       const index = S.faces.findIndex((f) => f.id === cell.dataset.face);
-      if (index >= 0) openAB(index, cell.dataset.row);
+      if (index >= 0) openFace(index, cell.dataset.row);
     });
     return cell;
   }
@@ -998,7 +1222,7 @@
           if (cell) old.delete(key);
           else cell = makeCell(row, face);
           const label = `${rowLabel(row)}, ${face.label}`;
-          cell.setAttribute("aria-label", `${label}: open A/B`);
+          cell.setAttribute("aria-label", `${label}: open full size`);
           cell.title = label;
           cell.img.alt = label;
           cells.set(key, cell);
@@ -1090,12 +1314,13 @@
     else {
       const head = 136;
       const width = gridWrap.clientWidth - 20 - head - 6 * n; // padding, head column, gaps
-      size = clamp(Math.floor(width / n), 88, 295);
+      size = clamp(Math.floor(width / n), 64, 295); // 64: a dozen faces and more fit at 1366 without scrolling
     }
     grid.style.setProperty("--cell", `${size}px`);
   }
 
   function toggleUnstyled() {
+    rememberRows(S.showUnstyled ? "hide the unstyled row" : "show the unstyled row")();
     S.showUnstyled = !S.showUnstyled;
     saveUI();
     renderGrid();
@@ -1129,21 +1354,32 @@
   const abImgA = $("#ab-img-a");
   const abImgB = $("#ab-img-b");
   const abSplit = $("#ab-split");
-  const AB = { face: 0, a: UNSTYLED, b: null, split: 50 };
+  // One dialog, two ways: a face full size in one style ("one": what a click on a cell opens), or two styles
+  // of it with a divider between them ("ab").
+  const AB = { face: 0, a: UNSTYLED, b: null, split: 50, mode: "one" };
 
   function abChoices() {
-    return [UNSTYLED, ...S.compare.filter((n) => styleByName(n))];
+    return [UNSTYLED, ...rows().filter((row) => row !== UNSTYLED)];
   }
 
-  function openAB(faceIndex, row) {
+  function openFace(faceIndex, row) {
     if (!S.faces.length) return;
     AB.face = clamp(faceIndex, 0, S.faces.length - 1);
-    AB.a = UNSTYLED;
-    AB.b = row && row !== UNSTYLED ? row : S.compare.find((n) => styleByName(n)) || UNSTYLED;
+    AB.mode = "one";
+    AB.b = row || (S.selected && S.compare.includes(S.selected) ? S.selected : S.compare.find((n) => styleByName(n))) || UNSTYLED;
+    AB.a = AB.b === UNSTYLED ? S.compare.find((n) => styleByName(n)) || UNSTYLED : UNSTYLED;
     AB.split = 50;
     renderAB();
     if (!ab.open) ab.showModal();
-    abSplit.focus();
+    $("#ab-mode").focus();
+  }
+
+  function setMode(mode) {
+    AB.mode = mode;
+    if (mode === "ab" && AB.a === AB.b) AB.a = AB.b === UNSTYLED ? abChoices()[1] || UNSTYLED : UNSTYLED;
+    AB.split = 50;
+    renderAB();
+    if (mode === "ab") abSplit.focus();
   }
 
   function renderAB() {
@@ -1160,12 +1396,18 @@
       select.value = value;
     }
     $("#ab-title").textContent = `${face.label} (${AB.face + 1} of ${S.faces.length})`;
+    const one = AB.mode === "one";
+    ab.classList.toggle("one", one);
+    ab.dataset.mode = AB.mode;
+    $("#ab-b-label").textContent = one ? "Style" : "B";
+    $("#ab-mode").textContent = one ? "A/B compare" : "One face";
+    $("#ab-mode").title = one ? "compare this face in two styles with a divider" : "this face alone, full size";
     // each side's tag carries its style's reference, so the painting is judged beside what it follows
     for (const [tag, side, row] of [[$("#ab-tag-a"), "A", AB.a], [$("#ab-tag-b"), "B", AB.b]]) {
       const ref = row === UNSTYLED ? null : styleByName(row === MIX ? S.selected : row)?.refs?.[0];
       tag.replaceChildren(
-        ref ? el("img", { class: "ab-ref", src: ref, alt: `${rowLabel(row)} reference` }) : null,
-        el("span", { text: `${side} · ${rowLabel(row)}` }),
+        ...(ref ? [el("img", { class: "ab-ref", src: ref, alt: `${rowLabel(row)} reference` })] : []), // (null would be the text "null")
+        el("span", { text: one ? rowLabel(row) : `${side} · ${rowLabel(row)}` }),
       );
     }
     abImgA.alt = `A: ${rowLabel(AB.a)}, ${face.label}`;
@@ -1175,13 +1417,14 @@
     const urlB = cellURL(AB.b, face);
     let pending = 0;
     for (const [img, url] of [[abImgA, urlA], [abImgB, urlB]]) {
+      if (one && img === abImgA) continue; // one face: A is not shown
       if (img.getAttribute("src") === url && img.complete) continue;
       pending += 1;
       img.onload = img.onerror = () => {
         if (img.getAttribute("src") !== url) return;
         pending -= 1;
         if (pending <= 0) abStage.classList.remove("loading");
-        if (img === abImgA) sizeStage();
+        sizeStage();
       };
       img.src = url;
     }
@@ -1191,11 +1434,26 @@
   }
 
   function sizeStage() {
-    const w = abImgA.naturalWidth || abImgB.naturalWidth || 295;
-    const h = abImgA.naturalHeight || abImgB.naturalHeight || 285;
-    const scale = Math.min(3, (window.innerWidth - 80) / w, (window.innerHeight - 170) / h);
+    const shown = AB.mode === "one" ? abImgB : abImgA;
+    const w = shown.naturalWidth || abImgB.naturalWidth || 295;
+    const h = shown.naturalHeight || abImgB.naturalHeight || 285;
+    const fit = Math.min(3, (window.innerWidth - 80) / w, (window.innerHeight - 170) / h);
+    // whole multiples when it fits at least 1:1, so every pixel is the same square (crisp with sharp pixels)
+    const scale = fit >= 1 ? Math.floor(fit) : fit;
     abStage.style.width = `${Math.round(w * scale)}px`;
     abStage.style.height = `${Math.round(h * scale)}px`;
+    abStage.dataset.scale = num(scale);
+    const face = S.faces[AB.face];
+    if (face && AB.mode === "one") {
+      // the style's reference beside its name, under the face (not over it)
+      const ref = AB.b === UNSTYLED ? null : styleByName(AB.b === MIX ? S.selected : AB.b)?.refs?.[0];
+      $("#ab-caption").replaceChildren(
+        ...(ref ? [el("img", { class: "ab-ref", src: ref, alt: `${rowLabel(AB.b)} reference` })] : []),
+        el("span", { text: `${rowLabel(AB.b)} · ${face.label} · ${w}×${h}${scale === 1 ? " at 1:1" : ` shown ${num(scale)}×`}` }),
+      );
+    } else if (face) {
+      $("#ab-caption").textContent = `${face.label} · A ${rowLabel(AB.a)} | B ${rowLabel(AB.b)} · ${w}×${h} shown ${num(scale)}×`;
+    }
   }
 
   function setSplit(percent) {
@@ -1217,7 +1475,7 @@
     setSplit(((event.clientX - box.left) / box.width) * 100);
   };
   abStage.addEventListener("pointerdown", (event) => {
-    if (event.button !== 0) return;
+    if (event.button !== 0 || AB.mode === "one") return;
     dragging = true;
     abStage.setPointerCapture(event.pointerId);
     splitAt(event);
@@ -1245,6 +1503,7 @@
     AB.b = abB.value;
     renderAB();
   });
+  $("#ab-mode").addEventListener("click", () => setMode(AB.mode === "one" ? "ab" : "one"));
   $("#ab-swap").addEventListener("click", () => {
     [AB.a, AB.b] = [AB.b, AB.a];
     renderAB();
@@ -1267,7 +1526,14 @@
   }
 
   document.addEventListener("keydown", (event) => {
-    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.defaultPrevented) return;
+    if ((event.ctrlKey || event.metaKey) && !event.shiftKey && !event.altKey && event.key.toLowerCase() === "z") {
+      if (ab.open || typing(event.target)) return; // a text field undoes its own typing
+      event.preventDefault();
+      undoLast();
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (ab.open) {
       if (event.key === "Escape") {
         event.preventDefault();
@@ -1472,6 +1738,7 @@
       nodes.push(card.root);
       const was = before.get(job.id);
       if (was && was.state !== "done" && job.state === "done" && job.result?.style && !styleByName(job.result.style)) newStyle = true;
+      if (was && ACTIVE.has(was.state) && !ACTIVE.has(job.state) && job.kind === "train") newStyle = true; // its folder may be listed
     }
     for (const [id, card] of jobCards) {
       if (!seen.has(id)) {
@@ -1523,9 +1790,11 @@
       el("div", { class: "job-head" }, parts.kind, parts.name, parts.state),
       el("div", { class: "bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100" }, parts.bar),
       parts.stats,
-      el("div", { class: "job-body" }, parts.loss, parts.lossLabel, parts.preview),
+      // the note and Cancel / Resume / Compare above the loss curve and preview, which appear as a training
+      // starts: a button that moved down under the pointer as the artist went to click it was missed
       parts.error,
       parts.actions,
+      el("div", { class: "job-body" }, parts.loss, parts.lossLabel, parts.preview),
       parts.result,
     );
     const card = { root, parts, job, resultKey: null };
@@ -1792,6 +2061,9 @@
     S.source = typeof saved.source === "string" ? saved.source : "game";
     S.seeds = typeof saved.seeds === "string" && saved.seeds ? saved.seeds : faces.default_seeds || "0-7";
     S.armoured = Boolean(saved.armoured);
+    const mostAdded = Number(faces.max_added) || 8;
+    S.added = (Array.isArray(saved.added) ? saved.added : []).filter((id) => typeof id === "string" && /^u[0-9a-f]{12}$/.test(id)).slice(0, mostAdded);
+    S.stopped = Array.isArray(state.stopped) ? state.stopped : [];
     const { min, max } = faceLimits();
     S.count = clamp(isNum(saved.count) ? saved.count : 8, min, max);
 
@@ -1818,6 +2090,8 @@
     renderStyles();
     renderBudget();
     applyBackdrop();
+    committed = settingsOf();
+    renderUndo();
   }
 
   async function start() {
@@ -1842,7 +2116,8 @@
   }
 
   // For tests and the curious: a read-only look at the page's state.
-  window.stylizeStudio = { state: S, specFor, renderURL };
+  window.stylizeStudio = { state: S, specFor, renderURL, history: undoStack };
+  $("#undo").addEventListener("click", () => undoLast());
 
   start();
 })();
