@@ -325,10 +325,14 @@ class Guard:
 
 
 DEFAULT_GUARD = Guard()
-# The teacher of trained styles (stylize.training.teacher) keeps the guard they were trained and measured
-# with: on the detector alone, face style 0.35, face detail 0.5, the ellipse 1.4 times its box. Another
-# guard is not yet tried as a teacher, and a trained style's fingerprint records its teacher's guard.
-TEACHER_GUARD = Guard(face_style=0.35, face_detail=0.5, grow=1.4, kept=0.0, fallback=False)
+# The teacher of trained styles (stylize.training.teacher) paints with the zero-training styles' own guard,
+# structure trigger and second face search included (measured as a teacher in docs/results/values.md). A
+# trained style records its teacher's guard in model.json and in its checkpoint's fingerprint; a resumed run
+# keeps the guard it began with (stylize.training.teacher.teacher_guard), and a style's network never reads it.
+TEACHER_GUARD = DEFAULT_GUARD
+# The teacher's guard before it was the default one: on the detector alone, face style 0.35, face detail
+# 0.5, the ellipse 1.4 times its box (the bundled styles were taught with it, before the local tone match).
+PREVIOUS_TEACHER_GUARD = Guard(face_style=0.35, face_detail=0.5, grow=1.4, kept=0.0, fallback=False)
 
 
 class ReferenceNet(nn.Module):

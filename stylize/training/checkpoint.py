@@ -114,6 +114,17 @@ def read_checkpoint(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tenso
     return state, tensors
 
 
+def checkpoint_fingerprint(folder: Path) -> dict[str, Any] | None:
+    """The settings fingerprint the checkpoint in ``folder`` records, read from its progress file alone;
+    ``None`` when there is none or it is unreadable (resuming then says what is wrong)."""
+    try:
+        state = parse_json(_read(folder / STATE_NAME, MAX_STATE_BYTES).decode("utf-8"))
+    except (OSError, ValueError, CheckpointError):
+        return None
+    fingerprint = state.get("fingerprint") if isinstance(state, dict) else None
+    return fingerprint if isinstance(fingerprint, dict) else None
+
+
 def resumable(folder: Path) -> bool:
     """Whether ``folder`` holds a whole checkpoint (both files, agreeing): what ``resume=True`` continues."""
     try:

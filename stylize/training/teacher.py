@@ -35,6 +35,7 @@ from stylize.training.data import WHOLE, Shard, cut_patch, patch_plan
 from stylize.training.perceptual import normalised_gram_term, register_gram_targets
 
 if TYPE_CHECKING:
+    from stylize.inference.arbitrary import Guard
     from stylize.nets.vgg import VGGFeatures
     from stylize.training.data import ContentPool
     from stylize.training.loop import TrainResult
@@ -158,23 +159,24 @@ def train_from_teacher(
     import time
 
     from stylize.files import sha256_file
-    from stylize.inference.arbitrary import TEACHER_GUARD, ReferenceNet, fixed_style_network, style_vector
+    from stylize.inference.arbitrary import ReferenceNet, fixed_style_network, style_vector
     from stylize.inference.reference_style import engine_record, neutral_vector
     from stylize.style_folder import read_references
-    from stylize.training.distributed import global_mean, ranks
+    from stylize.training.distributed import global_mean, leader_first, ranks
     from stylize.training.loop import fit_and_save, interrupted_message
 
     started = time.monotonic() if started is None else started
     vector = torch.from_numpy(style_vector(read_references(ref_paths)))
-    teacher = ReferenceNet(vector[None], [1.0], torch.from_numpy(neutral_vector()), TEACHER_GUARD)
+    guard = leader_first(lambda: teacher_guard(directory, resume))
+    teacher = ReferenceNet(vector[None], [1.0], torch.from_numpy(neutral_vector()), guard)
     pool = pool_factory()
     cache = build_cache(
         pool,
         teacher,
         count=settings.teacher_portraits,
         seed=settings.seed,
-        grow=TEACHER_GUARD.grow,
-        soft=TEACHER_GUARD.soft,
+        grow=guard.grow,
+        soft=guard.soft,
     )
     grams = teacher_grams(_record(settings), ref_paths).to(device)
     network = fixed_style_network(vector).to(device)
@@ -200,7 +202,7 @@ def train_from_teacher(
     teacher_record = {
         "engine": engine_record(),
         "style_vector": [round(float(v), 6) for v in vector],
-        "guard": TEACHER_GUARD.record(),
+        "guard": guard.record(),
         "portraits": len(cache),
     }
     fingerprint = {
@@ -237,6 +239,29 @@ def train_from_teacher(
         keep_checkpoint=keep_checkpoint,
         references=ref_paths,
     )
+
+
+def teacher_guard(directory: Path, resume: bool) -> Guard:
+    """The teacher's face guard for a run in ``directory``: :data:`~stylize.inference.arbitrary.TEACHER_GUARD`,
+    or, resuming, the guard the checkpoint's run began with (its fingerprint records it), so a run begun
+    before the teacher's guard changed (or kept to continue to a larger budget) is taught to the end as it
+    began. A checkpoint that records no guard this code reads back unchanged gets the default, and the
+    resume then refuses it for its other settings as it would any other."""
+    from stylize.errors import StylizeError
+    from stylize.inference.arbitrary import TEACHER_GUARD, Guard
+    from stylize.training.checkpoint import checkpoint_fingerprint
+    from stylize.training.loop import CHECKPOINT_DIR
+
+    if not resume:
+        return TEACHER_GUARD
+    fingerprint = checkpoint_fingerprint(directory / CHECKPOINT_DIR) or {}
+    teacher = fingerprint.get("teacher")
+    record = teacher.get("guard") if isinstance(teacher, dict) else None
+    try:
+        guard = Guard.from_record(record, str(directory / CHECKPOINT_DIR))
+    except StylizeError:
+        return TEACHER_GUARD
+    return guard if guard.record() == record else TEACHER_GUARD
 
 
 def _record(settings: TrainSettings) -> dict[str, Any]:

@@ -48,6 +48,9 @@ def test_a_magenta_style_starts_as_the_zero_training_style_and_records_its_run(t
     training = meta["training"]
     assert training["method"] == "teacher" and training["teacher"]["portraits"] == 2
     assert len(training["teacher"]["style_vector"]) == 100
+    from stylize.inference.arbitrary import DEFAULT_GUARD
+
+    assert training["teacher"]["guard"] == DEFAULT_GUARD.record()  # taught with the zero-training guard
     assert meta["prepare_seconds"] > 0 and meta["ms_per_step"] > 0 and meta["step_seconds"] > 0
     assert meta["wall_seconds"] == pytest.approx(meta["prepare_seconds"] + meta["step_seconds"], abs=0.02)
     assert set(meta["final_losses"]) == {"total", "style", "teacher"}
@@ -91,3 +94,53 @@ def test_a_finished_run_kept_as_a_checkpoint_continues_to_a_larger_budget(tmp_pa
     assert (tmp_path / "staged" / ".checkpoint").is_dir() and load_model(tmp_path / "staged").metadata["steps"] == 2
     assert _train("staged", tmp_path, tree, reference, resume=True).steps == 4
     assert (tmp_path / "straight" / WEIGHTS_NAME).read_bytes() == (tmp_path / "staged" / WEIGHTS_NAME).read_bytes()
+
+
+@pytest.mark.slow
+def test_a_run_begun_under_the_previous_teacher_guard_continues_under_it(tmp_path, tree, reference, monkeypatch):
+    """A checkpoint kept (or interrupted) before the teacher's guard changed resumes with the guard it began
+    with: the same weights as a straight run under that guard, and that guard recorded."""
+    import stylize.inference.arbitrary as arbitrary
+
+    monkeypatch.setattr(arbitrary, "TEACHER_GUARD", arbitrary.PREVIOUS_TEACHER_GUARD)
+    _train("straight", tmp_path, tree, reference)
+    _train("staged", tmp_path, tree, reference, steps=2, keep_checkpoint=True)
+    monkeypatch.setattr(arbitrary, "TEACHER_GUARD", arbitrary.DEFAULT_GUARD)
+    assert _train("staged", tmp_path, tree, reference, resume=True).steps == 4
+    assert (tmp_path / "straight" / WEIGHTS_NAME).read_bytes() == (tmp_path / "staged" / WEIGHTS_NAME).read_bytes()
+    recorded = load_model(tmp_path / "staged").metadata["training"]["teacher"]["guard"]
+    assert recorded == arbitrary.PREVIOUS_TEACHER_GUARD.record() != arbitrary.DEFAULT_GUARD.record()
+
+
+def _checkpoint_recording(folder, guard_record):
+    checkpoint = folder / ".checkpoint"
+    checkpoint.mkdir(parents=True)
+    fingerprint = {"method": "teacher", "teacher": {"guard": guard_record, "portraits": 2}}
+    (checkpoint / "checkpoint.json").write_text(json.dumps({"step": 2, "fingerprint": fingerprint}))
+
+
+def test_new_runs_are_taught_with_the_zero_training_guard_and_resumed_ones_with_their_own(tmp_path):
+    from stylize.inference.arbitrary import DEFAULT_GUARD, PREVIOUS_TEACHER_GUARD, TEACHER_GUARD
+
+    assert TEACHER_GUARD == DEFAULT_GUARD and TEACHER_GUARD.kept > 0
+    assert teacher_module.teacher_guard(tmp_path, resume=False) == DEFAULT_GUARD
+    assert teacher_module.teacher_guard(tmp_path, resume=True) == DEFAULT_GUARD  # nothing to resume: said later
+    _checkpoint_recording(tmp_path / "old", PREVIOUS_TEACHER_GUARD.record())
+    assert teacher_module.teacher_guard(tmp_path / "old", resume=False) == DEFAULT_GUARD
+    assert teacher_module.teacher_guard(tmp_path / "old", resume=True) == PREVIOUS_TEACHER_GUARD
+
+
+@pytest.mark.parametrize(
+    "record", [None, "lots", {"face_style": 0.3}, {"adaptive": True}, "no-json", "bundled-before-tone-cell"]
+)
+def test_a_checkpoint_without_a_guard_this_code_reads_back_is_taught_with_the_default(tmp_path, record):
+    from stylize.inference.arbitrary import DEFAULT_GUARD, PREVIOUS_TEACHER_GUARD
+
+    if record == "no-json":
+        (tmp_path / ".checkpoint").mkdir()
+        (tmp_path / ".checkpoint" / "checkpoint.json").write_text("{torn")
+    else:
+        if record == "bundled-before-tone-cell":  # tone_cell 0 would record itself: not the same fingerprint
+            record = {k: v for k, v in PREVIOUS_TEACHER_GUARD.record().items() if k != "tone_cell"}
+        _checkpoint_recording(tmp_path, record)
+    assert teacher_module.teacher_guard(tmp_path, resume=True) == DEFAULT_GUARD
