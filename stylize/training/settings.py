@@ -129,6 +129,12 @@ class DistillSettings:
     steps: int | None = parameter_default("steps")
     pixel_weight: float = default("distill", "pixel_weight")  # L1 to the teacher's output
     perceptual_weight: float = default("distill", "perceptual_weight")  # times the teacher's own objective
+    texture_weight: float = default("distill", "texture_weight")  # Gram term against the teacher's output
+    texture_start: int = default("distill", "texture_start")  # the step the texture term starts at
+    texture_layers: tuple[str, ...] = default("distill", "texture_layers")
+    detail_weight: float = default("distill", "detail_weight")  # L1 on the outputs' high-pass
+    painted_portraits: int = default("distill", "painted_portraits")  # 0: the teacher paints each batch
+    min_steps: int = default("distill", "min_steps")  # a time budget cannot end the run before these
     learning_rate: float = default("distill", "learning_rate")
     seed: int = default("run", "seed")
     content: tuple[str, ...] = default("train", "content")
@@ -149,11 +155,12 @@ class DistillSettings:
     def validate(self) -> None:
         """Refuse a bad value with one line naming the setting, its value and what is allowed."""
         _validate(self, "distill", "distill setting")
-        if self.pixel_weight == 0 and self.perceptual_weight == 0:
+        weights = ("pixel_weight", "perceptual_weight", "texture_weight", "detail_weight")
+        if all(getattr(self, key) == 0 for key in weights):
+            given = " and ".join(f"{key}={getattr(self, key)!r}" for key in weights)
             raise SettingError(
-                f"distill settings pixel_weight={self.pixel_weight!r} and perceptual_weight="
-                f"{self.perceptual_weight!r}: nothing to learn; make one of them > 0",
-                params=("pixel_weight", "perceptual_weight"),
+                f"distill settings {given}: nothing to learn; make one of them > 0",
+                params=weights,
             )
 
     def fingerprint(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import REPO_ROOT
 
-import stylize.training.loop as loop_module
+import stylize.training.distill as distill_module
 from stylize import StylizeError
 from stylize.cli import main
 from stylize.inference.image import ApplySettings, stylize_rgb
@@ -28,7 +28,15 @@ from stylize.shipping.onnx_export import (
 )
 from stylize.training.distill import DistillSettings, distill
 
-TINY_DISTILL = dict(size=32, batch=1, minutes=None, content=("compose:0-9",), checkpoint_seconds=0.0)
+TINY_DISTILL = dict(
+    size=32,
+    batch=1,
+    minutes=None,
+    content=("compose:0-9",),
+    checkpoint_seconds=0.0,
+    texture_layers=("relu1_1", "relu2_1"),
+    texture_start=0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +57,7 @@ def test_distilled_student_is_a_style_of_its_own(teachers, tiny_styles):
     styles = teachers
     result = distill(
         "inky",
-        settings=DistillSettings(steps=25, perceptual_weight=0.0, **TINY_DISTILL),
+        settings=DistillSettings(steps=25, **{**TINY_DISTILL, "texture_start": 100}),  # pixel steps only
         styles_dir=styles,
         parts=_parts(tiny_styles),
         device="cpu",
@@ -61,17 +69,22 @@ def test_distilled_student_is_a_style_of_its_own(teachers, tiny_styles):
     meta = student.metadata
     assert meta["architecture"]["name"] == "nano" and student.network.spec.name == "nano"
     assert meta["distilled_from"] == {"style": "inky", "arch": "tiny", "weights_sha256": teacher.weights_sha256}
-    assert meta["training"]["objective"] == "distillation" and meta["training"]["steps"] == 25
+    training = meta["training"]
+    assert training["objective"] == "distillation" and training["steps"] == 25
+    # the objective of issue 27, recorded: texture and detail terms on crops of whole painted portraits
+    assert training["objective_version"] == 2 and training["texture_weight"] > 0 and training["detail_weight"] > 0
+    assert training["texture_layers"] == ["relu1_1", "relu2_1"] and training["portraits_painted"] == 10
     assert [r["sha256"] for r in meta["references"]] == [r["sha256"] for r in teacher.metadata["references"]]
     assert (folder / meta["references"][0]["file"]).is_file()
-    assert set(meta["loss_history"][-1]) == {"step", "total", "pixel"}  # pixels only: no VGG terms
-    # It learns to copy the teacher: closer to it on faces than the seeded starting weights were.
+    assert set(meta["loss_history"][-1]) == {"step", "total", "pixel", "detail"}  # texture from step 100
+    # It learns to copy the teacher: closer to it on whole faces than the seeded starting weights were.
     from stylize.content.compose import open_part_tree
+    from stylize.inference.image import to_tensor
     from stylize.nets.transformer import build_network
-    from stylize.training.data import build_content_pool, sample_batch
+    from stylize.training.data import build_content_pool
 
     pool = build_content_pool(["compose:0-9"], lambda: open_part_tree(_parts(tiny_styles)))
-    faces = sample_batch(pool, seed=99, step=0, batch=4, size=32)
+    faces = torch.cat([to_tensor(pool.item(index)[0]) for index in range(4)])
     torch.manual_seed(0)
     start = build_network("nano").eval()
     with torch.no_grad():
@@ -82,22 +95,41 @@ def test_distilled_student_is_a_style_of_its_own(teachers, tiny_styles):
 
 
 @pytest.mark.slow
+def test_a_time_budget_cannot_end_a_distillation_before_min_steps(teachers, tiny_styles):
+    """Issue 27: a slow teacher's preparing spent most of a time budget and left a student of 54 steps."""
+    settings = DistillSettings(
+        **{**TINY_DISTILL, "minutes": 1e-6, "min_steps": 3, "painted_portraits": 2, "texture_start": 1}
+    )
+    result = distill(
+        "inky", name="floor", settings=settings, styles_dir=teachers, parts=_parts(tiny_styles), progress=False
+    )
+    assert result.steps == 3 and result.metadata["training"]["min_steps"] == 3
+    assert "texture" not in result.metadata["loss_history"][0]  # step 1: before texture_start, pixels only
+    capped = DistillSettings(**{**TINY_DISTILL, "steps": 2, "min_steps": 5, "painted_portraits": 2})
+    result = distill(
+        "inky", name="capped", settings=capped, styles_dir=teachers, parts=_parts(tiny_styles), progress=False
+    )
+    assert result.steps == 2  # a step budget still ends the run
+    assert "texture" in result.metadata["loss_history"][0]  # texture_start 0: from the first step
+
+
+@pytest.mark.slow
 def test_interrupted_distillation_resumes_to_the_same_weights(teachers, tiny_styles, monkeypatch):
     settings = DistillSettings(steps=5, **TINY_DISTILL)
     common = dict(settings=settings, styles_dir=teachers, parts=_parts(tiny_styles), device="cpu", progress=False)
     distill("inky", name="straight", **common)
-    real_sample = loop_module.sample_batch
+    real_sample = distill_module.sample_painted
 
-    def interrupt_at_step_2(pool, *, step, **kwargs):
+    def interrupt_at_step_2(painted, *, step, **kwargs):
         if step == 2:
             signal.raise_signal(signal.SIGINT)
-        return real_sample(pool, step=step, **kwargs)
+        return real_sample(painted, step=step, **kwargs)
 
     name = "resumed"
-    monkeypatch.setattr(loop_module, "sample_batch", interrupt_at_step_2)
+    monkeypatch.setattr(distill_module, "sample_painted", interrupt_at_step_2)
     with pytest.raises(StylizeError, match="distillation of .* interrupted at step 3.*resume=True"):
         distill("inky", name=name, **common)
-    monkeypatch.setattr(loop_module, "sample_batch", real_sample)
+    monkeypatch.setattr(distill_module, "sample_painted", real_sample)
     distill("inky", name=name, resume=True, **common)
     assert (teachers / name / WEIGHTS_NAME).read_bytes() == (teachers / "straight" / WEIGHTS_NAME).read_bytes()
 
@@ -106,7 +138,10 @@ def test_interrupted_distillation_resumes_to_the_same_weights(teachers, tiny_sty
     "kwargs, message",
     [
         (dict(name="inky"), "the student needs its own name"),
-        (dict(settings=DistillSettings(pixel_weight=0, perceptual_weight=0, steps=1)), "nothing to learn"),
+        (
+            dict(settings=DistillSettings(pixel_weight=0, perceptual_weight=0, texture_weight=0, detail_weight=0)),
+            "nothing to learn",
+        ),
         (dict(settings=DistillSettings(arch="huge", steps=1)), "arch='huge' is not allowed"),
     ],
 )
@@ -228,6 +263,8 @@ def test_cli_distill_and_export(teachers, tiny_styles, tmp_path, capsys):
                 str(_parts(tiny_styles)),
                 "--device",
                 "cpu",
+                "--eval-faces",
+                "0",
                 "-q",
             ]
         )
@@ -235,7 +272,18 @@ def test_cli_distill_and_export(teachers, tiny_styles, tmp_path, capsys):
     )
     assert f"distilled rusty -> {name} (nano): 2 steps" in capsys.readouterr().out
     history = load_style(name, teachers).metadata["loss_history"]
-    assert set(history[-1]) == {"step", "total", "pixel"}  # by default pixels only
+    assert set(history[-1]) == {"step", "total", "pixel", "detail"}  # the default objective (texture from 300)
+    old = ["--texture-weight", "0", "--detail-weight", "0", "--painted-portraits", "0", "--eval-faces", "1"]
+    common = ["--size", "32", "--batch", "1", "--content", "compose:0-3", "--styles-dir", str(teachers)]
+    common += ["--parts", str(_parts(tiny_styles)), "--device", "cpu", "-q"]
+    assert main(["distill", "--style", "rusty", "--name", "old", "--steps", "2", *old, *common]) == 0
+    printed = capsys.readouterr().out
+    meta = load_style("old", teachers).metadata
+    assert set(meta["loss_history"][-1]) == {"step", "total", "pixel"}  # the objective before issue 27
+    assert meta["training"]["portraits_painted"] == 0
+    # the student's figures beside its teacher's, at the end
+    assert "beside its teacher on 1 held-out faces (compose:100000-100000" in printed, printed
+    assert "against the teacher's" in printed and "same person" in printed
     assert (
         main(["distill", "--style", "rusty", "--name", name, "--steps", "2", "--styles-dir", str(teachers), "-q"]) == 1
     )
