@@ -30,6 +30,20 @@ _STYLE_KEYS = (
 )
 
 
+# The [distill] keys that are command-line options of the same name (set and read alike).
+_DISTILL_KEYS = (
+    "size",
+    "batch",
+    "pixel_weight",
+    "perceptual_weight",
+    "texture_weight",
+    "texture_start",
+    "detail_weight",
+    "painted_portraits",
+    "min_steps",
+)
+
+
 def _learning_rate(parser: argparse.ArgumentParser, section: str) -> None:
     setting(parser, section, "learning_rate", flag="--lr")
 
@@ -119,23 +133,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     config = config_of(args)
     settings = DistillSettings.from_config(
         config,
-        **given(
-            args,
-            "arch",
-            "minutes",
-            "steps",
-            "size",
-            "batch",
-            "pixel_weight",
-            "perceptual_weight",
-            "texture_weight",
-            "texture_start",
-            "detail_weight",
-            "painted_portraits",
-            "min_steps",
-            "learning_rate",
-            "precision",
-        ),
+        **given(args, "arch", "minutes", "steps", *_DISTILL_KEYS, "learning_rate", "precision"),
         texture_layers=tuple(args.texture_layers) if args.texture_layers else None,
         seed=args.seed,
         content=args.content,
@@ -297,17 +295,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     setting(distill_parser, "distill", "minutes")
     parameter(distill_parser, "steps")
     _content(distill_parser)
-    for key in (
-        "size",
-        "batch",
-        "pixel_weight",
-        "perceptual_weight",
-        "texture_weight",
-        "texture_start",
-        "detail_weight",
-        "painted_portraits",
-        "min_steps",
-    ):
+    for key in _DISTILL_KEYS:
         setting(distill_parser, "distill", key)
     setting(distill_parser, "distill", "texture_layers", nargs="+", metavar="LAYER")
     _learning_rate(distill_parser, "distill")
