@@ -57,20 +57,26 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
 
 
-def _faces(grey: np.ndarray, min_side: int | None = None) -> np.ndarray:
+def _faces(
+    grey: np.ndarray, min_side: int | None = None, cascade: str = FACE_CASCADE, neighbours: int = 5
+) -> np.ndarray:
     side = min_side if min_side is not None else max(24, min(grey.shape) // 5)
-    found = _cascade(FACE_CASCADE).detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(side, side))
+    found = _cascade(cascade).detectMultiScale(grey, scaleFactor=1.1, minNeighbors=neighbours, minSize=(side, side))
     return np.asarray(found)
+
+
+def _largest(faces: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The largest of the detector's (x, y, w, h) boxes, or None when there is none."""
+    if len(faces) == 0:
+        return None
+    x, y, w, h = max(faces, key=lambda box: int(box[2]) * int(box[3]))
+    return int(x), int(y), int(w), int(h)
 
 
 def face_box(rgb: np.ndarray, min_side: int | None = None) -> tuple[int, int, int, int] | None:
     """(x, y, width, height) of the largest face :func:`has_face` would find, or None; ``min_side``
     replaces the smallest face size (1/5 of the short side), for a search inside a crop."""
-    faces = _faces(_grey(rgb), min_side)
-    if len(faces) == 0:
-        return None
-    x, y, w, h = max(faces, key=lambda box: int(box[2]) * int(box[3]))
-    return int(x), int(y), int(w), int(h)
+    return _largest(_faces(_grey(rgb), min_side))
 
 
 def game_face_box(height: int, width: int) -> tuple[int, int, int, int] | None:
@@ -88,18 +94,9 @@ def guard_face_box(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     """The face a style's face guard protects: :func:`face_box`; else a second, looser search (another
     cascade, fewer neighbours); else, in a portrait of the game's shape, where the game draws the face.
     None when an image of another shape shows no face to either search."""
-    found = face_box(rgb)
-    if found is not None:
-        return found
     grey = _grey(rgb)
-    side = max(24, min(grey.shape) // 5)
-    faces = _cascade(SECOND_CASCADE).detectMultiScale(
-        grey, scaleFactor=1.1, minNeighbors=SECOND_NEIGHBOURS, minSize=(side, side)
-    )
-    if len(faces):
-        x, y, w, h = max(faces, key=lambda box: int(box[2]) * int(box[3]))
-        return int(x), int(y), int(w), int(h)
-    return game_face_box(*grey.shape[:2])
+    found = _largest(_faces(grey)) or _largest(_faces(grey, cascade=SECOND_CASCADE, neighbours=SECOND_NEIGHBOURS))
+    return found or game_face_box(*grey.shape[:2])
 
 
 def has_face(rgb: np.ndarray) -> bool:
@@ -121,8 +118,7 @@ def _has_both_eyes(grey: np.ndarray, box: tuple[int, int, int, int]) -> bool:
 def find_face(rgb: np.ndarray) -> FaceFinding:
     """Whether a face is found (as :func:`has_face`) and, in the largest face, an eye on each side."""
     grey = _grey(rgb)
-    faces = _faces(grey)
-    if len(faces) == 0:
+    largest = _largest(_faces(grey))
+    if largest is None:
         return FaceFinding(False, False)
-    largest = max(faces, key=lambda box: int(box[2]) * int(box[3]))
-    return FaceFinding(True, _has_both_eyes(grey, tuple(largest)))
+    return FaceFinding(True, _has_both_eyes(grey, largest))

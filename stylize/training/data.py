@@ -13,7 +13,7 @@ of the items before a rank's shard are made (they fix the random stream) but tho
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -215,6 +215,43 @@ def cut_patch(image: torch.Tensor, plan: PatchPlan, size: int) -> torch.Tensor:
             patch, size=(size, size), mode="bilinear", align_corners=False, antialias=plan.crop > size
         )
     return patch.flip(-1) if plan.flip else patch
+
+
+def over_backdrop(rgb: np.ndarray, alpha: np.ndarray | None, fill: float = 0.5) -> torch.Tensor:
+    """(1, 3, H, W) float of a portrait, a transparent one over a flat ``fill`` grey (mid grey: the backdrop
+    the style leaves alone, as a teacher sees whole portraits)."""
+    image = to_tensor(rgb)
+    if alpha is not None:
+        a = torch.from_numpy(alpha).float().div_(255.0)[None, None]
+        image = image * a + fill * (1 - a)
+    return image
+
+
+def sample_crops(
+    items: Sequence[torch.Tensor],
+    *,
+    seed: int,
+    step: int,
+    batch: int,
+    size: int,
+    shard: Shard = WHOLE,
+    scale_range: Callable[[torch.Tensor], tuple[float, float]] | None = None,
+    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """(batch, C, size, size) random crops (:func:`patch_plan`: scale, place, flip) of ``items`` (1, C, H, W),
+    a pure function of (seed, step); ``scale_range`` gives an item's crop scales (default patch_plan's),
+    ``prepare`` turns an item into the float image cut. ``shard`` takes its part of the step's global batch,
+    the draws of the items before it made, not cut (as :func:`sample_batch`)."""
+    rng = np.random.default_rng([seed, step])
+    wanted = shard.items(batch)
+    patches = []
+    for position in range(wanted.stop):
+        item = items[int(rng.integers(len(items)))]
+        scales = () if scale_range is None else (scale_range(item),)
+        plan = patch_plan(rng, item.shape[-2], item.shape[-1], *scales)
+        if position in wanted:
+            patches.append(cut_patch(item if prepare is None else prepare(item), plan, size))
+    return torch.cat(patches)
 
 
 def load_reference(path: str | os.PathLike[str], *, style_scale: float = 1.0) -> torch.Tensor:

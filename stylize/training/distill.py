@@ -43,7 +43,15 @@ from stylize.inference.styles import load_style
 from stylize.nets.device import check_precision, resolve_device
 from stylize.nets.transformer import build_network
 from stylize.style_folder import StyleFolder, check_style_name
-from stylize.training.data import WHOLE, ContentPool, Shard, build_content_pool, cut_patch, patch_plan, sample_batch
+from stylize.training.data import (
+    WHOLE,
+    ContentPool,
+    Shard,
+    build_content_pool,
+    over_backdrop,
+    sample_batch,
+    sample_crops,
+)
 from stylize.training.distributed import data_parallel, global_mean, held_by_leader, leader_first, ranks
 from stylize.training.loop import (
     TrainResult,
@@ -228,7 +236,6 @@ def paint_portraits(
     """The teacher's output on ``count`` whole portraits of ``pool`` picked by ``seed`` (all if fewer),
     each (1, 6, H, W) uint8: the input RGB and the teacher's RGB, on the CPU (a transparent portrait's
     backdrop is mid grey). A pure function of the pool, the teacher and ``seed``."""
-    from stylize.inference.image import to_tensor
     from stylize.progress import ProgressBar, phase
 
     rng = np.random.default_rng([seed, 0xD157])
@@ -238,11 +245,7 @@ def paint_portraits(
     painted = []
     with torch.no_grad():
         for index in ProgressBar(picked, desc="teacher portraits", unit="face", disable=None if progress else True):
-            rgb, alpha = pool.item(int(index))
-            image = to_tensor(rgb)
-            if alpha is not None:
-                a = torch.from_numpy(alpha).float().div_(255.0)[None, None]
-                image = image * a + 0.5 * (1 - a)
+            image = over_backdrop(*pool.item(int(index)))
             output = teacher(image.to(device)).clamp(0, 1).cpu()
             pair = torch.cat([image, output], dim=1)
             painted.append(pair.mul(255).round_().to(torch.uint8))
@@ -255,14 +258,19 @@ def sample_painted(
     """(batch, 6, size, size) float: input RGB and teacher RGB of random crops of the painted portraits
     at full scale down to ``CROP_SCALE[1]`` (flipped half the time); a pure function of (seed, step).
     ``shard`` takes its part of the step's global batch, as :func:`stylize.training.data.sample_batch`."""
-    rng = np.random.default_rng([seed, step])
-    wanted = shard.items(batch)
-    patches = []
-    for position in range(wanted.stop):
-        item = painted[int(rng.integers(len(painted)))]
+
+    def scales(item: torch.Tensor) -> tuple[float, float]:
         short = min(item.shape[-2:])
-        scale = (min(1.0, size / CROP_SCALE[0] / short), min(1.0, size / CROP_SCALE[1] / short))
-        plan = patch_plan(rng, item.shape[-2], item.shape[-1], scale)
-        if position in wanted:
-            patches.append(cut_patch(item.float().div_(255.0), plan, size))
-    return torch.cat(patches).clamp_(0, 1)
+        return min(1.0, size / CROP_SCALE[0] / short), min(1.0, size / CROP_SCALE[1] / short)
+
+    crops = sample_crops(
+        painted,
+        seed=seed,
+        step=step,
+        batch=batch,
+        size=size,
+        shard=shard,
+        scale_range=scales,
+        prepare=lambda item: item.float().div_(255.0),
+    )
+    return crops.clamp_(0, 1)

@@ -29,9 +29,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from stylize.inference.image import to_tensor
 from stylize.reference_scoring import STYLE_SCORE_LAYERS, STYLE_SCORE_REFERENCE_SIDE, score_references
-from stylize.training.data import WHOLE, Shard, cut_patch, patch_plan
+from stylize.training.data import WHOLE, Shard, over_backdrop, sample_crops
 from stylize.training.perceptual import normalised_gram_term, register_gram_targets
 
 if TYPE_CHECKING:
@@ -78,10 +77,7 @@ def build_cache(
     with torch.no_grad():
         for index in picked:
             rgb, alpha = pool.item(int(index))
-            image = to_tensor(rgb)
-            if alpha is not None:  # the backdrop of a transparent portrait: mid grey, left alone by the style
-                a = torch.from_numpy(alpha).float().div_(255.0)[None, None]
-                image = image * a + 0.5 * (1 - a)
+            image = over_backdrop(rgb, alpha)
             cache.items.append(torch.cat([image, teacher(image).clamp(0, 1), face_weight_map(rgb, grow, soft)], dim=1))
     return cache
 
@@ -92,15 +88,7 @@ def sample_cached(
     """(batch, 7, size, size): input RGB, teacher RGB, face weight, from random crops (scale jitter,
     flips) of the cached portraits; a pure function of (seed, step). ``shard`` takes its part of the
     step's global batch, as :func:`stylize.training.data.sample_batch` does."""
-    rng = np.random.default_rng([seed, step])
-    wanted = shard.items(batch)
-    patches = []
-    for position in range(wanted.stop):
-        item = cache.items[int(rng.integers(len(cache)))]
-        plan = patch_plan(rng, item.shape[-2], item.shape[-1])
-        if position in wanted:
-            patches.append(cut_patch(item, plan, size))
-    return torch.cat(patches)
+    return sample_crops(cache.items, seed=seed, step=step, batch=batch, size=size, shard=shard)
 
 
 class ReferenceGrams(torch.nn.Module):
